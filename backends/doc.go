@@ -1,0 +1,10 @@
+// Package backends defines the data tokenbroker keeps — client records (RFC 7591
+// metadata), client secrets and the broker's signing keys — and the small store
+// interfaces every backend implements: file (the embedded default), Vault and
+// AWS Secrets Manager. The cache subpackage wraps any Store so the token
+// endpoint never waits on a backend; backendtest holds the conformance suite.
+//
+//	store, err := file.New("/var/lib/tokenbroker")
+//	c, err := store.GetClient(ctx, "payments-api")
+//	if errors.Is(err, backends.ErrNotFound) { … }
+package backends
