@@ -1,0 +1,185 @@
+package cache_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/backends/cache"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+func quiet() *slog.Logger            { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func opts(c *clock) cache.Options {
+	return cache.Options{RefreshAfter: 10 * time.Second, TTL: 30 * time.Second, StaleWindow: time.Minute, NegativeTTL: 2 * time.Second, RetryBackoff: time.Second, Logger: quiet(), Now: c.Now}
+}
+
+// backend is a loader whose answers the test controls.
+type backend struct {
+	loads atomic.Int64
+	mu    sync.Mutex
+	val   map[string]string
+	down  bool
+	gate  chan struct{}
+}
+
+func (b *backend) load(ctx context.Context, k string) (string, error) {
+	b.loads.Add(1)
+	if b.gate != nil {
+		<-b.gate
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.down {
+		return "", errors.New("connection refused")
+	}
+	v, ok := b.val[k]
+	if !ok {
+		return "", backends.ErrNotFound
+	}
+	return v, nil
+}
+
+func (b *backend) set(k, v string, down bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if v != "" {
+		b.val[k] = v
+	}
+	b.down = down
+}
+
+func TestLifecycle(t *testing.T) {
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	b := &backend{val: map[string]string{"a": "v1"}}
+	c := cache.New(b.load, opts(clk))
+	defer c.Close()
+	ctx := context.Background()
+
+	get := func(key string) (string, error) { return c.Get(ctx, key) }
+	if v, err := get("a"); v != "v1" || err != nil {
+		t.Fatalf("first get = %q, %v", v, err)
+	}
+	get("a")
+	if n := b.loads.Load(); n != 1 {
+		t.Fatalf("hit loaded again: %d loads", n)
+	}
+
+	// Refresh-ahead: served at once, refreshed in the background.
+	b.set("a", "v2", false)
+	clk.Add(15 * time.Second)
+	if v, _ := get("a"); v != "v1" {
+		t.Fatalf("refresh-ahead served %q, want the cached v1", v)
+	}
+	waitFor(t, func() bool { v, _ := get("a"); return v == "v2" })
+
+	// Backend down past TTL: stale value within the window, flagged degraded.
+	b.set("", "", true)
+	clk.Add(31 * time.Second)
+	if v, err := get("a"); v != "v2" || err != nil {
+		t.Fatalf("stale get = %q, %v", v, err)
+	}
+	if !c.Degraded() {
+		t.Error("not degraded while serving stale")
+	}
+	// A client never seen before: unavailable, not "not found".
+	if _, err := get("new"); !errors.Is(err, backends.ErrUnavailable) {
+		t.Fatalf("unknown key while down = %v, want ErrUnavailable", err)
+	}
+	// Past the stale window: unavailable.
+	clk.Add(2 * time.Minute)
+	if _, err := get("a"); !errors.Is(err, backends.ErrUnavailable) {
+		t.Fatalf("past stale window = %v, want ErrUnavailable", err)
+	}
+	// Recovery without restart.
+	b.set("a", "v3", false)
+	clk.Add(2 * time.Second)
+	if v, err := get("a"); v != "v3" || err != nil {
+		t.Fatalf("after recovery = %q, %v", v, err)
+	}
+	if c.Degraded() {
+		t.Error("still degraded after recovery")
+	}
+	if s := c.Stats(); s.Stale == 0 || s.Hits == 0 || s.Misses == 0 || s.LoadErrors == 0 {
+		t.Errorf("stats not counted: %+v", s)
+	}
+}
+
+func TestNegativeCaching(t *testing.T) {
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	b := &backend{val: map[string]string{}}
+	c := cache.New(b.load, opts(clk))
+	defer c.Close()
+	for range 5 {
+		if _, err := c.Get(context.Background(), "x"); !errors.Is(err, backends.ErrNotFound) {
+			t.Fatalf("get = %v", err)
+		}
+	}
+	if b.loads.Load() != 1 {
+		t.Fatalf("negative result not cached: %d loads", b.loads.Load())
+	}
+	b.set("x", "now", false)
+	clk.Add(3 * time.Second)
+	if v, err := c.Get(context.Background(), "x"); v != "now" || err != nil {
+		t.Fatalf("after negative TTL = %q, %v", v, err)
+	}
+}
+
+func TestSingleFlight(t *testing.T) {
+	b := &backend{val: map[string]string{"k": "v"}, gate: make(chan struct{})}
+	c := cache.New(b.load, cache.Options{Logger: quiet()})
+	defer c.Close()
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			if v, err := c.Get(context.Background(), "k"); v != "v" || err != nil {
+				t.Errorf("get = %q, %v", v, err)
+			}
+		})
+	}
+	time.Sleep(50 * time.Millisecond) // let the goroutines pile up on the one load
+	close(b.gate)
+	wg.Wait()
+	if n := b.loads.Load(); n != 1 {
+		t.Fatalf("%d loads for 50 concurrent misses, want 1", n)
+	}
+}
+
+func TestBounded(t *testing.T) {
+	b := &backend{val: map[string]string{}}
+	for i := range 100 {
+		b.val[string(rune('A'+i))] = "v"
+	}
+	c := cache.New(b.load, cache.Options{MaxEntries: 10, Logger: quiet()})
+	for k := range b.val {
+		c.Get(context.Background(), k)
+	}
+	if n := c.Stats().Entries; n > 10 {
+		t.Fatalf("%d entries, bound is 10", n)
+	}
+	c.Close()
+	c.Close()
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
