@@ -1,0 +1,201 @@
+package authn
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/backends/cache"
+)
+
+// Decision errors. The wrapped cause is for the log only; the response says
+// no more than the sentinel's OAuth error code (RFC 6749 §5.2).
+var (
+	// ErrInvalidRequest: the request is malformed (e.g. two authentication methods).
+	ErrInvalidRequest = errors.New("invalid_request")
+	// ErrInvalidClient: client authentication failed, for whatever reason.
+	ErrInvalidClient = errors.New("invalid_client")
+)
+
+// Size limits on credentials, checked before any work is done with them.
+const (
+	MaxClientIDLen      = 256
+	MaxSecretLen        = 512
+	MaxAuthorizationLen = 4096
+)
+
+// Request is what client authentication sees of a request.
+type Request struct {
+	// Form holds the body parameters (never the query string: RFC 6749 §2.3.1).
+	Form url.Values
+	// Authorization is the raw Authorization header.
+	Authorization string
+	// PeerCertificates is the client's certificate chain, leaf first: from the
+	// TLS handshake (possession proven, chain not yet verified) or from a
+	// trusted proxy's header. Nil when none was presented.
+	PeerCertificates []*x509.Certificate
+	// Now is the request time (zero: time.Now()).
+	Now time.Time
+}
+
+// Result is an authenticated client.
+type Result struct {
+	Client *backends.Client
+	Method string
+	// Certificate is the presented leaf certificate, if any: tokens are bound
+	// to it (RFC 8705 §3) for mTLS methods and for clients that registered
+	// tls_client_certificate_bound_access_tokens.
+	Certificate *x509.Certificate
+}
+
+// Method is one client authentication method.
+type Method interface {
+	// Name is the RFC 7591 token_endpoint_auth_method value.
+	Name() string
+	// Detect reports whether r carries this method's credentials and the
+	// client_id they claim. A malformed credential returns an error.
+	Detect(r *Request) (clientID string, present bool, err error)
+	// Verify checks r's credentials against the client's registration.
+	Verify(ctx context.Context, r *Request, e *cache.ClientEntry) error
+}
+
+// ClientSource looks clients up; *cache.Clients implements it.
+type ClientSource interface {
+	Get(ctx context.Context, id string) (*cache.ClientEntry, error)
+}
+
+// Authenticator applies the cross-method rules.
+type Authenticator struct {
+	clients ClientSource
+	methods []Method
+	// certOnly are the methods whose only credential is the certificate
+	// (RFC 8705 §2); they apply when no other credential is present.
+	certOnly map[string]Method
+	dummy    *cache.ClientEntry
+}
+
+// CertificateMethod marks methods whose credential is the TLS client certificate itself.
+type CertificateMethod interface {
+	Method
+	certificateOnly()
+}
+
+// New returns an Authenticator over clients with the given methods.
+func New(clients ClientSource, methods []Method) (*Authenticator, error) {
+	if clients == nil || len(methods) == 0 {
+		return nil, errors.New("authn: need a client source and at least one method")
+	}
+	a := &Authenticator{clients: clients, certOnly: map[string]Method{}, dummy: dummyEntry()}
+	seen := map[string]bool{}
+	for _, m := range methods {
+		if seen[m.Name()] {
+			return nil, fmt.Errorf("authn: method %s given twice", m.Name())
+		}
+		seen[m.Name()] = true
+		if _, ok := m.(CertificateMethod); ok {
+			a.certOnly[m.Name()] = m
+		} else {
+			a.methods = append(a.methods, m)
+		}
+	}
+	return a, nil
+}
+
+// Methods returns the names of the supported methods.
+func (a *Authenticator) Methods() []string {
+	var out []string
+	for _, m := range a.methods {
+		out = append(out, m.Name())
+	}
+	for n := range a.certOnly {
+		out = append(out, n)
+	}
+	return out
+}
+
+// Authenticate identifies and verifies the client.
+func (a *Authenticator) Authenticate(ctx context.Context, r *Request) (*Result, error) {
+	if r.Now.IsZero() {
+		r.Now = time.Now()
+	}
+	var (
+		method   Method
+		clientID string
+	)
+	for _, m := range a.methods {
+		id, present, err := m.Detect(r)
+		if err != nil {
+			return nil, err
+		}
+		if !present {
+			continue
+		}
+		if method != nil {
+			// RFC 6749 §2.3: a client MUST NOT use more than one authentication method in each request.
+			return nil, fmt.Errorf("%w: more than one client authentication method (%s, %s)", ErrInvalidRequest, method.Name(), m.Name())
+		}
+		method, clientID = m, id
+	}
+	if method == nil {
+		// RFC 8705 §2: with mutual TLS the certificate is the credential and
+		// client_id the only parameter.
+		clientID = single(r.Form, "client_id")
+		if len(r.PeerCertificates) == 0 || clientID == "" || len(a.certOnly) == 0 {
+			return nil, fmt.Errorf("%w: no client authentication", ErrInvalidClient)
+		}
+	} else if formID := single(r.Form, "client_id"); formID != "" && formID != clientID {
+		return nil, fmt.Errorf("%w: client_id parameter %q does not match the authenticated client %q", ErrInvalidClient, formID, clientID)
+	}
+	if len(clientID) > MaxClientIDLen {
+		return nil, fmt.Errorf("%w: client_id too long", ErrInvalidClient)
+	}
+
+	e, err := a.clients.Get(ctx, clientID)
+	if errors.Is(err, backends.ErrNotFound) {
+		// Spend the same work as a real check so an unknown client and a
+		// wrong credential cannot be told apart by timing.
+		if method != nil {
+			_ = method.Verify(ctx, r, a.dummy)
+		}
+		return nil, fmt.Errorf("%w: unknown client %q", ErrInvalidClient, clientID)
+	}
+	if err != nil {
+		return nil, err // backends.ErrUnavailable: 503, not 401
+	}
+	c := e.Client
+	if method == nil {
+		method = a.certOnly[c.TokenEndpointAuthMethod]
+		if method == nil {
+			return nil, fmt.Errorf("%w: client %q registered %s but presented only a certificate", ErrInvalidClient, clientID, c.TokenEndpointAuthMethod)
+		}
+	}
+	if c.TokenEndpointAuthMethod != method.Name() {
+		// No downgrade: the registered method is the only one accepted.
+		_ = method.Verify(ctx, r, a.dummy)
+		return nil, fmt.Errorf("%w: client %q registered %s, request used %s", ErrInvalidClient, clientID, c.TokenEndpointAuthMethod, method.Name())
+	}
+	if err := method.Verify(ctx, r, e); err != nil {
+		return nil, fmt.Errorf("%w: client %q: %w", ErrInvalidClient, clientID, err)
+	}
+	if c.Disabled {
+		return nil, fmt.Errorf("%w: client %q is disabled", ErrInvalidClient, clientID)
+	}
+	res := &Result{Client: c, Method: method.Name()}
+	if len(r.PeerCertificates) > 0 {
+		res.Certificate = r.PeerCertificates[0]
+	}
+	return res, nil
+}
+
+// single returns the one value of a form parameter ("" when absent).
+// Repeated parameters are rejected earlier, by the broker's form parser.
+func single(f url.Values, k string) string {
+	if v := f[k]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}

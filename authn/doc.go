@@ -1,0 +1,15 @@
+// Package authn authenticates OAuth clients at the token endpoint. Each client
+// authentication method (RFC 6749 §2.3.1 secrets, RFC 7523 private_key_jwt,
+// RFC 8705 mutual TLS) is one Method in its own file; the Authenticator
+// enforces the rules that span them: a request carries exactly one method, the
+// method is the one the client registered, and every failure looks the same
+// from outside.
+//
+//	a, err := authn.New(clients, []authn.Method{authn.ClientSecretBasic(), authn.ClientSecretPost()})
+//	res, err := a.Authenticate(ctx, &authn.Request{Form: form, Authorization: r.Header.Get("Authorization")})
+//	switch {
+//	case errors.Is(err, authn.ErrInvalidRequest): // 400 invalid_request
+//	case errors.Is(err, authn.ErrInvalidClient):  // 401 invalid_client
+//	case errors.Is(err, backends.ErrUnavailable): // 503 temporarily_unavailable
+//	}
+package authn
