@@ -1,0 +1,128 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/tokenbroker/tokenbroker/authn"
+)
+
+// HardMaxTokenLifetime caps every access token, whatever the configuration says.
+const HardMaxTokenLifetime = 15 * time.Minute
+
+// Config is what the broker needs to run. cmd/tokenbroker builds it from the
+// YAML file, the environment and flags; this package never reads either.
+type Config struct {
+	// Issuer is the RFC 8414 issuer identifier: an https URL without query or fragment.
+	Issuer string
+	// DefaultAudience is the token audience when neither the request nor the client names one.
+	DefaultAudience string
+	// TokenLifetime is the default access-token lifetime (default 5m).
+	TokenLifetime time.Duration
+	// MaxTokenLifetime caps per-client lifetimes (default and hard maximum 15m).
+	MaxTokenLifetime time.Duration
+	// SigningAlg is used for new signing keys: ES256 (default), EdDSA, RS256, PS256.
+	SigningAlg string
+	// ScopesSupported, when set, is advertised and bounds what clients may register.
+	ScopesSupported []string
+	// InitialAccessTokenHashes guard RFC 7591 registration (backends.HashSecret form).
+	// Registration is disabled when empty.
+	InitialAccessTokenHashes []string
+	// MaxBodyBytes bounds request bodies (default 64 KiB).
+	MaxBodyBytes int64
+	// JWKSMaxAge is the JWKS Cache-Control max-age (default 5m). A next key
+	// must be published at least this long before it is promoted.
+	JWKSMaxAge time.Duration
+	// KeyRefresh is how often signing keys are re-read from the store (default 30s).
+	KeyRefresh time.Duration
+	// SecretRotationGrace is how long the old secret stays valid after a rotation (default 24h).
+	SecretRotationGrace time.Duration
+	// Methods are the client authentication methods offered (default: all this build supports).
+	Methods []authn.Method
+	// Logger receives structured logs; never a secret or a token (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (c *Config) fill() {
+	if c.TokenLifetime == 0 {
+		c.TokenLifetime = 5 * time.Minute
+	}
+	if c.MaxTokenLifetime == 0 {
+		c.MaxTokenLifetime = HardMaxTokenLifetime
+	}
+	if c.SigningAlg == "" {
+		c.SigningAlg = "ES256"
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 64 << 10
+	}
+	if c.JWKSMaxAge == 0 {
+		c.JWKSMaxAge = 5 * time.Minute
+	}
+	if c.KeyRefresh == 0 {
+		c.KeyRefresh = 30 * time.Second
+	}
+	if c.SecretRotationGrace == 0 {
+		c.SecretRotationGrace = 24 * time.Hour
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if len(c.Methods) == 0 {
+		c.Methods = []authn.Method{authn.ClientSecretBasic(), authn.ClientSecretPost()}
+	}
+}
+
+// Validate fills defaults and checks every field, naming the one that is wrong.
+func (c *Config) Validate() error {
+	c.fill()
+	var errs []error
+	if err := ValidateIssuer(c.Issuer); err != nil {
+		errs = append(errs, fmt.Errorf("issuer: %w", err))
+	}
+	if c.DefaultAudience != "" {
+		if err := validateResource(c.DefaultAudience); err != nil {
+			errs = append(errs, fmt.Errorf("default_audience: %w", err))
+		}
+	}
+	if c.TokenLifetime < 10*time.Second || c.TokenLifetime > c.MaxTokenLifetime {
+		errs = append(errs, fmt.Errorf("token_lifetime: %s is outside [10s, max_token_lifetime %s]", c.TokenLifetime, c.MaxTokenLifetime))
+	}
+	if c.MaxTokenLifetime > HardMaxTokenLifetime || c.MaxTokenLifetime < 10*time.Second {
+		errs = append(errs, fmt.Errorf("max_token_lifetime: %s is outside [10s, %s]", c.MaxTokenLifetime, HardMaxTokenLifetime))
+	}
+	if !slices.Contains(signingAlgs, c.SigningAlg) {
+		errs = append(errs, fmt.Errorf("signing_alg: %q is not one of %v", c.SigningAlg, signingAlgs))
+	}
+	for _, s := range c.ScopesSupported {
+		if !validScopeToken(s) {
+			errs = append(errs, fmt.Errorf("scopes_supported: %q is not a valid scope token (RFC 6749 §3.3)", s))
+		}
+	}
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 1<<20 {
+		errs = append(errs, fmt.Errorf("max_body_bytes: %d is outside [1024, 1048576]", c.MaxBodyBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateIssuer applies RFC 8414 §2: https, no query, no fragment.
+func ValidateIssuer(iss string) error {
+	u, err := url.Parse(iss)
+	switch {
+	case iss == "":
+		return errors.New("required")
+	case err != nil:
+		return err
+	case u.Scheme != "https":
+		return errors.New("must use the https scheme (RFC 8414 §2)")
+	case u.Host == "":
+		return errors.New("has no host")
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return errors.New("must not have a query, fragment or user info (RFC 8414 §2)")
+	}
+	return nil
+}

@@ -1,0 +1,245 @@
+package broker
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tokenbroker/tokenbroker/backends"
+)
+
+// keyView is one immutable snapshot of the key ring.
+type keyView struct {
+	active *activeKey
+	jwks   []byte // the published JWK Set
+	kids   []string
+}
+
+type activeKey struct {
+	signer Signer
+	// header is base64url of the JOSE header, computed once (RFC 9068 §2.1: typ at+jwt).
+	header string
+}
+
+// Keyring holds the signing keys loaded from the KeyStore and refreshes them.
+type Keyring struct {
+	store       backends.KeyStore
+	log         *slog.Logger
+	maxLifetime time.Duration
+	view        atomic.Pointer[keyView]
+	stop        chan struct{}
+	wg          sync.WaitGroup
+	once        sync.Once
+}
+
+// NewKeyring loads the key set; it fails when no key is active.
+func NewKeyring(ctx context.Context, store backends.KeyStore, maxLifetime, refresh time.Duration, log *slog.Logger) (*Keyring, error) {
+	k := &Keyring{store: store, log: log, maxLifetime: maxLifetime, stop: make(chan struct{})}
+	if err := k.Reload(ctx); err != nil {
+		return nil, err
+	}
+	if refresh > 0 {
+		k.wg.Go(func() { k.loop(refresh) })
+	}
+	return k, nil
+}
+
+func (k *Keyring) loop(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-k.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := k.Reload(ctx); err != nil {
+				k.log.Warn("signing keys: reload failed; keeping the last good set", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// Reload reads the key set from the store.
+func (k *Keyring) Reload(ctx context.Context) error {
+	ks, err := k.store.GetKeySet(ctx)
+	if err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	v, err := buildView(ks, time.Now(), k.maxLifetime)
+	if err != nil {
+		return err
+	}
+	if old := k.view.Load(); old == nil || old.active.signer.KeyID() != v.active.signer.KeyID() {
+		k.log.Info("signing key active", "kid", v.active.signer.KeyID(), "alg", v.active.signer.Alg(), "published", v.kids)
+	}
+	k.view.Store(v)
+	return nil
+}
+
+func buildView(ks *backends.KeySet, now time.Time, maxLifetime time.Duration) (*keyView, error) {
+	v := &keyView{}
+	var pub jose.JSONWebKeySet
+	for _, sk := range ks.Keys {
+		if !published(sk, now, maxLifetime) {
+			continue
+		}
+		var jwk jose.JSONWebKey
+		if err := json.Unmarshal(sk.Private, &jwk); err != nil {
+			return nil, fmt.Errorf("signing key %s: %w", sk.KID, err)
+		}
+		signer, ok := jwk.Key.(crypto.Signer)
+		if !ok || jwk.IsPublic() {
+			return nil, fmt.Errorf("signing key %s: not a private key", sk.KID)
+		}
+		if sk.State == backends.KeyActive {
+			if v.active != nil {
+				return nil, fmt.Errorf("signing keys: more than one active key (%s, %s)", v.active.signer.KeyID(), sk.KID)
+			}
+			ls, err := newLocalSigner(sk.KID, sk.Alg, signer)
+			if err != nil {
+				return nil, err
+			}
+			v.active = &activeKey{signer: ls, header: joseHeader(ls)}
+		}
+		pub.Keys = append(pub.Keys, jose.JSONWebKey{Key: signer.Public(), KeyID: sk.KID, Algorithm: sk.Alg, Use: "sig"})
+		v.kids = append(v.kids, sk.KID)
+	}
+	if v.active == nil {
+		return nil, errors.New("signing keys: no active key")
+	}
+	b, err := json.Marshal(pub)
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	v.jwks = b
+	return v, nil
+}
+
+// published: next and active keys always; a retired key until every token it
+// can have signed has expired (retirement + max lifetime + a minute of skew).
+func published(sk backends.SigningKey, now time.Time, maxLifetime time.Duration) bool {
+	switch sk.State {
+	case backends.KeyNext, backends.KeyActive:
+		return true
+	case backends.KeyRetired:
+		return sk.RetiredAt != nil && now.Before(sk.RetiredAt.Add(maxLifetime+time.Minute))
+	}
+	return false
+}
+
+func joseHeader(s Signer) string {
+	h, _ := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ"`
+	}{s.Alg(), s.KeyID(), "at+jwt"})
+	return base64.RawURLEncoding.EncodeToString(h)
+}
+
+// JWKS returns the published JWK Set (RFC 7517 §5).
+func (k *Keyring) JWKS() []byte { return k.view.Load().jwks }
+
+func (k *Keyring) active() *activeKey { return k.view.Load().active }
+
+// Close stops the refresh loop; safe to call twice.
+func (k *Keyring) Close() error {
+	k.once.Do(func() { close(k.stop) })
+	k.wg.Wait()
+	return nil
+}
+
+// NewSigningKey generates a key for alg in state "next".
+func NewSigningKey(alg string, now time.Time) (backends.SigningKey, error) {
+	key, err := generateKey(alg)
+	if err != nil {
+		return backends.SigningKey{}, err
+	}
+	var id [12]byte
+	_, _ = rand.Read(id[:])
+	kid := base64.RawURLEncoding.EncodeToString(id[:])
+	priv, err := json.Marshal(jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: alg, Use: "sig"})
+	if err != nil {
+		return backends.SigningKey{}, err
+	}
+	return backends.SigningKey{KID: kid, Alg: alg, State: backends.KeyNext, Private: priv, CreatedAt: now.UTC()}, nil
+}
+
+// EnsureKeySet creates a key set with an active and a next key when the store has none.
+func EnsureKeySet(ctx context.Context, store backends.KeyStore, alg string) (created bool, err error) {
+	_, err = store.GetKeySet(ctx)
+	if err == nil || !errors.Is(err, backends.ErrNotFound) {
+		return false, err
+	}
+	now := time.Now()
+	active, err := NewSigningKey(alg, now)
+	if err != nil {
+		return false, err
+	}
+	active.State = backends.KeyActive
+	active.ActivatedAt = &now
+	next, err := NewSigningKey(alg, now)
+	if err != nil {
+		return false, err
+	}
+	if err := store.PutKeySet(ctx, &backends.KeySet{Keys: []backends.SigningKey{active, next}}); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// ErrTooSoon is returned by RotateKeys when the next key has not been
+// published long enough for relying parties to have fetched it.
+var ErrTooSoon = errors.New("next key not yet published long enough")
+
+// RotateKeys promotes the next key to active, retires the active key, creates
+// a new next key (alg), and drops retired keys whose tokens have all expired.
+// Publish-before-use: the promoted key must have been in the JWKS for at
+// least minPublished (the JWKS cache lifetime) unless force is set.
+func RotateKeys(ctx context.Context, store backends.KeyStore, alg string, minPublished, maxLifetime time.Duration, force bool) (*backends.KeySet, error) {
+	ks, err := store.GetKeySet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	ni := slices.IndexFunc(ks.Keys, func(k backends.SigningKey) bool { return k.State == backends.KeyNext })
+	if ni < 0 {
+		return nil, errors.New("no next key to promote")
+	}
+	if age := now.Sub(ks.Keys[ni].CreatedAt); age < minPublished && !force {
+		return nil, fmt.Errorf("%w: key %s published %s ago, needs %s (or force)", ErrTooSoon, ks.Keys[ni].KID, age.Round(time.Second), minPublished)
+	}
+	next, err := NewSigningKey(alg, now)
+	if err != nil {
+		return nil, err
+	}
+	var keys []backends.SigningKey
+	for _, k := range ks.Keys {
+		switch k.State {
+		case backends.KeyActive:
+			k.State, k.RetiredAt = backends.KeyRetired, &now
+		case backends.KeyNext:
+			k.State, k.ActivatedAt = backends.KeyActive, &now
+		}
+		if published(k, now, maxLifetime) {
+			keys = append(keys, k)
+		}
+	}
+	ks.Keys = append(keys, next)
+	if err := store.PutKeySet(ctx, ks); err != nil {
+		return nil, err
+	}
+	return ks, nil
+}

@@ -1,0 +1,68 @@
+package broker
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// metadata is RFC 8414 §2 authorization server metadata.
+type metadata struct {
+	Issuer                                string            `json:"issuer"`
+	TokenEndpoint                         string            `json:"token_endpoint"`
+	JWKSURI                               string            `json:"jwks_uri"`
+	RegistrationEndpoint                  string            `json:"registration_endpoint,omitempty"`
+	ScopesSupported                       []string          `json:"scopes_supported,omitempty"`
+	ResponseTypesSupported                []string          `json:"response_types_supported"`
+	GrantTypesSupported                   []string          `json:"grant_types_supported"`
+	TokenEndpointAuthMethodsSupported     []string          `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValues     []string          `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+	ServiceDocumentation                  string            `json:"service_documentation,omitempty"`
+	TLSClientCertificateBoundAccessTokens bool              `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	MTLSEndpointAliases                   map[string]string `json:"mtls_endpoint_aliases,omitempty"`
+}
+
+func (s *Server) buildMetadata() ([]byte, error) {
+	md := metadata{
+		Issuer:        s.cfg.Issuer,
+		TokenEndpoint: s.base + PathToken,
+		JWKSURI:       s.base + PathJWKS,
+		// RFC 8414 §2 marks response_types_supported REQUIRED; this server has
+		// no authorization endpoint, so it supports no response type.
+		ResponseTypesSupported:            []string{},
+		GrantTypesSupported:               []string{"client_credentials"},
+		TokenEndpointAuthMethodsSupported: s.auth.Methods(),
+		ScopesSupported:                   s.cfg.ScopesSupported,
+	}
+	if len(s.cfg.InitialAccessTokenHashes) > 0 {
+		md.RegistrationEndpoint = s.base + PathRegister
+	}
+	for _, m := range md.TokenEndpointAuthMethodsSupported {
+		if m == "private_key_jwt" {
+			md.TokenEndpointAuthSigningAlgValues = assertionAlgs
+		}
+	}
+	b, err := json.Marshal(md)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	return b, nil
+}
+
+// assertionAlgs are the JWS algorithms accepted in client assertions.
+var assertionAlgs = []string{"ES256", "ES384", "EdDSA", "PS256", "RS256"}
+
+func (s *Server) serveMetadata(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "public, max-age=3600")
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, s.metadata)
+}
+
+// serveJWKS publishes next, active and not-yet-expired retired keys. The
+// max-age is the publish-before-use delay: a next key is promoted only after
+// every cache has had the chance to see it.
+func (s *Server) serveJWKS(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(s.cfg.JWKSMaxAge.Seconds())))
+	return c.Blob(http.StatusOK, "application/jwk-set+json", s.keys.JWKS())
+}

@@ -1,0 +1,365 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tokenbroker/tokenbroker/backends"
+)
+
+// RegistryConfig configures client registration rules.
+type RegistryConfig struct {
+	// Methods are the registrable token_endpoint_auth_method values.
+	Methods []string
+	// ScopesSupported, when set, bounds registrable scopes.
+	ScopesSupported []string
+	// MaxLifetime bounds access_token_lifetime.
+	MaxLifetime time.Duration
+	// RotationGrace is how long an old secret stays valid after rotate-secret.
+	RotationGrace time.Duration
+	// OnChange is called with a client_id after every write (cache invalidation).
+	OnChange func(clientID string)
+}
+
+// Registry creates, reads, updates and deletes clients in a backend. The HTTP
+// registration endpoints (RFC 7591/7592) and the CLI both go through it.
+type Registry struct {
+	store backends.Store
+	cfg   RegistryConfig
+}
+
+// NewRegistry returns a Registry over store.
+func NewRegistry(store backends.Store, cfg RegistryConfig) *Registry {
+	if cfg.RotationGrace == 0 {
+		cfg.RotationGrace = 24 * time.Hour
+	}
+	if cfg.MaxLifetime == 0 {
+		cfg.MaxLifetime = HardMaxTokenLifetime
+	}
+	if cfg.OnChange == nil {
+		cfg.OnChange = func(string) {}
+	}
+	return &Registry{store: store, cfg: cfg}
+}
+
+// MetadataError is RFC 7591 §3.2.2 invalid_client_metadata, naming the field.
+type MetadataError struct {
+	Field, Reason string
+}
+
+func (e *MetadataError) Error() string { return e.Field + ": " + e.Reason }
+
+// Registered is the outcome of a create or a secret rotation. Secret and
+// RegistrationToken are shown once and stored only as hashes.
+type Registered struct {
+	Client            *backends.Client
+	Secret            string
+	RegistrationToken string
+}
+
+// NewSecret returns 256 random bits, base64url encoded.
+func NewSecret() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func newClientID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// IsSecretMethod reports whether a method authenticates with a client secret.
+func IsSecretMethod(m string) bool {
+	return m == backends.AuthClientSecretBasic || m == backends.AuthClientSecretPost
+}
+
+// Create validates md, assigns a client_id when md has none, and stores the
+// client with a new secret (for secret methods) and registration access token.
+func (r *Registry) Create(ctx context.Context, md *backends.Client) (*Registered, error) {
+	c := md.Clone()
+	if c.ClientID == "" {
+		c.ClientID = newClientID()
+	}
+	if c.TokenEndpointAuthMethod == "" {
+		// RFC 7591 §2 defaults to client_secret_basic.
+		c.TokenEndpointAuthMethod = backends.AuthClientSecretBasic
+	}
+	if len(c.GrantTypes) == 0 {
+		c.GrantTypes = []string{backends.GrantClientCredentials}
+	}
+	c.ClientIDIssuedAt = time.Now().Unix()
+	if err := r.Validate(c); err != nil {
+		return nil, err
+	}
+	out := &Registered{Client: c, RegistrationToken: NewSecret()}
+	set := &backends.SecretSet{RegistrationTokenHash: backends.HashSecret(out.RegistrationToken)}
+	if IsSecretMethod(c.TokenEndpointAuthMethod) {
+		out.Secret = NewSecret()
+		set.Secrets = []backends.Secret{{Hash: backends.HashSecret(out.Secret), CreatedAt: time.Now().UTC()}}
+	}
+	// Secrets first: a record never exists without its credentials.
+	if err := r.store.PutSecrets(ctx, c.ClientID, set); err != nil {
+		if errors.Is(err, backends.ErrExists) || errors.Is(err, backends.ErrConflict) {
+			return nil, fmt.Errorf("client %q: %w", c.ClientID, backends.ErrExists)
+		}
+		return nil, err
+	}
+	if err := r.store.CreateClient(ctx, c); err != nil {
+		return nil, err
+	}
+	r.cfg.OnChange(c.ClientID)
+	return out, nil
+}
+
+// Get returns a client.
+func (r *Registry) Get(ctx context.Context, id string) (*backends.Client, error) {
+	return r.store.GetClient(ctx, id)
+}
+
+// List returns every client id.
+func (r *Registry) List(ctx context.Context) ([]string, error) { return r.store.ListClients(ctx) }
+
+// Update replaces a client's metadata with md (RFC 7592 §2.2: a full
+// replacement), keeping client_id and client_id_issued_at. If md.Revision is
+// set it must match the stored revision; otherwise the current revision is
+// used, and a concurrent writer still makes the store refuse (check-and-set).
+// A switch to a secret method without a usable secret issues one.
+func (r *Registry) Update(ctx context.Context, id string, md *backends.Client) (*Registered, error) {
+	cur, err := r.store.GetClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c := md.Clone()
+	if c.ClientID != "" && c.ClientID != id {
+		return nil, &MetadataError{"client_id", "does not match the client being updated"}
+	}
+	c.ClientID, c.ClientIDIssuedAt = id, cur.ClientIDIssuedAt
+	if c.Revision == "" {
+		c.Revision = cur.Revision
+	}
+	if c.TokenEndpointAuthMethod == "" {
+		c.TokenEndpointAuthMethod = backends.AuthClientSecretBasic
+	}
+	if len(c.GrantTypes) == 0 {
+		c.GrantTypes = []string{backends.GrantClientCredentials}
+	}
+	if err := r.Validate(c); err != nil {
+		return nil, err
+	}
+	out := &Registered{Client: c}
+	if IsSecretMethod(c.TokenEndpointAuthMethod) {
+		set, err := r.store.GetSecrets(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(set.Secrets, func(s backends.Secret) bool { return s.Active(time.Now()) }) {
+			out.Secret = NewSecret()
+			set.Secrets = append(set.Secrets, backends.Secret{Hash: backends.HashSecret(out.Secret), CreatedAt: time.Now().UTC()})
+			if err := r.store.PutSecrets(ctx, id, set); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := r.store.UpdateClient(ctx, c); err != nil {
+		return nil, err
+	}
+	r.cfg.OnChange(id)
+	return out, nil
+}
+
+// Delete removes a client and its secrets.
+func (r *Registry) Delete(ctx context.Context, id string) error {
+	if err := r.store.DeleteClient(ctx, id); err != nil {
+		return err
+	}
+	r.cfg.OnChange(id)
+	return nil
+}
+
+// RotateSecret issues a new secret and keeps the newest previous one valid
+// for the grace period, so a client can hold two valid secrets while it rolls
+// out the new one. Older secrets are dropped.
+func (r *Registry) RotateSecret(ctx context.Context, id string, grace time.Duration) (string, error) {
+	c, err := r.store.GetClient(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if !IsSecretMethod(c.TokenEndpointAuthMethod) {
+		return "", fmt.Errorf("client %q authenticates with %s, not a secret", id, c.TokenEndpointAuthMethod)
+	}
+	if grace == 0 {
+		grace = r.cfg.RotationGrace
+	}
+	set, err := r.store.GetSecrets(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now().UTC()
+	var keep []backends.Secret
+	// Keep the newest still-active secret, ending at now+grace (or its own earlier end).
+	for i := len(set.Secrets) - 1; i >= 0; i-- {
+		s := set.Secrets[i]
+		if s.Active(now) {
+			end := now.Add(grace)
+			if s.ExpiresAt == nil || s.ExpiresAt.After(end) {
+				s.ExpiresAt = &end
+			}
+			keep = append(keep, s)
+			break
+		}
+	}
+	secret := NewSecret()
+	set.Secrets = append(keep, backends.Secret{Hash: backends.HashSecret(secret), CreatedAt: now})
+	if err := r.store.PutSecrets(ctx, id, set); err != nil {
+		return "", err
+	}
+	r.cfg.OnChange(id)
+	return secret, nil
+}
+
+// CheckRegistrationToken verifies an RFC 7592 registration access token.
+func (r *Registry) CheckRegistrationToken(ctx context.Context, id, token string) error {
+	set, err := r.store.GetSecrets(ctx, id)
+	if err != nil {
+		return err
+	}
+	if set.RegistrationTokenHash == "" || !backends.VerifyToken(token, set.RegistrationTokenHash) {
+		return errors.New("registration access token does not match")
+	}
+	return nil
+}
+
+// Validate checks client metadata (RFC 7591 §2, RFC 8705 §2.1.2, our fields).
+func (r *Registry) Validate(c *backends.Client) error {
+	bad := func(f, why string) error { return &MetadataError{f, why} }
+	if !backends.ValidClientID(c.ClientID) {
+		return bad("client_id", "must be 1-128 characters of A-Z a-z 0-9 - . _ ~")
+	}
+	if !slices.Contains(r.cfg.Methods, c.TokenEndpointAuthMethod) {
+		return bad("token_endpoint_auth_method", fmt.Sprintf("must be one of %v", r.cfg.Methods))
+	}
+	for _, g := range c.GrantTypes {
+		if g != backends.GrantClientCredentials {
+			return bad("grant_types", "only client_credentials can be registered")
+		}
+	}
+	if len(c.ResponseTypes) > 0 {
+		return bad("response_types", "this server has no authorization endpoint; leave response_types empty")
+	}
+	if len(c.ClientName) > 256 {
+		return bad("client_name", "longer than 256 characters")
+	}
+	if len(c.Scope) > 4096 {
+		return bad("scope", "longer than 4096 characters")
+	}
+	for _, s := range strings.Fields(c.Scope) {
+		if !validScopeToken(s) {
+			return bad("scope", fmt.Sprintf("%q is not a valid scope token", s))
+		}
+		if len(r.cfg.ScopesSupported) > 0 && !slices.Contains(r.cfg.ScopesSupported, s) {
+			return bad("scope", fmt.Sprintf("%q is not a supported scope", s))
+		}
+	}
+	if len(c.AllowedResources) > 64 {
+		return bad("allowed_resources", "more than 64 entries")
+	}
+	for _, res := range c.AllowedResources {
+		if err := validateResource(res); err != nil {
+			return bad("allowed_resources", fmt.Sprintf("%q: %v", res, err))
+		}
+	}
+	if c.DefaultAudience != "" {
+		if err := validateResource(c.DefaultAudience); err != nil {
+			return bad("default_audience", err.Error())
+		}
+	}
+	if c.AccessTokenLifetime < 0 || time.Duration(c.AccessTokenLifetime)*time.Second > r.cfg.MaxLifetime {
+		return bad("access_token_lifetime", fmt.Sprintf("must be between 0 and %d seconds", int(r.cfg.MaxLifetime.Seconds())))
+	}
+	if err := validateKeys(c); err != nil {
+		return err
+	}
+	return validateTLSFields(c)
+}
+
+func validateKeys(c *backends.Client) error {
+	bad := func(f, why string) error { return &MetadataError{f, why} }
+	if len(c.JWKS) > 0 && c.JWKSURI != "" {
+		return bad("jwks", "jwks and jwks_uri must not both be present (RFC 7591 §2)")
+	}
+	if len(c.JWKS) > 64<<10 {
+		return bad("jwks", "larger than 64 KiB")
+	}
+	if len(c.JWKS) > 0 {
+		var set struct {
+			Keys []json.RawMessage `json:"keys"`
+		}
+		if err := json.Unmarshal(c.JWKS, &set); err != nil || len(set.Keys) == 0 {
+			return bad("jwks", "must be a JWK Set with at least one key")
+		}
+	}
+	if c.JWKSURI != "" {
+		u, err := url.Parse(c.JWKSURI)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.Fragment != "" {
+			return bad("jwks_uri", "must be an https URL")
+		}
+	}
+	if c.TokenEndpointAuthMethod == backends.AuthPrivateKeyJWT && len(c.JWKS) == 0 && c.JWKSURI == "" {
+		return bad("jwks", "private_key_jwt needs jwks or jwks_uri")
+	}
+	if c.TokenEndpointAuthMethod == backends.AuthSelfSignedTLSClient && len(c.JWKS) == 0 && c.JWKSURI == "" {
+		return bad("jwks", "self_signed_tls_client_auth needs jwks or jwks_uri holding the certificate (RFC 8705 §2.2.2)")
+	}
+	if c.TokenEndpointAuthSigningAlg != "" && !slices.Contains(assertionAlgs, c.TokenEndpointAuthSigningAlg) {
+		return bad("token_endpoint_auth_signing_alg", fmt.Sprintf("must be one of %v", assertionAlgs))
+	}
+	return nil
+}
+
+func validateTLSFields(c *backends.Client) error {
+	bad := func(f, why string) error { return &MetadataError{f, why} }
+	set := 0
+	for _, v := range []string{c.TLSClientAuthSubjectDN, c.TLSClientAuthSANDNS, c.TLSClientAuthSANURI, c.TLSClientAuthSANIP, c.TLSClientAuthSANEmail} {
+		if v != "" {
+			set++
+		}
+	}
+	if c.TokenEndpointAuthMethod == backends.AuthTLSClient && set != 1 {
+		// RFC 8705 §2.1.2: exactly one of the parameters.
+		return bad("tls_client_auth_subject_dn", "tls_client_auth needs exactly one of tls_client_auth_subject_dn, _san_dns, _san_uri, _san_ip, _san_email")
+	}
+	if c.TokenEndpointAuthMethod != backends.AuthTLSClient && set > 0 {
+		return bad("tls_client_auth_subject_dn", "tls_client_auth_* fields apply only to tls_client_auth")
+	}
+	if c.TLSClientAuthSANIP != "" && net.ParseIP(c.TLSClientAuthSANIP) == nil {
+		return bad("tls_client_auth_san_ip", "not an IP address")
+	}
+	if c.TLSClientAuthSANEmail != "" {
+		if a, err := mail.ParseAddress(c.TLSClientAuthSANEmail); err != nil || a.Address != c.TLSClientAuthSANEmail {
+			return bad("tls_client_auth_san_email", "not an email address")
+		}
+	}
+	if c.TLSClientAuthSANURI != "" {
+		if u, err := url.Parse(c.TLSClientAuthSANURI); err != nil || !u.IsAbs() {
+			return bad("tls_client_auth_san_uri", "not an absolute URI")
+		}
+	}
+	if h := c.TLSClientAuthCASHA256; h != "" {
+		if len(strings.ReplaceAll(h, ":", "")) != 64 {
+			return bad("tls_client_auth_ca_sha256", "must be the hex SHA-256 of the CA certificate")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,244 @@
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/backends/cache"
+)
+
+// Endpoint paths, relative to the issuer.
+const (
+	PathToken    = "/token"
+	PathJWKS     = "/jwks.json"
+	PathMetadata = "/.well-known/oauth-authorization-server"
+	PathRegister = "/register"
+)
+
+// Server is the authorization server.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	store    backends.Store
+	clients  *cache.Clients
+	keys     *Keyring
+	auth     *authn.Authenticator
+	registry *Registry
+	echo     *echo.Echo
+	metadata []byte
+	base     string // issuer without a trailing slash
+}
+
+// Option configures optional parts of a Server.
+type Option func(*options)
+
+type options struct {
+	cacheOpt cache.Options
+}
+
+// WithCache sets the client cache options.
+func WithCache(o cache.Options) Option { return func(op *options) { op.cacheOpt = o } }
+
+// New builds a Server over store. It loads the signing keys (which must exist:
+// see EnsureKeySet) and validates cfg.
+func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	var op options
+	for _, o := range opts {
+		o(&op)
+	}
+	if op.cacheOpt.Logger == nil {
+		op.cacheOpt.Logger = cfg.Logger
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, store: store, base: strings.TrimSuffix(cfg.Issuer, "/")}
+	keys, err := NewKeyring(ctx, store, cfg.MaxTokenLifetime, cfg.KeyRefresh, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	s.keys = keys
+	s.clients = cache.NewClients(store, op.cacheOpt)
+	if s.auth, err = authn.New(s.clients, cfg.Methods); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.registry = NewRegistry(store, RegistryConfig{
+		Methods:         s.auth.Methods(),
+		ScopesSupported: cfg.ScopesSupported,
+		MaxLifetime:     cfg.MaxTokenLifetime,
+		RotationGrace:   cfg.SecretRotationGrace,
+		OnChange:        s.clients.Invalidate,
+	})
+	if s.metadata, err = s.buildMetadata(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.echo = s.routes()
+	return s, nil
+}
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Registry returns the client registry the server writes through.
+func (s *Server) Registry() *Registry { return s.registry }
+
+// Degraded reports whether client data may be served stale.
+func (s *Server) Degraded() bool { return s.clients.Degraded() }
+
+// Close stops background work; safe to call twice.
+func (s *Server) Close() error {
+	if s.clients != nil {
+		s.clients.Close()
+	}
+	if s.keys != nil {
+		s.keys.Close()
+	}
+	return nil
+}
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.httpError
+	e.POST(PathToken, s.token)
+	e.GET(PathMetadata, s.serveMetadata)
+	e.GET(PathJWKS, s.serveJWKS)
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", s.readyz)
+	if len(s.cfg.InitialAccessTokenHashes) > 0 {
+		e.POST(PathRegister, s.register)
+		e.GET(PathRegister+"/:client_id", s.readClient)
+		e.PUT(PathRegister+"/:client_id", s.updateClient)
+		e.DELETE(PathRegister+"/:client_id", s.deleteClient)
+	}
+	return e
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	if s.Degraded() {
+		return c.String(http.StatusServiceUnavailable, "degraded: client data may be stale\n")
+	}
+	return c.String(http.StatusOK, "ready\n")
+}
+
+// httpError turns Echo's own errors (404, 405, 413 …) and anything unexpected
+// into RFC 6749 §5.2 JSON.
+func (s *Server) httpError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var he *echo.HTTPError
+	var oe *Error
+	switch {
+	case errors.As(err, &oe):
+	case errors.As(err, &he):
+		switch he.Code {
+		case http.StatusMethodNotAllowed:
+			oe = oauthErr(he.Code, "invalid_request", "method not allowed", err)
+		case http.StatusRequestEntityTooLarge:
+			oe = oauthErr(he.Code, "invalid_request", "request body too large", err)
+		case http.StatusNotFound:
+			oe = oauthErr(he.Code, "not_found", "no such endpoint", nil)
+		default:
+			oe = oauthErr(http.StatusBadRequest, "invalid_request", "bad request", err)
+		}
+	default:
+		oe = errorFor(err)
+	}
+	if oe.Status >= 500 {
+		s.log.Error("request failed", "path", c.Path(), "code", oe.Code, "err", oe.Cause)
+	}
+	writeError(c, oe)
+}
+
+func writeError(c echo.Context, oe *Error) {
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	if oe.Challenge != "" {
+		h.Set("WWW-Authenticate", oe.Challenge)
+	}
+	if oe.Status == http.StatusMethodNotAllowed {
+		h.Set("Allow", allowFor(c.Request().URL.Path))
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(oe.Status)
+		return
+	}
+	_ = c.JSON(oe.Status, struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description,omitempty"`
+	}{oe.Code, oe.Description})
+}
+
+func allowFor(path string) string {
+	switch {
+	case path == PathToken, path == PathRegister:
+		return http.MethodPost
+	case strings.HasPrefix(path, PathRegister+"/"):
+		return "GET, PUT, DELETE"
+	}
+	return http.MethodGet
+}
+
+func writeJSON(c echo.Context, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.Blob(status, echo.MIMEApplicationJSON, b)
+}
+
+// TLSConfig returns the server TLS configuration: TLS 1.2 minimum, client
+// certificates requested but not required, so one listener serves every
+// authentication method (RFC 8705 §2 leaves the chain check to the broker).
+func TLSConfig(cert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequestClientCert,
+		NextProtos:   []string{"h2", "http/1.1"},
+	}
+}
+
+// Serve serves HTTPS on ln until ctx ends, then shuts down gracefully,
+// letting in-flight requests finish.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config) error {
+	hs := &http.Server{
+		Handler:           s.echo,
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(tls.NewListener(ln, tlsCfg)) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

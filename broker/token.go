@@ -1,0 +1,85 @@
+package broker
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/backends"
+)
+
+// tokenResponse is RFC 6749 §5.1 (no refresh token: RFC 6749 §4.4.3).
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Scope       string `json:"scope,omitempty"`
+}
+
+// token is the RFC 6749 §4.4 client credentials token endpoint:
+// parse → authenticate → decide → mint → respond.
+func (s *Server) token(c echo.Context) error {
+	now := time.Now()
+	req := c.Request()
+	form, err := s.readForm(c, "resource")
+	if err != nil {
+		return s.tokenError(c, err, "")
+	}
+	gt := form.Get("grant_type")
+	switch {
+	case gt == "":
+		return s.tokenError(c, oauthErr(http.StatusBadRequest, "invalid_request", "grant_type is required", nil), "")
+	case gt != backends.GrantClientCredentials:
+		return s.tokenError(c, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported", nil), "")
+	}
+	ar := &authn.Request{Form: form, Authorization: req.Header.Get("Authorization"), Now: now}
+	if req.TLS != nil && len(req.TLS.PeerCertificates) > 0 {
+		ar.PeerCertificates = req.TLS.PeerCertificates
+	}
+	res, err := s.auth.Authenticate(req.Context(), ar)
+	if err != nil {
+		return s.tokenError(c, err, form.Get("client_id"))
+	}
+	g, err := s.decide(res, form.Get("scope"), form["resource"])
+	if err != nil {
+		return s.tokenError(c, err, res.Client.ClientID)
+	}
+	tok, claims, err := mint(req.Context(), s.keys, s.cfg.Issuer, g, now)
+	if err != nil {
+		return s.tokenError(c, err, res.Client.ClientID)
+	}
+	s.log.Info("token issued", "client_id", g.ClientID, "method", res.Method, "jti", claims.ID,
+		"scope", claims.Scope, "aud", []string(claims.Audience), "exp", claims.Expiry, "bound", g.X5tS256 != "", "remote", c.RealIP())
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	return writeJSON(c, http.StatusOK, tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(g.Lifetime / time.Second), Scope: claims.Scope})
+}
+
+// tokenError logs the cause and writes the public error. RFC 6749 §5.2: a
+// failed Basic authentication answers 401 with WWW-Authenticate: Basic.
+func (s *Server) tokenError(c echo.Context, err error, clientID string) error {
+	oe := errorFor(err)
+	if oe.Code == "invalid_client" {
+		if scheme, _, _ := strings.Cut(c.Request().Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Basic") {
+			oe.Challenge = `Basic realm="tokenbroker", charset="UTF-8"`
+		}
+	}
+	level := s.log.Info
+	if oe.Status >= 500 {
+		level = s.log.Error
+	}
+	level("token request refused", "client_id", clientID, "error", oe.Code, "reason", causeOf(oe), "remote", c.RealIP())
+	writeError(c, oe)
+	return nil
+}
+
+func causeOf(oe *Error) string {
+	if oe.Cause != nil {
+		return oe.Cause.Error()
+	}
+	return oe.Description
+}
