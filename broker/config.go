@@ -77,7 +77,8 @@ func (c *Config) fill() {
 	}
 }
 
-// Validate fills defaults and checks every field, naming the one that is wrong.
+// Validate fills defaults and checks every field. Errors name the field by
+// its configuration-file key (tokens.lifetime …), which is what operators see.
 func (c *Config) Validate() error {
 	c.fill()
 	var errs []error
@@ -86,17 +87,17 @@ func (c *Config) Validate() error {
 	}
 	if c.DefaultAudience != "" {
 		if err := validateResource(c.DefaultAudience); err != nil {
-			errs = append(errs, fmt.Errorf("default_audience: %w", err))
+			errs = append(errs, fmt.Errorf("tokens.default_audience: %w", err))
 		}
 	}
 	if c.TokenLifetime < 10*time.Second || c.TokenLifetime > c.MaxTokenLifetime {
-		errs = append(errs, fmt.Errorf("token_lifetime: %s is outside [10s, max_token_lifetime %s]", c.TokenLifetime, c.MaxTokenLifetime))
+		errs = append(errs, fmt.Errorf("tokens.lifetime: %s is outside [10s, tokens.max_lifetime %s]", c.TokenLifetime, c.MaxTokenLifetime))
 	}
 	if c.MaxTokenLifetime > HardMaxTokenLifetime || c.MaxTokenLifetime < 10*time.Second {
-		errs = append(errs, fmt.Errorf("max_token_lifetime: %s is outside [10s, %s]", c.MaxTokenLifetime, HardMaxTokenLifetime))
+		errs = append(errs, fmt.Errorf("tokens.max_lifetime: %s is outside [10s, %s]", c.MaxTokenLifetime, HardMaxTokenLifetime))
 	}
 	if !slices.Contains(signingAlgs, c.SigningAlg) {
-		errs = append(errs, fmt.Errorf("signing_alg: %q is not one of %v", c.SigningAlg, signingAlgs))
+		errs = append(errs, fmt.Errorf("tokens.signing_alg: %q is not one of %v", c.SigningAlg, signingAlgs))
 	}
 	for _, s := range c.ScopesSupported {
 		if !validScopeToken(s) {

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/broker"
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+// clientFlags are the metadata flags of clients create/update.
+type clientFlags struct {
+	id, name, method, scope, defaultAud, metadata, jwks  string
+	subjectDN, sanDNS, sanURI, sanIP, sanEmail, caSHA256 string
+	resources                                            listFlag
+	lifetime                                             time.Duration
+	bound, disabled                                      bool
+}
+
+func (f *clientFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.id, "id", "", "client_id (default: generated)")
+	fs.StringVar(&f.name, "name", "", "client_name")
+	fs.StringVar(&f.method, "method", "", "token_endpoint_auth_method (default client_secret_basic)")
+	fs.StringVar(&f.scope, "scope", "", "space-separated scopes the client may request")
+	fs.Var(&f.resources, "resource", "allowed resource / audience `URI` (repeat)")
+	fs.StringVar(&f.defaultAud, "default-audience", "", "audience when the request names no resource")
+	fs.DurationVar(&f.lifetime, "lifetime", 0, "access token lifetime (≤ the global maximum)")
+	fs.StringVar(&f.jwks, "jwks", "", "`FILE` with the client's JWK Set (private_key_jwt, self_signed_tls_client_auth)")
+	fs.StringVar(&f.subjectDN, "tls-subject-dn", "", "tls_client_auth_subject_dn")
+	fs.StringVar(&f.sanDNS, "tls-san-dns", "", "tls_client_auth_san_dns")
+	fs.StringVar(&f.sanURI, "tls-san-uri", "", "tls_client_auth_san_uri (e.g. a SPIFFE ID)")
+	fs.StringVar(&f.sanIP, "tls-san-ip", "", "tls_client_auth_san_ip")
+	fs.StringVar(&f.sanEmail, "tls-san-email", "", "tls_client_auth_san_email")
+	fs.StringVar(&f.caSHA256, "tls-ca-sha256", "", "pin the issuing CA (hex SHA-256 of its certificate)")
+	fs.BoolVar(&f.bound, "bound-tokens", false, "tls_client_certificate_bound_access_tokens")
+	fs.BoolVar(&f.disabled, "disabled", false, "disable the client")
+	fs.StringVar(&f.metadata, "metadata", "", "RFC 7591 metadata JSON `FILE` (- for stdin); flags override its members")
+}
+
+// apply sets the members whose flags were given on c.
+func (f *clientFlags) apply(fs *flag.FlagSet, c *backends.Client) error {
+	var err error
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "id":
+			c.ClientID = f.id
+		case "name":
+			c.ClientName = f.name
+		case "method":
+			c.TokenEndpointAuthMethod = f.method
+		case "scope":
+			c.Scope = f.scope
+		case "resource":
+			c.AllowedResources = f.resources
+		case "default-audience":
+			c.DefaultAudience = f.defaultAud
+		case "lifetime":
+			c.AccessTokenLifetime = int64(f.lifetime / time.Second)
+		case "jwks":
+			var b []byte
+			if b, err = readLimited(f.jwks, 64<<10); err == nil {
+				c.JWKS = json.RawMessage(b)
+			}
+		case "tls-subject-dn":
+			c.TLSClientAuthSubjectDN = f.subjectDN
+		case "tls-san-dns":
+			c.TLSClientAuthSANDNS = f.sanDNS
+		case "tls-san-uri":
+			c.TLSClientAuthSANURI = f.sanURI
+		case "tls-san-ip":
+			c.TLSClientAuthSANIP = f.sanIP
+		case "tls-san-email":
+			c.TLSClientAuthSANEmail = f.sanEmail
+		case "tls-ca-sha256":
+			c.TLSClientAuthCASHA256 = f.caSHA256
+		case "bound-tokens":
+			c.TLSClientCertificateBoundAccessTokens = f.bound
+		case "disabled":
+			c.Disabled = f.disabled
+		}
+	})
+	return err
+}
+
+func (f *clientFlags) base(stdin io.Reader) (*backends.Client, error) {
+	if f.metadata == "" {
+		return &backends.Client{}, nil
+	}
+	var b []byte
+	var err error
+	if f.metadata == "-" {
+		b, err = io.ReadAll(io.LimitReader(stdin, 1<<20))
+	} else {
+		b, err = readLimited(f.metadata, 1<<20)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return broker.DecodeMetadata(b)
+}
+
+func cmdClients(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: tokenbroker clients create|get|list|update|delete|rotate-secret")
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("clients "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var bf backendFlags
+	bf.register(fs)
+	var cf clientFlags
+	grace := time.Duration(0)
+	switch sub {
+	case "create", "update":
+		cf.register(fs)
+	case "rotate-secret":
+		fs.DurationVar(&grace, "grace", 0, "how long the old secret stays valid (default secrets.rotation_grace, 24h)")
+	case "get", "list", "delete":
+	default:
+		return fmt.Errorf("unknown clients command %q", sub)
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	reg, closeFn, err := openRegistry(&bf)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	needID := func() (string, error) {
+		if fs.NArg() != 1 {
+			return "", fmt.Errorf("usage: tokenbroker clients %s CLIENT_ID", sub)
+		}
+		return fs.Arg(0), nil
+	}
+	switch sub {
+	case "list":
+		ids, err := reg.List(ctx)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			fmt.Fprintln(stdout, id)
+		}
+		return nil
+	case "get":
+		id, err := needID()
+		if err != nil {
+			return err
+		}
+		c, err := reg.Get(ctx, id)
+		if err != nil {
+			return fmt.Errorf("client %q: %w", id, err)
+		}
+		return enc.Encode(c)
+	case "delete":
+		id, err := needID()
+		if err != nil {
+			return err
+		}
+		if err := reg.Delete(ctx, id); err != nil {
+			return fmt.Errorf("client %q: %w", id, err)
+		}
+		fmt.Fprintf(stdout, "deleted %s\n", id)
+		return nil
+	case "rotate-secret":
+		id, err := needID()
+		if err != nil {
+			return err
+		}
+		secret, err := reg.RotateSecret(ctx, id, grace)
+		if err != nil {
+			return fmt.Errorf("client %q: %w", id, err)
+		}
+		return enc.Encode(map[string]string{"client_id": id, "client_secret": secret})
+	case "create":
+		c, err := cf.base(os.Stdin)
+		if err != nil {
+			return err
+		}
+		if err := cf.apply(fs, c); err != nil {
+			return err
+		}
+		r, err := reg.Create(ctx, c)
+		if err != nil {
+			return err
+		}
+		return enc.Encode(registeredJSON(r))
+	default: // update: flags change the current record, --metadata replaces it
+		id, err := needID()
+		if err != nil {
+			return err
+		}
+		c, err := reg.Get(ctx, id)
+		if err != nil {
+			return fmt.Errorf("client %q: %w", id, err)
+		}
+		if cf.metadata != "" {
+			rev := c.Revision
+			if c, err = cf.base(os.Stdin); err != nil {
+				return err
+			}
+			c.Revision = rev
+		}
+		if err := cf.apply(fs, c); err != nil {
+			return err
+		}
+		r, err := reg.Update(ctx, id, c)
+		if err != nil {
+			return err
+		}
+		return enc.Encode(registeredJSON(r))
+	}
+}
+
+func registeredJSON(r *broker.Registered) map[string]any {
+	out := map[string]any{"client": r.Client}
+	if r.Secret != "" {
+		out["client_secret"] = r.Secret
+	}
+	if r.RegistrationToken != "" {
+		out["registration_access_token"] = r.RegistrationToken
+	}
+	return out
+}
+
+// openRegistry opens the configured backend for the CLI.
+func openRegistry(bf *backendFlags) (*broker.Registry, func(), error) {
+	fc, err := bf.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := openStore(fc)
+	if err != nil {
+		return nil, nil, err
+	}
+	methods := []string{}
+	for _, m := range defaultMethods() {
+		methods = append(methods, m.Name())
+	}
+	reg := broker.NewRegistry(store, broker.RegistryConfig{
+		Methods:         methods,
+		ScopesSupported: fc.ScopesSupported,
+		MaxLifetime:     time.Duration(fc.Tokens.MaxLifetime),
+		RotationGrace:   time.Duration(fc.Secrets.RotationGrace),
+	})
+	return reg, func() { store.Close() }, nil
+}
+
+// defaultMethods are the client authentication methods this build offers.
+func defaultMethods() []authn.Method {
+	return []authn.Method{authn.ClientSecretBasic(), authn.ClientSecretPost()}
+}

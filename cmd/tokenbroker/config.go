@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// fileConfig is the YAML configuration file. Every key can also be set from
+// the environment: TOKENBROKER_ + the key path in upper case joined by "_",
+// e.g. tokens.default_audience → TOKENBROKER_TOKENS_DEFAULT_AUDIENCE. Lists
+// from the environment are comma-separated. The environment wins over the file.
+type fileConfig struct {
+	Issuer string `yaml:"issuer"`
+	Listen string `yaml:"listen"`
+	TLS    struct {
+		CertFile string `yaml:"cert_file"`
+		KeyFile  string `yaml:"key_file"`
+	} `yaml:"tls"`
+	Backend struct {
+		Type string `yaml:"type"`
+		File struct {
+			Dir string `yaml:"dir"`
+		} `yaml:"file"`
+	} `yaml:"backend"`
+	Tokens struct {
+		Lifetime        duration `yaml:"lifetime"`
+		MaxLifetime     duration `yaml:"max_lifetime"`
+		DefaultAudience string   `yaml:"default_audience"`
+		SigningAlg      string   `yaml:"signing_alg"`
+	} `yaml:"tokens"`
+	ScopesSupported []string `yaml:"scopes_supported"`
+	Registration    struct {
+		InitialAccessTokenFile string `yaml:"initial_access_token_file"`
+	} `yaml:"registration"`
+	Keys struct {
+		JWKSMaxAge duration `yaml:"jwks_max_age"`
+		Refresh    duration `yaml:"refresh"`
+	} `yaml:"keys"`
+	Secrets struct {
+		RotationGrace duration `yaml:"rotation_grace"`
+	} `yaml:"secrets"`
+	Cache struct {
+		TTL         duration `yaml:"ttl"`
+		StaleWindow duration `yaml:"stale_window"`
+		MaxEntries  int      `yaml:"max_entries"`
+	} `yaml:"cache"`
+	Log struct {
+		Level  string `yaml:"level"`
+		Format string `yaml:"format"`
+	} `yaml:"log"`
+}
+
+// duration is a time.Duration written as "5m", "30s".
+type duration time.Duration
+
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 30s or 5m", n.Line, n.Value)
+	}
+	*d = duration(v)
+	return nil
+}
+
+func (d duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+const envPrefix = "TOKENBROKER_"
+
+// loadConfig reads path (may be empty: environment only), then applies the environment.
+func loadConfig(path string, environ []string) (*fileConfig, error) {
+	var fc fileConfig
+	if path != "" {
+		b, err := readLimited(path, 1<<20)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true) // a misspelled key is an error, not a silent default
+		if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&fc, environ); err != nil {
+		return nil, err
+	}
+	return &fc, nil
+}
+
+// applyEnv sets fields from TOKENBROKER_* variables and rejects unknown ones.
+func applyEnv(fc *fileConfig, environ []string) error {
+	fields := map[string]reflect.Value{}
+	collectFields(reflect.ValueOf(fc).Elem(), envPrefix, fields)
+	var errs []error
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(k, envPrefix) || k == envPrefix+"CONFIG" {
+			continue
+		}
+		f, ok := fields[k]
+		if !ok {
+			errs = append(errs, fmt.Errorf("environment: %s is not a configuration key", k))
+			continue
+		}
+		if err := setField(f, v); err != nil {
+			errs = append(errs, fmt.Errorf("environment: %s: %w", k, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func collectFields(v reflect.Value, prefix string, out map[string]reflect.Value) {
+	t := v.Type()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		key := prefix + strings.ToUpper(name)
+		if f := v.Field(i); f.Kind() == reflect.Struct {
+			collectFields(f, key+"_", out)
+		} else {
+			out[key] = f
+		}
+	}
+}
+
+func setField(f reflect.Value, s string) error {
+	switch f.Interface().(type) {
+	case duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration like 30s or 5m", s)
+		}
+		f.Set(reflect.ValueOf(duration(d)))
+	case string:
+		f.SetString(s)
+	case int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", s)
+		}
+		f.SetInt(int64(n))
+	case bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		f.SetBool(b)
+	case []string:
+		var l []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				l = append(l, p)
+			}
+		}
+		f.Set(reflect.ValueOf(l))
+	default:
+		return fmt.Errorf("unsupported type %s", f.Type())
+	}
+	return nil
+}
+
+func readLimited(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
+	}
+	return b, nil
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/backends/file"
+	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/certs"
+)
+
+// Dev-mode state directory layout. The names are part of the interface:
+// scripts rely on them.
+const (
+	devCA            = "ca.pem"
+	devCAKey         = "ca-key.pem"
+	devServerCert    = "server.pem"
+	devServerKey     = "server-key.pem"
+	devClientCA      = "client-ca.pem"
+	devClientCAKey   = "client-ca-key.pem"
+	devRegToken      = "registration-token"
+	devData          = "data"
+	devDemo          = "demo"
+	devAudience      = "https://api.tokenbroker.test"
+	defaultDevState  = ".tokenbroker-dev"
+	defaultDevListen = "127.0.0.1:8443"
+)
+
+// demoClient is one dev-mode client, one per supported method.
+type demoClient struct {
+	id     string
+	method string
+	scope  string
+}
+
+var demoClients = []demoClient{
+	{"demo-basic", backends.AuthClientSecretBasic, "read write"},
+	{"demo-post", backends.AuthClientSecretPost, "read"},
+}
+
+// devConfig returns the configuration dev mode runs with.
+func devConfig(stateDir, listen, issuer string) *fileConfig {
+	fc := &fileConfig{Listen: listen, Issuer: issuer}
+	fc.TLS.CertFile = filepath.Join(stateDir, devServerCert)
+	fc.TLS.KeyFile = filepath.Join(stateDir, devServerKey)
+	fc.Backend.Type = "file"
+	fc.Backend.File.Dir = filepath.Join(stateDir, devData)
+	fc.Tokens.DefaultAudience = devAudience
+	fc.Registration.InitialAccessTokenFile = filepath.Join(stateDir, devRegToken)
+	fc.Cache.TTL = duration(5 * time.Second) // dev: CLI edits show up quickly
+	fc.Log.Format = "text"
+	return fc
+}
+
+// devIssuer derives the issuer from the listen address: a wildcard host
+// becomes 127.0.0.1.
+func devIssuer(listen string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "https://" + net.JoinHostPort(host, port), nil
+}
+
+// ensureDevState creates the state directory on first run and reuses it
+// afterwards. The server certificate is re-issued from the persisted CA on
+// every start so it always covers the current listen host.
+func ensureDevState(ctx context.Context, dir, issuerHost string) (created bool, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return false, err
+	}
+	ca, err := loadOrCreateCA(dir, devCA, devCAKey, "tokenbroker dev CA")
+	if err != nil {
+		return false, err
+	}
+	leaf := certs.Leaf{CommonName: "tokenbroker dev server", Server: true, DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, Validity: 30 * 24 * time.Hour}
+	if ip := net.ParseIP(issuerHost); ip != nil {
+		leaf.IPs = append(leaf.IPs, ip)
+	} else if issuerHost != "localhost" {
+		leaf.DNSNames = append(leaf.DNSNames, issuerHost)
+	}
+	certPEM, keyPEM, err := ca.Issue(leaf)
+	if err != nil {
+		return false, err
+	}
+	if err := writeFiles(dir, map[string][]byte{devServerCert: certPEM, devServerKey: keyPEM}); err != nil {
+		return false, err
+	}
+	if _, err := loadOrCreateCA(dir, devClientCA, devClientCAKey, "tokenbroker dev client CA"); err != nil {
+		return false, err
+	}
+	regPath := filepath.Join(dir, devRegToken)
+	if !fileExists(regPath) {
+		if err := os.WriteFile(regPath, []byte(broker.NewSecret()+"\n"), 0o600); err != nil {
+			return false, err
+		}
+	}
+	store, err := file.New(filepath.Join(dir, devData))
+	if err != nil {
+		return false, err
+	}
+	defer store.Close()
+	if created, err = broker.EnsureKeySet(ctx, store, "ES256"); err != nil {
+		return false, err
+	}
+	reg := broker.NewRegistry(store, broker.RegistryConfig{Methods: []string{backends.AuthClientSecretBasic, backends.AuthClientSecretPost}})
+	for _, d := range demoClients {
+		if _, err := store.GetClient(ctx, d.id); err == nil {
+			continue
+		}
+		r, err := reg.Create(ctx, &backends.Client{ClientID: d.id, ClientName: "dev demo (" + d.method + ")", TokenEndpointAuthMethod: d.method, Scope: d.scope, AllowedResources: []string{devAudience, "https://billing.tokenbroker.test"}})
+		if err != nil {
+			return false, fmt.Errorf("demo client %s: %w", d.id, err)
+		}
+		if err := writeFiles(filepath.Join(dir, devDemo, d.id), map[string][]byte{"client_id": []byte(d.id), "secret": []byte(r.Secret)}); err != nil {
+			return false, err
+		}
+		created = true
+	}
+	return created, nil
+}
+
+func loadOrCreateCA(dir, certName, keyName, cn string) (*certs.CA, error) {
+	cp, kp := filepath.Join(dir, certName), filepath.Join(dir, keyName)
+	if fileExists(cp) && fileExists(kp) {
+		c, err1 := os.ReadFile(cp)
+		k, err2 := os.ReadFile(kp)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, err
+		}
+		return certs.LoadCA(c, k)
+	}
+	ca, err := certs.NewCA(cn, 5*365*24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := ca.KeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	return ca, writeFiles(dir, map[string][]byte{certName: ca.CertPEM(), keyName: keyPEM})
+}
+
+func writeFiles(dir string, files map[string][]byte) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printDevBanner tells a new user how to get a token, with lines they can paste.
+func printDevBanner(w io.Writer, stateDir, issuer string) {
+	base := strings.TrimSuffix(issuer, "/")
+	ca := filepath.Join(stateDir, devCA)
+	fmt.Fprintf(w, "\ntokenbroker dev mode — NOT for production\n\n")
+	fmt.Fprintf(w, "  issuer:    %s\n  metadata:  %s%s\n  jwks:      %s%s\n  state dir: %s\n\n", issuer, base, broker.PathMetadata, base, broker.PathJWKS, stateDir)
+	fmt.Fprintf(w, "Get a token (paste into another shell in this directory):\n\n")
+	for _, d := range demoClients {
+		secret := filepath.Join(stateDir, devDemo, d.id, "secret")
+		fmt.Fprintf(w, "  # %s (%s)\n", d.id, d.method)
+		switch d.method {
+		case backends.AuthClientSecretBasic:
+			fmt.Fprintf(w, "  curl --cacert %s -u \"%s:$(cat %s)\" -d grant_type=client_credentials %s%s\n\n", ca, d.id, secret, base, broker.PathToken)
+		case backends.AuthClientSecretPost:
+			fmt.Fprintf(w, "  curl --cacert %s -d grant_type=client_credentials -d client_id=%s --data-urlencode client_secret@%s %s%s\n\n", ca, d.id, secret, base, broker.PathToken)
+		}
+	}
+	fmt.Fprintf(w, "Register a client (RFC 7591):\n\n  curl --cacert %s -H \"Authorization: Bearer $(cat %s)\" -H 'Content-Type: application/json' \\\n    -d '{\"client_name\":\"my-service\",\"scope\":\"read\"}' %s%s\n\n",
+		ca, filepath.Join(stateDir, devRegToken), base, broker.PathRegister)
+}

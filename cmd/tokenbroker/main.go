@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `tokenbroker — OAuth 2.0 client-credentials token broker
+
+Usage:
+  tokenbroker serve [--dev] [--config FILE] [--state-dir DIR] [--listen ADDR]
+  tokenbroker clients create|get|list|update|delete|rotate-secret [flags]
+  tokenbroker keys list|rotate [--force]
+  tokenbroker certs client --cn NAME [--uri URI] [--dns NAME] [--out PREFIX]
+  tokenbroker config check FILE
+
+Commands other than serve find the backend from --config FILE (or
+TOKENBROKER_CONFIG), else from the dev state directory (--state-dir, default
+./.tokenbroker-dev). Run "tokenbroker COMMAND -h" for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "tokenbroker:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, args[1:], stdout, stderr)
+	case "clients":
+		return cmdClients(ctx, args[1:], stdout, stderr)
+	case "keys":
+		return cmdKeys(ctx, args[1:], stdout, stderr)
+	case "certs":
+		return cmdCerts(ctx, args[1:], stdout, stderr)
+	case "config":
+		return cmdConfig(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// backendFlags are shared by the commands that work on a backend.
+type backendFlags struct {
+	config   string
+	stateDir string
+}
+
+func (b *backendFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&b.config, "config", os.Getenv("TOKENBROKER_CONFIG"), "configuration `FILE` (default $TOKENBROKER_CONFIG)")
+	fs.StringVar(&b.stateDir, "state-dir", defaultDevState, "dev-mode state `DIR`, used when no --config is given")
+}
+
+// load returns the configuration the command works against.
+func (b *backendFlags) load() (*fileConfig, error) {
+	if b.config != "" {
+		return loadConfig(b.config, os.Environ())
+	}
+	if !fileExists(b.stateDir) {
+		return nil, fmt.Errorf("no --config given and no dev state directory %s (run: tokenbroker serve --dev)", b.stateDir)
+	}
+	fc := devConfig(b.stateDir, defaultDevListen, "https://"+defaultDevListen)
+	return fc, applyEnv(fc, os.Environ())
+}
+
+func cmdConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) != 2 || args[0] != "check" {
+		return errors.New("usage: tokenbroker config check FILE")
+	}
+	fc, err := loadConfig(args[1], os.Environ())
+	if err != nil {
+		return err
+	}
+	if _, err := buildRuntime(fc, io.Discard, true); err != nil {
+		return fmt.Errorf("%s:\n%w", args[1], err)
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", args[1])
+	return nil
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+
+	"github.com/tokenbroker/tokenbroker/broker"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dev := fs.Bool("dev", false, "zero-config dev mode: creates and reuses --state-dir")
+	cfgPath := fs.String("config", os.Getenv("TOKENBROKER_CONFIG"), "configuration `FILE` (default $TOKENBROKER_CONFIG)")
+	stateDir := fs.String("state-dir", defaultDevState, "dev-mode state `DIR`")
+	listen := fs.String("listen", "", "listen `ADDR` (default 127.0.0.1:8443, or the config's listen)")
+	issuer := fs.String("issuer", "", "dev mode: issuer `URL` (default derived from --listen)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var fc *fileConfig
+	switch {
+	case *dev:
+		addr := *listen
+		if addr == "" {
+			addr = defaultDevListen
+		}
+		iss := *issuer
+		if iss == "" {
+			var err error
+			if iss, err = devIssuer(addr); err != nil {
+				return err
+			}
+		}
+		if err := broker.ValidateIssuer(iss); err != nil {
+			return fmt.Errorf("--issuer: %w", err)
+		}
+		host, _, _ := net.SplitHostPort(iss[len("https://"):])
+		if _, err := ensureDevState(ctx, *stateDir, host); err != nil {
+			return fmt.Errorf("dev state %s: %w", *stateDir, err)
+		}
+		fc = devConfig(*stateDir, addr, iss)
+		if err := applyEnv(fc, os.Environ()); err != nil {
+			return err
+		}
+	case *cfgPath != "":
+		var err error
+		if fc, err = loadConfig(*cfgPath, os.Environ()); err != nil {
+			return err
+		}
+		if *listen != "" {
+			fc.Listen = *listen
+		}
+	default:
+		return fmt.Errorf("serve needs --dev or --config FILE")
+	}
+	rt, err := buildRuntime(fc, stderr, true)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	store, err := openStore(fc)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if created, err := broker.EnsureKeySet(ctx, store, rt.cfg.SigningAlg); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	} else if created {
+		rt.log.Info("created a new signing key set", "alg", rt.cfg.SigningAlg)
+	}
+	srv, err := broker.New(ctx, rt.cfg, store, broker.WithCache(rt.cacheOpt))
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", fc.Listen)
+	if err != nil {
+		return err
+	}
+	if *dev {
+		printDevBanner(stdout, *stateDir, rt.cfg.Issuer)
+	}
+	rt.log.Info("listening", "addr", ln.Addr().String(), "issuer", rt.cfg.Issuer)
+	return srv.Serve(ctx, ln, broker.TLSConfig(rt.tlsCert))
+}
