@@ -1,0 +1,211 @@
+package broker_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/backends/cache"
+	"github.com/tokenbroker/tokenbroker/backends/file"
+	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/certs"
+)
+
+const audience = "https://api.example.test"
+
+// env is a broker served over real TLS on loopback, with a file backend.
+type env struct {
+	t        *testing.T
+	srv      *broker.Server
+	store    *file.Store
+	issuer   string
+	http     *http.Client
+	ca       *certs.CA
+	regToken string
+	logs     *syncBuffer
+	// handedOut collects every secret and token the test saw; none may appear in a log.
+	handedOut []string
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+type envOpt func(*broker.Config, *cache.Options)
+
+func newEnv(t *testing.T, opts ...envOpt) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broker.EnsureKeySet(ctx, store, "ES256"); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := certs.NewCA("test CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.Issue(certs.Leaf{CommonName: "broker", Server: true, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, store: store, ca: ca, issuer: "https://" + ln.Addr().String(), logs: &syncBuffer{}, regToken: broker.NewSecret()}
+	cfg := broker.Config{
+		Issuer:                   e.issuer,
+		DefaultAudience:          audience,
+		ScopesSupported:          []string{"read", "write", "admin"},
+		InitialAccessTokenHashes: []string{backends.HashSecret(e.regToken)},
+		Logger:                   slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	copt := cache.Options{}
+	for _, o := range opts {
+		o(&cfg, &copt)
+	}
+	copt.Logger = cfg.Logger
+	srv, err := broker.New(ctx, cfg, store, broker.WithCache(copt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = srv
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = srv.Serve(sctx, ln, broker.TLSConfig(cert)); close(done) }()
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	e.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		srv.Close()
+		e.assertNothingSecretLogged()
+	})
+	return e
+}
+
+// assertNothingSecretLogged is the DESIGN.md invariant: no secret, assertion
+// or token in any log line.
+func (e *env) assertNothingSecretLogged() {
+	logs := e.logs.String()
+	for _, s := range e.handedOut {
+		if s != "" && strings.Contains(logs, s) {
+			e.t.Errorf("a secret or token appears in the log: %.12s…", s)
+		}
+	}
+	e.handedOut = append(e.handedOut, e.regToken)
+}
+
+// client registers a client through the Registry and returns its secret.
+func (e *env) client(c *backends.Client) string {
+	e.t.Helper()
+	if c.AllowedResources == nil {
+		c.AllowedResources = []string{audience, "https://billing.example.test"}
+	}
+	r, err := e.srv.Registry().Create(context.Background(), c)
+	if err != nil {
+		e.t.Fatalf("create client: %v", err)
+	}
+	e.handedOut = append(e.handedOut, r.Secret, r.RegistrationToken)
+	return r.Secret
+}
+
+// post sends a raw form to the token endpoint.
+func (e *env) post(form url.Values, header http.Header) (*http.Response, map[string]any) {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.issuer+broker.PathToken, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	return e.do(req)
+}
+
+func (e *env) do(req *http.Request) (*http.Response, map[string]any) {
+	e.t.Helper()
+	resp, err := e.http.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &m); err != nil {
+			e.t.Fatalf("%s %s: non-JSON body %q", req.Method, req.URL.Path, b)
+		}
+	}
+	if tok, ok := m["access_token"].(string); ok {
+		e.handedOut = append(e.handedOut, tok)
+	}
+	return resp, m
+}
+
+// jwks fetches the published key set.
+func (e *env) jwks() jose.JSONWebKeySet {
+	e.t.Helper()
+	resp, err := e.http.Get(e.issuer + broker.PathJWKS)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ks jose.JSONWebKeySet
+	if err := json.NewDecoder(resp.Body).Decode(&ks); err != nil {
+		e.t.Fatal(err)
+	}
+	return ks
+}
+
+// verify checks a token's signature against the published JWKS and returns its claims and header.
+func (e *env) verify(tok string) (broker.AccessTokenClaims, jose.Header) {
+	e.t.Helper()
+	parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256, jose.PS256})
+	if err != nil {
+		e.t.Fatalf("parse token: %v", err)
+	}
+	h := parsed.Headers[0]
+	ks := e.jwks()
+	keys := ks.Key(h.KeyID)
+	if len(keys) != 1 {
+		e.t.Fatalf("kid %q not published in the JWKS", h.KeyID)
+	}
+	var claims broker.AccessTokenClaims
+	if err := parsed.Claims(keys[0].Key, &claims); err != nil {
+		e.t.Fatalf("signature does not verify against the JWKS: %v", err)
+	}
+	return claims, h
+}
+
+func basic(id, secret string) http.Header {
+	req, _ := http.NewRequest("GET", "/", nil)
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	return http.Header{"Authorization": req.Header["Authorization"]}
+}
