@@ -209,3 +209,12 @@ func basic(id, secret string) http.Header {
 	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
 	return http.Header{"Authorization": req.Header["Authorization"]}
 }
+
+func mustReq(t *testing.T, u string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}

@@ -227,12 +227,6 @@ func TestScopeResourceLifetimePolicy(t *testing.T) {
 		t.Errorf("subset/multi-resource: %+v", c)
 	}
 	// The global hard maximum wins over a per-client lifetime written straight into the store.
-	cl, _ := e.store.GetClient(ctx, "p")
-	cl.AccessTokenLifetime = 3600
-	if err := e.store.UpdateClient(ctx, cl); err != nil {
-		t.Fatal(err)
-	}
-	// "p" is cached with its old record; "q" is read from the store for the first time.
 	secret2 := e.client(&backends.Client{ClientID: "q", Scope: "read"})
 	cq, _ := e.store.GetClient(ctx, "q")
 	cq.AccessTokenLifetime = 3600

@@ -1,0 +1,212 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/backends/cache"
+	"github.com/tokenbroker/tokenbroker/backends/file"
+	"github.com/tokenbroker/tokenbroker/broker"
+)
+
+func kids(e *env) []string {
+	var out []string
+	ks := e.jwks()
+	for _, k := range ks.Keys {
+		if !k.IsPublic() {
+			e.t.Fatalf("JWKS publishes a private key: %s", k.KeyID)
+		}
+		out = append(out, k.KeyID)
+	}
+	return out
+}
+
+// Publish before use, keep until expiry.
+func TestKeyRotation(t *testing.T) {
+	e := newEnv(t, func(c *broker.Config, _ *cache.Options) { c.KeyRefresh = 50 * time.Millisecond })
+	ctx := context.Background()
+	secret := e.client(&backends.Client{ClientID: "k", Scope: "read"})
+	token := func() string {
+		_, b := e.post(url.Values{"grant_type": {"client_credentials"}}, basic("k", secret))
+		return b["access_token"].(string)
+	}
+	ks, _ := e.store.GetKeySet(ctx)
+	var next string
+	for _, k := range ks.Keys {
+		if k.State == backends.KeyNext {
+			next = k.KID
+		}
+	}
+	if !slices.Contains(kids(e), next) {
+		t.Fatalf("next key %s not published before use: %v", next, kids(e))
+	}
+	before := token()
+	_, h := e.verify(before)
+	oldKid := h.KeyID
+
+	if _, err := broker.RotateKeys(ctx, e.store, "ES256", time.Hour, broker.HardMaxTokenLifetime, false); !errors.Is(err, broker.ErrTooSoon) {
+		t.Fatalf("rotation before the next key was published long enough = %v, want ErrTooSoon", err)
+	}
+	if _, err := broker.RotateKeys(ctx, e.store, "ES256", 0, broker.HardMaxTokenLifetime, false); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { _, h := e.verify(token()); return h.KeyID == next })
+	// The retired key is still published, so the earlier token still verifies.
+	e.verify(before)
+	if got := kids(e); !slices.Contains(got, oldKid) || len(got) != 3 {
+		t.Fatalf("after rotation JWKS = %v, want retired %s + active + next", got, oldKid)
+	}
+	// Once every token the retired key signed has expired, it is no longer published.
+	ks, _ = e.store.GetKeySet(ctx)
+	for i, k := range ks.Keys {
+		if k.KID == oldKid {
+			long := time.Now().Add(-time.Hour)
+			ks.Keys[i].RetiredAt = &long
+		}
+	}
+	if err := e.store.PutKeySet(ctx, ks); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return !slices.Contains(kids(e), oldKid) })
+}
+
+func TestRotateKeysPrunesExpiredRetiredKeys(t *testing.T) {
+	ctx := context.Background()
+	store, _ := file.New(t.TempDir())
+	if _, err := broker.EnsureKeySet(ctx, store, "EdDSA"); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		if _, err := broker.RotateKeys(ctx, store, "EdDSA", 0, 0, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ks, _ := store.GetKeySet(ctx)
+	// maxLifetime 0: retired keys are kept only for the one-minute skew; each
+	// rotation retires one, so they accumulate within the minute but are bounded.
+	if len(ks.Keys) > 6 {
+		t.Fatalf("%d keys after 4 rotations", len(ks.Keys))
+	}
+	states := map[string]int{}
+	for _, k := range ks.Keys {
+		states[k.State]++
+	}
+	if states[backends.KeyActive] != 1 || states[backends.KeyNext] != 1 {
+		t.Fatalf("states = %v, want exactly one active and one next", states)
+	}
+}
+
+// Every selectable algorithm mints tokens that verify against the JWKS.
+func TestSigningAlgorithms(t *testing.T) {
+	for _, alg := range []string{"ES256", "EdDSA", "RS256", "PS256"} {
+		t.Run(alg, func(t *testing.T) {
+			e := newEnv(t, func(c *broker.Config, _ *cache.Options) { c.SigningAlg = alg; c.KeyRefresh = 20 * time.Millisecond })
+			ctx := context.Background()
+			if _, err := broker.RotateKeys(ctx, e.store, alg, 0, broker.HardMaxTokenLifetime, true); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := broker.RotateKeys(ctx, e.store, alg, 0, broker.HardMaxTokenLifetime, true); err != nil {
+				t.Fatal(err)
+			}
+			secret := e.client(&backends.Client{ClientID: "a", Scope: "read"})
+			waitUntil(t, func() bool {
+				_, b := e.post(url.Values{"grant_type": {"client_credentials"}}, basic("a", secret))
+				_, h := e.verify(b["access_token"].(string))
+				return h.Algorithm == alg
+			})
+		})
+	}
+}
+
+// Edits by another process (here: a second store on the same directory) are
+// picked up without a restart.
+func TestFileEditsPickedUp(t *testing.T) {
+	e := newEnv(t, func(_ *broker.Config, o *cache.Options) { o.TTL = 100 * time.Millisecond; o.NegativeTTL = 50 * time.Millisecond })
+	ctx := context.Background()
+	secret := e.client(&backends.Client{ClientID: "edit", Scope: "read"})
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	if r, _ := e.post(cc, basic("edit", secret)); r.StatusCode != 200 {
+		t.Fatal("initial token refused")
+	}
+	other, _ := file.New(e.store.Dir())
+	c, _ := other.GetClient(ctx, "edit")
+	c.Disabled = true
+	if err := other.UpdateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { r, _ := e.post(cc, basic("edit", secret)); return r.StatusCode == 401 })
+
+	// A client created by another process is found too.
+	reg := broker.NewRegistry(other, broker.RegistryConfig{Methods: []string{backends.AuthClientSecretBasic}})
+	if r, _ := e.post(cc, basic("late", "x")); r.StatusCode != 401 {
+		t.Fatal("unknown client not refused")
+	}
+	created, err := reg.Create(ctx, &backends.Client{ClientID: "late", Scope: "read"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.handedOut = append(e.handedOut, created.Secret, created.RegistrationToken)
+	waitUntil(t, func() bool { r, _ := e.post(cc, basic("late", created.Secret)); return r.StatusCode == 200 })
+}
+
+func TestMetadata(t *testing.T) {
+	e := newEnv(t)
+	_, md := e.do(mustReq(t, e.issuer+broker.PathMetadata))
+	want := map[string]any{
+		"issuer":                e.issuer,
+		"token_endpoint":        e.issuer + broker.PathToken,
+		"jwks_uri":              e.issuer + broker.PathJWKS,
+		"registration_endpoint": e.issuer + broker.PathRegister,
+	}
+	for k, v := range want {
+		if md[k] != v {
+			t.Errorf("%s = %v, want %v", k, md[k], v)
+		}
+	}
+	for _, k := range []string{"response_types_supported", "grant_types_supported", "token_endpoint_auth_methods_supported", "scopes_supported"} {
+		if _, ok := md[k].([]any); !ok {
+			t.Errorf("%s missing or not a list: %v", k, md[k])
+		}
+	}
+	if g := md["grant_types_supported"].([]any); len(g) != 1 || g[0] != "client_credentials" {
+		t.Errorf("grant_types_supported = %v", g)
+	}
+	r, _ := e.http.Get(e.issuer + broker.PathJWKS)
+	r.Body.Close()
+	if cc := r.Header.Get("Cache-Control"); cc != "public, max-age=300" {
+		t.Errorf("JWKS Cache-Control = %q", cc)
+	}
+}
+
+func TestConfigValidationNamesTheKey(t *testing.T) {
+	tests := map[string]broker.Config{
+		"issuer":                  {Issuer: "http://insecure.example"},
+		"tokens.max_lifetime":     {Issuer: "https://a.example", MaxTokenLifetime: time.Hour},
+		"tokens.signing_alg":      {Issuer: "https://a.example", SigningAlg: "HS256"},
+		"tokens.lifetime":         {Issuer: "https://a.example", TokenLifetime: time.Second},
+		"tokens.default_audience": {Issuer: "https://a.example", DefaultAudience: "no-scheme"},
+	}
+	for key, cfg := range tests {
+		err := cfg.Validate()
+		if err == nil || !strings.HasPrefix(err.Error(), key) && !strings.Contains(err.Error(), "\n"+key) {
+			t.Errorf("%s: Validate() = %v, want an error naming %s", key, err, key)
+		}
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
