@@ -127,7 +127,10 @@ func TestSigningAlgorithms(t *testing.T) {
 // Edits by another process (here: a second store on the same directory) are
 // picked up without a restart.
 func TestFileEditsPickedUp(t *testing.T) {
-	e := newEnv(t, func(_ *broker.Config, o *cache.Options) { o.TTL = 100 * time.Millisecond; o.NegativeTTL = 50 * time.Millisecond })
+	e := newEnv(t, func(_ *broker.Config, o *cache.Options) {
+		o.TTL = 100 * time.Millisecond
+		o.NegativeTTL = 50 * time.Millisecond
+	})
 	ctx := context.Background()
 	secret := e.client(&backends.Client{ClientID: "edit", Scope: "read"})
 	cc := url.Values{"grant_type": {"client_credentials"}}
