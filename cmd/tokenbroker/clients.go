@@ -132,7 +132,12 @@ func cmdClients(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	default:
 		return fmt.Errorf("unknown clients command %q", sub)
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	// Accept the client id before or after the flags: "update billing --scope x".
+	rest, posID := args[1:], ""
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		posID, rest = rest[0], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
 		return err
 	}
 	reg, closeFn, err := openRegistry(&bf)
@@ -143,10 +148,13 @@ func cmdClients(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	needID := func() (string, error) {
-		if fs.NArg() != 1 {
-			return "", fmt.Errorf("usage: tokenbroker clients %s CLIENT_ID", sub)
+		switch {
+		case posID != "" && fs.NArg() == 0:
+			return posID, nil
+		case posID == "" && fs.NArg() == 1:
+			return fs.Arg(0), nil
 		}
-		return fs.Arg(0), nil
+		return "", fmt.Errorf("usage: tokenbroker clients %s CLIENT_ID [flags]", sub)
 	}
 	switch sub {
 	case "list":

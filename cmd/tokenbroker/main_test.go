@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startDev runs "serve --dev" in the current directory and waits for the banner.
+func startDev(t *testing.T, addr string) (stdout, stderr *syncBuffer, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve", "--dev", "--listen", addr}, stdout, stderr) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(stderr.String(), "listening") {
+		select {
+		case err := <-done:
+			t.Fatalf("serve --dev exited: %v\n%s", err, stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no banner:\n%s", stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return stdout, stderr, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve --dev: %v", err)
+		}
+	}
+}
+
+// The README's promise: one command, then paste the printed curl lines.
+func TestDevModeCurlLines(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not installed")
+	}
+	t.Chdir(t.TempDir())
+	addr := freeAddr(t)
+	stdout, stderr, stop := startDev(t, addr)
+	for _, f := range []string{"ca.pem", "client-ca.pem", "client-ca-key.pem", "registration-token", "data/signing-keys.json", "demo/demo-basic/secret", "demo/demo-post/secret"} {
+		if _, err := os.Stat(filepath.Join(defaultDevState, f)); err != nil {
+			t.Errorf("state file %s: %v", f, err)
+		}
+	}
+	banner := stdout.String()
+	if !strings.Contains(banner, "https://"+addr+"/.well-known/oauth-authorization-server") {
+		t.Fatalf("banner lacks the metadata URL:\n%s", banner)
+	}
+	lines := curlLines(banner)
+	if len(lines) < 3 {
+		t.Fatalf("want a curl line per demo client and one for registration:\n%s", banner)
+	}
+	for _, l := range lines {
+		out, err := exec.Command("sh", "-c", l+" -sS").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", l, err, out)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(out, &m); err != nil || (m["access_token"] == nil && m["client_id"] == nil) {
+			t.Fatalf("%s:\n%s", l, out)
+		}
+	}
+	stop()
+	// The log never carries a secret handed out in the state directory.
+	for _, f := range []string{"demo/demo-basic/secret", "demo/demo-post/secret", "registration-token"} {
+		b, _ := os.ReadFile(filepath.Join(defaultDevState, f))
+		if s := strings.TrimSpace(string(b)); strings.Contains(stderr.String(), s) {
+			t.Errorf("%s appears in the log", f)
+		}
+	}
+
+	// A restart reuses the state: same CA, same demo credentials.
+	ca1, _ := os.ReadFile(filepath.Join(defaultDevState, "ca.pem"))
+	stdout, _, stop = startDev(t, addr)
+	defer stop()
+	ca2, _ := os.ReadFile(filepath.Join(defaultDevState, "ca.pem"))
+	if !bytes.Equal(ca1, ca2) {
+		t.Fatal("restart replaced the CA")
+	}
+	out, err := exec.Command("sh", "-c", curlLines(stdout.String())[0]+" -sS").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "access_token") {
+		t.Fatalf("demo client after restart: %v %s", err, out)
+	}
+}
+
+// curlLines joins the banner's curl commands (with their continuation lines).
+func curlLines(banner string) []string {
+	var out []string
+	var cur string
+	for _, l := range strings.Split(banner, "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(l, "curl "):
+			cur = l
+		case cur != "" && l != "":
+			cur = strings.TrimSuffix(cur, "\\") + " " + l
+		}
+		if cur != "" && !strings.HasSuffix(cur, "\\") {
+			out = append(out, cur)
+			cur = ""
+		}
+	}
+	return out
+}
+
+func TestClientsAndKeysCLI(t *testing.T) {
+	t.Chdir(t.TempDir())
+	_, _, stop := startDev(t, freeAddr(t))
+	stop()
+	ctx := context.Background()
+	cli := func(args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		err := run(ctx, args, &out, &errb)
+		return out.String() + errb.String(), err
+	}
+	out, err := cli("clients", "create", "--id", "billing", "--scope", "read", "--resource", "https://api.example.test", "--lifetime", "2m")
+	if err != nil {
+		t.Fatalf("create: %v %s", err, out)
+	}
+	var created struct {
+		Client map[string]any `json:"client"`
+		Secret string         `json:"client_secret"`
+	}
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.Secret == "" || created.Client["access_token_lifetime"] != 120.0 {
+		t.Fatalf("create output: %v %s", err, out)
+	}
+	if out, _ := cli("clients", "list"); !strings.Contains(out, "billing\n") || !strings.Contains(out, "demo-basic\n") {
+		t.Fatalf("list: %s", out)
+	}
+	if out, err := cli("clients", "update", "billing", "--scope", "read write"); err != nil || !strings.Contains(out, `"read write"`) {
+		t.Fatalf("update: %v %s", err, out)
+	}
+	if out, err := cli("clients", "get", "billing"); err != nil || !strings.Contains(out, `"https://api.example.test"`) {
+		t.Fatalf("get: %v %s", err, out)
+	}
+	if out, err := cli("clients", "rotate-secret", "billing"); err != nil || !strings.Contains(out, "client_secret") {
+		t.Fatalf("rotate-secret: %v %s", err, out)
+	}
+	if out, err := cli("clients", "create", "--id", "bad", "--method", "none"); err == nil || !strings.Contains(out+err.Error(), "token_endpoint_auth_method") {
+		t.Fatalf("bad method accepted: %v %s", err, out)
+	}
+	if _, err := cli("clients", "delete", "billing"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli("clients", "get", "billing"); err == nil {
+		t.Fatal("deleted client still readable")
+	}
+
+	if _, err := cli("keys", "rotate"); err == nil || !strings.Contains(err.Error(), "published") {
+		t.Fatalf("rotation right after start should wait for publication: %v", err)
+	}
+	out, err = cli("keys", "rotate", "--force")
+	states := map[string]int{}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) >= 3 && f[1] == "ES256" {
+			states[f[2]]++
+		}
+	}
+	if err != nil || states["retired"] != 1 || states["active"] != 1 || states["next"] != 1 {
+		t.Fatalf("keys rotate --force: %v\n%s", err, out)
+	}
+}
+
+func TestConfigFileAndEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", "issuer: https://auth.example.test\nbackend:\n  file:\n    dir: "+dir+"/data\ntokens:\n  lifetime: 2m\n  default_audience: https://api.example.test\n")
+	fc, err := loadConfig(good, []string{"TOKENBROKER_TOKENS_LIFETIME=3m", "TOKENBROKER_SCOPES_SUPPORTED=read, write", "PATH=/bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(fc.Tokens.Lifetime) != 3*time.Minute || len(fc.ScopesSupported) != 2 || fc.Backend.File.Dir != dir+"/data" {
+		t.Fatalf("environment not applied over the file: %+v", fc)
+	}
+	if _, err := buildRuntime(fc, &bytes.Buffer{}, false); err != nil {
+		t.Fatalf("valid config refused: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		yaml string
+		env  []string
+		key  string
+	}{
+		"unknown key":      {"issuer: https://a.example\nisuser: x\n", nil, "isuser"},
+		"bad duration":     {"tokens:\n  lifetime: soon\n", nil, "soon"},
+		"unknown env":      {"", []string{"TOKENBROKER_NOPE=1"}, "TOKENBROKER_NOPE"},
+		"bad env duration": {"", []string{"TOKENBROKER_TOKENS_LIFETIME=x"}, "TOKENBROKER_TOKENS_LIFETIME"},
+	} {
+		p := write(strings.ReplaceAll(name, " ", "-")+".yaml", tc.yaml)
+		if _, err := loadConfig(p, tc.env); err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%s: %v, want an error naming %s", name, err, tc.key)
+		}
+	}
+	for name, tc := range map[string]struct {
+		yaml, key string
+	}{
+		"http issuer":   {"issuer: http://a.example\nbackend:\n  file:\n    dir: x\n", "issuer"},
+		"long lifetime": {"issuer: https://a.example\nbackend:\n  file:\n    dir: x\ntokens:\n  max_lifetime: 1h\n", "tokens.max_lifetime"},
+		"no backend":    {"issuer: https://a.example\n", "backend.file.dir"},
+		"bad backend":   {"issuer: https://a.example\nbackend:\n  type: etcd\n", "backend.type"},
+		"bad log level": {"issuer: https://a.example\nbackend:\n  file:\n    dir: x\nlog:\n  level: loud\n", "log.level"},
+		"no tls":        {"issuer: https://a.example\nbackend:\n  file:\n    dir: x\n", "tls.cert_file"},
+	} {
+		p := write(strings.ReplaceAll(name, " ", "-")+".yaml", tc.yaml)
+		err := run(context.Background(), []string{"config", "check", p}, &bytes.Buffer{}, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%s: %v, want an error naming %s", name, err, tc.key)
+		}
+	}
+}
