@@ -73,6 +73,20 @@ func (ca *CA) CertPEM() []byte {
 // KeyPEM returns the CA key as PKCS#8 PEM.
 func (ca *CA) KeyPEM() ([]byte, error) { return MarshalPrivateKeyPEM(ca.Key) }
 
+// CRL returns a PEM CRL signed by the CA revoking the given serial numbers.
+func (ca *CA) CRL(revoked []*big.Int, number int64, nextUpdate time.Time) ([]byte, error) {
+	now := time.Now()
+	tmpl := &x509.RevocationList{Number: big.NewInt(number), ThisUpdate: now.Add(-time.Minute), NextUpdate: nextUpdate}
+	for _, s := range revoked {
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: now})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, ca.Cert, ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("certs: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), nil
+}
+
 // Leaf describes a certificate to issue.
 type Leaf struct {
 	CommonName   string
