@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/go-jose/go-jose/v4/jwt"
+
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 )
@@ -40,6 +42,10 @@ type Request struct {
 	PeerCertificates []*x509.Certificate
 	// Now is the request time (zero: time.Now()).
 	Now time.Time
+
+	// The parsed, not yet verified, client assertion (set by private_key_jwt's Detect).
+	assertion       *jwt.JSONWebToken
+	assertionClaims *jwt.Claims
 }
 
 // Result is an authenticated client.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/certs"
 )
 
 // HardMaxTokenLifetime caps every access token, whatever the configuration says.
@@ -45,6 +46,12 @@ type Config struct {
 	Methods []authn.Method
 	// Logger receives structured logs; never a secret or a token (default slog.Default()).
 	Logger *slog.Logger
+	// MTLSBaseURL, when set, is the base URL of a listener that requires a
+	// client certificate; advertised as mtls_endpoint_aliases (RFC 8705 §5).
+	MTLSBaseURL string
+	// Proxy, when set, honours a client certificate forwarded in a header by
+	// a trusted TLS-terminating proxy. Without it every such header is refused.
+	Proxy *certs.ProxyExtractor
 }
 
 func (c *Config) fill() {
@@ -102,6 +109,11 @@ func (c *Config) Validate() error {
 	for _, s := range c.ScopesSupported {
 		if !validScopeToken(s) {
 			errs = append(errs, fmt.Errorf("scopes_supported: %q is not a valid scope token (RFC 6749 §3.3)", s))
+		}
+	}
+	if c.MTLSBaseURL != "" {
+		if err := ValidateIssuer(c.MTLSBaseURL); err != nil {
+			errs = append(errs, fmt.Errorf("mtls.base_url: %w", err))
 		}
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 1<<20 {

@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,9 +21,11 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/file"
+	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
@@ -30,14 +34,19 @@ const audience = "https://api.example.test"
 
 // env is a broker served over real TLS on loopback, with a file backend.
 type env struct {
-	t        *testing.T
-	srv      *broker.Server
-	store    *file.Store
-	issuer   string
-	http     *http.Client
-	ca       *certs.CA
-	regToken string
-	logs     *syncBuffer
+	t          *testing.T
+	srv        *broker.Server
+	store      *file.Store
+	issuer     string
+	http       *http.Client
+	ca         *certs.CA
+	clientCA   *certs.CA
+	mtlsBase   string
+	crlFile    string
+	replay     *state.Memory
+	serverCert tls.Certificate
+	regToken   string
+	logs       *syncBuffer
 	// handedOut collects every secret and token the test saw; none may appear in a log.
 	handedOut []string
 }
@@ -83,13 +92,46 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: store, ca: ca, issuer: "https://" + ln.Addr().String(), logs: &syncBuffer{}, regToken: broker.NewSecret()}
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCA, err := certs.NewCA("test client CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, store: store, ca: ca, clientCA: clientCA, issuer: "https://" + ln.Addr().String(), mtlsBase: "https://" + mln.Addr().String(), logs: &syncBuffer{}, regToken: broker.NewSecret(), replay: state.NewMemory(0)}
+	e.crlFile = filepath.Join(dir, "client-ca.crl")
+	crlPEM, err := clientCA.CRL(nil, 1, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.crlFile, crlPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	crls, err := certs.NewCRLSet(ctx, []string{e.crlFile}, nil, 20*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { crls.Close() })
+	serverPool := x509.NewCertPool()
+	serverPool.AddCert(ca.Cert)
+	keys := authn.NewKeySource(authn.NewJWKSFetcher(authn.FetcherOptions{AllowPrivate: true, RootCAs: serverPool}))
+	pkjwt, err := authn.PrivateKeyJWT(authn.AssertionConfig{Issuer: e.issuer, CompatAudiences: []string{e.issuer + broker.PathToken, e.mtlsBase + broker.PathToken}, Compat: true, Replay: e.replay, Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(clientCA.Cert)
 	cfg := broker.Config{
 		Issuer:                   e.issuer,
+		MTLSBaseURL:              e.mtlsBase,
 		DefaultAudience:          audience,
 		ScopesSupported:          []string{"read", "write", "admin"},
 		InitialAccessTokenHashes: []string{backends.HashSecret(e.regToken)},
 		Logger:                   slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Methods: []authn.Method{authn.ClientSecretBasic(), authn.ClientSecretPost(), pkjwt,
+			authn.TLSClientAuth(func() *x509.CertPool { return roots }, crls), authn.SelfSignedTLSClientAuth(keys)},
 	}
 	copt := cache.Options{}
 	for _, o := range opts {
@@ -102,13 +144,22 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	}
 	e.srv = srv
 	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { _ = srv.Serve(sctx, ln, broker.TLSConfig(cert)); close(done) }()
+	done := make(chan struct{}, 2)
+	go func() {
+		_ = srv.Serve(sctx, ln, broker.TLSConfig(broker.StaticCertificate(cert), false))
+		done <- struct{}{}
+	}()
+	go func() {
+		_ = srv.Serve(sctx, mln, broker.TLSConfig(broker.StaticCertificate(cert), true))
+		done <- struct{}{}
+	}()
+	e.serverCert = cert
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
 	e.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	t.Cleanup(func() {
 		cancel()
+		<-done
 		<-done
 		srv.Close()
 		e.assertNothingSecretLogged()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 )
@@ -38,6 +39,15 @@ func (s *Server) buildMetadata() ([]byte, error) {
 	}
 	if len(s.cfg.InitialAccessTokenHashes) > 0 {
 		md.RegistrationEndpoint = s.base + PathRegister
+	}
+	// RFC 8705 §3.3: this server binds tokens to any client certificate presented.
+	md.TLSClientCertificateBoundAccessTokens = true
+	if s.cfg.MTLSBaseURL != "" {
+		base := strings.TrimSuffix(s.cfg.MTLSBaseURL, "/")
+		md.MTLSEndpointAliases = map[string]string{"token_endpoint": base + PathToken}
+		if md.RegistrationEndpoint != "" {
+			md.MTLSEndpointAliases["registration_endpoint"] = base + PathRegister
+		}
 	}
 	for _, m := range md.TokenEndpointAuthMethodsSupported {
 		if m == "private_key_jwt" {

@@ -113,6 +113,8 @@ func (s *Server) Close() error {
 func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	// Log the TCP peer, never a client-supplied X-Forwarded-For.
+	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.httpError
 	e.POST(PathToken, s.token)
 	e.GET(PathMetadata, s.serveMetadata)
@@ -203,16 +205,28 @@ func writeJSON(c echo.Context, status int, v any) error {
 	return c.Blob(status, echo.MIMEApplicationJSON, b)
 }
 
-// TLSConfig returns the server TLS configuration: TLS 1.2 minimum, client
-// certificates requested but not required, so one listener serves every
-// authentication method (RFC 8705 §2 leaves the chain check to the broker).
-func TLSConfig(cert tls.Certificate) *tls.Config {
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequestClientCert,
-		NextProtos:   []string{"h2", "http/1.1"},
+// TLSConfig returns the server TLS configuration: TLS 1.2 minimum (1.3
+// preferred by the Go stack), the certificate from getCert (so it can be
+// reloaded), and a client certificate requested — or, for the RFC 8705 §5
+// mTLS alias listener, required. The chain is never checked by the TLS
+// layer: the broker checks it against the client's registration (RFC 8705 §2),
+// which also lets self-signed certificates through to be matched.
+func TLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error), requireClientCert bool) *tls.Config {
+	auth := tls.RequestClientCert
+	if requireClientCert {
+		auth = tls.RequireAnyClientCert
 	}
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: getCert,
+		ClientAuth:     auth,
+		NextProtos:     []string{"h2", "http/1.1"},
+	}
+}
+
+// StaticCertificate adapts one certificate to TLSConfig.
+func StaticCertificate(c tls.Certificate) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &c, nil }
 }
 
 // Serve serves HTTPS on ln until ctx ends, then shuts down gracefully,

@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"crypto/x509"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/certs"
 )
 
 // tokenResponse is RFC 6749 §5.1 (no refresh token: RFC 6749 §4.4.3).
@@ -35,10 +38,11 @@ func (s *Server) token(c echo.Context) error {
 	case gt != backends.GrantClientCredentials:
 		return s.tokenError(c, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported", nil), "")
 	}
-	ar := &authn.Request{Form: form, Authorization: req.Header.Get("Authorization"), Now: now}
-	if req.TLS != nil && len(req.TLS.PeerCertificates) > 0 {
-		ar.PeerCertificates = req.TLS.PeerCertificates
+	chain, err := s.clientCertificates(req)
+	if err != nil {
+		return s.tokenError(c, err, form.Get("client_id"))
 	}
+	ar := &authn.Request{Form: form, Authorization: req.Header.Get("Authorization"), PeerCertificates: chain, Now: now}
 	res, err := s.auth.Authenticate(req.Context(), ar)
 	if err != nil {
 		return s.tokenError(c, err, form.Get("client_id"))
@@ -82,4 +86,27 @@ func causeOf(oe *Error) string {
 		return oe.Cause.Error()
 	}
 	return oe.Description
+}
+
+// clientCertificates returns the caller's certificate chain: from a trusted
+// proxy's header when the TCP peer is a trusted proxy (never the proxy's own
+// TLS certificate), else from this connection's TLS handshake. A certificate
+// header from any other peer is refused: it can only be a spoof.
+func (s *Server) clientCertificates(r *http.Request) ([]*x509.Certificate, error) {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err == nil && s.cfg.Proxy.Trusted(peer.Addr()) {
+		chain, err := s.cfg.Proxy.Extract(r.Header)
+		if err != nil {
+			return nil, oauthErr(http.StatusBadRequest, "invalid_request", "malformed client certificate header", err)
+		}
+		return chain, nil
+	}
+	if s.cfg.Proxy.HasCertHeader(r.Header) {
+		s.log.Warn("client certificate header from an untrusted peer refused", "remote", r.RemoteAddr)
+		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "client certificate headers are accepted only from trusted proxies", certs.ErrUntrustedCertHeader)
+	}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		return r.TLS.PeerCertificates, nil
+	}
+	return nil, nil
 }

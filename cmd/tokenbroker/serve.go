@@ -85,5 +85,5 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		printDevBanner(stdout, *stateDir, rt.cfg.Issuer)
 	}
 	rt.log.Info("listening", "addr", ln.Addr().String(), "issuer", rt.cfg.Issuer)
-	return srv.Serve(ctx, ln, broker.TLSConfig(rt.tlsCert))
+	return srv.Serve(ctx, ln, broker.TLSConfig(broker.StaticCertificate(rt.tlsCert), false))
 }

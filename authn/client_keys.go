@@ -1,0 +1,118 @@
+package authn
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tokenbroker/tokenbroker/backends"
+)
+
+// KeySource returns a client's public keys from its registered jwks (parsed
+// once per record revision) or its jwks_uri (through the fetcher).
+type KeySource struct {
+	fetcher *JWKSFetcher
+	max     int
+
+	mu     sync.Mutex
+	parsed map[string][]jose.JSONWebKey // client_id + "\x00" + revision
+}
+
+// NewKeySource returns a KeySource; fetcher may be nil to refuse jwks_uri.
+func NewKeySource(fetcher *JWKSFetcher) *KeySource {
+	return &KeySource{fetcher: fetcher, max: 10_000, parsed: map[string][]jose.JSONWebKey{}}
+}
+
+// Keys returns the client's asymmetric public keys. With a non-empty kid the
+// keys with that kid come back; a jwks_uri is refetched (throttled) when the
+// kid is unknown.
+func (k *KeySource) Keys(ctx context.Context, c *backends.Client, kid string) ([]jose.JSONWebKey, error) {
+	var all []jose.JSONWebKey
+	var err error
+	switch {
+	case len(c.JWKS) > 0:
+		all, err = k.inline(c)
+	case c.JWKSURI != "":
+		if k.fetcher == nil {
+			return nil, errors.New("jwks_uri is not enabled")
+		}
+		all, err = k.fetcher.Get(ctx, c.ClientID, c.JWKSURI, kid)
+	default:
+		return nil, errors.New("client has no registered keys")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if kid == "" {
+		return all, nil
+	}
+	var out []jose.JSONWebKey
+	for _, key := range all {
+		if key.KeyID == kid {
+			out = append(out, key)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no registered key with kid %q", kid)
+	}
+	return out, nil
+}
+
+func (k *KeySource) inline(c *backends.Client) ([]jose.JSONWebKey, error) {
+	id := c.ClientID + "\x00" + c.Revision
+	k.mu.Lock()
+	keys, ok := k.parsed[id]
+	k.mu.Unlock()
+	if ok {
+		return keys, nil
+	}
+	keys, err := ParsePublicJWKS(c.JWKS)
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	if len(k.parsed) >= k.max {
+		clear(k.parsed) // bounded; entries are cheap to rebuild
+	}
+	k.parsed[id] = keys
+	k.mu.Unlock()
+	return keys, nil
+}
+
+// ParsePublicJWKS parses a JWK Set and keeps only asymmetric keys, reduced
+// to their public part: a symmetric ("oct") key can never verify anything,
+// which makes HMAC-with-the-public-key impossible by construction.
+func ParsePublicJWKS(b []byte) ([]jose.JSONWebKey, error) {
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(b, &set); err != nil {
+		return nil, fmt.Errorf("jwks: %w", err)
+	}
+	out := make([]jose.JSONWebKey, 0, len(set.Keys))
+	for _, key := range set.Keys {
+		if key.Use != "" && key.Use != "sig" {
+			continue
+		}
+		switch key.Key.(type) {
+		case *ecdsa.PublicKey, ed25519.PublicKey, *rsa.PublicKey:
+		case *ecdsa.PrivateKey, ed25519.PrivateKey, *rsa.PrivateKey:
+			key = key.Public()
+		default:
+			continue
+		}
+		if rk, ok := key.Key.(*rsa.PublicKey); ok && rk.N.BitLen() < 2048 {
+			continue
+		}
+		out = append(out, key)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("jwks: no usable asymmetric signing key")
+	}
+	return out, nil
+}

@@ -1,0 +1,220 @@
+package authn
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/sync/singleflight"
+)
+
+// FetcherOptions configure a JWKSFetcher.
+type FetcherOptions struct {
+	// AllowPrivate permits loopback, private and link-local addresses (off by default: SSRF).
+	AllowPrivate bool
+	// Timeout bounds each fetch (default 5s).
+	Timeout time.Duration
+	// MaxBytes bounds a response (default 64 KiB).
+	MaxBytes int64
+	// RootCAs overrides the system roots (tests, private PKI).
+	RootCAs *x509.CertPool
+	// MaxEntries bounds the cache (default 10000 URIs).
+	MaxEntries int
+}
+
+// JWKSFetcher fetches clients' jwks_uri documents: HTTPS only, with a
+// timeout and a size limit, cached per Cache-Control max-age clamped to
+// [1 min, 24 h], refetched on an unknown kid at most once per client per
+// 10 s, and never from a loopback, private or link-local address unless
+// allowed — checked on the address actually dialed, so DNS rebinding
+// cannot get around it.
+type JWKSFetcher struct {
+	opt    FetcherOptions
+	client *http.Client
+	group  singleflight.Group
+	now    func() time.Time
+
+	mu      sync.Mutex
+	cache   map[string]*jwksEntry
+	refetch map[string]time.Time // client_id → last unknown-kid refetch
+}
+
+type jwksEntry struct {
+	keys    []jose.JSONWebKey
+	expires time.Time
+}
+
+// Clamp of the cache lifetime and the unknown-kid refetch throttle.
+const (
+	jwksMinTTL        = time.Minute
+	jwksMaxTTL        = 24 * time.Hour
+	jwksDefaultTTL    = time.Hour
+	jwksRefetchPeriod = 10 * time.Second
+)
+
+// NewJWKSFetcher returns a fetcher.
+func NewJWKSFetcher(opt FetcherOptions) *JWKSFetcher {
+	if opt.Timeout <= 0 {
+		opt.Timeout = 5 * time.Second
+	}
+	if opt.MaxBytes <= 0 {
+		opt.MaxBytes = 64 << 10
+	}
+	if opt.MaxEntries <= 0 {
+		opt.MaxEntries = 10_000
+	}
+	dialer := &net.Dialer{Timeout: opt.Timeout, Control: func(network, address string, _ syscall.RawConn) error {
+		if opt.AllowPrivate {
+			return nil
+		}
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return fmt.Errorf("jwks_uri: unexpected address %q", address)
+		}
+		if !PublicAddr(ap.Addr()) {
+			return fmt.Errorf("jwks_uri: refusing to connect to non-public address %s", ap.Addr())
+		}
+		return nil
+	}}
+	tr := &http.Transport{
+		Proxy:                 nil, // never route client-supplied URLs through an environment proxy
+		DialContext:           dialer.DialContext,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: opt.RootCAs},
+		TLSHandshakeTimeout:   opt.Timeout,
+		ResponseHeaderTimeout: opt.Timeout,
+		MaxIdleConns:          16,
+		IdleConnTimeout:       time.Minute,
+	}
+	return &JWKSFetcher{
+		opt: opt,
+		client: &http.Client{Transport: tr, Timeout: opt.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return errors.New("jwks_uri: redirects are not followed")
+		}},
+		now:     time.Now,
+		cache:   map[string]*jwksEntry{},
+		refetch: map[string]time.Time{},
+	}
+}
+
+// PublicAddr reports whether ip is a globally routable unicast address.
+func PublicAddr(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	cgnat := netip.MustParsePrefix("100.64.0.0/10")
+	return ip.IsValid() && ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() &&
+		!ip.IsLinkLocalUnicast() && !cgnat.Contains(ip) && !(ip.Is4() && ip.As4()[0] == 0)
+}
+
+// Get returns the keys at uri for clientID; kid, when set and unknown,
+// triggers a throttled refetch.
+func (f *JWKSFetcher) Get(ctx context.Context, clientID, uri, kid string) ([]jose.JSONWebKey, error) {
+	now := f.now()
+	f.mu.Lock()
+	e := f.cache[uri]
+	f.mu.Unlock()
+	if e != nil && now.Before(e.expires) {
+		if kid == "" || hasKid(e.keys, kid) || !f.mayRefetch(clientID, now) {
+			return e.keys, nil
+		}
+	}
+	v, err, _ := f.group.Do(uri, func() (any, error) { return f.fetch(ctx, uri) })
+	if err != nil {
+		if e != nil {
+			return e.keys, nil // keep the last good keys through a failed refetch
+		}
+		return nil, err
+	}
+	return v.(*jwksEntry).keys, nil
+}
+
+func hasKid(keys []jose.JSONWebKey, kid string) bool {
+	for _, k := range keys {
+		if k.KeyID == kid {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *JWKSFetcher) mayRefetch(clientID string, now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if last, ok := f.refetch[clientID]; ok && now.Sub(last) < jwksRefetchPeriod {
+		return false
+	}
+	if len(f.refetch) >= f.opt.MaxEntries {
+		clear(f.refetch)
+	}
+	f.refetch[clientID] = now
+	return true
+}
+
+func (f *JWKSFetcher) fetch(ctx context.Context, uri string) (*jwksEntry, error) {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, errors.New("jwks_uri: must be an https URL")
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.opt.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("jwks_uri: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("jwks_uri: status %d", resp.StatusCode)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, f.opt.MaxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("jwks_uri: %w", err)
+	}
+	if int64(len(b)) > f.opt.MaxBytes {
+		return nil, fmt.Errorf("jwks_uri: response larger than %d bytes", f.opt.MaxBytes)
+	}
+	keys, err := ParsePublicJWKS(b)
+	if err != nil {
+		return nil, err
+	}
+	e := &jwksEntry{keys: keys, expires: f.now().Add(cacheTTL(resp.Header.Get("Cache-Control")))}
+	f.mu.Lock()
+	if len(f.cache) >= f.opt.MaxEntries {
+		clear(f.cache)
+	}
+	f.cache[uri] = e
+	f.mu.Unlock()
+	return e, nil
+}
+
+// cacheTTL reads max-age from Cache-Control, clamped to [1 min, 24 h].
+func cacheTTL(cc string) time.Duration {
+	ttl := jwksDefaultTTL
+	for _, d := range strings.Split(cc, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(d), "=")
+		switch strings.ToLower(k) {
+		case "max-age":
+			if n, err := strconv.Atoi(strings.Trim(v, `"`)); err == nil {
+				ttl = time.Duration(n) * time.Second
+			}
+		case "no-store", "no-cache":
+			ttl = 0
+		}
+	}
+	return min(max(ttl, jwksMinTTL), jwksMaxTTL)
+}

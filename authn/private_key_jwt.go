@@ -1,0 +1,210 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/backends/cache"
+	"github.com/tokenbroker/tokenbroker/backends/state"
+)
+
+// AssertionType is the RFC 7523 §2.2 client_assertion_type.
+const AssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// AssertionAlgs is the allow-list of assertion signature algorithms. HMAC
+// and "none" are absent, so neither can ever verify.
+var AssertionAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.EdDSA, jose.PS256, jose.RS256}
+
+// AssertionConfig configures private_key_jwt.
+type AssertionConfig struct {
+	// Issuer is the authorization server's issuer identifier: the audience
+	// the RFC 7523 update (draft-ietf-oauth-rfc7523bis) requires, as the sole value.
+	Issuer string
+	// CompatAudiences are also accepted, as any value of aud, when Compat is
+	// set: the token endpoint URL and its mTLS alias, which RFC 7523 §3 and
+	// OIDC Core §9 clients send.
+	CompatAudiences []string
+	Compat          bool
+	// Skew tolerates clock differences (default 30s).
+	Skew time.Duration
+	// MaxLifetime caps exp minus (iat, or now when absent) (default 5m).
+	MaxLifetime time.Duration
+	// MaxSize bounds the assertion (default 8 KiB).
+	MaxSize int
+	// Replay records used jti values until they expire (required).
+	Replay state.Store
+	// Keys resolves the client's keys (required).
+	Keys *KeySource
+}
+
+// PrivateKeyJWT is RFC 7523 §2.2 / §3 client authentication.
+func PrivateKeyJWT(cfg AssertionConfig) (Method, error) {
+	if cfg.Issuer == "" || cfg.Replay == nil || cfg.Keys == nil {
+		return nil, errors.New("private_key_jwt: issuer, replay store and key source are required")
+	}
+	if cfg.Skew == 0 {
+		cfg.Skew = 30 * time.Second
+	}
+	if cfg.MaxLifetime == 0 {
+		cfg.MaxLifetime = 5 * time.Minute
+	}
+	if cfg.MaxSize == 0 {
+		cfg.MaxSize = 8 << 10
+	}
+	return &privateKeyJWT{cfg: cfg}, nil
+}
+
+type privateKeyJWT struct{ cfg AssertionConfig }
+
+var _ Method = (*privateKeyJWT)(nil)
+
+func (*privateKeyJWT) Name() string { return backends.AuthPrivateKeyJWT }
+
+// Detect parses the assertion without trusting it, only to learn which
+// client it claims to be; nothing from it is used before Verify checks the signature.
+func (m *privateKeyJWT) Detect(r *Request) (string, bool, error) {
+	typ, hasType := r.Form["client_assertion_type"]
+	a, hasA := r.Form["client_assertion"]
+	if !hasType && !hasA {
+		return "", false, nil
+	}
+	if !hasType || typ[0] != AssertionType {
+		return "", true, fmt.Errorf("%w: client_assertion_type must be %s", ErrInvalidClient, AssertionType)
+	}
+	if !hasA {
+		return "", true, fmt.Errorf("%w: client_assertion missing", ErrInvalidClient)
+	}
+	tok, claims, err := m.parse(a[0])
+	if err != nil {
+		return "", true, fmt.Errorf("%w: %w", ErrInvalidClient, err)
+	}
+	r.assertion, r.assertionClaims = tok, claims
+	if claims.Subject == "" {
+		return "", true, fmt.Errorf("%w: assertion without sub", ErrInvalidClient)
+	}
+	return claims.Subject, true, nil
+}
+
+func (m *privateKeyJWT) parse(a string) (*jwt.JSONWebToken, *jwt.Claims, error) {
+	if len(a) > m.cfg.MaxSize {
+		return nil, nil, fmt.Errorf("assertion larger than %d bytes", m.cfg.MaxSize)
+	}
+	tok, err := ParseAssertion(a)
+	if err != nil {
+		return nil, nil, err
+	}
+	var claims jwt.Claims
+	if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil {
+		return nil, nil, errors.New("assertion claims are malformed")
+	}
+	return tok, &claims, nil
+}
+
+// ParseAssertion parses a compact JWS with an allowed algorithm.
+func ParseAssertion(a string) (*jwt.JSONWebToken, error) {
+	tok, err := jwt.ParseSigned(a, AssertionAlgs)
+	if err != nil {
+		return nil, errors.New("assertion is not a JWS with an allowed algorithm")
+	}
+	if len(tok.Headers) != 1 {
+		return nil, errors.New("assertion must have exactly one signature")
+	}
+	return tok, nil
+}
+
+func (m *privateKeyJWT) Verify(ctx context.Context, r *Request, e *cache.ClientEntry) error {
+	c := e.Client
+	tok := r.assertion
+	if tok == nil {
+		return errors.New("no assertion")
+	}
+	h := tok.Headers[0]
+	if c.TokenEndpointAuthSigningAlg != "" && h.Algorithm != c.TokenEndpointAuthSigningAlg {
+		return fmt.Errorf("assertion alg %s, client registered %s", h.Algorithm, c.TokenEndpointAuthSigningAlg)
+	}
+	keys, err := m.cfg.Keys.Keys(ctx, c, h.KeyID)
+	if err != nil {
+		return err
+	}
+	var claims jwt.Claims
+	verified := false
+	for _, k := range keys {
+		if k.Algorithm != "" && k.Algorithm != h.Algorithm {
+			continue
+		}
+		if err := tok.Claims(k.Key, &claims); err == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return errors.New("assertion signature does not verify with any registered key")
+	}
+	// Signature verified: the claims can now be trusted and checked.
+	if err := m.checkClaims(&claims, c.ClientID, r.Now); err != nil {
+		return err
+	}
+	// RFC 7523 §3 item 7: single use within the assertion's lifetime. Recorded
+	// only after the signature verified, so nobody can burn another client's jti.
+	fresh, err := m.cfg.Replay.Once(ctx, "jti:"+c.ClientID+":"+claims.ID, claims.Expiry.Time().Add(m.cfg.Skew))
+	if err != nil {
+		return fmt.Errorf("replay cache unavailable, refusing (fail closed): %w", err)
+	}
+	if !fresh {
+		return fmt.Errorf("assertion jti %q replayed", claims.ID)
+	}
+	return nil
+}
+
+func (m *privateKeyJWT) checkClaims(cl *jwt.Claims, clientID string, now time.Time) error {
+	skew := m.cfg.Skew
+	switch {
+	case cl.Issuer != clientID || cl.Subject != clientID:
+		return errors.New("assertion iss and sub must both be the client_id")
+	case !m.audienceOK(cl.Audience):
+		return fmt.Errorf("assertion aud %v is not this authorization server", []string(cl.Audience))
+	case cl.Expiry == nil:
+		return errors.New("assertion without exp")
+	case now.After(cl.Expiry.Time().Add(skew)):
+		return errors.New("assertion expired")
+	case cl.NotBefore != nil && cl.NotBefore.Time().After(now.Add(skew)):
+		return errors.New("assertion nbf in the future")
+	case cl.IssuedAt != nil && cl.IssuedAt.Time().After(now.Add(skew)):
+		return errors.New("assertion iat in the future")
+	case cl.ID == "" || len(cl.ID) > 256:
+		return errors.New("assertion jti missing or longer than 256 characters")
+	}
+	start := now
+	if cl.IssuedAt != nil {
+		start = cl.IssuedAt.Time()
+	}
+	if cl.Expiry.Time().Sub(start) > m.cfg.MaxLifetime {
+		return fmt.Errorf("assertion lifetime over the %s cap", m.cfg.MaxLifetime)
+	}
+	return nil
+}
+
+// audienceOK: strict (draft-ietf-oauth-rfc7523bis) — the issuer identifier
+// as the sole audience; compat — also the token endpoint or its mTLS alias
+// among the values (RFC 7523 §3, OIDC Core §9).
+func (m *privateKeyJWT) audienceOK(aud jwt.Audience) bool {
+	if len(aud) == 1 && aud[0] == m.cfg.Issuer {
+		return true
+	}
+	if !m.cfg.Compat {
+		return false
+	}
+	for _, a := range aud {
+		if a == m.cfg.Issuer || slices.Contains(m.cfg.CompatAudiences, a) {
+			return true
+		}
+	}
+	return false
+}
