@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -41,6 +42,7 @@ type env struct {
 	http       *http.Client
 	ca         *certs.CA
 	clientCA   *certs.CA
+	clientCA2  *certs.CA
 	mtlsBase   string
 	crlFile    string
 	replay     *state.Memory
@@ -100,7 +102,12 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: store, ca: ca, clientCA: clientCA, issuer: "https://" + ln.Addr().String(), mtlsBase: "https://" + mln.Addr().String(), logs: &syncBuffer{}, regToken: broker.NewSecret(), replay: state.NewMemory(0)}
+	// A second trusted CA with the very same name: what a CA pin protects against.
+	clientCA2, err := certs.NewCA("test client CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, store: store, ca: ca, clientCA: clientCA, clientCA2: clientCA2, issuer: "https://" + ln.Addr().String(), mtlsBase: "https://" + mln.Addr().String(), logs: &syncBuffer{}, regToken: broker.NewSecret(), replay: state.NewMemory(0)}
 	e.crlFile = filepath.Join(dir, "client-ca.crl")
 	crlPEM, err := clientCA.CRL(nil, 1, time.Now().Add(time.Hour))
 	if err != nil {
@@ -123,6 +130,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(clientCA.Cert)
+	roots.AddCert(clientCA2.Cert)
 	cfg := broker.Config{
 		Issuer:                   e.issuer,
 		MTLSBaseURL:              e.mtlsBase,
@@ -273,3 +281,56 @@ func mustReq(t *testing.T, u string) *http.Request {
 	}
 	return req
 }
+
+// leafCert issues a client certificate from ca (the env's client CA when nil).
+func (e *env) leafCert(ca *certs.CA, l certs.Leaf) (tls.Certificate, *x509.Certificate) {
+	e.t.Helper()
+	if ca == nil {
+		ca = e.clientCA
+	}
+	certPEM, keyPEM, err := ca.Issue(l)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.pair(certPEM, keyPEM)
+}
+
+func (e *env) pair(certPEM, keyPEM []byte) (tls.Certificate, *x509.Certificate) {
+	e.t.Helper()
+	tc, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(tc.Certificate[0])
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tc, leaf
+}
+
+// withCert returns an HTTP client presenting cert (no certificate when nil).
+func (e *env) withCert(cert *tls.Certificate) *http.Client {
+	pool := x509.NewCertPool()
+	pool.AddCert(e.ca.Cert)
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if cert != nil {
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+}
+
+// postVia sends a token request with client c to base (issuer or mTLS alias).
+func (e *env) postVia(c *http.Client, base string, form url.Values, header http.Header) (*http.Response, map[string]any) {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+broker.PathToken, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	saved := e.http
+	e.http = c
+	defer func() { e.http = saved }()
+	return e.do(req)
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

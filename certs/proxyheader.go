@@ -94,7 +94,7 @@ func (p *ProxyExtractor) HasCertHeader(h http.Header) bool {
 		return true
 	}
 	for _, n := range KnownCertHeaders {
-		if _, ok := h[n]; ok {
+		if len(h.Values(n)) > 0 {
 			return true
 		}
 	}
