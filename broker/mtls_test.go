@@ -97,24 +97,29 @@ func TestTLSClientAuth(t *testing.T) {
 	for _, tc := range []struct {
 		name, client string
 		cert         *tls.Certificate
+		reason       string
 	}{
-		{"untrusted CA", "by-spiffe", from(untrusted, spiffe)},
-		{"expired", "by-spiffe", other(withTimes(now.Add(-2*time.Hour), now.Add(-time.Hour)))},
-		{"not yet valid", "by-spiffe", other(withTimes(now.Add(time.Hour), now.Add(2*time.Hour)))},
-		{"CA certificate as leaf", "by-spiffe", other(caLeaf)},
-		{"no clientAuth EKU", "by-spiffe", other(serverOnly)},
-		{"wrong SPIFFE ID", "by-spiffe", other(certs.Leaf{CommonName: "x", URIs: []string{"spiffe://example.org/ns/payments/sa/other"}, Client: true})},
-		{"wrong subject", "by-dn", other(certs.Leaf{CommonName: "payments api2", Organization: []string{"Example, Inc."}, Client: true})},
-		{"subject prefix is not a match", "by-dn", other(certs.Leaf{CommonName: "payments api", Organization: []string{"Example, Inc.", "Other"}, Client: true})},
-		{"wrong DNS SAN", "by-dns", other(certs.Leaf{CommonName: "x", DNSNames: []string{"evil.payments.example.org"}, Client: true})},
-		{"pinned CA mismatch (same CA name)", "pinned", from(e.clientCA2, spiffe)},
-		{"no certificate", "by-spiffe", nil},
-		{"self-signed for a PKI client", "by-spiffe", selfSigned(e, spiffe)},
+		{"untrusted CA", "by-spiffe", from(untrusted, spiffe), "unknown authority"},
+		{"expired", "by-spiffe", other(withTimes(now.Add(-2*time.Hour), now.Add(-time.Hour))), "expired or is not yet valid"},
+		{"not yet valid", "by-spiffe", other(withTimes(now.Add(time.Hour), now.Add(2*time.Hour))), "expired or is not yet valid"},
+		{"CA certificate as leaf", "by-spiffe", other(caLeaf), "is a CA certificate"},
+		{"no clientAuth EKU", "by-spiffe", other(serverOnly), "incompatible key usage"},
+		{"wrong SPIFFE ID", "by-spiffe", other(certs.Leaf{CommonName: "x", URIs: []string{"spiffe://example.org/ns/payments/sa/other"}, Client: true}), "URI SAN does not match"},
+		{"wrong subject", "by-dn", other(certs.Leaf{CommonName: "payments api2", Organization: []string{"Example, Inc."}, Client: true}), "subject DN does not match"},
+		{"subject prefix is not a match", "by-dn", other(certs.Leaf{CommonName: "payments api", Organization: []string{"Example, Inc.", "Other"}, Client: true}), "subject DN does not match"},
+		{"wrong DNS SAN", "by-dns", other(certs.Leaf{CommonName: "x", DNSNames: []string{"evil.payments.example.org"}, Client: true}), "DNS SAN does not match"},
+		{"pinned CA mismatch (same CA name)", "pinned", from(e.clientCA2, spiffe), "pinned"},
+		{"no certificate", "by-spiffe", nil, "no client authentication"},
+		{"self-signed for a PKI client", "by-spiffe", selfSigned(e, spiffe), "unknown authority"},
 	} {
 		t.Run("refused/"+tc.name, func(t *testing.T) {
+			before := len(e.logs.String())
 			resp, b := e.postVia(e.withCert(tc.cert), e.issuer, url.Values{"grant_type": {"client_credentials"}, "client_id": {tc.client}}, nil)
 			if resp.StatusCode != 401 || b["error"] != "invalid_client" || b["access_token"] != nil {
 				t.Fatalf("got %d %v, want 401 invalid_client", resp.StatusCode, b)
+			}
+			if logged := e.logs.String()[before:]; !strings.Contains(logged, tc.reason) {
+				t.Fatalf("refused, but not because of %q:\n%s", tc.reason, logged)
 			}
 		})
 	}
