@@ -81,6 +81,7 @@ type Authenticator struct {
 	// certOnly are the methods whose only credential is the certificate
 	// (RFC 8705 §2); they apply when no other credential is present.
 	certOnly map[string]Method
+	names    []string
 	dummy    *cache.ClientEntry
 }
 
@@ -102,6 +103,7 @@ func New(clients ClientSource, methods []Method) (*Authenticator, error) {
 			return nil, fmt.Errorf("authn: method %s given twice", m.Name())
 		}
 		seen[m.Name()] = true
+		a.names = append(a.names, m.Name())
 		if _, ok := m.(CertificateMethod); ok {
 			a.certOnly[m.Name()] = m
 		} else {
@@ -112,16 +114,7 @@ func New(clients ClientSource, methods []Method) (*Authenticator, error) {
 }
 
 // Methods returns the names of the supported methods.
-func (a *Authenticator) Methods() []string {
-	var out []string
-	for _, m := range a.methods {
-		out = append(out, m.Name())
-	}
-	for n := range a.certOnly {
-		out = append(out, n)
-	}
-	return out
-}
+func (a *Authenticator) Methods() []string { return append([]string(nil), a.names...) }
 
 // Authenticate identifies and verifies the client.
 func (a *Authenticator) Authenticate(ctx context.Context, r *Request) (*Result, error) {

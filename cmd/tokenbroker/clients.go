@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/broker"
 )
@@ -257,20 +256,11 @@ func openRegistry(bf *backendFlags) (*broker.Registry, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	methods := []string{}
-	for _, m := range defaultMethods() {
-		methods = append(methods, m.Name())
-	}
 	reg := broker.NewRegistry(store, broker.RegistryConfig{
-		Methods:         methods,
+		Methods:         supportedMethodNames,
 		ScopesSupported: fc.ScopesSupported,
 		MaxLifetime:     time.Duration(fc.Tokens.MaxLifetime),
 		RotationGrace:   time.Duration(fc.Secrets.RotationGrace),
 	})
 	return reg, func() { store.Close() }, nil
-}
-
-// defaultMethods are the client authentication methods this build offers.
-func defaultMethods() []authn.Method {
-	return []authn.Method{authn.ClientSecretBasic(), authn.ClientSecretPost()}
 }

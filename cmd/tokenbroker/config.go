@@ -22,9 +22,32 @@ type fileConfig struct {
 	Issuer string `yaml:"issuer"`
 	Listen string `yaml:"listen"`
 	TLS    struct {
-		CertFile string `yaml:"cert_file"`
-		KeyFile  string `yaml:"key_file"`
+		CertFile       string   `yaml:"cert_file"`
+		KeyFile        string   `yaml:"key_file"`
+		ClientCAFiles  []string `yaml:"client_ca_files"`
+		CRLFiles       []string `yaml:"crl_files"`
+		CRLURLs        []string `yaml:"crl_urls"`
+		ReloadInterval duration `yaml:"reload_interval"`
 	} `yaml:"tls"`
+	MTLS struct {
+		Listen  string `yaml:"listen"`
+		BaseURL string `yaml:"base_url"`
+	} `yaml:"mtls"`
+	Proxy struct {
+		Format         string   `yaml:"format"`
+		Header         string   `yaml:"header"`
+		TrustedProxies []string `yaml:"trusted_proxies"`
+	} `yaml:"proxy"`
+	Assertions struct {
+		AudienceCompat *bool    `yaml:"audience_compat"`
+		MaxLifetime    duration `yaml:"max_lifetime"`
+		ClockSkew      duration `yaml:"clock_skew"`
+		MaxSize        int      `yaml:"max_size"`
+	} `yaml:"assertions"`
+	JWKSURI struct {
+		AllowPrivate bool     `yaml:"allow_private"`
+		Timeout      duration `yaml:"timeout"`
+	} `yaml:"jwks_uri"`
 	Backend struct {
 		Type string `yaml:"type"`
 		File struct {
@@ -152,6 +175,12 @@ func setField(f reflect.Value, s string) error {
 			return fmt.Errorf("%q is not true or false", s)
 		}
 		f.SetBool(b)
+	case *bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		f.Set(reflect.ValueOf(&b))
 	case []string:
 		var l []string
 		for _, p := range strings.Split(s, ",") {

@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/file"
 	"github.com/tokenbroker/tokenbroker/broker"
@@ -34,16 +41,74 @@ const (
 	defaultDevListen = "127.0.0.1:8443"
 )
 
-// demoClient is one dev-mode client, one per supported method.
+// demoClient is one dev-mode client; there is one per supported method.
 type demoClient struct {
 	id     string
 	method string
 	scope  string
+	note   string
 }
 
+const demoSPIFFE = "spiffe://tokenbroker.test/ns/demo/sa/api"
+
 var demoClients = []demoClient{
-	{"demo-basic", backends.AuthClientSecretBasic, "read write"},
-	{"demo-post", backends.AuthClientSecretPost, "read"},
+	{"demo-basic", backends.AuthClientSecretBasic, "read write", "client_secret_basic"},
+	{"demo-post", backends.AuthClientSecretPost, "read", "client_secret_post"},
+	{"demo-mtls-dn", backends.AuthTLSClient, "read", "tls_client_auth, matched by subject DN"},
+	{"demo-mtls-spiffe", backends.AuthTLSClient, "read", "tls_client_auth, matched by SPIFFE URI SAN " + demoSPIFFE},
+	{"demo-selfsigned", backends.AuthSelfSignedTLSClient, "read", "self_signed_tls_client_auth"},
+	{"demo-jwt", backends.AuthPrivateKeyJWT, "read write", "private_key_jwt (ES256 key in key.pem)"},
+}
+
+// demoRecord builds a demo client's record and credential files.
+func demoRecord(d demoClient, clientCA *certs.CA) (*backends.Client, map[string][]byte, error) {
+	c := &backends.Client{ClientID: d.id, ClientName: "dev demo (" + d.note + ")", TokenEndpointAuthMethod: d.method, Scope: d.scope,
+		AllowedResources: []string{devAudience, "https://billing.tokenbroker.test"}}
+	files := map[string][]byte{"client_id": []byte(d.id)}
+	var certPEM, keyPEM []byte
+	var err error
+	switch d.id {
+	case "demo-mtls-dn":
+		c.TLSClientAuthSubjectDN = "CN=demo-mtls-dn,O=tokenbroker dev"
+		certPEM, keyPEM, err = clientCA.Issue(certs.Leaf{CommonName: "demo-mtls-dn", Organization: []string{"tokenbroker dev"}, Client: true, Validity: 365 * 24 * time.Hour})
+	case "demo-mtls-spiffe":
+		c.TLSClientAuthSANURI = demoSPIFFE
+		certPEM, keyPEM, err = clientCA.Issue(certs.Leaf{CommonName: "demo-mtls-spiffe", URIs: []string{demoSPIFFE}, Client: true, Validity: 365 * 24 * time.Hour})
+	case "demo-selfsigned":
+		certPEM, keyPEM, err = certs.SelfSigned(certs.Leaf{CommonName: "demo-selfsigned", Client: true, Validity: 365 * 24 * time.Hour})
+		if err == nil {
+			c.JWKS, err = jwksOf(certPEM, true)
+		}
+	case "demo-jwt":
+		var key *ecdsa.PrivateKey
+		if key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err == nil {
+			keyPEM, err = certs.MarshalPrivateKeyPEM(key)
+			c.JWKS, _ = json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "demo-jwt-1", Algorithm: "ES256", Use: "sig"}}})
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if certPEM != nil {
+		files["cert.pem"] = certPEM
+	}
+	if keyPEM != nil {
+		files["key.pem"] = keyPEM
+	}
+	return c, files, nil
+}
+
+// jwksOf returns a JWK Set holding the certificate's key (and, withX5C, the certificate).
+func jwksOf(certPEM []byte, withX5C bool) (json.RawMessage, error) {
+	cs, err := certs.ParseCertificatesPEM(certPEM)
+	if err != nil {
+		return nil, err
+	}
+	k := jose.JSONWebKey{Key: cs[0].PublicKey, KeyID: certs.Thumbprint(cs[0]), Use: "sig"}
+	if withX5C {
+		k.Certificates = cs[:1]
+	}
+	return json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{k}})
 }
 
 // devConfig returns the configuration dev mode runs with.
@@ -53,6 +118,7 @@ func devConfig(stateDir, listen, issuer string) *fileConfig {
 	fc.TLS.KeyFile = filepath.Join(stateDir, devServerKey)
 	fc.Backend.Type = "file"
 	fc.Backend.File.Dir = filepath.Join(stateDir, devData)
+	fc.TLS.ClientCAFiles = []string{filepath.Join(stateDir, devClientCA)}
 	fc.Tokens.DefaultAudience = devAudience
 	fc.Registration.InitialAccessTokenFile = filepath.Join(stateDir, devRegToken)
 	fc.Cache.TTL = duration(5 * time.Second) // dev: CLI edits show up quickly
@@ -97,7 +163,8 @@ func ensureDevState(ctx context.Context, dir, issuerHost string) (created bool, 
 	if err := writeFiles(dir, map[string][]byte{devServerCert: certPEM, devServerKey: keyPEM}); err != nil {
 		return false, err
 	}
-	if _, err := loadOrCreateCA(dir, devClientCA, devClientCAKey, "tokenbroker dev client CA"); err != nil {
+	clientCA, err := loadOrCreateCA(dir, devClientCA, devClientCAKey, "tokenbroker dev client CA")
+	if err != nil {
 		return false, err
 	}
 	regPath := filepath.Join(dir, devRegToken)
@@ -114,16 +181,23 @@ func ensureDevState(ctx context.Context, dir, issuerHost string) (created bool, 
 	if created, err = broker.EnsureKeySet(ctx, store, "ES256"); err != nil {
 		return false, err
 	}
-	reg := broker.NewRegistry(store, broker.RegistryConfig{Methods: []string{backends.AuthClientSecretBasic, backends.AuthClientSecretPost}})
+	reg := broker.NewRegistry(store, broker.RegistryConfig{Methods: supportedMethodNames})
 	for _, d := range demoClients {
 		if _, err := store.GetClient(ctx, d.id); err == nil {
 			continue
 		}
-		r, err := reg.Create(ctx, &backends.Client{ClientID: d.id, ClientName: "dev demo (" + d.method + ")", TokenEndpointAuthMethod: d.method, Scope: d.scope, AllowedResources: []string{devAudience, "https://billing.tokenbroker.test"}})
+		c, files, err := demoRecord(d, clientCA)
 		if err != nil {
 			return false, fmt.Errorf("demo client %s: %w", d.id, err)
 		}
-		if err := writeFiles(filepath.Join(dir, devDemo, d.id), map[string][]byte{"client_id": []byte(d.id), "secret": []byte(r.Secret)}); err != nil {
+		r, err := reg.Create(ctx, c)
+		if err != nil {
+			return false, fmt.Errorf("demo client %s: %w", d.id, err)
+		}
+		if r.Secret != "" {
+			files["secret"] = []byte(r.Secret)
+		}
+		if err := writeFiles(filepath.Join(dir, devDemo, d.id), files); err != nil {
 			return false, err
 		}
 		created = true
@@ -171,14 +245,22 @@ func printDevBanner(w io.Writer, stateDir, issuer string) {
 	fmt.Fprintf(w, "\ntokenbroker dev mode — NOT for production\n\n")
 	fmt.Fprintf(w, "  issuer:    %s\n  metadata:  %s%s\n  jwks:      %s%s\n  state dir: %s\n\n", issuer, base, broker.PathMetadata, base, broker.PathJWKS, stateDir)
 	fmt.Fprintf(w, "Get a token (paste into another shell in this directory):\n\n")
+	token := base + broker.PathToken
 	for _, d := range demoClients {
-		secret := filepath.Join(stateDir, devDemo, d.id, "secret")
-		fmt.Fprintf(w, "  # %s (%s)\n", d.id, d.method)
+		demo := filepath.Join(stateDir, devDemo, d.id)
+		secret := filepath.Join(demo, "secret")
+		fmt.Fprintf(w, "  # %s — %s\n", d.id, d.note)
 		switch d.method {
 		case backends.AuthClientSecretBasic:
-			fmt.Fprintf(w, "  curl --cacert %s -u \"%s:$(cat %s)\" -d grant_type=client_credentials %s%s\n\n", ca, d.id, secret, base, broker.PathToken)
+			fmt.Fprintf(w, "  curl --cacert %s -u \"%s:$(cat %s)\" -d grant_type=client_credentials %s\n\n", ca, d.id, secret, token)
 		case backends.AuthClientSecretPost:
-			fmt.Fprintf(w, "  curl --cacert %s -d grant_type=client_credentials -d client_id=%s --data-urlencode client_secret@%s %s%s\n\n", ca, d.id, secret, base, broker.PathToken)
+			fmt.Fprintf(w, "  curl --cacert %s -d grant_type=client_credentials -d client_id=%s --data-urlencode client_secret@%s %s\n\n", ca, d.id, secret, token)
+		case backends.AuthTLSClient, backends.AuthSelfSignedTLSClient:
+			fmt.Fprintf(w, "  curl --cacert %s --cert %s --key %s -d grant_type=client_credentials -d client_id=%s %s\n\n",
+				ca, filepath.Join(demo, "cert.pem"), filepath.Join(demo, "key.pem"), d.id, token)
+		case backends.AuthPrivateKeyJWT:
+			fmt.Fprintf(w, "  curl --cacert %s -d grant_type=client_credentials -d client_assertion_type=%s \\\n    -d client_assertion=$(%s assertion --client-id %s --key %s --aud %s) %s\n\n",
+				ca, authn.AssertionType, selfCommand(), d.id, filepath.Join(demo, "key.pem"), issuer, token)
 		}
 	}
 	fmt.Fprintf(w, "Register a client (RFC 7591):\n\n  curl --cacert %s -H \"Authorization: Bearer $(cat %s)\" -H 'Content-Type: application/json' \\\n    -d '{\"client_name\":\"my-service\",\"scope\":\"read\"}' %s%s\n\n",

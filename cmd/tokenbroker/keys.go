@@ -28,7 +28,7 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	rt, err := buildRuntime(fc, io.Discard, false)
+	rt, err := buildRuntime(ctx, fc, io.Discard, false)
 	if err != nil {
 		return err
 	}

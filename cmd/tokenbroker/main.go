@@ -18,6 +18,7 @@ Usage:
   tokenbroker clients create|get|list|update|delete|rotate-secret [flags]
   tokenbroker keys list|rotate [--force]
   tokenbroker certs client --cn NAME [--uri URI] [--dns NAME] [--out PREFIX]
+  tokenbroker assertion --client-id ID [--key FILE] [--aud ISSUER]
   tokenbroker config check FILE
 
 Commands other than serve find the backend from --config FILE (or
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdCerts(ctx, args[1:], stdout, stderr)
 	case "config":
 		return cmdConfig(ctx, args[1:], stdout, stderr)
+	case "assertion":
+		return cmdAssertion(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -92,9 +95,11 @@ func cmdConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if _, err := buildRuntime(fc, io.Discard, true); err != nil {
+	rt, err := buildRuntime(ctx, fc, io.Discard, true)
+	if err != nil {
 		return fmt.Errorf("%s:\n%w", args[1], err)
 	}
+	rt.Close()
 	fmt.Fprintf(stdout, "%s: ok\n", args[1])
 	return nil
 }

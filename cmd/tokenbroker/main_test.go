@@ -68,10 +68,19 @@ func TestDevModeCurlLines(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl not installed")
 	}
+	// The private_key_jwt line calls this program: build it.
+	bin := filepath.Join(t.TempDir(), "tokenbroker")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	saved := selfCommand
+	selfCommand = func() string { return bin }
+	t.Cleanup(func() { selfCommand = saved })
 	t.Chdir(t.TempDir())
 	addr := freeAddr(t)
 	stdout, stderr, stop := startDev(t, addr)
-	for _, f := range []string{"ca.pem", "client-ca.pem", "client-ca-key.pem", "registration-token", "data/signing-keys.json", "demo/demo-basic/secret", "demo/demo-post/secret"} {
+	for _, f := range []string{"ca.pem", "client-ca.pem", "client-ca-key.pem", "registration-token", "data/signing-keys.json", "demo/demo-basic/secret", "demo/demo-post/secret",
+		"demo/demo-mtls-dn/cert.pem", "demo/demo-mtls-dn/key.pem", "demo/demo-mtls-spiffe/cert.pem", "demo/demo-selfsigned/cert.pem", "demo/demo-jwt/key.pem"} {
 		if _, err := os.Stat(filepath.Join(defaultDevState, f)); err != nil {
 			t.Errorf("state file %s: %v", f, err)
 		}
@@ -81,7 +90,7 @@ func TestDevModeCurlLines(t *testing.T) {
 		t.Fatalf("banner lacks the metadata URL:\n%s", banner)
 	}
 	lines := curlLines(banner)
-	if len(lines) < 3 {
+	if len(lines) != len(demoClients)+1 {
 		t.Fatalf("want a curl line per demo client and one for registration:\n%s", banner)
 	}
 	for _, l := range lines {
@@ -91,7 +100,7 @@ func TestDevModeCurlLines(t *testing.T) {
 		}
 		var m map[string]any
 		if err := json.Unmarshal(out, &m); err != nil || (m["access_token"] == nil && m["client_id"] == nil) {
-			t.Fatalf("%s:\n%s", l, out)
+			t.Fatalf("%s:\n%s\n%s", l, out, stderr)
 		}
 	}
 	stop()
@@ -212,7 +221,7 @@ func TestConfigFileAndEnvironment(t *testing.T) {
 	if time.Duration(fc.Tokens.Lifetime) != 3*time.Minute || len(fc.ScopesSupported) != 2 || fc.Backend.File.Dir != dir+"/data" {
 		t.Fatalf("environment not applied over the file: %+v", fc)
 	}
-	if _, err := buildRuntime(fc, &bytes.Buffer{}, false); err != nil {
+	if _, err := buildRuntime(context.Background(), fc, &bytes.Buffer{}, false); err != nil {
 		t.Fatalf("valid config refused: %v", err)
 	}
 	for name, tc := range map[string]struct {

@@ -1,19 +1,26 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/file"
+	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/certs"
 )
 
 // runtime is everything serve needs, built from a fileConfig.
@@ -21,18 +28,29 @@ type runtime struct {
 	fc       *fileConfig
 	cfg      broker.Config
 	cacheOpt cache.Options
-	tlsCert  tls.Certificate
 	log      *slog.Logger
+	// serverCert is reloaded when its files change.
+	serverCert *certs.Reloader[*tls.Certificate]
+	closers    []io.Closer
+}
+
+// Close releases reloaders and refreshers.
+func (rt *runtime) Close() {
+	for _, c := range rt.closers {
+		c.Close()
+	}
 }
 
 // buildRuntime validates fc and turns it into values for the packages. Every
-// error names the configuration key to fix.
-func buildRuntime(fc *fileConfig, logOut io.Writer, needTLS bool) (*runtime, error) {
+// error names the configuration key to fix. With start set it also loads
+// certificates and CRLs and starts their reloaders.
+func buildRuntime(ctx context.Context, fc *fileConfig, logOut io.Writer, start bool) (*runtime, error) {
 	var errs []error
+	bad := func(err error) { errs = append(errs, err) }
 	rt := &runtime{fc: fc}
 	log, err := newLogger(fc, logOut)
 	if err != nil {
-		errs = append(errs, err)
+		bad(err)
 		log = slog.New(slog.NewJSONHandler(logOut, nil))
 	}
 	rt.log = log
@@ -42,17 +60,14 @@ func buildRuntime(fc *fileConfig, logOut io.Writer, needTLS bool) (*runtime, err
 	switch fc.Backend.Type {
 	case "", "file":
 		if fc.Backend.File.Dir == "" {
-			errs = append(errs, errors.New("backend.file.dir: required for the file backend"))
+			bad(errors.New("backend.file.dir: required for the file backend"))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("backend.type: %q is not supported (want file)", fc.Backend.Type))
+		bad(fmt.Errorf("backend.type: %q is not supported (want file)", fc.Backend.Type))
 	}
-	if needTLS {
-		if fc.TLS.CertFile == "" || fc.TLS.KeyFile == "" {
-			errs = append(errs, errors.New("tls.cert_file, tls.key_file: required"))
-		} else if rt.tlsCert, err = tls.LoadX509KeyPair(fc.TLS.CertFile, fc.TLS.KeyFile); err != nil {
-			errs = append(errs, fmt.Errorf("tls.cert_file, tls.key_file: %w", err))
-		}
+	reload := time.Duration(fc.TLS.ReloadInterval)
+	if reload == 0 {
+		reload = 10 * time.Second
 	}
 	rt.cfg = broker.Config{
 		Issuer:              fc.Issuer,
@@ -65,31 +80,154 @@ func buildRuntime(fc *fileConfig, logOut io.Writer, needTLS bool) (*runtime, err
 		KeyRefresh:          time.Duration(fc.Keys.Refresh),
 		SecretRotationGrace: time.Duration(fc.Secrets.RotationGrace),
 		Logger:              log,
-		Methods:             defaultMethods(),
 	}
 	if p := fc.Registration.InitialAccessTokenFile; p != "" {
 		b, err := readLimited(p, 4096)
 		tok := strings.TrimSpace(string(b))
 		switch {
 		case err != nil:
-			errs = append(errs, fmt.Errorf("registration.initial_access_token_file: %w", err))
+			bad(fmt.Errorf("registration.initial_access_token_file: %w", err))
 		case len(tok) < 32:
-			errs = append(errs, errors.New("registration.initial_access_token_file: token shorter than 32 characters"))
+			bad(errors.New("registration.initial_access_token_file: token shorter than 32 characters"))
 		default:
 			rt.cfg.InitialAccessTokenHashes = []string{backends.HashSecret(tok)}
 		}
 	}
+	if fc.MTLS.Listen != "" {
+		if _, _, err := net.SplitHostPort(fc.MTLS.Listen); err != nil {
+			bad(fmt.Errorf("mtls.listen: %w", err))
+		}
+		rt.cfg.MTLSBaseURL = fc.MTLS.BaseURL
+		if rt.cfg.MTLSBaseURL == "" {
+			rt.cfg.MTLSBaseURL = "https://" + fc.MTLS.Listen
+		}
+	}
+	if fc.Proxy.Format != "" || len(fc.Proxy.TrustedProxies) > 0 {
+		var trusted []netip.Prefix
+		for _, s := range fc.Proxy.TrustedProxies {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				if a, aerr := netip.ParseAddr(s); aerr == nil {
+					p, err = a.Prefix(a.BitLen())
+				}
+			}
+			if err != nil {
+				bad(fmt.Errorf("proxy.trusted_proxies: %q is not a CIDR or address", s))
+				continue
+			}
+			trusted = append(trusted, p)
+		}
+		px, err := certs.NewProxyExtractor(certs.ProxyConfig{Header: fc.Proxy.Header, Format: fc.Proxy.Format, Trusted: trusted})
+		if err != nil {
+			bad(err)
+		}
+		rt.cfg.Proxy = px
+	}
 	if err := rt.cfg.Validate(); err != nil {
-		errs = append(errs, err)
+		bad(err)
 	}
 	rt.cacheOpt = cache.Options{TTL: time.Duration(fc.Cache.TTL), StaleWindow: time.Duration(fc.Cache.StaleWindow), MaxEntries: fc.Cache.MaxEntries, Logger: log}
 	if fc.Cache.TTL < 0 || fc.Cache.StaleWindow < 0 || fc.Cache.MaxEntries < 0 {
-		errs = append(errs, errors.New("cache: ttl, stale_window and max_entries must not be negative"))
+		bad(errors.New("cache: ttl, stale_window and max_entries must not be negative"))
+	}
+	for _, u := range fc.TLS.CRLURLs {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			bad(fmt.Errorf("tls.crl_urls: %q is not an http(s) URL", u))
+		}
+	}
+	if fc.Assertions.MaxLifetime < 0 || time.Duration(fc.Assertions.MaxLifetime) > time.Hour {
+		bad(errors.New("assertions.max_lifetime: must be between 0 and 1h"))
+	}
+	if fc.Assertions.MaxSize < 0 || fc.Assertions.MaxSize > 64<<10 {
+		bad(errors.New("assertions.max_size: must be between 0 and 65536"))
+	}
+	if !start {
+		return rt, errors.Join(errs...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if err := rt.load(ctx, reload); err != nil {
+		rt.Close()
+		return nil, err
+	}
 	return rt, nil
+}
+
+// load reads certificates, CA bundles and CRLs and builds the authentication methods.
+func (rt *runtime) load(ctx context.Context, reload time.Duration) error {
+	fc := rt.fc
+	var errs []error
+	if fc.TLS.CertFile == "" || fc.TLS.KeyFile == "" {
+		return errors.New("tls.cert_file, tls.key_file: required")
+	}
+	sc, err := certs.NewReloader([]string{fc.TLS.CertFile, fc.TLS.KeyFile}, func() (*tls.Certificate, error) {
+		c, err := tls.LoadX509KeyPair(fc.TLS.CertFile, fc.TLS.KeyFile)
+		return &c, err
+	}, reload, rt.log)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("tls.cert_file, tls.key_file: %w", err))
+	} else {
+		rt.serverCert = sc
+		rt.closers = append(rt.closers, sc)
+	}
+	fetcher := authn.NewJWKSFetcher(authn.FetcherOptions{AllowPrivate: fc.JWKSURI.AllowPrivate, Timeout: time.Duration(fc.JWKSURI.Timeout)})
+	keys := authn.NewKeySource(fetcher)
+	compat := fc.Assertions.AudienceCompat == nil || *fc.Assertions.AudienceCompat
+	audiences := []string{strings.TrimSuffix(fc.Issuer, "/") + broker.PathToken}
+	if rt.cfg.MTLSBaseURL != "" {
+		audiences = append(audiences, strings.TrimSuffix(rt.cfg.MTLSBaseURL, "/")+broker.PathToken)
+	}
+	pkjwt, err := authn.PrivateKeyJWT(authn.AssertionConfig{
+		Issuer: fc.Issuer, CompatAudiences: audiences, Compat: compat,
+		Skew: time.Duration(fc.Assertions.ClockSkew), MaxLifetime: time.Duration(fc.Assertions.MaxLifetime), MaxSize: fc.Assertions.MaxSize,
+		Replay: state.NewMemory(1_000_000), Keys: keys,
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	rt.cfg.Methods = []authn.Method{authn.ClientSecretBasic(), authn.ClientSecretPost(), pkjwt, authn.SelfSignedTLSClientAuth(keys)}
+	if len(fc.TLS.ClientCAFiles) > 0 {
+		pool, err := certs.NewReloader(fc.TLS.ClientCAFiles, func() (*x509.CertPool, error) { return loadPool(fc.TLS.ClientCAFiles) }, reload, rt.log)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("tls.client_ca_files: %w", err))
+		} else {
+			rt.closers = append(rt.closers, pool)
+			crls, err := certs.NewCRLSet(ctx, fc.TLS.CRLFiles, fc.TLS.CRLURLs, reload, rt.log)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("tls.crl_files: %w", err))
+			} else {
+				rt.closers = append(rt.closers, crls)
+				rt.cfg.Methods = append(rt.cfg.Methods, authn.TLSClientAuth(pool.Get, crls))
+			}
+		}
+	} else if len(fc.TLS.CRLFiles)+len(fc.TLS.CRLURLs) > 0 {
+		errs = append(errs, errors.New("tls.crl_files, tls.crl_urls: need tls.client_ca_files"))
+	}
+	return errors.Join(errs...)
+}
+
+func loadPool(files []string) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	for _, f := range files {
+		b, err := readLimited(f, 4<<20)
+		if err != nil {
+			return nil, err
+		}
+		cs, err := certs.ParseCertificatesPEM(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		for _, c := range cs {
+			pool.AddCert(c)
+		}
+	}
+	return pool, nil
+}
+
+// getCertificate serves the current (reloaded) server certificate.
+func (rt *runtime) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return rt.serverCert.Get(), nil
 }
 
 // openStore opens the configured backend.
@@ -117,6 +255,10 @@ func newLogger(fc *fileConfig, out io.Writer) (*slog.Logger, error) {
 	}
 	return nil, fmt.Errorf("log.format: %q is not json or text", fc.Log.Format)
 }
+
+// supportedMethodNames are the client authentication methods this build can
+// register; the CLI validates against them.
+var supportedMethodNames = []string{backends.AuthClientSecretBasic, backends.AuthClientSecretPost, backends.AuthPrivateKeyJWT, backends.AuthTLSClient, backends.AuthSelfSignedTLSClient}
 
 func fileExists(p string) bool {
 	_, err := os.Stat(p)

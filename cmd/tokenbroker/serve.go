@@ -19,6 +19,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	stateDir := fs.String("state-dir", defaultDevState, "dev-mode state `DIR`")
 	listen := fs.String("listen", "", "listen `ADDR` (default 127.0.0.1:8443, or the config's listen)")
 	issuer := fs.String("issuer", "", "dev mode: issuer `URL` (default derived from --listen)")
+	mtlsListen := fs.String("mtls-listen", "", "also listen on `ADDR` requiring a client certificate (RFC 8705 mtls_endpoint_aliases)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -47,6 +48,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := applyEnv(fc, os.Environ()); err != nil {
 			return err
 		}
+		if *mtlsListen != "" {
+			fc.MTLS.Listen = *mtlsListen
+		}
 	case *cfgPath != "":
 		var err error
 		if fc, err = loadConfig(*cfgPath, os.Environ()); err != nil {
@@ -58,10 +62,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	default:
 		return fmt.Errorf("serve needs --dev or --config FILE")
 	}
-	rt, err := buildRuntime(fc, stderr, true)
+	rt, err := buildRuntime(ctx, fc, stderr, true)
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
+	defer rt.Close()
 	store, err := openStore(fc)
 	if err != nil {
 		return err
@@ -81,9 +86,30 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	var mln net.Listener
+	if fc.MTLS.Listen != "" {
+		if mln, err = net.Listen("tcp", fc.MTLS.Listen); err != nil {
+			ln.Close()
+			return fmt.Errorf("mtls.listen: %w", err)
+		}
+	}
 	if *dev {
 		printDevBanner(stdout, *stateDir, rt.cfg.Issuer)
 	}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ctx, ln, broker.TLSConfig(rt.getCertificate, false)) }()
 	rt.log.Info("listening", "addr", ln.Addr().String(), "issuer", rt.cfg.Issuer)
-	return srv.Serve(ctx, ln, broker.TLSConfig(broker.StaticCertificate(rt.tlsCert), false))
+	n := 1
+	if mln != nil {
+		n++
+		go func() { errc <- srv.Serve(ctx, mln, broker.TLSConfig(rt.getCertificate, true)) }()
+		rt.log.Info("listening (client certificate required)", "addr", mln.Addr().String(), "alias", rt.cfg.MTLSBaseURL)
+	}
+	var first error
+	for range n {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
