@@ -1,0 +1,161 @@
+package broker_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/certs"
+)
+
+// startNginx runs a real nginx terminating mutual TLS in front of the broker
+// and forwarding the client certificate as $ssl_client_escaped_cert. nginx
+// connects to the broker from proxyAddr, the only trusted proxy.
+func startNginx(t *testing.T, e *env) string {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx"} {
+			if _, serr := os.Stat(p); serr == nil {
+				bin, err = p, nil
+			}
+		}
+	}
+	if err != nil {
+		if os.Getenv("TOKENBROKER_REQUIRE_NGINX") != "" {
+			t.Fatal("nginx is required (TOKENBROKER_REQUIRE_NGINX) but not installed")
+		}
+		t.Skip("nginx not installed; .ci/test installs it")
+	}
+	dir := t.TempDir()
+	certPEM, keyPEM, err := e.ca.Issue(certs.Leaf{CommonName: "nginx", Server: true, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "server.pem"), certPEM, 0o600)
+	os.WriteFile(filepath.Join(dir, "server-key.pem"), keyPEM, 0o600)
+	addr := freeLoopback(t)
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;"
+	}
+	conf := fmt.Sprintf(`%s
+worker_processes 1;
+daemon off;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log warn;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path %[2]s/body;
+  proxy_temp_path %[2]s/proxy;
+  fastcgi_temp_path %[2]s/fastcgi;
+  uwsgi_temp_path %[2]s/uwsgi;
+  scgi_temp_path %[2]s/scgi;
+  server {
+    listen %[3]s ssl;
+    ssl_certificate %[2]s/server.pem;
+    ssl_certificate_key %[2]s/server-key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    # nginx proves possession of the key; the broker checks the chain.
+    ssl_verify_client optional_no_ca;
+    location / {
+      proxy_pass %[4]s;
+      proxy_bind %[5]s;
+      proxy_ssl_verify off;
+      proxy_set_header X-SSL-Client-Cert $ssl_client_escaped_cert;
+    }
+  }
+}
+`, user, dir, addr, e.issuer, proxyAddr)
+	confPath := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", confPath, "-e", filepath.Join(dir, "error.log"))
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("nginx did not start: %s\n%s", out, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return "https://" + addr
+}
+
+func freeLoopback(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestBehindRealNginx(t *testing.T) {
+	e := newEnv(t, withProxy(certs.FormatNginx))
+	front := startNginx(t, e)
+	e.client(mtlsClient("m", func(c *backends.Client) { c.TLSClientAuthSANURI = spiffeID }))
+	cert, leaf := e.leafCert(nil, certs.Leaf{CommonName: "m", URIs: []string{spiffeID}, Client: true})
+	cc := url.Values{"grant_type": {"client_credentials"}, "client_id": {"m"}}
+
+	resp, b := e.postVia(e.withCert(&cert), front, cc, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("mTLS through nginx refused: %d %v\n%s", resp.StatusCode, b, e.logs)
+	}
+	claims, _ := e.verify(b["access_token"].(string))
+	if claims.Cnf == nil || claims.Cnf.X5tS256 != certs.Thumbprint(leaf) || claims.Cnf.X5tS256 != openSSLThumbprint(t, leaf) {
+		t.Fatalf("token through nginx not bound to the client certificate: %+v", claims.Cnf)
+	}
+	// Spoofs: a client without a certificate sends the header nginx sets, or
+	// another certificate header; nginx overwrites the first and the broker
+	// reads only the configured one from nginx, so neither gets a token.
+	for _, h := range []string{"X-SSL-Client-Cert", "Client-Cert", "X-Forwarded-Client-Cert"} {
+		name, value := certHeader(certs.FormatNginx, leaf)
+		if h != name {
+			_, value = certHeader(certs.FormatRFC9440, leaf)
+		}
+		hdr := http.Header{}
+		hdr.Set(h, value)
+		resp, b := e.postVia(e.withCert(nil), front, cc, hdr)
+		if resp.StatusCode == 200 || b["access_token"] != nil {
+			t.Fatalf("spoofed %s through nginx got a token", h)
+		}
+	}
+	// And straight to the broker, bypassing nginx, the header is refused.
+	name, value := certHeader(certs.FormatNginx, leaf)
+	hdr := http.Header{}
+	hdr.Set(name, value)
+	if resp, b := e.postVia(e.withCert(nil), e.issuer, cc, hdr); resp.StatusCode != 400 || !strings.Contains(b["error"].(string), "invalid_request") {
+		t.Fatalf("header sent around nginx: %d %v", resp.StatusCode, b)
+	}
+}
