@@ -30,8 +30,8 @@ func startNginx(t *testing.T, e *env) string {
 		}
 	}
 	if err != nil {
-		if os.Getenv("TOKENBROKER_REQUIRE_NGINX") != "" {
-			t.Fatal("nginx is required (TOKENBROKER_REQUIRE_NGINX) but not installed")
+		if os.Getenv("TB_TEST_REQUIRE_NGINX") != "" {
+			t.Fatal("nginx is required (TB_TEST_REQUIRE_NGINX) but not installed")
 		}
 		t.Skip("nginx not installed; .ci/test installs it")
 	}
