@@ -2,9 +2,12 @@ package authn
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
@@ -14,12 +17,69 @@ import (
 // TLSClientAuth is RFC 8705 §2.1 PKI mutual-TLS client authentication.
 // roots returns the current client CA pool (it may be reloaded); crls may be nil.
 func TLSClientAuth(roots func() *x509.CertPool, crls *certs.CRLSet) Method {
-	return &tlsClientAuth{roots: roots, crls: crls}
+	return &tlsClientAuth{roots: roots, crls: crls, verified: map[verifyKey]verifiedChains{}}
 }
 
 type tlsClientAuth struct {
 	roots func() *x509.CertPool
 	crls  *certs.CRLSet
+
+	// verified caches successful path building for a presented chain and CA
+	// pool, so a client on a keep-alive connection does not pay the chain's
+	// signature checks on every request. Validity periods and CRLs are still
+	// checked on every request.
+	mu       sync.Mutex
+	verified map[verifyKey]verifiedChains
+}
+
+type verifyKey struct {
+	chain [32]byte
+	roots *x509.CertPool
+}
+
+type verifiedChains struct {
+	chains [][]*x509.Certificate
+	until  time.Time
+}
+
+const (
+	chainCacheTTL = 5 * time.Minute
+	chainCacheMax = 10_000
+)
+
+// verify returns the verified chains, from the cache when possible.
+func (m *tlsClientAuth) verify(presented []*x509.Certificate, now time.Time) ([][]*x509.Certificate, error) {
+	roots := m.roots()
+	h := sha256.New()
+	for _, c := range presented {
+		h.Write(c.Raw)
+	}
+	k := verifyKey{roots: roots}
+	h.Sum(k.chain[:0])
+	m.mu.Lock()
+	v, ok := m.verified[k]
+	m.mu.Unlock()
+	if ok && now.Before(v.until) {
+		for _, ch := range v.chains {
+			for _, c := range ch {
+				if err := certs.CheckValidity(c, now); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return v.chains, nil
+	}
+	chains, err := certs.VerifyClientChain(presented, roots, now)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	if len(m.verified) >= chainCacheMax {
+		clear(m.verified)
+	}
+	m.verified[k] = verifiedChains{chains: chains, until: now.Add(chainCacheTTL)}
+	m.mu.Unlock()
+	return chains, nil
 }
 
 var _ CertificateMethod = (*tlsClientAuth)(nil)
@@ -36,7 +96,7 @@ func (m *tlsClientAuth) Verify(ctx context.Context, r *Request, e *cache.ClientE
 		return errors.New("no client certificate")
 	}
 	c := e.Client
-	chains, err := certs.VerifyClientChain(r.PeerCertificates, m.roots(), r.Now)
+	chains, err := m.verify(r.PeerCertificates, r.Now)
 	if err != nil {
 		return err
 	}
