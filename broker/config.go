@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -52,6 +53,9 @@ type Config struct {
 	// Proxy, when set, honours a client certificate forwarded in a header by
 	// a trusted TLS-terminating proxy. Without it every such header is refused.
 	Proxy *certs.ProxyExtractor
+	// State is the shared state for revoked token ids (default: in memory,
+	// one node). Pass the same store the private_key_jwt replay cache uses.
+	State state.Store
 }
 
 func (c *Config) fill() {

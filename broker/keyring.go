@@ -24,6 +24,7 @@ type keyView struct {
 	active *activeKey
 	jwks   []byte // the published JWK Set
 	kids   []string
+	public map[string]any // kid → public key, for verifying our own tokens
 }
 
 type activeKey struct {
@@ -90,7 +91,7 @@ func (k *Keyring) Reload(ctx context.Context) error {
 }
 
 func buildView(ks *backends.KeySet, now time.Time, maxLifetime time.Duration) (*keyView, error) {
-	v := &keyView{}
+	v := &keyView{public: map[string]any{}}
 	var pub jose.JSONWebKeySet
 	for _, sk := range ks.Keys {
 		if !published(sk, now, maxLifetime) {
@@ -116,6 +117,7 @@ func buildView(ks *backends.KeySet, now time.Time, maxLifetime time.Duration) (*
 		}
 		pub.Keys = append(pub.Keys, jose.JSONWebKey{Key: signer.Public(), KeyID: sk.KID, Algorithm: sk.Alg, Use: "sig"})
 		v.kids = append(v.kids, sk.KID)
+		v.public[sk.KID] = signer.Public()
 	}
 	if v.active == nil {
 		return nil, errors.New("signing keys: no active key")
@@ -153,6 +155,9 @@ func joseHeader(s Signer) string {
 func (k *Keyring) JWKS() []byte { return k.view.Load().jwks }
 
 func (k *Keyring) active() *activeKey { return k.view.Load().active }
+
+// publicKey returns the published key with kid, or nil.
+func (k *Keyring) publicKey(kid string) any { return k.view.Load().public[kid] }
 
 // Close stops the refresh loop; safe to call twice.
 func (k *Keyring) Close() error {

@@ -15,6 +15,10 @@ type metadata struct {
 	TokenEndpoint                         string            `json:"token_endpoint"`
 	JWKSURI                               string            `json:"jwks_uri"`
 	RegistrationEndpoint                  string            `json:"registration_endpoint,omitempty"`
+	IntrospectionEndpoint                 string            `json:"introspection_endpoint"`
+	IntrospectionAuthMethods              []string          `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpoint                    string            `json:"revocation_endpoint"`
+	RevocationAuthMethods                 []string          `json:"revocation_endpoint_auth_methods_supported"`
 	ScopesSupported                       []string          `json:"scopes_supported,omitempty"`
 	ResponseTypesSupported                []string          `json:"response_types_supported"`
 	GrantTypesSupported                   []string          `json:"grant_types_supported"`
@@ -36,6 +40,10 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		GrantTypesSupported:               []string{"client_credentials"},
 		TokenEndpointAuthMethodsSupported: s.auth.Methods(),
 		ScopesSupported:                   s.cfg.ScopesSupported,
+		IntrospectionEndpoint:             s.base + PathIntrospect,
+		IntrospectionAuthMethods:          s.auth.Methods(),
+		RevocationEndpoint:                s.base + PathRevoke,
+		RevocationAuthMethods:             s.auth.Methods(),
 	}
 	if len(s.cfg.InitialAccessTokenHashes) > 0 {
 		md.RegistrationEndpoint = s.base + PathRegister
@@ -44,7 +52,7 @@ func (s *Server) buildMetadata() ([]byte, error) {
 	md.TLSClientCertificateBoundAccessTokens = true
 	if s.cfg.MTLSBaseURL != "" {
 		base := strings.TrimSuffix(s.cfg.MTLSBaseURL, "/")
-		md.MTLSEndpointAliases = map[string]string{"token_endpoint": base + PathToken}
+		md.MTLSEndpointAliases = map[string]string{"token_endpoint": base + PathToken, "introspection_endpoint": base + PathIntrospect, "revocation_endpoint": base + PathRevoke}
 		if md.RegistrationEndpoint != "" {
 			md.MTLSEndpointAliases["registration_endpoint"] = base + PathRegister
 		}

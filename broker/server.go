@@ -17,14 +17,17 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
+	"github.com/tokenbroker/tokenbroker/backends/state"
 )
 
 // Endpoint paths, relative to the issuer.
 const (
-	PathToken    = "/token"
-	PathJWKS     = "/jwks.json"
-	PathMetadata = "/.well-known/oauth-authorization-server"
-	PathRegister = "/register"
+	PathToken      = "/token"
+	PathJWKS       = "/jwks.json"
+	PathMetadata   = "/.well-known/oauth-authorization-server"
+	PathRegister   = "/register"
+	PathIntrospect = "/introspect"
+	PathRevoke     = "/revoke"
 )
 
 // Server is the authorization server.
@@ -39,6 +42,7 @@ type Server struct {
 	echo     *echo.Echo
 	metadata []byte
 	base     string // issuer without a trailing slash
+	state    state.Store
 }
 
 // Option configures optional parts of a Server.
@@ -64,7 +68,10 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 	if op.cacheOpt.Logger == nil {
 		op.cacheOpt.Logger = cfg.Logger
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, store: store, base: strings.TrimSuffix(cfg.Issuer, "/")}
+	s := &Server{cfg: cfg, log: cfg.Logger, store: store, base: strings.TrimSuffix(cfg.Issuer, "/"), state: cfg.State}
+	if s.state == nil {
+		s.state = state.NewMemory(1_000_000)
+	}
 	keys, err := NewKeyring(ctx, store, cfg.MaxTokenLifetime, cfg.KeyRefresh, cfg.Logger)
 	if err != nil {
 		return nil, err
@@ -117,6 +124,8 @@ func (s *Server) routes() *echo.Echo {
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.httpError
 	e.POST(PathToken, s.token)
+	e.POST(PathIntrospect, s.introspect)
+	e.POST(PathRevoke, s.revoke)
 	e.GET(PathMetadata, s.serveMetadata)
 	e.GET(PathJWKS, s.serveJWKS)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
@@ -189,7 +198,7 @@ func writeError(c echo.Context, oe *Error) {
 
 func allowFor(path string) string {
 	switch {
-	case path == PathToken, path == PathRegister:
+	case path == PathToken, path == PathRegister, path == PathIntrospect, path == PathRevoke:
 		return http.MethodPost
 	case strings.HasPrefix(path, PathRegister+"/"):
 		return "GET, PUT, DELETE"

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -38,12 +39,7 @@ func (s *Server) token(c echo.Context) error {
 	case gt != backends.GrantClientCredentials:
 		return s.tokenError(c, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported", nil), "")
 	}
-	chain, err := s.clientCertificates(req)
-	if err != nil {
-		return s.tokenError(c, err, form.Get("client_id"))
-	}
-	ar := &authn.Request{Form: form, Authorization: req.Header.Get("Authorization"), PeerCertificates: chain, Now: now}
-	res, err := s.auth.Authenticate(req.Context(), ar)
+	res, err := s.authenticate(c, form, now)
 	if err != nil {
 		return s.tokenError(c, err, form.Get("client_id"))
 	}
@@ -61,6 +57,17 @@ func (s *Server) token(c echo.Context) error {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	return writeJSON(c, http.StatusOK, tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(g.Lifetime / time.Second), Scope: claims.Scope})
+}
+
+// authenticate runs client authentication for any endpoint that needs it
+// (token, introspection, revocation).
+func (s *Server) authenticate(c echo.Context, form url.Values, now time.Time) (*authn.Result, error) {
+	req := c.Request()
+	chain, err := s.clientCertificates(req)
+	if err != nil {
+		return nil, err
+	}
+	return s.auth.Authenticate(req.Context(), &authn.Request{Form: form, Authorization: req.Header.Get("Authorization"), PeerCertificates: chain, Now: now})
 }
 
 // tokenError logs the cause and writes the public error. RFC 6749 §5.2: a

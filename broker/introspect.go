@@ -1,0 +1,102 @@
+package broker
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// introspection is the RFC 7662 §2.2 response.
+type introspection struct {
+	Active    bool          `json:"active"`
+	Scope     string        `json:"scope,omitempty"`
+	ClientID  string        `json:"client_id,omitempty"`
+	Subject   string        `json:"sub,omitempty"`
+	Audience  Audience      `json:"aud,omitempty"`
+	Issuer    string        `json:"iss,omitempty"`
+	Expiry    int64         `json:"exp,omitempty"`
+	IssuedAt  int64         `json:"iat,omitempty"`
+	NotBefore int64         `json:"nbf,omitempty"`
+	ID        string        `json:"jti,omitempty"`
+	TokenType string        `json:"token_type,omitempty"`
+	Cnf       *Confirmation `json:"cnf,omitempty"`
+}
+
+// introspect is RFC 7662. The caller authenticates as a client with any
+// supported method. Any authenticated client may introspect: a JWT's claims
+// are readable by whoever holds it, and resource servers are clients too.
+// Expired, revoked, forged, foreign or garbage tokens are {"active": false}
+// and nothing else (RFC 7662 §2.2).
+func (s *Server) introspect(c echo.Context) error {
+	now := time.Now()
+	form, err := s.readForm(c)
+	if err != nil {
+		return s.tokenError(c, err, "")
+	}
+	res, err := s.authenticate(c, form, now)
+	if err != nil {
+		return s.tokenError(c, err, form.Get("client_id"))
+	}
+	tok := form.Get("token")
+	if tok == "" {
+		return s.tokenError(c, oauthErr(http.StatusBadRequest, "invalid_request", "token is required", nil), res.Client.ClientID)
+	}
+	noStore(c)
+	claims, err := s.verifyOwnToken(tok, now)
+	if err != nil {
+		s.log.Info("introspection: inactive", "caller", res.Client.ClientID, "reason", err.Error())
+		return writeJSON(c, http.StatusOK, introspection{})
+	}
+	revoked, err := s.state.Has(c.Request().Context(), revokedKey(claims.ID))
+	if err != nil {
+		// Cannot tell whether it was revoked: report inactive (fail closed).
+		s.log.Warn("introspection: revocation state unavailable", "jti", claims.ID, "err", err)
+		return writeJSON(c, http.StatusOK, introspection{})
+	}
+	if revoked {
+		s.log.Info("introspection: revoked", "caller", res.Client.ClientID, "jti", claims.ID)
+		return writeJSON(c, http.StatusOK, introspection{})
+	}
+	s.log.Info("introspection: active", "caller", res.Client.ClientID, "jti", claims.ID)
+	return writeJSON(c, http.StatusOK, introspection{
+		Active: true, Scope: claims.Scope, ClientID: claims.ClientID, Subject: claims.Subject, Audience: claims.Audience,
+		Issuer: claims.Issuer, Expiry: claims.Expiry, IssuedAt: claims.IssuedAt, NotBefore: claims.NotBefore, ID: claims.ID,
+		TokenType: "Bearer", Cnf: claims.Cnf,
+	})
+}
+
+// revoke is RFC 7009. A client can revoke only its own tokens; for any other
+// token — another client's, expired, garbage — the answer is the same 200
+// and nothing changes (RFC 7009 §2.2). Revoked ids are kept in the shared
+// state until the token's own expiry.
+func (s *Server) revoke(c echo.Context) error {
+	now := time.Now()
+	form, err := s.readForm(c)
+	if err != nil {
+		return s.tokenError(c, err, "")
+	}
+	res, err := s.authenticate(c, form, now)
+	if err != nil {
+		return s.tokenError(c, err, form.Get("client_id"))
+	}
+	tok := form.Get("token")
+	if tok == "" {
+		return s.tokenError(c, oauthErr(http.StatusBadRequest, "invalid_request", "token is required", nil), res.Client.ClientID)
+	}
+	noStore(c)
+	claims, err := s.verifyOwnToken(tok, now)
+	switch {
+	case err != nil:
+		s.log.Info("revocation: not a live token of this broker; nothing to do", "caller", res.Client.ClientID, "reason", err.Error())
+	case claims.ClientID != res.Client.ClientID:
+		s.log.Warn("revocation: token belongs to another client; ignored", "caller", res.Client.ClientID, "jti", claims.ID)
+	default:
+		if _, err := s.state.Once(c.Request().Context(), revokedKey(claims.ID), time.Unix(claims.Expiry, 0).Add(time.Minute)); err != nil {
+			// RFC 7009 §2.2.1: the server may answer 503 when it cannot revoke now.
+			return s.tokenError(c, oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "revocation could not be recorded, retry", err), res.Client.ClientID)
+		}
+		s.log.Info("token revoked", "client_id", res.Client.ClientID, "jti", claims.ID)
+	}
+	return c.NoContent(http.StatusOK)
+}
