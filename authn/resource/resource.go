@@ -1,0 +1,388 @@
+package resource
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/tokenbroker/tokenbroker/certs"
+)
+
+// Config configures a Verifier.
+type Config struct {
+	// Issuer is the authorization server's issuer identifier (required). Its
+	// RFC 8414 metadata is fetched from Issuer + /.well-known/oauth-authorization-server.
+	Issuer string
+	// Audience must be among the token's aud values (required unless AnyAudience).
+	Audience string
+	// AnyAudience skips the audience check; for tooling such as "tokenbroker inspect", never for an API.
+	AnyAudience bool
+	// HTTPClient reaches the issuer (default: 10 s timeout, system roots).
+	HTTPClient *http.Client
+	// Skew tolerates clock differences for exp/nbf (default 30 s).
+	Skew time.Duration
+	// Proxy, when set, reads the client certificate from a trusted proxy's header.
+	Proxy *certs.ProxyExtractor
+	// Introspection, when set, enables routes that ask the issuer about each
+	// token (RFC 7662) and so see revocation at once.
+	Introspection *Introspection
+	// MinRefetch is the least time between two JWKS fetches triggered by an
+	// unknown kid (default 10 s).
+	MinRefetch time.Duration
+	// Logger (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Introspection authenticates the resource server at the introspection endpoint.
+type Introspection struct {
+	// ClientID and ClientSecret authenticate with client_secret_basic. For
+	// mTLS, leave ClientSecret empty and give an HTTPClient presenting the certificate.
+	ClientID, ClientSecret string
+	HTTPClient             *http.Client
+}
+
+// Claims are a verified access token's claims, handed to the handler.
+type Claims struct {
+	Issuer   string
+	Subject  string
+	ClientID string
+	Audience []string
+	Scopes   []string
+	Expiry   time.Time
+	IssuedAt time.Time
+	ID       string
+	// CertThumbprint is cnf.x5t#S256 when the token is certificate-bound (checked against the request).
+	CertThumbprint string
+}
+
+// HasScope reports whether the token grants s.
+func (c *Claims) HasScope(s string) bool { return slices.Contains(c.Scopes, s) }
+
+// Error is an RFC 6750 §3 error.
+type Error struct {
+	Status      int
+	Code        string // invalid_request, invalid_token, insufficient_scope, or "" (no credentials)
+	Description string
+	Scope       string
+	cause       error
+}
+
+func (e *Error) Error() string {
+	if e.cause != nil {
+		return e.Code + ": " + e.Description + ": " + e.cause.Error()
+	}
+	return e.Code + ": " + e.Description
+}
+
+func (e *Error) Unwrap() error { return e.cause }
+
+func invalidToken(desc string, cause error) *Error {
+	return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: desc, cause: cause}
+}
+
+// Verifier verifies access tokens for one issuer and audience.
+type Verifier struct {
+	cfg      Config
+	log      *slog.Logger
+	jwksURI  string
+	intro    string
+	mu       sync.Mutex
+	keys     map[string]jose.JSONWebKey
+	fetched  time.Time
+	expires  time.Time
+	fetching chan struct{}
+}
+
+// Limits on what the verifier reads.
+const (
+	maxTokenSize    = 8 << 10
+	maxDocSize      = 256 << 10
+	minRefetchEvery = 10 * time.Second
+)
+
+var tokenAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256, jose.PS256}
+
+// New discovers the issuer's metadata and loads its JWKS; it fails when
+// either cannot be fetched, so a misconfigured API does not start.
+func New(ctx context.Context, cfg Config) (*Verifier, error) {
+	if cfg.Issuer == "" || (cfg.Audience == "" && !cfg.AnyAudience) {
+		return nil, errors.New("resource: Issuer and Audience are required")
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Skew == 0 {
+		cfg.Skew = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MinRefetch == 0 {
+		cfg.MinRefetch = minRefetchEvery
+	}
+	v := &Verifier{cfg: cfg, log: cfg.Logger, keys: map[string]jose.JSONWebKey{}}
+	var md struct {
+		Issuer        string `json:"issuer"`
+		JWKSURI       string `json:"jwks_uri"`
+		Introspection string `json:"introspection_endpoint"`
+	}
+	if _, err := v.getJSON(ctx, strings.TrimSuffix(cfg.Issuer, "/")+"/.well-known/oauth-authorization-server", &md); err != nil {
+		return nil, fmt.Errorf("resource: metadata: %w", err)
+	}
+	if md.Issuer != cfg.Issuer {
+		// RFC 8414 §3.3: the issuer in the metadata must be the one we asked for.
+		return nil, fmt.Errorf("resource: metadata issuer %q is not %q", md.Issuer, cfg.Issuer)
+	}
+	if md.JWKSURI == "" {
+		return nil, errors.New("resource: metadata has no jwks_uri")
+	}
+	v.jwksURI, v.intro = md.JWKSURI, md.Introspection
+	if cfg.Introspection != nil && v.intro == "" {
+		return nil, errors.New("resource: introspection configured but the issuer advertises no introspection_endpoint")
+	}
+	if err := v.refresh(ctx); err != nil {
+		return nil, fmt.Errorf("resource: jwks: %w", err)
+	}
+	return v, nil
+}
+
+// Close releases nothing today; it exists so callers can defer it.
+func (v *Verifier) Close() error { return nil }
+
+// getJSON fetches a bounded JSON document and returns its Cache-Control header.
+func (v *Verifier) getJSON(ctx context.Context, u string, out any) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := v.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s: status %d", u, resp.StatusCode)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxDocSize+1))
+	if err != nil {
+		return "", err
+	}
+	if len(b) > maxDocSize {
+		return "", fmt.Errorf("%s: larger than %d bytes", u, maxDocSize)
+	}
+	return resp.Header.Get("Cache-Control"), json.Unmarshal(b, out)
+}
+
+func maxAge(cc string) time.Duration {
+	for _, d := range strings.Split(cc, ",") {
+		if k, val, ok := strings.Cut(strings.TrimSpace(d), "="); ok && strings.EqualFold(k, "max-age") {
+			var n int
+			if _, err := fmt.Sscanf(val, "%d", &n); err == nil {
+				return min(max(time.Duration(n)*time.Second, time.Minute), time.Hour)
+			}
+		}
+	}
+	return 5 * time.Minute
+}
+
+// refresh fetches the JWKS (single-flight).
+func (v *Verifier) refresh(ctx context.Context) error {
+	v.mu.Lock()
+	if ch := v.fetching; ch != nil {
+		v.mu.Unlock()
+		select {
+		case <-ch:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	ch := make(chan struct{})
+	v.fetching = ch
+	v.mu.Unlock()
+	defer func() {
+		v.mu.Lock()
+		v.fetching = nil
+		v.mu.Unlock()
+		close(ch)
+	}()
+	var set jose.JSONWebKeySet
+	cc, err := v.getJSON(ctx, v.jwksURI, &set)
+	if err != nil {
+		return err
+	}
+	keys := map[string]jose.JSONWebKey{}
+	for _, k := range set.Keys {
+		if k.IsPublic() && k.Valid() && k.KeyID != "" {
+			keys[k.KeyID] = k
+		}
+	}
+	v.mu.Lock()
+	v.keys, v.fetched, v.expires = keys, time.Now(), time.Now().Add(maxAge(cc))
+	v.mu.Unlock()
+	return nil
+}
+
+// key returns the key for kid, refetching the JWKS when the kid is unknown
+// or the set is stale — at most once per 10 s.
+func (v *Verifier) key(ctx context.Context, kid string) (jose.JSONWebKey, bool) {
+	v.mu.Lock()
+	k, ok := v.keys[kid]
+	stale := time.Now().After(v.expires)
+	may := time.Since(v.fetched) >= v.cfg.MinRefetch
+	v.mu.Unlock()
+	if (!ok || stale) && may {
+		if err := v.refresh(ctx); err != nil {
+			v.log.Warn("jwks refresh failed; keeping the last keys", "err", err)
+		}
+		v.mu.Lock()
+		k, ok = v.keys[kid]
+		v.mu.Unlock()
+	}
+	return k, ok
+}
+
+type atClaims struct {
+	jwt.Claims
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope"`
+	Cnf      *struct {
+		X5tS256 string `json:"x5t#S256"`
+	} `json:"cnf"`
+}
+
+// Verify checks a bearer token presented on r: RFC 9068 typ, signature,
+// issuer, audience, times, and the certificate binding (RFC 8705 §3).
+func (v *Verifier) Verify(ctx context.Context, r *http.Request, token string) (*Claims, error) {
+	if len(token) > maxTokenSize {
+		return nil, invalidToken("token too large", nil)
+	}
+	parsed, err := jwt.ParseSigned(token, tokenAlgs)
+	if err != nil {
+		return nil, invalidToken("malformed token", err)
+	}
+	h := parsed.Headers[0]
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "at+jwt" && typ != "application/at+jwt" {
+		// RFC 9068 §4: reject tokens of any other type (e.g. an ID token or a client assertion).
+		return nil, invalidToken("not an access token", nil)
+	}
+	key, ok := v.key(ctx, h.KeyID)
+	if !ok {
+		return nil, invalidToken("unknown signing key", nil)
+	}
+	var c atClaims
+	if err := parsed.Claims(key.Key, &c); err != nil {
+		return nil, invalidToken("bad signature", err)
+	}
+	exp := jwt.Expected{Issuer: v.cfg.Issuer, Time: time.Now()}
+	if !v.cfg.AnyAudience {
+		exp.AnyAudience = jwt.Audience{v.cfg.Audience}
+	}
+	// go-jose skips a check whose field is empty: Issuer and Time are always set above.
+	if err := c.ValidateWithLeeway(exp, v.cfg.Skew); err != nil {
+		return nil, invalidToken("token is expired, not yet valid, or not for this API", err)
+	}
+	if c.Expiry == nil || c.ID == "" {
+		return nil, invalidToken("token without exp or jti", nil)
+	}
+	out := &Claims{Issuer: c.Issuer, Subject: c.Subject, ClientID: c.ClientID, Audience: c.Audience, Scopes: strings.Fields(c.Scope),
+		Expiry: c.Expiry.Time(), ID: c.ID}
+	if c.IssuedAt != nil {
+		out.IssuedAt = c.IssuedAt.Time()
+	}
+	if c.Cnf != nil && c.Cnf.X5tS256 != "" {
+		out.CertThumbprint = c.Cnf.X5tS256
+		if err := v.checkBinding(r, c.Cnf.X5tS256); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// checkBinding: RFC 8705 §3 — the certificate on this request must be the one the token is bound to.
+func (v *Verifier) checkBinding(r *http.Request, want string) error {
+	leaf, err := v.clientCert(r)
+	if err != nil {
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed or untrusted client certificate header", cause: err}
+	}
+	if leaf == nil {
+		return invalidToken("certificate-bound token presented without a client certificate", nil)
+	}
+	sum := sha256.Sum256(leaf.Raw)
+	got := base64.RawURLEncoding.EncodeToString(sum[:])
+	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		return invalidToken("token is bound to another certificate", nil)
+	}
+	return nil
+}
+
+func (v *Verifier) clientCert(r *http.Request) (*x509.Certificate, error) {
+	if peer, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && v.cfg.Proxy.Trusted(peer.Addr()) {
+		chain, err := v.cfg.Proxy.Extract(r.Header)
+		if err != nil || len(chain) == 0 {
+			return nil, err
+		}
+		return chain[0], nil
+	}
+	if v.cfg.Proxy.HasCertHeader(r.Header) {
+		return nil, certs.ErrUntrustedCertHeader
+	}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		return r.TLS.PeerCertificates[0], nil
+	}
+	return nil, nil
+}
+
+// introspect asks the issuer whether the token is still active (RFC 7662).
+func (v *Verifier) introspect(ctx context.Context, token string) error {
+	in := v.cfg.Introspection
+	hc := in.HTTPClient
+	if hc == nil {
+		hc = v.cfg.HTTPClient
+	}
+	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
+	if in.ClientSecret == "" {
+		form.Set("client_id", in.ClientID)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.intro, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if in.ClientSecret != "" {
+		req.SetBasicAuth(url.QueryEscape(in.ClientID), url.QueryEscape(in.ClientSecret))
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "cannot reach the authorization server", cause: err}
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Active bool `json:"active"`
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxDocSize))
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &out) != nil {
+		return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "introspection failed", cause: fmt.Errorf("status %d", resp.StatusCode)}
+	}
+	if !out.Active {
+		return invalidToken("token is not active", nil)
+	}
+	return nil
+}

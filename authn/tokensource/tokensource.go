@@ -1,0 +1,359 @@
+package tokensource
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
+)
+
+// Config says how to get tokens. Exactly one of Secret, PrivateKey or (alone)
+// Certificate authenticates the client; a Certificate given with a Secret or
+// PrivateKey is presented for certificate-bound tokens.
+type Config struct {
+	TokenURL string
+	ClientID string
+	// Secret: client_secret_basic (or client_secret_post with SecretInBody).
+	Secret       string
+	SecretInBody bool
+	// PrivateKey: private_key_jwt, signed with Alg (default ES256) under KeyID.
+	PrivateKey crypto.Signer
+	KeyID      string
+	Alg        jose.SignatureAlgorithm
+	// Audience of the assertion: the broker's issuer identifier (required with PrivateKey).
+	Audience string
+	// Certificate is the TLS client certificate (tls_client_auth, self_signed_tls_client_auth, or binding).
+	Certificate *tls.Certificate
+	// RootCAs verifies the broker and the API (default: system roots).
+	RootCAs *x509.CertPool
+	// Scopes and Resources (RFC 8707) to request.
+	Scopes    []string
+	Resources []string
+	// RefreshAhead: get a new token when less than this is left (default: a fifth of its lifetime, at least 10 s).
+	RefreshAhead time.Duration
+	// Retries of a 5xx or network error, with exponential backoff from 100 ms (default 3).
+	Retries int
+	// Timeout for each token request (default 10 s).
+	Timeout time.Duration
+}
+
+// Source is an oauth2.TokenSource and a factory for API clients.
+type Source struct {
+	cfg       Config
+	transport *http.Transport
+	http      *http.Client
+
+	mu       sync.Mutex
+	tok      *oauth2.Token
+	inflight chan struct{}
+	lastErr  error
+}
+
+var _ oauth2.TokenSource = (*Source)(nil)
+
+// New validates cfg.
+func New(cfg Config) (*Source, error) {
+	if cfg.TokenURL == "" || cfg.ClientID == "" {
+		return nil, errors.New("tokensource: TokenURL and ClientID are required")
+	}
+	n := 0
+	for _, set := range []bool{cfg.Secret != "", cfg.PrivateKey != nil} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 || (n == 0 && cfg.Certificate == nil) {
+		return nil, errors.New("tokensource: give exactly one of Secret, PrivateKey, or a Certificate alone")
+	}
+	if cfg.PrivateKey != nil && cfg.Audience == "" {
+		return nil, errors.New("tokensource: Audience (the broker's issuer) is required with PrivateKey")
+	}
+	if cfg.Alg == "" {
+		cfg.Alg = jose.ES256
+	}
+	if cfg.Retries == 0 {
+		cfg.Retries = 3
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.RootCAs}
+	if cfg.Certificate != nil {
+		tlsCfg.Certificates = []tls.Certificate{*cfg.Certificate}
+	}
+	tr := &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: cfg.Timeout}
+	return &Source{cfg: cfg, transport: tr, http: &http.Client{Transport: tr, Timeout: cfg.Timeout}}, nil
+}
+
+// Token implements oauth2.TokenSource.
+func (s *Source) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
+
+// TokenContext returns a cached token, refreshing it ahead of expiry. One
+// request is in flight at a time; concurrent callers share its result. When a
+// refresh fails but the cached token is still valid, the cached token is returned.
+func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	for {
+		s.mu.Lock()
+		tok := s.tok
+		if tok != nil && !s.due(tok) {
+			s.mu.Unlock()
+			return tok, nil
+		}
+		if ch := s.inflight; ch != nil {
+			s.mu.Unlock()
+			select {
+			case <-ch:
+				s.mu.Lock()
+				tok, err := s.tok, s.lastErr
+				s.mu.Unlock()
+				if tok != nil && time.Now().Before(tok.Expiry) {
+					return tok, nil
+				}
+				if err != nil {
+					return nil, err
+				}
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		ch := make(chan struct{})
+		s.inflight = ch
+		s.mu.Unlock()
+
+		fresh, err := s.fetchWithRetry(ctx)
+		s.mu.Lock()
+		s.inflight, s.lastErr = nil, err
+		if err == nil {
+			s.tok = fresh
+		}
+		cached := s.tok
+		s.mu.Unlock()
+		close(ch)
+		if err != nil {
+			if cached != nil && time.Now().Before(cached.Expiry) {
+				return cached, nil
+			}
+			return nil, err
+		}
+		return fresh, nil
+	}
+}
+
+// due reports whether tok should be replaced now.
+func (s *Source) due(tok *oauth2.Token) bool {
+	ahead := s.cfg.RefreshAhead
+	if ahead == 0 {
+		life := tok.Expiry.Sub(issuedAt(tok))
+		ahead = max(life/5, 10*time.Second)
+	}
+	return time.Until(tok.Expiry) < ahead
+}
+
+func issuedAt(tok *oauth2.Token) time.Time {
+	if t, ok := tok.Extra("tokensource_issued_at").(time.Time); ok {
+		return t
+	}
+	return tok.Expiry.Add(-5 * time.Minute)
+}
+
+// Invalidate drops the cached token (after the API said invalid_token).
+func (s *Source) Invalidate(bad *oauth2.Token) {
+	s.mu.Lock()
+	if s.tok == bad || bad == nil {
+		s.tok = nil
+	}
+	s.mu.Unlock()
+}
+
+// ServerError is a token endpoint error response.
+type ServerError struct {
+	Status      int
+	Code        string
+	Description string
+}
+
+func (e *ServerError) Error() string {
+	return fmt.Sprintf("token endpoint: %d %s: %s", e.Status, e.Code, e.Description)
+}
+
+func (s *Source) fetchWithRetry(ctx context.Context) (*oauth2.Token, error) {
+	backoff := 100 * time.Millisecond
+	var err error
+	for attempt := 0; ; attempt++ {
+		var tok *oauth2.Token
+		tok, err = s.fetch(ctx)
+		if err == nil {
+			return tok, nil
+		}
+		var se *ServerError
+		retriable := !errors.As(err, &se) || se.Status >= 500
+		if !retriable || attempt >= s.cfg.Retries {
+			return nil, err
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		backoff *= 2
+	}
+}
+
+func (s *Source) fetch(ctx context.Context) (*oauth2.Token, error) {
+	form := url.Values{"grant_type": {"client_credentials"}}
+	if len(s.cfg.Scopes) > 0 {
+		form.Set("scope", strings.Join(s.cfg.Scopes, " "))
+	}
+	for _, r := range s.cfg.Resources {
+		form.Add("resource", r)
+	}
+	basic := false
+	switch {
+	case s.cfg.Secret != "" && s.cfg.SecretInBody:
+		form.Set("client_id", s.cfg.ClientID)
+		form.Set("client_secret", s.cfg.Secret)
+	case s.cfg.Secret != "":
+		basic = true
+	case s.cfg.PrivateKey != nil:
+		a, err := s.assertion()
+		if err != nil {
+			return nil, err
+		}
+		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+		form.Set("client_assertion", a)
+	default:
+		form.Set("client_id", s.cfg.ClientID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.TokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if basic {
+		// RFC 6749 §2.3.1: form-encode each part before Basic encoding.
+		req.SetBasicAuth(url.QueryEscape(s.cfg.ClientID), url.QueryEscape(s.cfg.Secret))
+	}
+	issued := time.Now()
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		_ = json.Unmarshal(b, &e)
+		return nil, &ServerError{Status: resp.StatusCode, Code: e.Error, Description: e.Description}
+	}
+	var tr struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+		ExpiresIn   int64  `json:"expires_in"`
+		Scope       string `json:"scope"`
+	}
+	if err := json.Unmarshal(b, &tr); err != nil || tr.AccessToken == "" || tr.ExpiresIn <= 0 {
+		return nil, errors.New("token endpoint: malformed response")
+	}
+	tok := &oauth2.Token{AccessToken: tr.AccessToken, TokenType: tr.TokenType, Expiry: issued.Add(time.Duration(tr.ExpiresIn) * time.Second)}
+	return tok.WithExtra(map[string]any{"scope": tr.Scope, "tokensource_issued_at": issued}), nil
+}
+
+func (s *Source) assertion() (string, error) {
+	opts := (&jose.SignerOptions{}).WithType("JWT")
+	if s.cfg.KeyID != "" {
+		opts = opts.WithHeader("kid", s.cfg.KeyID)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: s.cfg.Alg, Key: s.cfg.PrivateKey}, opts)
+	if err != nil {
+		return "", err
+	}
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	now := time.Now()
+	return jwt.Signed(signer).Claims(jwt.Claims{
+		Issuer: s.cfg.ClientID, Subject: s.cfg.ClientID, Audience: jwt.Audience{s.cfg.Audience},
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)),
+		ID: base64.RawURLEncoding.EncodeToString(id[:]),
+	}).Serialize()
+}
+
+// Client returns an *http.Client for calling APIs: it presents the same
+// client certificate as the token requests and adds the token.
+func (s *Source) Client() *http.Client {
+	return &http.Client{Transport: s.RoundTripper(nil), Timeout: 30 * time.Second}
+}
+
+// RoundTripper wraps base (default: a transport with this source's TLS
+// settings, including the client certificate). On a 401 whose
+// WWW-Authenticate says invalid_token it gets a new token and retries once,
+// when the request body can be replayed.
+func (s *Source) RoundTripper(base http.RoundTripper) http.RoundTripper {
+	if base == nil {
+		base = s.transport.Clone()
+	}
+	return &roundTripper{src: s, base: base}
+}
+
+type roundTripper struct {
+	src  *Source
+	base http.RoundTripper
+}
+
+func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	tok, err := rt.src.TokenContext(req.Context())
+	if err != nil {
+		return nil, err
+	}
+	resp, err := rt.base.RoundTrip(withToken(req, tok))
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "invalid_token") {
+		return resp, err
+	}
+	if req.Body != nil && req.GetBody == nil {
+		return resp, nil // cannot replay the body
+	}
+	rt.src.Invalidate(tok)
+	fresh, err := rt.src.TokenContext(req.Context())
+	if err != nil {
+		return resp, nil
+	}
+	retry := req.Clone(req.Context())
+	if req.GetBody != nil {
+		if retry.Body, err = req.GetBody(); err != nil {
+			return resp, nil
+		}
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	return rt.base.RoundTrip(withToken(retry, fresh))
+}
+
+// withToken returns a shallow clone of req (sharing its body) with the token set.
+func withToken(req *http.Request, tok *oauth2.Token) *http.Request {
+	r := req.Clone(req.Context())
+	r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	return r
+}
