@@ -271,6 +271,17 @@ type atClaims struct {
 // Verify checks a bearer token presented on r: RFC 9068 typ, signature,
 // issuer, audience, times, and the certificate binding (RFC 8705 §3).
 func (v *Verifier) Verify(ctx context.Context, r *http.Request, token string) (*Claims, error) {
+	return v.verify(ctx, r, token, true)
+}
+
+// VerifyUnbound checks everything Verify does except the certificate
+// binding. It is for tooling that displays a token ("tokenbroker inspect");
+// an API must use Verify.
+func (v *Verifier) VerifyUnbound(ctx context.Context, token string) (*Claims, error) {
+	return v.verify(ctx, nil, token, false)
+}
+
+func (v *Verifier) verify(ctx context.Context, r *http.Request, token string, binding bool) (*Claims, error) {
 	if len(token) > maxTokenSize {
 		return nil, invalidToken("token too large", nil)
 	}
@@ -309,6 +320,9 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, token string) (*
 	}
 	if c.Cnf != nil && c.Cnf.X5tS256 != "" {
 		out.CertThumbprint = c.Cnf.X5tS256
+		if !binding {
+			return out, nil
+		}
 		if err := v.checkBinding(r, c.Cnf.X5tS256); err != nil {
 			return nil, err
 		}

@@ -19,6 +19,9 @@ Usage:
   tokenbroker keys list|rotate [--force]
   tokenbroker certs client --cn NAME [--uri URI] [--dns NAME] [--out PREFIX]
   tokenbroker assertion --client-id ID [--key FILE] [--aud ISSUER]
+  tokenbroker token --client-id ID (--secret-file F | --key F | --cert F --cert-key F) [--decode]
+  tokenbroker inspect [--issuer URL] [--cert FILE] [TOKEN]
+  tokenbroker demo api|client   (a protected API and a client for it; see README)
   tokenbroker config check FILE
 
 Commands other than serve find the backend from --config FILE (or
@@ -56,6 +59,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdConfig(ctx, args[1:], stdout, stderr)
 	case "assertion":
 		return cmdAssertion(ctx, args[1:], stdout, stderr)
+	case "token":
+		return cmdToken(ctx, args[1:], stdout, stderr)
+	case "inspect":
+		return cmdInspect(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

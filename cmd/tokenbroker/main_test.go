@@ -256,3 +256,60 @@ func TestConfigFileAndEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// token, inspect and the relying-party demo against a real dev broker.
+func TestTokenInspectAndDemo(t *testing.T) {
+	t.Chdir(t.TempDir())
+	addr := freeAddr(t)
+	_, _, stop := startDev(t, addr)
+	defer stop()
+	iss := "https://" + addr
+	ctx := context.Background()
+	cli := func(args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		err := run(ctx, args, &out, &errb)
+		return out.String() + errb.String(), err
+	}
+	demo := filepath.Join(defaultDevState, "demo")
+	for name, args := range map[string][]string{
+		"secret":      {"--client-id", "demo-basic", "--secret-file", filepath.Join(demo, "demo-basic", "secret")},
+		"secret post": {"--client-id", "demo-post", "--secret-file", filepath.Join(demo, "demo-post", "secret"), "--post"},
+		"key":         {"--client-id", "demo-jwt", "--key", filepath.Join(demo, "demo-jwt", "key.pem")},
+		"certificate": {"--client-id", "demo-mtls-dn", "--cert", filepath.Join(demo, "demo-mtls-dn", "cert.pem"), "--cert-key", filepath.Join(demo, "demo-mtls-dn", "key.pem")},
+	} {
+		out, err := cli(append([]string{"token", "--issuer", iss}, args...)...)
+		if err != nil || strings.Count(strings.TrimSpace(out), ".") != 2 {
+			t.Fatalf("token (%s): %v %s", name, err, out)
+		}
+		if name != "certificate" {
+			continue
+		}
+		tok := strings.TrimSpace(out)
+		if out, err := cli("inspect", "--issuer", iss, tok); err != nil || !strings.Contains(out, "client_id: demo-mtls-dn") || !strings.Contains(out, "give --cert") {
+			t.Fatalf("inspect: %v %s", err, out)
+		}
+		if out, err := cli("inspect", "--issuer", iss, "--cert", filepath.Join(demo, "demo-mtls-dn", "cert.pem"), tok); err != nil || !strings.Contains(out, "matches") {
+			t.Fatalf("inspect --cert (own): %v %s", err, out)
+		}
+		if _, err := cli("inspect", "--issuer", iss, "--cert", filepath.Join(demo, "demo-mtls-spiffe", "cert.pem"), tok); err == nil {
+			t.Fatal("inspect accepted another certificate for a bound token")
+		}
+	}
+	if out, err := cli("token", "--issuer", iss, "--client-id", "demo-basic", "--secret", "wrong"); err == nil || !strings.Contains(out+err.Error(), "invalid_client") {
+		t.Fatalf("wrong secret: %v %s", err, out)
+	}
+
+	apiAddr := freeAddr(t)
+	actx, cancel := context.WithCancel(ctx)
+	apiOut := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(actx, []string{"demo", "api", "--issuer", iss, "--listen", apiAddr}, apiOut, &syncBuffer{}) }()
+	defer func() { cancel(); <-done }()
+	for !strings.Contains(apiOut.String(), "demo API on") {
+		time.Sleep(20 * time.Millisecond)
+	}
+	out, err := cli("demo", "client", "--issuer", iss, "--api", "https://"+apiAddr)
+	if err != nil || !strings.Contains(out, "1. demo-mtls-spiffe with its own certificate: 200") || !strings.Contains(out, "2. the same token from another certificate: 401") {
+		t.Fatalf("demo client: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tokenbroker/tokenbroker/authn/resource"
+	"github.com/tokenbroker/tokenbroker/authn/tokensource"
+	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/certs"
+)
+
+// issuerFlags locate a broker and how to trust it.
+type issuerFlags struct {
+	issuer, cacert, stateDir string
+}
+
+func (f *issuerFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.issuer, "issuer", "https://"+defaultDevListen, "the broker's issuer `URL`")
+	fs.StringVar(&f.cacert, "cacert", "", "CA `FILE` to trust for the broker (default: STATE_DIR/ca.pem when present, else system roots)")
+	fs.StringVar(&f.stateDir, "state-dir", defaultDevState, "dev-mode state `DIR`")
+}
+
+func (f *issuerFlags) roots() (*x509.CertPool, error) {
+	p := f.cacert
+	if p == "" {
+		if dp := filepath.Join(f.stateDir, devCA); fileExists(dp) {
+			p = dp
+		} else {
+			return nil, nil
+		}
+	}
+	b, err := readLimited(p, 1<<20)
+	if err != nil {
+		return nil, err
+	}
+	return certs.PoolFromPEM(b)
+}
+
+// cmdToken gets a token as any client: secret, private key, or certificate.
+func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var isf issuerFlags
+	isf.register(fs)
+	clientID := fs.String("client-id", "", "client_id (required)")
+	secret := fs.String("secret", "", "client secret (prefer --secret-file)")
+	secretFile := fs.String("secret-file", "", "`FILE` holding the client secret")
+	post := fs.Bool("post", false, "send the secret in the body (client_secret_post)")
+	keyFile := fs.String("key", "", "private key `FILE` for private_key_jwt")
+	kid := fs.String("kid", "", "kid of the private key (default CLIENT_ID-1)")
+	certFile := fs.String("cert", "", "client certificate `FILE` (tls_client_auth, or to bind the token)")
+	certKey := fs.String("cert-key", "", "the certificate's key `FILE`")
+	scope := fs.String("scope", "", "space-separated scopes")
+	var resources listFlag
+	fs.Var(&resources, "resource", "resource `URI` (repeat)")
+	decode := fs.Bool("decode", false, "print the decoded header and claims instead of the token")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *clientID == "" {
+		return errors.New("--client-id is required")
+	}
+	roots, err := isf.roots()
+	if err != nil {
+		return err
+	}
+	cfg := tokensource.Config{TokenURL: strings.TrimSuffix(isf.issuer, "/") + broker.PathToken, ClientID: *clientID, RootCAs: roots, Resources: resources, Scopes: strings.Fields(*scope), SecretInBody: *post, Audience: isf.issuer}
+	switch {
+	case *secretFile != "":
+		b, err := readLimited(*secretFile, 4096)
+		if err != nil {
+			return err
+		}
+		cfg.Secret = strings.TrimSpace(string(b))
+	case *secret != "":
+		cfg.Secret = *secret
+	}
+	if *keyFile != "" {
+		b, err := readLimited(*keyFile, 64<<10)
+		if err != nil {
+			return err
+		}
+		if cfg.PrivateKey, err = certs.ParsePrivateKeyPEM(b); err != nil {
+			return err
+		}
+		cfg.KeyID = *kid
+		if cfg.KeyID == "" {
+			cfg.KeyID = *clientID + "-1"
+		}
+	}
+	if *certFile != "" {
+		c, err := tls.LoadX509KeyPair(*certFile, *certKey)
+		if err != nil {
+			return fmt.Errorf("--cert/--cert-key: %w", err)
+		}
+		cfg.Certificate = &c
+	}
+	src, err := tokensource.New(cfg)
+	if err != nil {
+		return err
+	}
+	tok, err := src.TokenContext(ctx)
+	if err != nil {
+		return err
+	}
+	if !*decode {
+		fmt.Fprintln(stdout, tok.AccessToken)
+		return nil
+	}
+	return printDecoded(stdout, tok.AccessToken)
+}
+
+func printDecoded(w io.Writer, tok string) error {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return errors.New("not a compact JWS")
+	}
+	out := map[string]json.RawMessage{}
+	for i, name := range []string{"header", "claims"} {
+		b, err := base64.RawURLEncoding.DecodeString(parts[i])
+		if err != nil {
+			return err
+		}
+		out[name] = b
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// cmdInspect verifies a token against the issuer's JWKS and shows its claims,
+// binding and time left.
+func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var isf issuerFlags
+	isf.register(fs)
+	aud := fs.String("aud", "", "require this audience (default: any)")
+	certFile := fs.String("cert", "", "check the binding against this certificate `FILE`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var tok string
+	switch fs.NArg() {
+	case 0:
+		b, err := io.ReadAll(io.LimitReader(os.Stdin, 16<<10))
+		if err != nil {
+			return err
+		}
+		tok = strings.TrimSpace(string(b))
+	case 1:
+		tok = fs.Arg(0)
+	default:
+		return errors.New("usage: tokenbroker inspect [flags] [TOKEN]  (or the token on stdin)")
+	}
+	roots, err := isf.roots()
+	if err != nil {
+		return err
+	}
+	v, err := resource.New(ctx, resource.Config{Issuer: isf.issuer, Audience: *aud, AnyAudience: *aud == "",
+		HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}})
+	if err != nil {
+		return err
+	}
+	req, _ := http.NewRequest(http.MethodGet, "/", nil)
+	if *certFile != "" {
+		b, err := readLimited(*certFile, 1<<20)
+		if err != nil {
+			return err
+		}
+		cs, err := certs.ParseCertificatesPEM(b)
+		if err != nil {
+			return err
+		}
+		req.TLS = &tls.ConnectionState{PeerCertificates: cs}
+	}
+	var claims *resource.Claims
+	if *certFile != "" {
+		claims, err = v.Verify(ctx, req, tok)
+	} else {
+		claims, err = v.VerifyUnbound(ctx, tok) // the binding needs --cert to check
+	}
+	if err != nil {
+		return fmt.Errorf("token does not verify: %w", err)
+	}
+	fmt.Fprintf(stdout, "valid token from %s\n", claims.Issuer)
+	fmt.Fprintf(stdout, "  client_id: %s\n  sub:       %s\n  aud:       %s\n  scope:     %s\n  jti:       %s\n", claims.ClientID, claims.Subject, strings.Join(claims.Audience, " "), strings.Join(claims.Scopes, " "), claims.ID)
+	fmt.Fprintf(stdout, "  issued:    %s\n  expires:   %s (%s left)\n", claims.IssuedAt.UTC().Format(time.RFC3339), claims.Expiry.UTC().Format(time.RFC3339), time.Until(claims.Expiry).Round(time.Second))
+	switch {
+	case claims.CertThumbprint == "":
+		fmt.Fprintln(stdout, "  binding:   none (bearer token)")
+	case *certFile != "":
+		fmt.Fprintf(stdout, "  binding:   cnf.x5t#S256 %s — matches %s\n", claims.CertThumbprint, *certFile)
+	default:
+		fmt.Fprintf(stdout, "  binding:   cnf.x5t#S256 %s (give --cert to check a certificate)\n", claims.CertThumbprint)
+	}
+	return nil
+}
