@@ -303,7 +303,9 @@ func TestTokenInspectAndDemo(t *testing.T) {
 	actx, cancel := context.WithCancel(ctx)
 	apiOut := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(actx, []string{"demo", "api", "--issuer", iss, "--listen", apiAddr}, apiOut, &syncBuffer{}) }()
+	go func() {
+		done <- run(actx, []string{"demo", "api", "--issuer", iss, "--listen", apiAddr}, apiOut, &syncBuffer{})
+	}()
 	defer func() { cancel(); <-done }()
 	for !strings.Contains(apiOut.String(), "demo API on") {
 		time.Sleep(20 * time.Millisecond)

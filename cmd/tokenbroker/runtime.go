@@ -174,14 +174,23 @@ func (rt *runtime) load(ctx context.Context, reload time.Duration) error {
 	fetcher := authn.NewJWKSFetcher(authn.FetcherOptions{AllowPrivate: fc.JWKSURI.AllowPrivate, Timeout: time.Duration(fc.JWKSURI.Timeout)})
 	keys := authn.NewKeySource(fetcher)
 	compat := fc.Assertions.AudienceCompat == nil || *fc.Assertions.AudienceCompat
-	audiences := []string{strings.TrimSuffix(fc.Issuer, "/") + broker.PathToken}
-	if rt.cfg.MTLSBaseURL != "" {
-		audiences = append(audiences, strings.TrimSuffix(rt.cfg.MTLSBaseURL, "/")+broker.PathToken)
+	// Compatibility audiences: every endpoint a client authenticates at, on both listeners.
+	var audiences []string
+	for _, base := range []string{fc.Issuer, rt.cfg.MTLSBaseURL} {
+		if base == "" {
+			continue
+		}
+		for _, p := range []string{broker.PathToken, broker.PathIntrospect, broker.PathRevoke} {
+			audiences = append(audiences, strings.TrimSuffix(base, "/")+p)
+		}
 	}
+	// One shared-state store for assertion jti values and revoked token ids.
+	shared := state.NewMemory(1_000_000)
+	rt.cfg.State = shared
 	pkjwt, err := authn.PrivateKeyJWT(authn.AssertionConfig{
 		Issuer: fc.Issuer, CompatAudiences: audiences, Compat: compat,
 		Skew: time.Duration(fc.Assertions.ClockSkew), MaxLifetime: time.Duration(fc.Assertions.MaxLifetime), MaxSize: fc.Assertions.MaxSize,
-		Replay: state.NewMemory(1_000_000), Keys: keys,
+		Replay: shared, Keys: keys,
 	})
 	if err != nil {
 		errs = append(errs, err)
