@@ -267,3 +267,18 @@ func unsignedAssertion(clientID, aud string) string {
 	payload, _ := json.Marshal(map[string]any{"iss": clientID, "sub": clientID, "aud": aud, "exp": now + 60, "iat": now, "jti": randID()})
 	return header + "." + base64.RawURLEncoding.EncodeToString(payload) + "."
 }
+
+// Nothing from a client is trusted before its signature verified: an
+// assertion with a bad signature must not consume the jti it names.
+func TestForgedAssertionCannotBurnJTI(t *testing.T) {
+	e := newEnv(t)
+	key := newAssertionKey(t, "k1")
+	e.client(&backends.Client{ClientID: "jwt", TokenEndpointAuthMethod: backends.AuthPrivateKeyJWT, Scope: "read", JWKS: key.jwks()})
+	forger := newAssertionKey(t, "k1")
+	if resp, _ := e.post(assertionForm(forger.sign(t, "jwt", e.issuer, map[string]any{"jti": "victim-jti"})), nil); resp.StatusCode != 401 {
+		t.Fatal("forged assertion accepted")
+	}
+	if resp, b := e.post(assertionForm(key.sign(t, "jwt", e.issuer, map[string]any{"jti": "victim-jti"})), nil); resp.StatusCode != 200 {
+		t.Fatalf("the real client's jti was burnt by a forgery: %d %v", resp.StatusCode, b)
+	}
+}
