@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -139,7 +140,7 @@ func cmdClients(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}
-	reg, closeFn, err := openRegistry(&bf)
+	reg, closeFn, err := openRegistry(ctx, &bf, stderr)
 	if err != nil {
 		return err
 	}
@@ -247,12 +248,12 @@ func registeredJSON(r *broker.Registered) map[string]any {
 }
 
 // openRegistry opens the configured backend for the CLI.
-func openRegistry(bf *backendFlags) (*broker.Registry, func(), error) {
+func openRegistry(ctx context.Context, bf *backendFlags, stderr io.Writer) (*broker.Registry, func(), error) {
 	fc, err := bf.load()
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := openStore(fc)
+	store, err := openStore(ctx, fc, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -53,6 +53,23 @@ type fileConfig struct {
 		File struct {
 			Dir string `yaml:"dir"`
 		} `yaml:"file"`
+		Vault struct {
+			Address    string   `yaml:"address"`
+			Mount      string   `yaml:"mount"`
+			Prefix     string   `yaml:"prefix"`
+			CACert     string   `yaml:"ca_cert"`
+			ClientCert string   `yaml:"client_cert"`
+			ClientKey  string   `yaml:"client_key"`
+			Timeout    duration `yaml:"timeout"`
+			Auth       struct {
+				Method       string `yaml:"method"`
+				TokenFile    string `yaml:"token_file"`
+				RoleID       string `yaml:"role_id"`
+				SecretIDFile string `yaml:"secret_id_file"`
+				Mount        string `yaml:"mount"`
+				CertRole     string `yaml:"cert_role"`
+			} `yaml:"auth"`
+		} `yaml:"vault"`
 	} `yaml:"backend"`
 	Tokens struct {
 		Lifetime        duration `yaml:"lifetime"`

@@ -28,11 +28,11 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	rt, err := buildRuntime(ctx, fc, io.Discard, false)
+	rt, err := buildRuntime(ctx, fc, stderr, false)
 	if err != nil {
 		return err
 	}
-	store, err := openStore(fc)
+	store, err := openStore(ctx, fc, rt.log)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/file"
 	"github.com/tokenbroker/tokenbroker/backends/state"
+	"github.com/tokenbroker/tokenbroker/backends/vault"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
@@ -62,8 +63,29 @@ func buildRuntime(ctx context.Context, fc *fileConfig, logOut io.Writer, start b
 		if fc.Backend.File.Dir == "" {
 			bad(errors.New("backend.file.dir: required for the file backend"))
 		}
+	case "vault":
+		v := fc.Backend.Vault
+		if v.Address == "" {
+			bad(errors.New("backend.vault.address: required for the vault backend"))
+		}
+		switch v.Auth.Method {
+		case "token":
+			if v.Auth.TokenFile == "" {
+				bad(errors.New("backend.vault.auth.token_file: required for token auth"))
+			}
+		case "approle":
+			if v.Auth.RoleID == "" || v.Auth.SecretIDFile == "" {
+				bad(errors.New("backend.vault.auth.role_id, secret_id_file: required for approle auth"))
+			}
+		case "cert":
+			if v.ClientCert == "" || v.ClientKey == "" {
+				bad(errors.New("backend.vault.client_cert, client_key: required for cert auth"))
+			}
+		default:
+			bad(fmt.Errorf("backend.vault.auth.method: %q is not token, approle or cert", v.Auth.Method))
+		}
 	default:
-		bad(fmt.Errorf("backend.type: %q is not supported (want file)", fc.Backend.Type))
+		bad(fmt.Errorf("backend.type: %q is not supported (want file or vault)", fc.Backend.Type))
 	}
 	reload := time.Duration(fc.TLS.ReloadInterval)
 	if reload == 0 {
@@ -240,10 +262,33 @@ func (rt *runtime) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error
 }
 
 // openStore opens the configured backend.
-func openStore(fc *fileConfig) (backends.Store, error) {
+func openStore(ctx context.Context, fc *fileConfig, log *slog.Logger) (backends.Store, error) {
 	switch fc.Backend.Type {
 	case "", "file":
 		return file.New(fc.Backend.File.Dir)
+	case "vault":
+		v := fc.Backend.Vault
+		var auth vault.Auth
+		switch v.Auth.Method {
+		case "token":
+			b, err := readLimited(v.Auth.TokenFile, 4096)
+			if err != nil {
+				return nil, fmt.Errorf("backend.vault.auth.token_file: %w", err)
+			}
+			auth = vault.Token(strings.TrimSpace(string(b)))
+		case "approle":
+			b, err := readLimited(v.Auth.SecretIDFile, 4096)
+			if err != nil {
+				return nil, fmt.Errorf("backend.vault.auth.secret_id_file: %w", err)
+			}
+			if auth, err = vault.AppRole(v.Auth.RoleID, strings.TrimSpace(string(b)), v.Auth.Mount); err != nil {
+				return nil, err
+			}
+		case "cert":
+			auth = vault.Cert(v.Auth.CertRole, v.Auth.Mount)
+		}
+		return vault.New(ctx, vault.Config{Address: v.Address, Mount: v.Mount, Prefix: v.Prefix, Auth: auth,
+			CACert: v.CACert, ClientCert: v.ClientCert, ClientKey: v.ClientKey, Timeout: time.Duration(v.Timeout), Logger: log})
 	}
 	return nil, fmt.Errorf("backend.type: %q is not supported", fc.Backend.Type)
 }

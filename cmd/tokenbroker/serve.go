@@ -67,7 +67,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	defer rt.Close()
-	store, err := openStore(fc)
+	store, err := openStore(ctx, fc, rt.log)
 	if err != nil {
 		return err
 	}

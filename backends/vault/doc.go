@@ -1,0 +1,14 @@
+// Package vault is the HashiCorp Vault backend: client records, client
+// secrets and the broker's signing key set in a KV version 2 mount, written
+// with check-and-set so two writers never silently overwrite each other.
+//
+// Layout under <mount>/data/<prefix>/ (defaults: secret, tokenbroker):
+//
+//	clients/<client_id>   the RFC 7591 client record, one KV field per member
+//	secrets/<client_id>   {"secrets":[{"hash":"sha256:…"}|{"plain":"…"}], "registration_token_hash":"…"}
+//	                      or simply {"client_secret":"…"} for a team-managed secret
+//	signing-keys          {"keys":[{"kid":…,"alg":…,"state":…,"private":{JWK}}]}
+//
+//	s, err := vault.New(ctx, vault.Config{Address: "https://vault:8200", Auth: vault.AppRole(roleID, secretID)})
+//	defer s.Close()
+package vault
