@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,11 @@ type tokenAuth string
 func (t tokenAuth) Login(ctx context.Context, c *vapi.Client) (*vapi.Secret, error) {
 	c.SetToken(string(t))
 	s, err := c.Auth().Token().LookupSelfWithContext(ctx)
+	var re *vapi.ResponseError
+	if errors.As(err, &re) && re.StatusCode == 403 && !strings.Contains(strings.Join(re.Errors, " "), "invalid token") {
+		// A valid token whose policy lacks lookup-self (no default policy): usable, not renewable by us.
+		return &vapi.Secret{Auth: &vapi.SecretAuth{ClientToken: string(t)}}, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("vault token: %w", err)
 	}
@@ -169,6 +175,12 @@ func (k *loginKeeper) watch(ctx context.Context, secret *vapi.Secret) {
 			return
 		case r := <-w.RenewCh():
 			k.log.Debug("vault: token renewed", "at", r.RenewedAt)
+			// A renewal shorter than the token's TTL means its max TTL is near:
+			// log in again now, while the current token still works.
+			if r.Secret != nil && r.Secret.Auth != nil && r.Secret.Auth.LeaseDuration < secret.Auth.LeaseDuration {
+				k.log.Info("vault: token reached its max TTL; logging in again")
+				return
+			}
 		case <-ctx.Done():
 			return
 		}
