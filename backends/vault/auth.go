@@ -166,22 +166,38 @@ func (k *loginKeeper) watch(ctx context.Context, secret *vapi.Secret) {
 	}
 	go w.Start()
 	defer w.Stop()
+	ttl := time.Duration(secret.Auth.LeaseDuration) * time.Second
+	margin := max(ttl/4, 250*time.Millisecond)
+	deadline := time.Now().Add(ttl)
 	for {
+		// Never wait for the watcher past the point where the token may lapse.
+		timer := time.NewTimer(time.Until(deadline) - margin)
 		select {
 		case err := <-w.DoneCh():
+			timer.Stop()
 			if err != nil {
 				k.log.Warn("vault: token renewal ended", "err", err)
 			}
 			return
 		case r := <-w.RenewCh():
+			timer.Stop()
 			k.log.Debug("vault: token renewed", "at", r.RenewedAt)
+			if r.Secret == nil || r.Secret.Auth == nil {
+				continue
+			}
+			lease := time.Duration(r.Secret.Auth.LeaseDuration) * time.Second
+			deadline = r.RenewedAt.Add(lease)
 			// A renewal shorter than the token's TTL means its max TTL is near:
 			// log in again now, while the current token still works.
-			if r.Secret != nil && r.Secret.Auth != nil && r.Secret.Auth.LeaseDuration < secret.Auth.LeaseDuration {
+			if lease < ttl {
 				k.log.Info("vault: token reached its max TTL; logging in again")
 				return
 			}
+		case <-timer.C:
+			k.log.Info("vault: token close to expiry without a renewal; logging in again")
+			return
 		case <-ctx.Done():
+			timer.Stop()
 			return
 		}
 	}
