@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
@@ -53,6 +54,9 @@ type Config struct {
 	// Proxy, when set, honours a client certificate forwarded in a header by
 	// a trusted TLS-terminating proxy. Without it every such header is refused.
 	Proxy *certs.ProxyExtractor
+	// Signing, when set, provides the signing keys (e.g. Vault Transit);
+	// default: LocalKeys over the backend's key set.
+	Signing backends.SigningSource
 	// State is the shared state for revoked token ids (default: in memory,
 	// one node). Pass the same store the private_key_jwt replay cache uses.
 	State state.Store

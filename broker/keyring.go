@@ -33,20 +33,19 @@ type activeKey struct {
 	header string
 }
 
-// Keyring holds the signing keys loaded from the KeyStore and refreshes them.
+// Keyring holds the current signing set and refreshes it.
 type Keyring struct {
-	store       backends.KeyStore
-	log         *slog.Logger
-	maxLifetime time.Duration
-	view        atomic.Pointer[keyView]
-	stop        chan struct{}
-	wg          sync.WaitGroup
-	once        sync.Once
+	src  backends.SigningSource
+	log  *slog.Logger
+	view atomic.Pointer[keyView]
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
 }
 
-// NewKeyring loads the key set; it fails when no key is active.
-func NewKeyring(ctx context.Context, store backends.KeyStore, maxLifetime, refresh time.Duration, log *slog.Logger) (*Keyring, error) {
-	k := &Keyring{store: store, log: log, maxLifetime: maxLifetime, stop: make(chan struct{})}
+// NewKeyring loads the signing set; it fails when no key is active.
+func NewKeyring(ctx context.Context, src backends.SigningSource, refresh time.Duration, log *slog.Logger) (*Keyring, error) {
+	k := &Keyring{src: src, log: log, stop: make(chan struct{})}
 	if err := k.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -73,15 +72,27 @@ func (k *Keyring) loop(every time.Duration) {
 	}
 }
 
-// Reload reads the key set from the store.
+// Reload reads the signing set from its source.
 func (k *Keyring) Reload(ctx context.Context) error {
-	ks, err := k.store.GetKeySet(ctx)
+	set, err := k.src.SigningSet(ctx)
 	if err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
-	v, err := buildView(ks, time.Now(), k.maxLifetime)
-	if err != nil {
-		return err
+	if set.Active == nil {
+		return errors.New("signing keys: no active key")
+	}
+	v := &keyView{active: &activeKey{signer: set.Active, header: joseHeader(set.Active)}, public: map[string]any{}}
+	var pub jose.JSONWebKeySet
+	for _, p := range set.Published {
+		pub.Keys = append(pub.Keys, jose.JSONWebKey{Key: p.Key, KeyID: p.KID, Algorithm: p.Alg, Use: "sig"})
+		v.kids = append(v.kids, p.KID)
+		v.public[p.KID] = p.Key
+	}
+	if _, ok := v.public[set.Active.KeyID()]; !ok {
+		return fmt.Errorf("signing keys: active key %s is not published", set.Active.KeyID())
+	}
+	if v.jwks, err = json.Marshal(pub); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
 	}
 	if old := k.view.Load(); old == nil || old.active.signer.KeyID() != v.active.signer.KeyID() {
 		k.log.Info("signing key active", "kid", v.active.signer.KeyID(), "alg", v.active.signer.Alg(), "published", v.kids)
@@ -90,11 +101,26 @@ func (k *Keyring) Reload(ctx context.Context) error {
 	return nil
 }
 
-func buildView(ks *backends.KeySet, now time.Time, maxLifetime time.Duration) (*keyView, error) {
-	v := &keyView{public: map[string]any{}}
-	var pub jose.JSONWebKeySet
+// LocalKeys is the SigningSource over a backend's key set: private keys held
+// by the broker, states next → active → retired.
+func LocalKeys(store backends.KeyStore, maxLifetime time.Duration) backends.SigningSource {
+	return localKeys{store: store, maxLifetime: maxLifetime}
+}
+
+type localKeys struct {
+	store       backends.KeyStore
+	maxLifetime time.Duration
+}
+
+func (l localKeys) SigningSet(ctx context.Context) (*backends.SigningSet, error) {
+	ks, err := l.store.GetKeySet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	set := &backends.SigningSet{}
 	for _, sk := range ks.Keys {
-		if !published(sk, now, maxLifetime) {
+		if !published(sk, now, l.maxLifetime) {
 			continue
 		}
 		var jwk jose.JSONWebKey
@@ -106,28 +132,16 @@ func buildView(ks *backends.KeySet, now time.Time, maxLifetime time.Duration) (*
 			return nil, fmt.Errorf("signing key %s: not a private key", sk.KID)
 		}
 		if sk.State == backends.KeyActive {
-			if v.active != nil {
-				return nil, fmt.Errorf("signing keys: more than one active key (%s, %s)", v.active.signer.KeyID(), sk.KID)
+			if set.Active != nil {
+				return nil, fmt.Errorf("more than one active key (%s, %s)", set.Active.KeyID(), sk.KID)
 			}
-			ls, err := newLocalSigner(sk.KID, sk.Alg, signer)
-			if err != nil {
+			if set.Active, err = newLocalSigner(sk.KID, sk.Alg, signer); err != nil {
 				return nil, err
 			}
-			v.active = &activeKey{signer: ls, header: joseHeader(ls)}
 		}
-		pub.Keys = append(pub.Keys, jose.JSONWebKey{Key: signer.Public(), KeyID: sk.KID, Algorithm: sk.Alg, Use: "sig"})
-		v.kids = append(v.kids, sk.KID)
-		v.public[sk.KID] = signer.Public()
+		set.Published = append(set.Published, backends.PublicKey{KID: sk.KID, Alg: sk.Alg, Key: signer.Public()})
 	}
-	if v.active == nil {
-		return nil, errors.New("signing keys: no active key")
-	}
-	b, err := json.Marshal(pub)
-	if err != nil {
-		return nil, fmt.Errorf("signing keys: %w", err)
-	}
-	v.jwks = b
-	return v, nil
+	return set, nil
 }
 
 // published: next and active keys always; a retired key until every token it

@@ -72,7 +72,11 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 	if s.state == nil {
 		s.state = state.NewMemory(1_000_000)
 	}
-	keys, err := NewKeyring(ctx, store, cfg.MaxTokenLifetime, cfg.KeyRefresh, cfg.Logger)
+	src := cfg.Signing
+	if src == nil {
+		src = LocalKeys(store, cfg.MaxTokenLifetime)
+	}
+	keys, err := NewKeyring(ctx, src, cfg.KeyRefresh, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}

@@ -10,19 +10,12 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"fmt"
+
+	"github.com/tokenbroker/tokenbroker/backends"
 )
 
-// Signer produces JWS signatures (RFC 7515) for one key. The local signer
-// holds the key in memory; a remote signer (Vault Transit) implements the same
-// interface.
-type Signer interface {
-	// KeyID is the JWS "kid".
-	KeyID() string
-	// Alg is the JWS "alg".
-	Alg() string
-	// Sign returns the JWS signature over signingInput (RFC 7515 §5.1).
-	Sign(ctx context.Context, signingInput []byte) ([]byte, error)
-}
+// Signer is the signing seam: a local key here, Vault Transit in backends/vault.
+type Signer = backends.Signer
 
 // Supported access-token signing algorithms (RFC 7518 §3, RFC 8037).
 var signingAlgs = []string{"ES256", "EdDSA", "RS256", "PS256"}
