@@ -141,6 +141,9 @@ func (v *vaultServer) init() error {
 		return err
 	}
 	c.SetToken(v.rootToken)
+	if err := c.Sys().Mount("transit", &vapi.MountInput{Type: "transit"}); err != nil {
+		return err
+	}
 	return c.Sys().Mount("secret", &vapi.MountInput{Type: "kv", Options: map[string]string{"version": "2"}})
 }
 

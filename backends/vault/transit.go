@@ -1,0 +1,385 @@
+package vault
+
+import (
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokenbroker/tokenbroker/backends"
+)
+
+// TransitConfig configures signing with a Vault Transit key that never leaves Vault.
+type TransitConfig struct {
+	// Mount of the transit engine (default "transit"); Key the key name (default "tokenbroker").
+	Mount, Key string
+	// Alg is the JWS algorithm: ES256 (ecdsa-p256, default), EdDSA (ed25519), RS256/PS256 (rsa-2048).
+	Alg string
+	// PublishDelay: a new key version is published at once but signs only
+	// after this long (the JWKS cache lifetime), so every relying party has
+	// seen it first (default 5m).
+	PublishDelay time.Duration
+	// MaxLifetime of access tokens: a superseded version stays published this
+	// long (+Skew) after it stopped signing (default 15m).
+	MaxLifetime time.Duration
+	// Skew is added to how long a superseded version stays published (default 1m).
+	Skew time.Duration
+	// Workers sign concurrently; each sends whatever requests queued up while
+	// the previous call was in flight as one batch (default 4, batches up to 128).
+	Workers int
+}
+
+// Transit is a backends.SigningSource backed by Vault Transit. Concurrent
+// Sign calls are coalesced into transit/sign batch requests.
+type Transit struct {
+	s        *Store
+	cfg      TransitConfig
+	keyType  string
+	log      *slog.Logger
+	reqs     chan *signReq
+	wg       sync.WaitGroup
+	stop     chan struct{}
+	once     sync.Once
+	calls    atomic.Uint64
+	signed   atomic.Uint64
+	maxBatch int
+}
+
+var _ backends.SigningSource = (*Transit)(nil)
+
+var transitKeyTypes = map[string]string{"ES256": "ecdsa-p256", "EdDSA": "ed25519", "RS256": "rsa-2048", "PS256": "rsa-2048"}
+
+// Transit returns a signing source over a Transit key, creating the key
+// (of the type alg needs) when it does not exist yet.
+func (s *Store) Transit(ctx context.Context, cfg TransitConfig) (*Transit, error) {
+	if cfg.Mount == "" {
+		cfg.Mount = "transit"
+	}
+	if cfg.Key == "" {
+		cfg.Key = "tokenbroker"
+	}
+	if cfg.Alg == "" {
+		cfg.Alg = "ES256"
+	}
+	if cfg.PublishDelay == 0 {
+		cfg.PublishDelay = 5 * time.Minute
+	}
+	if cfg.MaxLifetime == 0 {
+		cfg.MaxLifetime = 15 * time.Minute
+	}
+	if cfg.Skew == 0 {
+		cfg.Skew = time.Minute
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	kt, ok := transitKeyTypes[cfg.Alg]
+	if !ok {
+		return nil, fmt.Errorf("vault transit: alg %q not supported", cfg.Alg)
+	}
+	t := &Transit{s: s, cfg: cfg, keyType: kt, log: s.log, reqs: make(chan *signReq, 4096), stop: make(chan struct{}), maxBatch: 128}
+	info, err := t.readKey(ctx)
+	if errors.Is(err, backends.ErrNotFound) {
+		p := cfg.Mount + "/keys/" + cfg.Key
+		if _, err := s.client.Logical().WriteWithContext(ctx, p, map[string]any{"type": kt}); err != nil {
+			return nil, s.explain(err, p, "create")
+		}
+		info, err = t.readKey(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if info.typ != kt {
+		return nil, fmt.Errorf("vault transit: key %s/%s is %s, but %s needs %s", cfg.Mount, cfg.Key, info.typ, cfg.Alg, kt)
+	}
+	for range cfg.Workers {
+		t.wg.Go(t.worker)
+	}
+	return t, nil
+}
+
+type keyVersion struct {
+	version int
+	created time.Time
+	public  crypto.PublicKey
+}
+
+type keyInfo struct {
+	typ      string
+	versions []keyVersion // ascending
+}
+
+func (t *Transit) readKey(ctx context.Context) (*keyInfo, error) {
+	p := t.cfg.Mount + "/keys/" + t.cfg.Key
+	ctx, cancel := context.WithTimeout(ctx, t.s.cfg.Timeout)
+	defer cancel()
+	sec, err := t.s.client.Logical().ReadWithContext(ctx, p)
+	if err != nil {
+		return nil, t.s.explain(err, p, "read")
+	}
+	if sec == nil || sec.Data == nil {
+		return nil, backends.ErrNotFound
+	}
+	info := &keyInfo{}
+	info.typ, _ = sec.Data["type"].(string)
+	keys, _ := sec.Data["keys"].(map[string]any)
+	for v, raw := range keys {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			continue
+		}
+		m, _ := raw.(map[string]any)
+		kv := keyVersion{version: n}
+		if ct, _ := m["creation_time"].(string); ct != "" {
+			kv.created, _ = time.Parse(time.RFC3339Nano, ct)
+		}
+		pub, _ := m["public_key"].(string)
+		if kv.public, err = parseTransitPublic(info.typ, pub); err != nil {
+			return nil, fmt.Errorf("vault transit: %s version %d: %w", p, n, err)
+		}
+		info.versions = append(info.versions, kv)
+	}
+	slices.SortFunc(info.versions, func(a, b keyVersion) int { return a.version - b.version })
+	if len(info.versions) == 0 {
+		return nil, fmt.Errorf("vault transit: %s has no key versions", p)
+	}
+	return info, nil
+}
+
+func parseTransitPublic(typ, pub string) (crypto.PublicKey, error) {
+	if typ == "ed25519" {
+		b, err := base64.StdEncoding.DecodeString(pub)
+		if err != nil || len(b) != ed25519.PublicKeySize {
+			return nil, errors.New("bad ed25519 public key")
+		}
+		return ed25519.PublicKey(b), nil
+	}
+	blk, _ := pem.Decode([]byte(pub))
+	if blk == nil {
+		return nil, errors.New("public key is not PEM")
+	}
+	return x509.ParsePKIXPublicKey(blk.Bytes)
+}
+
+func (t *Transit) kid(version int) string { return fmt.Sprintf("%s-v%d", t.cfg.Key, version) }
+
+// SigningSet implements backends.SigningSource: the newest version that has
+// been published for PublishDelay signs (the first version signs at once);
+// newer versions are published ahead; older ones stay published until the
+// tokens they signed have expired.
+func (t *Transit) SigningSet(ctx context.Context) (*backends.SigningSet, error) {
+	info, err := t.readKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	active := 0
+	for i, v := range info.versions {
+		if i == 0 || !now.Before(v.created.Add(t.cfg.PublishDelay)) {
+			active = i
+		}
+	}
+	set := &backends.SigningSet{Active: &transitSigner{t: t, version: info.versions[active].version, kid: t.kid(info.versions[active].version)}}
+	for i, v := range info.versions {
+		if i < active {
+			// Version i stopped signing when version i+1 became active.
+			stopped := info.versions[i+1].created.Add(t.cfg.PublishDelay)
+			if now.After(stopped.Add(t.cfg.MaxLifetime + t.cfg.Skew)) {
+				continue
+			}
+		}
+		set.Published = append(set.Published, backends.PublicKey{KID: t.kid(v.version), Alg: t.cfg.Alg, Key: v.public})
+	}
+	return set, nil
+}
+
+// Rotate adds a new key version; it signs once PublishDelay has passed.
+func (t *Transit) Rotate(ctx context.Context) error {
+	p := t.cfg.Mount + "/keys/" + t.cfg.Key + "/rotate"
+	if _, err := t.s.client.Logical().WriteWithContext(ctx, p, nil); err != nil {
+		return t.s.explain(err, p, "update")
+	}
+	return nil
+}
+
+// Versions lists the key's versions with their creation times (for "keys list").
+func (t *Transit) Versions(ctx context.Context) ([]string, error) {
+	info, err := t.readKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	set, err := t.SigningSet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, v := range info.versions {
+		state := "published"
+		switch {
+		case t.kid(v.version) == set.Active.KeyID():
+			state = "active"
+		case !slices.ContainsFunc(set.Published, func(p backends.PublicKey) bool { return p.KID == t.kid(v.version) }):
+			state = "unpublished"
+		case v.version > info.versions[0].version && v.created.Add(t.cfg.PublishDelay).After(time.Now()):
+			state = "next"
+		default:
+			state = "retired"
+		}
+		out = append(out, fmt.Sprintf("%s\t%s\t%s\t%s", t.kid(v.version), t.cfg.Alg, state, v.created.UTC().Format(time.RFC3339)))
+	}
+	return out, nil
+}
+
+// Stats reports Transit sign calls and signatures (signatures/calls is the mean batch size).
+func (t *Transit) Stats() (calls, signatures uint64) { return t.calls.Load(), t.signed.Load() }
+
+// Close stops the workers; safe to call twice.
+func (t *Transit) Close() error {
+	t.once.Do(func() { close(t.stop) })
+	t.wg.Wait()
+	return nil
+}
+
+type signReq struct {
+	ctx     context.Context
+	input   []byte
+	version int
+	done    chan signRes
+}
+
+type signRes struct {
+	sig []byte
+	err error
+}
+
+type transitSigner struct {
+	t       *Transit
+	version int
+	kid     string
+}
+
+func (s *transitSigner) KeyID() string { return s.kid }
+func (s *transitSigner) Alg() string   { return s.t.cfg.Alg }
+
+func (s *transitSigner) Sign(ctx context.Context, in []byte) ([]byte, error) {
+	r := &signReq{ctx: ctx, input: in, version: s.version, done: make(chan signRes, 1)}
+	select {
+	case s.t.reqs <- r:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.t.stop:
+		return nil, errors.New("vault transit: closed")
+	}
+	select {
+	case res := <-r.done:
+		return res.sig, res.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// worker takes one request, then everything that queued up meanwhile, and
+// signs them in one call per key version.
+func (t *Transit) worker() {
+	for {
+		var first *signReq
+		select {
+		case first = <-t.reqs:
+		case <-t.stop:
+			return
+		}
+		batch := []*signReq{first}
+	drain:
+		for len(batch) < t.maxBatch {
+			select {
+			case r := <-t.reqs:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		byVersion := map[int][]*signReq{}
+		for _, r := range batch {
+			byVersion[r.version] = append(byVersion[r.version], r)
+		}
+		for v, rs := range byVersion {
+			t.signBatch(v, rs)
+		}
+	}
+}
+
+func (t *Transit) signBatch(version int, rs []*signReq) {
+	inputs := make([]map[string]any, len(rs))
+	for i, r := range rs {
+		inputs[i] = map[string]any{"input": base64.StdEncoding.EncodeToString(r.input)}
+	}
+	body := map[string]any{"batch_input": inputs, "key_version": version}
+	switch t.cfg.Alg {
+	case "ES256":
+		// RFC 7518 §3.4: raw r||s, which Transit produces with JWS marshaling.
+		body["hash_algorithm"], body["marshaling_algorithm"] = "sha2-256", "jws"
+	case "RS256":
+		body["hash_algorithm"], body["signature_algorithm"] = "sha2-256", "pkcs1v15"
+	case "PS256":
+		// RFC 7518 §3.5: salt as long as the hash.
+		body["hash_algorithm"], body["signature_algorithm"], body["salt_length"] = "sha2-256", "pss", "hash"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), t.s.cfg.Timeout)
+	defer cancel()
+	p := t.cfg.Mount + "/sign/" + t.cfg.Key
+	t.calls.Add(1)
+	sec, err := t.s.client.Logical().WriteWithContext(ctx, p, body)
+	fail := func(err error) {
+		for _, r := range rs {
+			r.done <- signRes{err: err}
+		}
+	}
+	if err != nil {
+		fail(t.s.explain(err, p, "update"))
+		return
+	}
+	results, _ := sec.Data["batch_results"].([]any)
+	if len(results) != len(rs) {
+		fail(fmt.Errorf("vault transit: %d results for %d inputs", len(results), len(rs)))
+		return
+	}
+	for i, raw := range results {
+		m, _ := raw.(map[string]any)
+		if e, _ := m["error"].(string); e != "" {
+			rs[i].done <- signRes{err: fmt.Errorf("vault transit: %s", e)}
+			continue
+		}
+		sig, err := decodeTransitSignature(m["signature"])
+		rs[i].done <- signRes{sig: sig, err: err}
+		t.signed.Add(1)
+	}
+}
+
+// decodeTransitSignature strips "vault:vN:" and decodes the signature
+// (base64url with JWS marshaling, standard base64 otherwise).
+func decodeTransitSignature(v any) ([]byte, error) {
+	s, _ := v.(string)
+	parts := strings.SplitN(s, ":", 3)
+	if len(parts) != 3 || parts[0] != "vault" {
+		return nil, errors.New("vault transit: malformed signature")
+	}
+	enc := parts[2]
+	if b, err := base64.RawURLEncoding.DecodeString(enc); err == nil {
+		return b, nil
+	}
+	if b, err := base64.StdEncoding.DecodeString(enc); err == nil {
+		return b, nil
+	}
+	return nil, errors.New("vault transit: signature is not base64")
+}
