@@ -61,6 +61,7 @@ type fileConfig struct {
 			ClientCert string   `yaml:"client_cert"`
 			ClientKey  string   `yaml:"client_key"`
 			Timeout    duration `yaml:"timeout"`
+			PKIMounts  []string `yaml:"pki_mounts"`
 			Auth       struct {
 				Method       string `yaml:"method"`
 				TokenFile    string `yaml:"token_file"`
@@ -71,6 +72,13 @@ type fileConfig struct {
 			} `yaml:"auth"`
 		} `yaml:"vault"`
 	} `yaml:"backend"`
+	Signing struct {
+		Type    string `yaml:"type"`
+		Transit struct {
+			Mount string `yaml:"mount"`
+			Key   string `yaml:"key"`
+		} `yaml:"transit"`
+	} `yaml:"signing"`
 	Tokens struct {
 		Lifetime        duration `yaml:"lifetime"`
 		MaxLifetime     duration `yaml:"max_lifetime"`

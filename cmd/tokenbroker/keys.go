@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tokenbroker/tokenbroker/backends/vault"
 	"github.com/tokenbroker/tokenbroker/broker"
 )
 
@@ -37,6 +38,33 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer store.Close()
+	if fc.Signing.Type == "vault-transit" {
+		vs, ok := store.(*vault.Store)
+		if !ok {
+			return errors.New("signing.type: vault-transit needs backend.type vault")
+		}
+		tr, err := vs.Transit(ctx, vault.TransitConfig{Mount: fc.Signing.Transit.Mount, Key: fc.Signing.Transit.Key, Alg: rt.cfg.SigningAlg, PublishDelay: rt.cfg.JWKSMaxAge, MaxLifetime: rt.cfg.MaxTokenLifetime})
+		if err != nil {
+			return err
+		}
+		defer tr.Close()
+		if args[0] == "rotate" {
+			if err := tr.Rotate(ctx); err != nil {
+				return fmt.Errorf("rotate: %w", err)
+			}
+			fmt.Fprintf(stdout, "rotated the Transit key; the new version is published now and signs after %s (keys.jwks_max_age)\n", rt.cfg.JWKSMaxAge)
+		}
+		rows, err := tr.Versions(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED")
+		for _, r := range rows {
+			fmt.Fprintln(tw, r)
+		}
+		return tw.Flush()
+	}
 	if args[0] == "rotate" {
 		if _, err := broker.EnsureKeySet(ctx, store, rt.cfg.SigningAlg); err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/authn"
@@ -32,13 +33,16 @@ type runtime struct {
 	log      *slog.Logger
 	// serverCert is reloaded when its files change.
 	serverCert *certs.Reloader[*tls.Certificate]
-	closers    []io.Closer
+	// store is the opened backend (start only).
+	store   backends.Store
+	transit *vault.Transit
+	closers []io.Closer
 }
 
 // Close releases reloaders and refreshers.
 func (rt *runtime) Close() {
-	for _, c := range rt.closers {
-		c.Close()
+	for i := len(rt.closers) - 1; i >= 0; i-- {
+		rt.closers[i].Close()
 	}
 }
 
@@ -169,11 +173,55 @@ func buildRuntime(ctx context.Context, fc *fileConfig, logOut io.Writer, start b
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	store, err := openStore(ctx, fc, log)
+	if err != nil {
+		return nil, err
+	}
+	rt.store = store
+	rt.closers = append(rt.closers, store)
 	if err := rt.load(ctx, reload); err != nil {
 		rt.Close()
 		return nil, err
 	}
 	return rt, nil
+}
+
+// trustAnchors merges the client CA files and Vault PKI issuers into one
+// pool, rebuilt only when either source changes (the pool's identity keys
+// the verified-chain cache).
+type trustAnchors struct {
+	file *certs.Reloader[*x509.CertPool]
+	pki  *vault.PKIRoots
+
+	mu           sync.Mutex
+	lastF, lastP *x509.CertPool
+	merged       *x509.CertPool
+}
+
+func (a *trustAnchors) Get() *x509.CertPool {
+	var f, p *x509.CertPool
+	if a.file != nil {
+		f = a.file.Get()
+	}
+	if a.pki != nil {
+		p = a.pki.Get()
+	}
+	switch {
+	case p == nil:
+		return f
+	case f == nil:
+		return p
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if f != a.lastF || p != a.lastP {
+		m := f.Clone()
+		for _, c := range a.pki.Certificates() {
+			m.AddCert(c)
+		}
+		a.lastF, a.lastP, a.merged = f, p, m
+	}
+	return a.merged
 }
 
 // load reads certificates, CA bundles and CRLs and builds the authentication methods.
@@ -218,22 +266,55 @@ func (rt *runtime) load(ctx context.Context, reload time.Duration) error {
 		errs = append(errs, err)
 	}
 	rt.cfg.Methods = []authn.Method{authn.ClientSecretBasic(), authn.ClientSecretPost(), pkjwt, authn.SelfSignedTLSClientAuth(keys)}
+	anchors := &trustAnchors{}
 	if len(fc.TLS.ClientCAFiles) > 0 {
 		pool, err := certs.NewReloader(fc.TLS.ClientCAFiles, func() (*x509.CertPool, error) { return loadPool(fc.TLS.ClientCAFiles) }, reload, rt.log)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("tls.client_ca_files: %w", err))
 		} else {
 			rt.closers = append(rt.closers, pool)
-			crls, err := certs.NewCRLSet(ctx, fc.TLS.CRLFiles, fc.TLS.CRLURLs, reload, rt.log)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("tls.crl_files: %w", err))
-			} else {
-				rt.closers = append(rt.closers, crls)
-				rt.cfg.Methods = append(rt.cfg.Methods, authn.TLSClientAuth(pool.Get, crls))
-			}
+			anchors.file = pool
+		}
+	}
+	vs, isVault := rt.store.(*vault.Store)
+	if mounts := fc.Backend.Vault.PKIMounts; len(mounts) > 0 {
+		if !isVault {
+			errs = append(errs, errors.New("backend.vault.pki_mounts: needs backend.type vault"))
+		} else if pki, err := vs.PKIRoots(ctx, mounts, time.Minute); err != nil {
+			errs = append(errs, fmt.Errorf("backend.vault.pki_mounts: %w", err))
+		} else {
+			rt.closers = append(rt.closers, pki)
+			anchors.pki = pki
+		}
+	}
+	if anchors.file != nil || anchors.pki != nil {
+		crls, err := certs.NewCRLSet(ctx, fc.TLS.CRLFiles, fc.TLS.CRLURLs, reload, rt.log)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("tls.crl_files: %w", err))
+		} else {
+			rt.closers = append(rt.closers, crls)
+			rt.cfg.Methods = append(rt.cfg.Methods, authn.TLSClientAuth(anchors.Get, crls))
 		}
 	} else if len(fc.TLS.CRLFiles)+len(fc.TLS.CRLURLs) > 0 {
-		errs = append(errs, errors.New("tls.crl_files, tls.crl_urls: need tls.client_ca_files"))
+		errs = append(errs, errors.New("tls.crl_files, tls.crl_urls: need tls.client_ca_files or backend.vault.pki_mounts"))
+	}
+	switch fc.Signing.Type {
+	case "", "local":
+	case "vault-transit":
+		if !isVault {
+			errs = append(errs, errors.New("signing.type: vault-transit needs backend.type vault"))
+			break
+		}
+		tr, err := vs.Transit(ctx, vault.TransitConfig{Mount: fc.Signing.Transit.Mount, Key: fc.Signing.Transit.Key, Alg: rt.cfg.SigningAlg,
+			PublishDelay: rt.cfg.JWKSMaxAge, MaxLifetime: rt.cfg.MaxTokenLifetime})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("signing.transit: %w", err))
+		} else {
+			rt.closers = append(rt.closers, tr)
+			rt.cfg.Signing, rt.transit = tr, tr
+		}
+	default:
+		errs = append(errs, fmt.Errorf("signing.type: %q is not local or vault-transit", fc.Signing.Type))
 	}
 	return errors.Join(errs...)
 }

@@ -67,15 +67,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	defer rt.Close()
-	store, err := openStore(ctx, fc, rt.log)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if created, err := broker.EnsureKeySet(ctx, store, rt.cfg.SigningAlg); err != nil {
-		return fmt.Errorf("signing keys: %w", err)
-	} else if created {
-		rt.log.Info("created a new signing key set", "alg", rt.cfg.SigningAlg)
+	store := rt.store
+	if rt.transit == nil {
+		if created, err := broker.EnsureKeySet(ctx, store, rt.cfg.SigningAlg); err != nil {
+			return fmt.Errorf("signing keys: %w", err)
+		} else if created {
+			rt.log.Info("created a new signing key set", "alg", rt.cfg.SigningAlg)
+		}
 	}
 	srv, err := broker.New(ctx, rt.cfg, store, broker.WithCache(rt.cacheOpt))
 	if err != nil {
