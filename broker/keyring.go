@@ -2,8 +2,6 @@ package broker
 
 import (
 	"context"
-	"crypto"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -123,23 +121,17 @@ func (l localKeys) SigningSet(ctx context.Context) (*backends.SigningSet, error)
 		if !published(sk, now, l.maxLifetime) {
 			continue
 		}
-		var jwk jose.JSONWebKey
-		if err := json.Unmarshal(sk.Private, &jwk); err != nil {
-			return nil, fmt.Errorf("signing key %s: %w", sk.KID, err)
-		}
-		signer, ok := jwk.Key.(crypto.Signer)
-		if !ok || jwk.IsPublic() {
-			return nil, fmt.Errorf("signing key %s: not a private key", sk.KID)
+		signer, pub, err := backends.ParseSigningKey(sk)
+		if err != nil {
+			return nil, err
 		}
 		if sk.State == backends.KeyActive {
 			if set.Active != nil {
 				return nil, fmt.Errorf("more than one active key (%s, %s)", set.Active.KeyID(), sk.KID)
 			}
-			if set.Active, err = newLocalSigner(sk.KID, sk.Alg, signer); err != nil {
-				return nil, err
-			}
+			set.Active = signer
 		}
-		set.Published = append(set.Published, backends.PublicKey{KID: sk.KID, Alg: sk.Alg, Key: signer.Public()})
+		set.Published = append(set.Published, backends.PublicKey{KID: sk.KID, Alg: sk.Alg, Key: pub})
 	}
 	return set, nil
 }
@@ -182,18 +174,7 @@ func (k *Keyring) Close() error {
 
 // NewSigningKey generates a key for alg in state "next".
 func NewSigningKey(alg string, now time.Time) (backends.SigningKey, error) {
-	key, err := generateKey(alg)
-	if err != nil {
-		return backends.SigningKey{}, err
-	}
-	var id [12]byte
-	_, _ = rand.Read(id[:])
-	kid := base64.RawURLEncoding.EncodeToString(id[:])
-	priv, err := json.Marshal(jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: alg, Use: "sig"})
-	if err != nil {
-		return backends.SigningKey{}, err
-	}
-	return backends.SigningKey{KID: kid, Alg: alg, State: backends.KeyNext, Private: priv, CreatedAt: now.UTC()}, nil
+	return backends.NewSigningKey(alg, now)
 }
 
 // EnsureKeySet creates a key set with an active and a next key when the store has none.
