@@ -82,6 +82,15 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 	}
 	s.keys = keys
 	s.clients = cache.NewClients(store, op.cacheOpt)
+	if w, ok := store.(cache.Warmer); ok {
+		n, err := s.clients.Warm(ctx, w)
+		if err != nil {
+			// Not fatal: clients load one by one on first use instead.
+			s.log.Warn("warm start failed; clients will load on first use", "err", err)
+		} else {
+			s.log.Info("warm start", "clients", n)
+		}
+	}
 	if s.auth, err = authn.New(s.clients, cfg.Methods); err != nil {
 		s.Close()
 		return nil, err

@@ -235,6 +235,13 @@ func (c *Cache[V]) refreshAsync(key string) {
 	c.wg.Go(func() { _, _ = c.fetch(c.ctx, key) })
 }
 
+// Prime stores a value loaded elsewhere (a warm start), as if just loaded.
+func (c *Cache[V]) Prime(key string, v V) {
+	c.mu.Lock()
+	c.put(key, &entry[V]{val: v, loadedAt: c.opt.Now()})
+	c.mu.Unlock()
+}
+
 // Invalidate drops key, so the next Get reloads it (after a local write).
 func (c *Cache[V]) Invalidate(key string) {
 	c.mu.Lock()

@@ -37,3 +37,22 @@ func NewClients(store backends.Store, opt Options) *Clients {
 	}
 	return &Clients{New(load, opt)}
 }
+
+// Warmer is implemented by backends that can load every client in a few
+// bulk calls (AWS BatchGetSecretValue); the broker primes its cache with them
+// at start so steady-state token issuance makes no backend calls.
+type Warmer interface {
+	WarmClients(ctx context.Context) ([]*ClientEntry, error)
+}
+
+// Warm primes the cache from w and returns how many clients it loaded.
+func (c *Clients) Warm(ctx context.Context, w Warmer) (int, error) {
+	entries, err := w.WarmClients(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		c.Prime(e.Client.ClientID, e)
+	}
+	return len(entries), nil
+}

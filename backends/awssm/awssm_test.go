@@ -1,0 +1,377 @@
+package awssm_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/backends/awssm"
+	"github.com/tokenbroker/tokenbroker/backends/awssm/awssmtest"
+	"github.com/tokenbroker/tokenbroker/backends/backendtest"
+	"github.com/tokenbroker/tokenbroker/backends/cache"
+	"github.com/tokenbroker/tokenbroker/broker"
+)
+
+const (
+	accessKey = "AKIDTOKENBROKERTEST"
+	secretKey = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYTOKENBROKER"
+	region    = "eu-west-1"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func awsConfig(ak, sk string) *aws.Config {
+	return &aws.Config{Region: region, Credentials: credentials.NewStaticCredentialsProvider(ak, sk, "")}
+}
+
+func newStore(t testing.TB, srv *awssmtest.Server, opts ...func(*awssm.Config)) *awssm.Store {
+	t.Helper()
+	cfg := awssm.Config{Endpoint: srv.URL, AWS: awsConfig(accessKey, secretKey), Logger: quiet(), Timeout: time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := awssm.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func rawClient(srv *awssmtest.Server, ak, sk string) *sm.Client {
+	return sm.NewFromConfig(*awsConfig(ak, sk), func(o *sm.Options) {
+		o.BaseEndpoint = aws.String(srv.URL)
+		o.RetryMaxAttempts = 1
+	})
+}
+
+func TestConformance(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T) backends.Store {
+		srv := awssmtest.New(accessKey, secretKey, region)
+		t.Cleanup(srv.Close)
+		return newStore(t, srv)
+	})
+}
+
+func apiCode(t *testing.T, err error) (string, int) {
+	t.Helper()
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("not an API error: %v", err)
+	}
+	status := 0
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		status = re.HTTPStatusCode()
+	}
+	return ae.ErrorCode(), status
+}
+
+// The local endpoint behaves as the AWS API reference says, seen through the real SDK.
+func TestEndpointFidelity(t *testing.T) {
+	srv := awssmtest.New(accessKey, secretKey, region)
+	defer srv.Close()
+	ctx := context.Background()
+
+	// SigV4: a wrong secret key and an unknown access key are refused as AWS refuses them.
+	_, err := rawClient(srv, accessKey, "wrong-secret").ListSecrets(ctx, &sm.ListSecretsInput{})
+	if code, status := apiCode(t, err); code != "InvalidSignatureException" || status != 400 {
+		t.Fatalf("wrong secret key: %s %d", code, status)
+	}
+	_, err = rawClient(srv, "AKIDUNKNOWN", secretKey).ListSecrets(ctx, &sm.ListSecretsInput{})
+	if code, _ := apiCode(t, err); code != "UnrecognizedClientException" {
+		t.Fatalf("unknown access key: %s", code)
+	}
+
+	c := rawClient(srv, accessKey, secretKey)
+	tok := func(s string) *string { return aws.String(fmt.Sprintf("%-32s", s)) }
+	cr, err := c.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String("app/a"), SecretString: aws.String("v1"), ClientRequestToken: tok("t1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String("app/a"), SecretString: aws.String("other")}); err == nil {
+		t.Fatal("duplicate name accepted")
+	} else if code, status := apiCode(t, err); code != "ResourceExistsException" || status != 400 {
+		t.Fatalf("duplicate: %s %d", code, status)
+	}
+	// PutSecretValue: idempotent on a token, conflicting on a reused token with another value.
+	p2, err := c.PutSecretValue(ctx, &sm.PutSecretValueInput{SecretId: aws.String("app/a"), SecretString: aws.String("v2"), ClientRequestToken: tok("t2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.PutSecretValue(ctx, &sm.PutSecretValueInput{SecretId: aws.String("app/a"), SecretString: aws.String("v2"), ClientRequestToken: tok("t2")})
+	if err != nil || aws.ToString(again.VersionId) != aws.ToString(p2.VersionId) {
+		t.Fatalf("idempotent retry: %v", err)
+	}
+	if _, err := c.PutSecretValue(ctx, &sm.PutSecretValueInput{SecretId: aws.String("app/a"), SecretString: aws.String("v2-different"), ClientRequestToken: tok("t2")}); err == nil {
+		t.Fatal("reused token with another value accepted")
+	}
+	// Stages: v2 current, v1 previous; a pending version; promoting it moves previous along.
+	stageOf := func(stage string) string {
+		out, err := c.GetSecretValue(ctx, &sm.GetSecretValueInput{SecretId: aws.String("app/a"), VersionStage: aws.String(stage)})
+		if err != nil {
+			return ""
+		}
+		return aws.ToString(out.SecretString)
+	}
+	if stageOf("AWSCURRENT") != "v2" || stageOf("AWSPREVIOUS") != "v1" {
+		t.Fatalf("after put: current %q previous %q", stageOf("AWSCURRENT"), stageOf("AWSPREVIOUS"))
+	}
+	p3, err := c.PutSecretValue(ctx, &sm.PutSecretValueInput{SecretId: aws.String("app/a"), SecretString: aws.String("v3"), VersionStages: []string{"AWSPENDING"}, ClientRequestToken: tok("t3")})
+	if err != nil || stageOf("AWSPENDING") != "v3" || stageOf("AWSCURRENT") != "v2" {
+		t.Fatalf("pending: %v", err)
+	}
+	if _, err := c.UpdateSecretVersionStage(ctx, &sm.UpdateSecretVersionStageInput{SecretId: aws.String("app/a"), VersionStage: aws.String("AWSCURRENT"), MoveToVersionId: p3.VersionId}); err == nil {
+		t.Fatal("moving AWSCURRENT without RemoveFromVersionId accepted")
+	} else if code, _ := apiCode(t, err); code != "InvalidParameterException" {
+		t.Fatalf("missing RemoveFromVersionId: %s", code)
+	}
+	if _, err := c.UpdateSecretVersionStage(ctx, &sm.UpdateSecretVersionStageInput{SecretId: aws.String("app/a"), VersionStage: aws.String("AWSCURRENT"), MoveToVersionId: p3.VersionId, RemoveFromVersionId: p2.VersionId}); err != nil {
+		t.Fatal(err)
+	}
+	if stageOf("AWSCURRENT") != "v3" || stageOf("AWSPREVIOUS") != "v2" {
+		t.Fatalf("after promotion: current %q previous %q", stageOf("AWSCURRENT"), stageOf("AWSPREVIOUS"))
+	}
+	d, _ := c.DescribeSecret(ctx, &sm.DescribeSecretInput{SecretId: cr.ARN})
+	// Versions without a staging label are deprecated and not listed (AWS API reference).
+	if len(d.VersionIdsToStages) != 2 {
+		t.Fatalf("DescribeSecret by ARN: %v", d.VersionIdsToStages)
+	}
+	// ListSecrets: name filter (prefix), pagination.
+	for i := range 5 {
+		c.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String(fmt.Sprintf("app/list/%d", i)), SecretString: aws.String("x")})
+	}
+	var names []string
+	pg := sm.NewListSecretsPaginator(c, &sm.ListSecretsInput{MaxResults: aws.Int32(2), Filters: []smtypes.Filter{{Key: smtypes.FilterNameStringTypeName, Values: []string{"app/list/"}}}})
+	pages := 0
+	for pg.HasMorePages() {
+		out, err := pg.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, e := range out.SecretList {
+			names = append(names, aws.ToString(e.Name))
+		}
+	}
+	if len(names) != 5 || pages != 3 {
+		t.Fatalf("ListSecrets: %v in %d pages", names, pages)
+	}
+	bg, err := c.BatchGetSecretValue(ctx, &sm.BatchGetSecretValueInput{SecretIdList: []string{"app/list/1", "app/nope"}})
+	if err != nil || len(bg.SecretValues) != 1 || len(bg.Errors) != 1 || aws.ToString(bg.Errors[0].ErrorCode) != "ResourceNotFoundException" {
+		t.Fatalf("BatchGetSecretValue: %v %+v", err, bg)
+	}
+	// DeleteSecret with a recovery window: reads fail as AWS says; the name stays taken.
+	if _, err := c.DeleteSecret(ctx, &sm.DeleteSecretInput{SecretId: aws.String("app/a"), RecoveryWindowInDays: aws.Int64(7)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetSecretValue(ctx, &sm.GetSecretValueInput{SecretId: aws.String("app/a")})
+	if code, _ := apiCode(t, err); code != "InvalidRequestException" {
+		t.Fatalf("read of a deleted secret: %s", code)
+	}
+	_, err = c.GetSecretValue(ctx, &sm.GetSecretValueInput{SecretId: aws.String("app/none")})
+	if code, status := apiCode(t, err); code != "ResourceNotFoundException" || status != 400 {
+		t.Fatalf("missing secret: %s %d", code, status)
+	}
+}
+
+type harness struct {
+	srv   *awssmtest.Server
+	store *awssm.Store
+	h     http.Handler
+	bsrv  *broker.Server
+}
+
+func newHarness(t *testing.T, copt cache.Options) *harness {
+	ctx := context.Background()
+	srv := awssmtest.New(accessKey, secretKey, region)
+	t.Cleanup(srv.Close)
+	store := newStore(t, srv, func(c *awssm.Config) { c.PreviousGrace = time.Hour; c.MaxAttempts = 3 })
+	if _, err := broker.EnsureKeySet(ctx, store, "ES256"); err != nil {
+		t.Fatal(err)
+	}
+	copt.Logger = quiet()
+	bsrv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: quiet()}, store, broker.WithCache(copt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bsrv.Close() })
+	return &harness{srv: srv, store: store, h: bsrv.Handler(), bsrv: bsrv}
+}
+
+func (h *harness) token(id, secret string) int {
+	req := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(id+":"+secret)))
+	rec := httptest.NewRecorder()
+	h.h.ServeHTTP(rec, req)
+	return rec.Code
+}
+
+// A full rotation as AWS rotation runs it — pending, then current, then
+// previous — under load, loses no valid request.
+func TestRotationUnderLoad(t *testing.T) {
+	h := newHarness(t, cache.Options{TTL: 100 * time.Millisecond})
+	ctx := context.Background()
+	c := rawClient(h.srv, accessKey, secretKey)
+	name := "tokenbroker/clients/rot"
+	if _, err := c.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(`{"token_endpoint_auth_method":"client_secret_basic","scope":"read","client_secret":"old-secret-000000000000000000000000"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	var current atomic.Value
+	current.Store("old-secret-000000000000000000000000")
+	var failed, total atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				total.Add(1)
+				if h.token("rot", current.Load().(string)) != 200 {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+	// createSecret step: the new secret as AWSPENDING.
+	pend, err := c.PutSecretValue(ctx, &sm.PutSecretValueInput{SecretId: aws.String(name), SecretString: aws.String(`{"token_endpoint_auth_method":"client_secret_basic","scope":"read","client_secret":"new-secret-111111111111111111111111"}`), VersionStages: []string{"AWSPENDING"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the broker's cache picks up the pending version
+	current.Store("new-secret-111111111111111111111111")
+	time.Sleep(200 * time.Millisecond)
+	// finishSecret step: promote pending to current; the old one becomes previous.
+	d, _ := c.DescribeSecret(ctx, &sm.DescribeSecretInput{SecretId: aws.String(name)})
+	var cur string
+	for id, st := range d.VersionIdsToStages {
+		for _, s := range st {
+			if s == "AWSCURRENT" {
+				cur = id
+			}
+		}
+	}
+	if _, err := c.UpdateSecretVersionStage(ctx, &sm.UpdateSecretVersionStageInput{SecretId: aws.String(name), VersionStage: aws.String("AWSCURRENT"), MoveToVersionId: pend.VersionId, RemoveFromVersionId: aws.String(cur)}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d of %d requests failed during the rotation", failed.Load(), total.Load())
+	}
+	// The old secret stays valid (AWSPREVIOUS) within the grace period.
+	if h.token("rot", "old-secret-000000000000000000000000") != 200 {
+		t.Fatal("AWSPREVIOUS secret refused within the grace period")
+	}
+	t.Logf("rotation under load: %d requests, 0 failed", total.Load())
+}
+
+// Warm start and steady state: no AWS call per token.
+func TestNoAWSCallsInSteadyState(t *testing.T) {
+	srv := awssmtest.New(accessKey, secretKey, region)
+	defer srv.Close()
+	ctx := context.Background()
+	store := newStore(t, srv)
+	broker.EnsureKeySet(ctx, store, "ES256")
+	reg := broker.NewRegistry(store, broker.RegistryConfig{Methods: []string{backends.AuthClientSecretBasic}})
+	secrets := map[string]string{}
+	for i := range 30 {
+		id := fmt.Sprintf("svc-%d", i)
+		r, err := reg.Create(ctx, &backends.Client{ClientID: id, Scope: "read"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets[id] = r.Secret
+	}
+	bsrv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: quiet()}, store, broker.WithCache(cache.Options{TTL: time.Hour, Logger: quiet()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bsrv.Close()
+	if n := srv.Calls("BatchGetSecretValue"); n != 2 {
+		t.Fatalf("warm start: %d BatchGetSecretValue calls for 30 clients, want 2", n)
+	}
+	h := &harness{h: bsrv.Handler()}
+	before := srv.Calls("")
+	for round := range 10 {
+		for id, s := range secrets {
+			if c := h.token(id, s); c != 200 {
+				t.Fatalf("round %d %s: %d", round, id, c)
+			}
+		}
+	}
+	if n := srv.Calls("") - before; n != 0 {
+		t.Fatalf("%d AWS calls for 300 tokens after warm-up, want 0", n)
+	}
+}
+
+// Throttling backs off instead of failing; an outage is ridden out within the stale window.
+func TestThrottlingAndOutage(t *testing.T) {
+	h := newHarness(t, cache.Options{TTL: 100 * time.Millisecond, StaleWindow: time.Minute, RetryBackoff: 50 * time.Millisecond, LoadTimeout: 2 * time.Second})
+	ctx := context.Background()
+	known, err := h.bsrv.Registry().Create(ctx, &backends.Client{ClientID: "known", Scope: "read"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A direct read under throttling: the SDK backs off and retries.
+	h.srv.Throttle(2)
+	if _, err := h.store.GetClient(ctx, "known"); err != nil {
+		t.Fatalf("read under throttling: %v", err)
+	}
+	// Throttled refreshes never fail a request: the cached record keeps serving.
+	if c := h.token("known", known.Secret); c != 200 {
+		t.Fatalf("first token: %d", c)
+	}
+	h.srv.Throttle(50)
+	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if c := h.token("known", known.Secret); c != 200 {
+			t.Fatalf("known client while AWS throttles: %d", c)
+		}
+	}
+	h.srv.Throttle(0)
+	h.srv.SetDown(true)
+	for end := time.Now().Add(700 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if c := h.token("known", known.Secret); c != 200 {
+			t.Fatalf("known client during the outage: %d", c)
+		}
+	}
+	if c := h.token("stranger", "x"); c != 503 {
+		t.Fatalf("unknown client during the outage: %d, want 503", c)
+	}
+	h.srv.SetDown(false)
+	late, err := h.bsrv.Registry().Create(ctx, &backends.Client{ClientID: "late", Scope: "read"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for h.token("late", late.Secret) != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("no recovery")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
