@@ -114,6 +114,9 @@ func (s *Store) keysName() string            { return s.cfg.Prefix + "/signing-k
 
 // classify maps AWS errors to the backend vocabulary.
 func classify(err error, name string) error {
+	if err == nil {
+		return nil
+	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {

@@ -375,3 +375,46 @@ func TestThrottlingAndOutage(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Signing keys through version stages: AWSCURRENT signs, AWSPENDING is
+// published before it signs, AWSPREVIOUS stays published after a rotation.
+func TestStagedSigningKeys(t *testing.T) {
+	srv := awssmtest.New(accessKey, secretKey, region)
+	defer srv.Close()
+	ctx := context.Background()
+	store := newStore(t, srv)
+	keys := store.StagedKeys("ES256", time.Minute, 15*time.Minute)
+	if created, err := keys.Ensure(ctx); err != nil || !created {
+		t.Fatalf("Ensure: %v %v", created, err)
+	}
+	set, err := keys.SigningSet(ctx)
+	if err != nil || set.Active == nil || len(set.Published) != 2 {
+		t.Fatalf("initial set: %+v %v", set, err)
+	}
+	first := set.Active.KeyID()
+	pending := set.Published[1].KID
+	if err := keys.Rotate(ctx, false); !errors.Is(err, awssm.ErrTooSoon) {
+		t.Fatalf("rotation right after staging: %v, want ErrTooSoon", err)
+	}
+	if err := keys.Rotate(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	set, _ = keys.SigningSet(ctx)
+	kids := map[string]bool{}
+	for _, p := range set.Published {
+		kids[p.KID] = true
+	}
+	if set.Active.KeyID() != pending || !kids[first] || len(set.Published) != 3 {
+		t.Fatalf("after rotation: active %s (want %s), published %v (want the previous %s too)", set.Active.KeyID(), pending, kids, first)
+	}
+	// The broker signs with it and the JWKS verifies the token.
+	bsrv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: quiet(), Signing: keys}, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bsrv.Close()
+	r, _ := bsrv.Registry().Create(ctx, &backends.Client{ClientID: "c", Scope: "read"})
+	if c := (&harness{h: bsrv.Handler()}).token("c", r.Secret); c != 200 {
+		t.Fatalf("token with staged keys: %d", c)
+	}
+}
