@@ -158,9 +158,17 @@ func (r *Registry) Update(ctx context.Context, id string, md *backends.Client) (
 	if err := r.Validate(c); err != nil {
 		return nil, err
 	}
+	// The record first: a conflict leaves nothing half-written. Then, when the
+	// client switched to a secret method without a usable secret, issue one.
+	if err := r.store.UpdateClient(ctx, c); err != nil {
+		return nil, err
+	}
 	out := &Registered{Client: c}
 	if IsSecretMethod(c.TokenEndpointAuthMethod) {
 		set, err := r.store.GetSecrets(ctx, id)
+		if errors.Is(err, backends.ErrNotFound) {
+			set, err = &backends.SecretSet{}, nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -171,9 +179,6 @@ func (r *Registry) Update(ctx context.Context, id string, md *backends.Client) (
 				return nil, err
 			}
 		}
-	}
-	if err := r.store.UpdateClient(ctx, c); err != nil {
-		return nil, err
 	}
 	r.cfg.OnChange(id)
 	return out, nil

@@ -53,6 +53,15 @@ type fileConfig struct {
 		File struct {
 			Dir string `yaml:"dir"`
 		} `yaml:"file"`
+		AWSSM struct {
+			Region        string   `yaml:"region"`
+			Endpoint      string   `yaml:"endpoint"`
+			Prefix        string   `yaml:"prefix"`
+			KMSKeyID      string   `yaml:"kms_key_id"`
+			PreviousGrace duration `yaml:"previous_grace"`
+			RecoveryDays  int      `yaml:"recovery_days"`
+			Timeout       duration `yaml:"timeout"`
+		} `yaml:"awssm"`
 		Vault struct {
 			Address    string   `yaml:"address"`
 			Mount      string   `yaml:"mount"`

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tokenbroker/tokenbroker/backends/awssm"
 	"github.com/tokenbroker/tokenbroker/backends/vault"
 	"github.com/tokenbroker/tokenbroker/broker"
 )
@@ -38,6 +39,32 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer store.Close()
+	if fc.Signing.Type == "aws-version-stages" {
+		as, ok := store.(*awssm.Store)
+		if !ok {
+			return errors.New("signing.type: aws-version-stages needs backend.type awssm")
+		}
+		keys := as.StagedKeys(rt.cfg.SigningAlg, rt.cfg.JWKSMaxAge, rt.cfg.MaxTokenLifetime)
+		if _, err := keys.Ensure(ctx); err != nil {
+			return err
+		}
+		if args[0] == "rotate" {
+			if err := keys.Rotate(ctx, *force); err != nil {
+				return fmt.Errorf("rotate: %w", err)
+			}
+			fmt.Fprintln(stdout, "rotated: AWSPENDING is now AWSCURRENT, a new AWSPENDING key is published")
+		}
+		set, err := keys.SigningSet(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "active (AWSCURRENT): %s\npublished: ", set.Active.KeyID())
+		for _, p := range set.Published {
+			fmt.Fprintf(stdout, "%s ", p.KID)
+		}
+		fmt.Fprintln(stdout)
+		return nil
+	}
 	if fc.Signing.Type == "vault-transit" {
 		vs, ok := store.(*vault.Store)
 		if !ok {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/backends/awssm"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/file"
 	"github.com/tokenbroker/tokenbroker/backends/state"
@@ -36,6 +37,7 @@ type runtime struct {
 	// store is the opened backend (start only).
 	store   backends.Store
 	transit *vault.Transit
+	staged  *awssm.StagedKeys
 	closers []io.Closer
 }
 
@@ -88,8 +90,12 @@ func buildRuntime(ctx context.Context, fc *fileConfig, logOut io.Writer, start b
 		default:
 			bad(fmt.Errorf("backend.vault.auth.method: %q is not token, approle or cert", v.Auth.Method))
 		}
+	case "awssm":
+		if d := fc.Backend.AWSSM.RecoveryDays; d != 0 && (d < 7 || d > 30) {
+			bad(errors.New("backend.awssm.recovery_days: 0 (delete at once) or 7 to 30"))
+		}
 	default:
-		bad(fmt.Errorf("backend.type: %q is not supported (want file or vault)", fc.Backend.Type))
+		bad(fmt.Errorf("backend.type: %q is not supported (want file, vault or awssm)", fc.Backend.Type))
 	}
 	reload := time.Duration(fc.TLS.ReloadInterval)
 	if reload == 0 {
@@ -313,8 +319,23 @@ func (rt *runtime) load(ctx context.Context, reload time.Duration) error {
 			rt.closers = append(rt.closers, tr)
 			rt.cfg.Signing, rt.transit = tr, tr
 		}
+	case "aws-version-stages":
+		as, ok := rt.store.(*awssm.Store)
+		if !ok {
+			errs = append(errs, errors.New("signing.type: aws-version-stages needs backend.type awssm"))
+			break
+		}
+		keys := as.StagedKeys(rt.cfg.SigningAlg, rt.cfg.JWKSMaxAge, rt.cfg.MaxTokenLifetime)
+		if created, err := keys.Ensure(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("signing: %w", err))
+		} else {
+			if created {
+				rt.log.Info("created the version-staged signing key", "alg", rt.cfg.SigningAlg)
+			}
+			rt.cfg.Signing, rt.staged = keys, keys
+		}
 	default:
-		errs = append(errs, fmt.Errorf("signing.type: %q is not local or vault-transit", fc.Signing.Type))
+		errs = append(errs, fmt.Errorf("signing.type: %q is not local, vault-transit or aws-version-stages", fc.Signing.Type))
 	}
 	return errors.Join(errs...)
 }
@@ -370,6 +391,10 @@ func openStore(ctx context.Context, fc *fileConfig, log *slog.Logger) (backends.
 		}
 		return vault.New(ctx, vault.Config{Address: v.Address, Mount: v.Mount, Prefix: v.Prefix, Auth: auth,
 			CACert: v.CACert, ClientCert: v.ClientCert, ClientKey: v.ClientKey, Timeout: time.Duration(v.Timeout), Logger: log})
+	case "awssm":
+		a := fc.Backend.AWSSM
+		return awssm.New(ctx, awssm.Config{Region: a.Region, Endpoint: a.Endpoint, Prefix: a.Prefix, KMSKeyID: a.KMSKeyID,
+			PreviousGrace: time.Duration(a.PreviousGrace), RecoveryDays: int64(a.RecoveryDays), Timeout: time.Duration(a.Timeout), Logger: log})
 	}
 	return nil, fmt.Errorf("backend.type: %q is not supported", fc.Backend.Type)
 }

@@ -68,7 +68,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer rt.Close()
 	store := rt.store
-	if rt.transit == nil {
+	if rt.transit == nil && rt.staged == nil {
 		if created, err := broker.EnsureKeySet(ctx, store, rt.cfg.SigningAlg); err != nil {
 			return fmt.Errorf("signing keys: %w", err)
 		} else if created {
