@@ -1,0 +1,64 @@
+package main
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Docker cannot run here: check instead that docker-compose.yml refers only
+// to things that exist — configuration keys, commands, paths — and pins its images.
+func TestComposeFileRefersToWhatExists(t *testing.T) {
+	b, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Services map[string]struct {
+			Image       string            `yaml:"image"`
+			Command     string            `yaml:"command"`
+			Environment map[string]string `yaml:"environment"`
+			DependsOn   []string          `yaml:"depends_on"`
+			Volumes     []string          `yaml:"volumes"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]reflect.Value{}
+	collectFields(reflect.ValueOf(&fileConfig{}).Elem(), envPrefix, keys)
+	for _, want := range []string{"localstack", "vault", "broker-awssm"} {
+		if _, ok := doc.Services[want]; !ok {
+			t.Errorf("service %s missing", want)
+		}
+	}
+	for name, s := range doc.Services {
+		if !strings.Contains(s.Image, ":") || strings.HasSuffix(s.Image, ":latest") {
+			t.Errorf("%s: image %q is not pinned to a version", name, s.Image)
+		}
+		for k := range s.Environment {
+			if strings.HasPrefix(k, envPrefix) {
+				if _, ok := keys[k]; !ok {
+					t.Errorf("%s: %s is not a configuration key", name, k)
+				}
+			}
+		}
+		for _, d := range s.DependsOn {
+			if _, ok := doc.Services[d]; !ok {
+				t.Errorf("%s depends on unknown service %s", name, d)
+			}
+		}
+		if f := strings.Fields(s.Command); len(f) > 3 && f[0] == "go" && f[1] == "run" {
+			if _, err := os.Stat("../../" + strings.TrimPrefix(f[2], "./")); err != nil {
+				t.Errorf("%s: %s does not exist", name, f[2])
+			}
+			// The subcommand must be one the binary knows.
+			if err := run(t.Context(), []string{f[3], "-h"}, &syncBuffer{}, &syncBuffer{}); err != nil && strings.Contains(err.Error(), "unknown command") {
+				t.Errorf("%s: unknown subcommand %s", name, f[3])
+			}
+		}
+	}
+}
