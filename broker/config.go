@@ -57,6 +57,10 @@ type Config struct {
 	// Signing, when set, provides the signing keys (e.g. Vault Transit);
 	// default: LocalKeys over the backend's key set.
 	Signing backends.SigningSource
+	// RateLimits bound failed authentications and, optionally, issuance.
+	RateLimits RateLimits
+	// Audit receives one event per issuance and per refused token request (nil: none).
+	Audit *Auditor
 	// State is the shared state for revoked token ids (default: in memory,
 	// one node). Pass the same store the private_key_jwt replay cache uses.
 	State state.Store
@@ -86,6 +90,9 @@ func (c *Config) fill() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.RateLimits.Limiter == nil {
+		c.RateLimits.Limiter = state.NewMemoryLimiter(100_000)
 	}
 	if len(c.Methods) == 0 {
 		c.Methods = []authn.Method{authn.ClientSecretBasic(), authn.ClientSecretPost()}

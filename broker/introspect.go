@@ -32,15 +32,15 @@ func (s *Server) introspect(c echo.Context) error {
 	now := time.Now()
 	form, err := s.readForm(c)
 	if err != nil {
-		return s.tokenError(c, err, "")
+		return s.refuse(c, err, "introspection_refused", "")
 	}
 	res, err := s.authenticate(c, form, now)
 	if err != nil {
-		return s.tokenError(c, err, form.Get("client_id"))
+		return s.refuse(c, err, "introspection_refused", form.Get("client_id"))
 	}
 	tok := form.Get("token")
 	if tok == "" {
-		return s.tokenError(c, oauthErr(http.StatusBadRequest, "invalid_request", "token is required", nil), res.Client.ClientID)
+		return s.refuse(c, oauthErr(http.StatusBadRequest, "invalid_request", "token is required", nil), "introspection_refused", res.Client.ClientID)
 	}
 	noStore(c)
 	claims, err := s.verifyOwnToken(tok, now)
@@ -74,15 +74,15 @@ func (s *Server) revoke(c echo.Context) error {
 	now := time.Now()
 	form, err := s.readForm(c)
 	if err != nil {
-		return s.tokenError(c, err, "")
+		return s.refuse(c, err, "revocation_refused", "")
 	}
 	res, err := s.authenticate(c, form, now)
 	if err != nil {
-		return s.tokenError(c, err, form.Get("client_id"))
+		return s.refuse(c, err, "revocation_refused", form.Get("client_id"))
 	}
 	tok := form.Get("token")
 	if tok == "" {
-		return s.tokenError(c, oauthErr(http.StatusBadRequest, "invalid_request", "token is required", nil), res.Client.ClientID)
+		return s.refuse(c, oauthErr(http.StatusBadRequest, "invalid_request", "token is required", nil), "revocation_refused", res.Client.ClientID)
 	}
 	noStore(c)
 	claims, err := s.verifyOwnToken(tok, now)
@@ -94,9 +94,16 @@ func (s *Server) revoke(c echo.Context) error {
 	default:
 		if _, err := s.state.Once(c.Request().Context(), revokedKey(claims.ID), time.Unix(claims.Expiry, 0).Add(time.Minute)); err != nil {
 			// RFC 7009 §2.2.1: the server may answer 503 when it cannot revoke now.
-			return s.tokenError(c, oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "revocation could not be recorded, retry", err), res.Client.ClientID)
+			return s.refuse(c, oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "revocation could not be recorded, retry", err), "revocation_refused", res.Client.ClientID)
 		}
 		s.log.Info("token revoked", "client_id", res.Client.ClientID, "jti", claims.ID)
+		s.audit(AuditEvent{Time: now.UTC(), Event: "token_revoked", RequestID: requestID(c.Request()), ClientID: res.Client.ClientID, Method: res.Method, JTI: claims.ID, Outcome: "success", Source: c.RealIP()})
 	}
 	return c.NoContent(http.StatusOK)
+}
+
+// refuse answers an introspection or revocation error and audits it.
+func (s *Server) refuse(c echo.Context, err error, event, clientID string) error {
+	ev := AuditEvent{Time: time.Now().UTC(), Event: event, RequestID: requestID(c.Request()), ClientID: clientID, Source: c.RealIP()}
+	return s.tokenError(c, err, &ev, time.Now())
 }

@@ -17,6 +17,8 @@ type Error struct {
 	Cause       error
 	// Challenge is the WWW-Authenticate value for 401 responses.
 	Challenge string
+	// retryAfter, in seconds, for 429 and 503 responses.
+	retryAfter int
 }
 
 func (e *Error) Error() string {

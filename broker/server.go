@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +44,7 @@ type Server struct {
 	metadata []byte
 	base     string // issuer without a trailing slash
 	state    state.Store
+	metrics  *metrics
 }
 
 // Option configures optional parts of a Server.
@@ -106,6 +108,7 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 		s.Close()
 		return nil, err
 	}
+	s.metrics = newMetrics(s)
 	s.echo = s.routes()
 	return s, nil
 }
@@ -195,6 +198,9 @@ func writeError(c echo.Context, oe *Error) {
 	h.Set("Pragma", "no-cache")
 	if oe.Challenge != "" {
 		h.Set("WWW-Authenticate", oe.Challenge)
+	}
+	if oe.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(oe.retryAfter))
 	}
 	if oe.Status == http.StatusMethodNotAllowed {
 		h.Set("Allow", allowFor(c.Request().URL.Path))

@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -24,39 +26,91 @@ type tokenResponse struct {
 }
 
 // token is the RFC 6749 §4.4 client credentials token endpoint:
-// parse → authenticate → decide → mint → respond.
+// parse → limit → authenticate → decide → mint → respond, with one audit event.
 func (s *Server) token(c echo.Context) error {
 	now := time.Now()
 	req := c.Request()
+	ev := AuditEvent{Time: now.UTC(), Event: "token_refused", RequestID: requestID(req), Source: c.RealIP()}
 	form, err := s.readForm(c, "resource")
 	if err != nil {
-		return s.tokenError(c, err, "")
+		return s.tokenError(c, err, &ev, now)
 	}
+	ev.ClientID = claimedClientID(form, req.Header.Get("Authorization"))
 	gt := form.Get("grant_type")
 	switch {
 	case gt == "":
-		return s.tokenError(c, oauthErr(http.StatusBadRequest, "invalid_request", "grant_type is required", nil), "")
+		return s.tokenError(c, oauthErr(http.StatusBadRequest, "invalid_request", "grant_type is required", nil), &ev, now)
 	case gt != backends.GrantClientCredentials:
-		return s.tokenError(c, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported", nil), "")
+		return s.tokenError(c, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported", nil), &ev, now)
+	}
+	rl := s.cfg.RateLimits
+	if e := s.checkLimit(req.Context(), "fail-addr", ev.Source, rl.FailedPerAddress, 0); e != nil {
+		return s.tokenError(c, e, &ev, now)
+	}
+	if e := s.checkLimit(req.Context(), "fail-client", ev.ClientID, rl.FailedPerClient, 0); e != nil {
+		return s.tokenError(c, e, &ev, now)
 	}
 	res, err := s.authenticate(c, form, now)
 	if err != nil {
-		return s.tokenError(c, err, form.Get("client_id"))
+		if errorFor(err).Code == "invalid_client" {
+			s.checkLimit(req.Context(), "fail-addr", ev.Source, rl.FailedPerAddress, 1)
+			s.checkLimit(req.Context(), "fail-client", ev.ClientID, rl.FailedPerClient, 1)
+		}
+		return s.tokenError(c, err, &ev, now)
+	}
+	ev.ClientID, ev.Method = res.Client.ClientID, res.Method
+	if res.Certificate != nil {
+		ev.CertSubject, ev.CertThumbprint = res.Certificate.Subject.String(), certs.Thumbprint(res.Certificate)
 	}
 	g, err := s.decide(res, form.Get("scope"), form["resource"])
 	if err != nil {
-		return s.tokenError(c, err, res.Client.ClientID)
+		return s.tokenError(c, err, &ev, now)
+	}
+	if e := s.checkLimit(req.Context(), "issue", res.Client.ClientID, rl.IssuancePerClient, 1); e != nil {
+		return s.tokenError(c, e, &ev, now)
 	}
 	tok, claims, err := mint(req.Context(), s.keys, s.cfg.Issuer, g, now)
 	if err != nil {
-		return s.tokenError(c, err, res.Client.ClientID)
+		return s.tokenError(c, err, &ev, now)
 	}
-	s.log.Info("token issued", "client_id", g.ClientID, "method", res.Method, "jti", claims.ID,
-		"scope", claims.Scope, "aud", []string(claims.Audience), "exp", claims.Expiry, "bound", g.X5tS256 != "", "remote", c.RealIP())
+	ev.Event, ev.Outcome, ev.JTI, ev.Scope, ev.Audience = "token_issued", "success", claims.ID, claims.Scope, claims.Audience
+	s.audit(ev)
+	s.metrics.issued.WithLabelValues(g.ClientID, res.Method).Inc()
+	s.metrics.latency.WithLabelValues("issued").Observe(time.Since(now).Seconds())
+	s.log.Info("token issued", "request_id", ev.RequestID, "client_id", g.ClientID, "method", res.Method, "jti", claims.ID,
+		"scope", claims.Scope, "aud", []string(claims.Audience), "exp", claims.Expiry, "bound", g.X5tS256 != "", "remote", ev.Source)
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	return writeJSON(c, http.StatusOK, tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(g.Lifetime / time.Second), Scope: claims.Scope})
+}
+
+// requestID takes a caller's X-Request-Id when it is short and plain, else makes one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 && strings.Trim(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == "" {
+		return id
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// claimedClientID is the client the request says it is, before any check:
+// for rate limits and the audit trail only.
+func claimedClientID(form url.Values, authz string) string {
+	if id, _, ok, err := authn.ParseBasic(authz); ok && err == nil && len(id) <= authn.MaxClientIDLen {
+		return id
+	}
+	if id := form.Get("client_id"); len(id) <= authn.MaxClientIDLen {
+		return id
+	}
+	return ""
+}
+
+func (s *Server) audit(ev AuditEvent) {
+	if err := s.cfg.Audit.Record(ev); err != nil {
+		s.log.Error("audit trail write failed", "err", err)
+	}
 }
 
 // authenticate runs client authentication for any endpoint that needs it
@@ -70,10 +124,15 @@ func (s *Server) authenticate(c echo.Context, form url.Values, now time.Time) (*
 	return s.auth.Authenticate(req.Context(), &authn.Request{Form: form, Authorization: req.Header.Get("Authorization"), PeerCertificates: chain, Now: now})
 }
 
-// tokenError logs the cause and writes the public error. RFC 6749 §5.2: a
-// failed Basic authentication answers 401 with WWW-Authenticate: Basic.
-func (s *Server) tokenError(c echo.Context, err error, clientID string) error {
+// tokenError logs and audits the cause and writes the public error. RFC 6749
+// §5.2: a failed Basic authentication answers 401 with WWW-Authenticate: Basic.
+func (s *Server) tokenError(c echo.Context, err error, ev *AuditEvent, start time.Time) error {
 	oe := errorFor(err)
+	ev.Outcome, ev.Reason = oe.Code, causeOf(oe)
+	s.audit(*ev)
+	s.metrics.failures.WithLabelValues(methodHint(c.Request()), oe.Code).Inc()
+	s.metrics.latency.WithLabelValues("refused").Observe(time.Since(start).Seconds())
+	clientID := ev.ClientID
 	if oe.Code == "invalid_client" {
 		if scheme, _, _ := strings.Cut(c.Request().Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Basic") {
 			oe.Challenge = `Basic realm="tokenbroker", charset="UTF-8"`
@@ -83,7 +142,7 @@ func (s *Server) tokenError(c echo.Context, err error, clientID string) error {
 	if oe.Status >= 500 {
 		level = s.log.Error
 	}
-	level("token request refused", "client_id", clientID, "error", oe.Code, "reason", causeOf(oe), "remote", c.RealIP())
+	level("token request refused", "request_id", ev.RequestID, "client_id", clientID, "error", oe.Code, "reason", causeOf(oe), "remote", c.RealIP())
 	writeError(c, oe)
 	return nil
 }
@@ -116,4 +175,15 @@ func (s *Server) clientCertificates(r *http.Request) ([]*x509.Certificate, error
 		return r.TLS.PeerCertificates, nil
 	}
 	return nil, nil
+}
+
+// methodHint names the authentication a refused request attempted, for metrics.
+func methodHint(r *http.Request) string {
+	switch {
+	case strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "basic "):
+		return "client_secret_basic"
+	case r.TLS != nil && len(r.TLS.PeerCertificates) > 0:
+		return "certificate"
+	}
+	return "other"
 }
