@@ -33,6 +33,14 @@ import (
 
 const audience = "https://api.example.test"
 
+// replicaDir and replicaState, when set, make newEnv a replica sharing a
+// backend directory and a shared-state store with another env.
+var (
+	replicaDir    string
+	replicaState  state.Store
+	replicaIssuer string
+)
+
 // env is a broker served over real TLS on loopback, with a file backend.
 type env struct {
 	t          *testing.T
@@ -71,6 +79,9 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
+	if replicaDir != "" {
+		dir = replicaDir // a second replica on the same backend
+	}
 	store, err := file.New(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +119,14 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, store: store, ca: ca, clientCA: clientCA, clientCA2: clientCA2, issuer: "https://" + ln.Addr().String(), mtlsBase: "https://" + mln.Addr().String(), logs: &syncBuffer{}, regToken: broker.NewSecret(), replay: state.NewMemory(0)}
+	iss := e.issuer
+	if replicaIssuer != "" {
+		iss = replicaIssuer // replicas behind one name share the issuer
+	}
+	var shared state.Store = e.replay
+	if replicaState != nil {
+		shared = replicaState
+	}
 	e.crlFile = filepath.Join(dir, "client-ca.crl")
 	crlPEM, err := clientCA.CRL(nil, 1, time.Now().Add(time.Hour))
 	if err != nil {
@@ -124,7 +143,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	serverPool := x509.NewCertPool()
 	serverPool.AddCert(ca.Cert)
 	keys := authn.NewKeySource(authn.NewJWKSFetcher(authn.FetcherOptions{AllowPrivate: true, RootCAs: serverPool}))
-	pkjwt, err := authn.PrivateKeyJWT(authn.AssertionConfig{Issuer: e.issuer, CompatAudiences: []string{e.issuer + broker.PathToken, e.mtlsBase + broker.PathToken}, Compat: true, Replay: e.replay, Keys: keys})
+	pkjwt, err := authn.PrivateKeyJWT(authn.AssertionConfig{Issuer: iss, CompatAudiences: []string{iss + broker.PathToken, e.mtlsBase + broker.PathToken}, Compat: true, Replay: shared, Keys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,12 +151,13 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	roots.AddCert(clientCA.Cert)
 	roots.AddCert(clientCA2.Cert)
 	cfg := broker.Config{
-		Issuer:                   e.issuer,
+		Issuer:                   iss,
 		MTLSBaseURL:              e.mtlsBase,
 		DefaultAudience:          audience,
 		ScopesSupported:          []string{"read", "write", "admin"},
 		InitialAccessTokenHashes: []string{backends.HashSecret(e.regToken)},
 		Logger:                   slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		State:                    shared,
 		Methods: []authn.Method{authn.ClientSecretBasic(), authn.ClientSecretPost(), pkjwt,
 			authn.TLSClientAuth(func() *x509.CertPool { return roots }, crls), authn.SelfSignedTLSClientAuth(keys)},
 	}

@@ -2,63 +2,18 @@ package state_test
 
 import (
 	"context"
-	"net"
-	"os"
-	"os/exec"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokenbroker/tokenbroker/backends/state"
+	"github.com/tokenbroker/tokenbroker/backends/state/statetest"
 )
-
-// StartRedis runs a real redis-server on loopback for the test.
-func startRedis(t *testing.T) (addr string, stop func()) {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("TB_TEST_REQUIRE_REDIS") != "" {
-			t.Fatal("redis-server is required (TB_TEST_REQUIRE_REDIS)")
-		}
-		t.Skip("redis-server not installed; .ci/test installs it")
-	}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr = "127.0.0.1:" + strconv.Itoa(port)
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if i > 200 {
-			t.Fatal("redis-server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	}
-	t.Cleanup(stop)
-	return addr, stop
-}
 
 // Two replicas (two clients) on one Redis: a jti accepted by one is refused by the other.
 func TestRedisSharedAcrossReplicas(t *testing.T) {
-	addr, stop := startRedis(t)
+	addr, stop := statetest.StartRedis(t)
 	ctx := context.Background()
 	a := state.NewRedis(redis.NewClient(&redis.Options{Addr: addr}), "tb:")
 	b := state.NewRedis(redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1}), "tb:")
