@@ -86,6 +86,13 @@ func NewCRLSet(ctx context.Context, files, urls []string, interval time.Duration
 	return s, nil
 }
 
+// Refresh re-reads the CRL files (when changed) and refetches URLs that are due.
+func (s *CRLSet) Refresh(ctx context.Context) error {
+	err := s.loadFiles()
+	s.fetchDue(ctx)
+	return err
+}
+
 // Close stops refreshing; safe to call twice.
 func (s *CRLSet) Close() error {
 	s.once.Do(func() { close(s.stop) })

@@ -114,6 +114,33 @@ type fileConfig struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"`
 	} `yaml:"log"`
+	Admin struct {
+		Listen string `yaml:"listen"`
+	} `yaml:"admin"`
+	Audit struct {
+		File  string `yaml:"file"`
+		Chain bool   `yaml:"chain"`
+	} `yaml:"audit"`
+	SharedState struct {
+		Type  string `yaml:"type"`
+		Redis struct {
+			Addrs        []string `yaml:"addrs"`
+			PasswordFile string   `yaml:"password_file"`
+			TLS          bool     `yaml:"tls"`
+			Prefix       string   `yaml:"prefix"`
+		} `yaml:"redis"`
+	} `yaml:"shared_state"`
+	RateLimits struct {
+		FailedPerClient   rateConfig `yaml:"failed_per_client"`
+		FailedPerAddress  rateConfig `yaml:"failed_per_address"`
+		IssuancePerClient rateConfig `yaml:"issuance_per_client"`
+	} `yaml:"rate_limits"`
+}
+
+// rateConfig is a token bucket in the configuration.
+type rateConfig struct {
+	PerSecond float64 `yaml:"per_second"`
+	Burst     float64 `yaml:"burst"`
 }
 
 // duration is a time.Duration written as "5m", "30s".
@@ -197,6 +224,12 @@ func setField(f reflect.Value, s string) error {
 		f.Set(reflect.ValueOf(duration(d)))
 	case string:
 		f.SetString(s)
+	case float64:
+		n, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", s)
+		}
+		f.SetFloat(n)
 	case int:
 		n, err := strconv.Atoi(s)
 		if err != nil {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tokenbroker/tokenbroker/broker"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -22,6 +24,8 @@ Usage:
   tokenbroker token --client-id ID (--secret-file F | --key F | --cert F --cert-key F) [--decode]
   tokenbroker inspect [--issuer URL] [--cert FILE] [TOKEN]
   tokenbroker demo api|client   (a protected API and a client for it; see README)
+  tokenbroker audit verify FILE [--from HASH]
+  tokenbroker bench --client-id ID (--secret-file F | --key F | --cert F --cert-key F) [--duration D] [--concurrency N] [--rate R] [--new-conn]
   tokenbroker config check FILE
 
 Commands other than serve find the backend from --config FILE (or
@@ -65,6 +69,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdInspect(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return cmdAudit(args[1:], stdout)
+	case "bench":
+		return cmdBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -110,5 +118,38 @@ func cmdConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	rt.Close()
 	fmt.Fprintf(stdout, "%s: ok\n", args[1])
+	return nil
+}
+
+// cmdAudit verifies a hash-chained audit trail and names the first broken line.
+func cmdAudit(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	from := fs.String("from", "", "hash the first line follows (for a rotated file: the last hash of the previous one)")
+	if len(args) == 0 || args[0] != "verify" {
+		return errors.New("usage: tokenbroker audit verify FILE [--from HASH]")
+	}
+	rest, path := args[1:], ""
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		path, rest = rest[0], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	if path == "" && fs.NArg() == 1 {
+		path = fs.Arg(0)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	lines, broken, err := broker.VerifyAuditChain(f, *from)
+	if err != nil {
+		return err
+	}
+	if broken != 0 {
+		return fmt.Errorf("%s: chain broken at line %d (of %d read): that line, or the one before it, was altered, removed or inserted", path, broken, lines)
+	}
+	fmt.Fprintf(stdout, "%s: %d events, chain intact\n", path, lines)
 	return nil
 }

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/awssm"
@@ -38,6 +40,8 @@ type runtime struct {
 	store   backends.Store
 	transit *vault.Transit
 	staged  *awssm.StagedKeys
+	anchors *trustAnchors
+	crls    *certs.CRLSet
 	closers []io.Closer
 }
 
@@ -167,6 +171,25 @@ func buildRuntime(ctx context.Context, fc *fileConfig, logOut io.Writer, start b
 			bad(fmt.Errorf("tls.crl_urls: %q is not an http(s) URL", u))
 		}
 	}
+	rt.cfg.RateLimits = broker.RateLimits{
+		FailedPerClient:   rateOf(fc.RateLimits.FailedPerClient, broker.Rate{PerSecond: 0.5, Burst: 10}),
+		FailedPerAddress:  rateOf(fc.RateLimits.FailedPerAddress, broker.Rate{PerSecond: 1, Burst: 30}),
+		IssuancePerClient: rateOf(fc.RateLimits.IssuancePerClient, broker.Rate{}),
+	}
+	for name, r := range map[string]rateConfig{"failed_per_client": fc.RateLimits.FailedPerClient, "failed_per_address": fc.RateLimits.FailedPerAddress, "issuance_per_client": fc.RateLimits.IssuancePerClient} {
+		if r.PerSecond < 0 || r.Burst < 0 {
+			bad(fmt.Errorf("rate_limits.%s: per_second and burst must not be negative", name))
+		}
+	}
+	switch fc.SharedState.Type {
+	case "", "memory":
+	case "redis":
+		if len(fc.SharedState.Redis.Addrs) == 0 {
+			bad(errors.New("shared_state.redis.addrs: at least one host:port"))
+		}
+	default:
+		bad(fmt.Errorf("shared_state.type: %q is not memory or redis", fc.SharedState.Type))
+	}
 	if fc.Assertions.MaxLifetime < 0 || time.Duration(fc.Assertions.MaxLifetime) > time.Hour {
 		bad(errors.New("assertions.max_lifetime: must be between 0 and 1h"))
 	}
@@ -260,8 +283,40 @@ func (rt *runtime) load(ctx context.Context, reload time.Duration) error {
 			audiences = append(audiences, strings.TrimSuffix(base, "/")+p)
 		}
 	}
-	// One shared-state store for assertion jti values and revoked token ids.
-	shared := state.NewMemory(1_000_000)
+	// One shared-state store for assertion jti values, revoked token ids and rate limits.
+	var shared state.Store
+	if fc.SharedState.Type == "redis" {
+		r := fc.SharedState.Redis
+		opt := &redis.UniversalOptions{Addrs: r.Addrs, DialTimeout: 2 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second}
+		if r.PasswordFile != "" {
+			b, err := readLimited(r.PasswordFile, 4096)
+			if err != nil {
+				return fmt.Errorf("shared_state.redis.password_file: %w", err)
+			}
+			opt.Password = strings.TrimSpace(string(b))
+		}
+		if r.TLS {
+			opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		prefix := r.Prefix
+		if prefix == "" {
+			prefix = "tokenbroker:"
+		}
+		client := redis.NewUniversalClient(opt)
+		rs := state.NewRedis(client, prefix)
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := rs.Ping(pctx)
+		cancel()
+		if err != nil {
+			client.Close()
+			return fmt.Errorf("shared_state.redis: %v unreachable: %w", r.Addrs, err)
+		}
+		rt.closers = append(rt.closers, client)
+		shared = rs
+		rt.cfg.RateLimits.Limiter = rs
+	} else {
+		shared = state.NewMemory(1_000_000)
+	}
 	rt.cfg.State = shared
 	pkjwt, err := authn.PrivateKeyJWT(authn.AssertionConfig{
 		Issuer: fc.Issuer, CompatAudiences: audiences, Compat: compat,
@@ -273,6 +328,7 @@ func (rt *runtime) load(ctx context.Context, reload time.Duration) error {
 	}
 	rt.cfg.Methods = []authn.Method{authn.ClientSecretBasic(), authn.ClientSecretPost(), pkjwt, authn.SelfSignedTLSClientAuth(keys)}
 	anchors := &trustAnchors{}
+	rt.anchors = anchors
 	if len(fc.TLS.ClientCAFiles) > 0 {
 		pool, err := certs.NewReloader(fc.TLS.ClientCAFiles, func() (*x509.CertPool, error) { return loadPool(fc.TLS.ClientCAFiles) }, reload, rt.log)
 		if err != nil {
@@ -299,10 +355,19 @@ func (rt *runtime) load(ctx context.Context, reload time.Duration) error {
 			errs = append(errs, fmt.Errorf("tls.crl_files: %w", err))
 		} else {
 			rt.closers = append(rt.closers, crls)
+			rt.crls = crls
 			rt.cfg.Methods = append(rt.cfg.Methods, authn.TLSClientAuth(anchors.Get, crls))
 		}
 	} else if len(fc.TLS.CRLFiles)+len(fc.TLS.CRLURLs) > 0 {
 		errs = append(errs, errors.New("tls.crl_files, tls.crl_urls: need tls.client_ca_files or backend.vault.pki_mounts"))
+	}
+	if fc.Audit.File != "" {
+		aud, err := openAudit(fc.Audit.File, fc.Audit.Chain)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("audit.file: %w", err))
+		} else {
+			rt.cfg.Audit = aud
+		}
 	}
 	switch fc.Signing.Type {
 	case "", "local":
@@ -423,4 +488,52 @@ var supportedMethodNames = []string{backends.AuthClientSecretBasic, backends.Aut
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// rateOf returns the configured rate, or def when the key is absent.
+func rateOf(c rateConfig, def broker.Rate) broker.Rate {
+	if c.PerSecond == 0 && c.Burst == 0 {
+		return def
+	}
+	return broker.Rate{PerSecond: c.PerSecond, Burst: c.Burst}
+}
+
+// reloadNow re-reads certificates, CA bundles and CRLs at once (SIGHUP);
+// they are also re-read on their own every tls.reload_interval.
+func (rt *runtime) reloadNow(ctx context.Context) {
+	if rt.serverCert != nil {
+		rt.serverCert.Check()
+	}
+	if rt.anchors != nil && rt.anchors.file != nil {
+		rt.anchors.file.Check()
+	}
+	if rt.crls != nil {
+		if err := rt.crls.Refresh(ctx); err != nil {
+			rt.log.Warn("CRL reload failed", "err", err)
+		}
+	}
+	rt.log.Info("reloaded certificates, CA bundles and CRLs")
+}
+
+// openAudit opens the audit trail: "-" for stdout, else a file appended to
+// (0600); a chained trail continues from the file's last line.
+func openAudit(path string, chain bool) (*broker.Auditor, error) {
+	if path == "-" || path == "stdout" {
+		return broker.NewAuditor(os.Stdout, chain, ""), nil
+	}
+	prev := ""
+	if chain {
+		if f, err := os.Open(path); err == nil {
+			prev, err = broker.LastAuditHash(f)
+			f.Close()
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return broker.NewAuditor(f, chain, prev), nil
 }

@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/tokenbroker/tokenbroker/broker"
 )
@@ -93,6 +97,29 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *dev {
 		printDevBanner(stdout, *stateDir, rt.cfg.Issuer)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				rt.reloadNow(ctx)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	if fc.Admin.Listen != "" {
+		aln, err := net.Listen("tcp", fc.Admin.Listen)
+		if err != nil {
+			return fmt.Errorf("admin.listen: %w", err)
+		}
+		admin := &http.Server{Handler: srv.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go admin.Serve(aln)
+		defer admin.Close()
+		rt.log.Info("admin listening", "addr", aln.Addr().String(), "paths", "/metrics /healthz /readyz")
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ctx, ln, broker.TLSConfig(rt.getCertificate, false)) }()

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/certs"
+)
+
+// cmdBench drives a broker's token endpoint and reports tokens/s, latency
+// percentiles and (with --admin) the server's CPU time per token. Closed loop
+// by default (--concurrency workers back to back); --rate makes it open loop,
+// measuring latency from each request's scheduled time (no coordinated omission).
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var isf issuerFlags
+	isf.register(fs)
+	clientID := fs.String("client-id", "", "client_id (required)")
+	secretFile := fs.String("secret-file", "", "client secret `FILE` (client_secret_basic)")
+	keyFile := fs.String("key", "", "private key `FILE` (private_key_jwt; an assertion is signed per request)")
+	certFile := fs.String("cert", "", "client certificate `FILE` (tls_client_auth)")
+	certKey := fs.String("cert-key", "", "the certificate's key `FILE`")
+	duration := fs.Duration("duration", 10*time.Second, "how long to run (bounded: at most 30m)")
+	conc := fs.Int("concurrency", 32, "closed loop: concurrent requesters")
+	rate := fs.Float64("rate", 0, "open loop: requests per second (0: closed loop)")
+	newConn := fs.Bool("new-conn", false, "a fresh TCP and TLS handshake for every request")
+	admin := fs.String("admin", "", "the broker's admin `URL` (e.g. http://127.0.0.1:9090), to report server CPU per token")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *clientID == "" {
+		return errors.New("--client-id is required")
+	}
+	if *duration > 30*time.Minute || *duration <= 0 {
+		return errors.New("--duration must be between 0 and 30m")
+	}
+	roots, err := isf.roots()
+	if err != nil {
+		return err
+	}
+	tokenURL := strings.TrimSuffix(isf.issuer, "/") + broker.PathToken
+	tlsCfg := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	var mk func() (*http.Request, error)
+	switch {
+	case *secretFile != "":
+		b, err := readLimited(*secretFile, 4096)
+		if err != nil {
+			return err
+		}
+		secret := strings.TrimSpace(string(b))
+		mk = func() (*http.Request, error) {
+			r, err := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader("grant_type=client_credentials"))
+			if err == nil {
+				r.SetBasicAuth(url.QueryEscape(*clientID), url.QueryEscape(secret))
+			}
+			return r, err
+		}
+	case *keyFile != "":
+		b, err := readLimited(*keyFile, 64<<10)
+		if err != nil {
+			return err
+		}
+		key, err := certs.ParsePrivateKeyPEM(b)
+		if err != nil {
+			return err
+		}
+		mk = func() (*http.Request, error) {
+			a, err := signAssertion(crypto.Signer(key), jose.ES256, *clientID+"-1", *clientID, isf.issuer, time.Minute)
+			if err != nil {
+				return nil, err
+			}
+			form := url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {authn.AssertionType}, "client_assertion": {a}}
+			return http.NewRequest(http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
+		}
+	case *certFile != "":
+		c, err := tls.LoadX509KeyPair(*certFile, *certKey)
+		if err != nil {
+			return err
+		}
+		tlsCfg.Certificates = []tls.Certificate{c}
+		body := "grant_type=client_credentials&client_id=" + url.QueryEscape(*clientID)
+		mk = func() (*http.Request, error) {
+			return http.NewRequest(http.MethodPost, tokenURL, strings.NewReader(body))
+		}
+	default:
+		return errors.New("give --secret-file, --key or --cert/--cert-key")
+	}
+	tr := &http.Transport{TLSClientConfig: tlsCfg, DisableKeepAlives: *newConn, MaxIdleConnsPerHost: *conc + 16, ForceAttemptHTTP2: false}
+	if *newConn {
+		tlsCfg.ClientSessionCache = nil // and no session resumption: a full handshake each time
+	}
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+
+	cpu0, _ := serverCPU(*admin)
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		okN, errN atomic.Int64
+		statuses  sync.Map
+	)
+	do := func(scheduled time.Time) {
+		req, err := mk()
+		if err != nil {
+			errN.Add(1)
+			return
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := hc.Do(req)
+		lat := time.Since(scheduled)
+		if err != nil {
+			errN.Add(1)
+			statuses.Store("transport error", true)
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			errN.Add(1)
+			statuses.Store(strconv.Itoa(resp.StatusCode), true)
+			return
+		}
+		okN.Add(1)
+		mu.Lock()
+		latencies = append(latencies, lat)
+		mu.Unlock()
+	}
+	ctx, cancel := context.WithTimeout(ctx, *duration)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	if *rate > 0 {
+		interval := time.Duration(float64(time.Second) / *rate)
+		sem := make(chan struct{}, 4096)
+		for next := start; ctx.Err() == nil; next = next.Add(interval) {
+			if d := time.Until(next); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-ctx.Done():
+				}
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			sem <- struct{}{}
+			wg.Go(func() { do(next); <-sem })
+		}
+	} else {
+		for range *conc {
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					do(time.Now())
+				}
+			})
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cpu1, cpuErr := serverCPU(*admin)
+
+	slices.Sort(latencies)
+	pct := func(p float64) time.Duration {
+		if len(latencies) == 0 {
+			return 0
+		}
+		return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))]
+	}
+	mode := fmt.Sprintf("closed loop, %d concurrent", *conc)
+	if *rate > 0 {
+		mode = fmt.Sprintf("open loop, %.0f req/s", *rate)
+	}
+	conn := "keep-alive"
+	if *newConn {
+		conn = "new TLS handshake per request"
+	}
+	fmt.Fprintf(stdout, "tokenbroker bench: %s, %s, %s\n", tokenURL, mode, conn)
+	fmt.Fprintf(stdout, "  requests: %d ok, %d failed", okN.Load(), errN.Load())
+	statuses.Range(func(k, _ any) bool { fmt.Fprintf(stdout, " [%v]", k); return true })
+	fmt.Fprintf(stdout, "\n  tokens/s: %.0f\n", float64(okN.Load())/elapsed.Seconds())
+	fmt.Fprintf(stdout, "  latency:  p50 %s  p90 %s  p99 %s  max %s\n", pct(.50).Round(time.Microsecond), pct(.90).Round(time.Microsecond), pct(.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))
+	if *admin != "" && cpuErr == nil && okN.Load() > 0 {
+		fmt.Fprintf(stdout, "  server CPU per token: %.1f µs\n", (cpu1-cpu0)*1e6/float64(okN.Load()))
+	}
+	return nil
+}
+
+// serverCPU reads process_cpu_seconds_total from the broker's /metrics.
+func serverCPU(admin string) (float64, error) {
+	if admin == "" {
+		return 0, errors.New("no admin URL")
+	}
+	resp, err := http.Get(strings.TrimSuffix(admin, "/") + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(io.LimitReader(resp.Body, 4<<20))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "process_cpu_seconds_total "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, errors.New("process_cpu_seconds_total not found")
+}
