@@ -40,7 +40,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	certFile := fs.String("cert", "", "client certificate `FILE` (tls_client_auth)")
 	certKey := fs.String("cert-key", "", "the certificate's key `FILE`")
 	duration := fs.Duration("duration", 10*time.Second, "how long to run (bounded: at most 30m)")
-	conc := fs.Int("concurrency", 32, "closed loop: concurrent requesters")
+	conc := fs.Int("concurrency", 32, "concurrent requesters (closed loop) / connections (both loops)")
 	rate := fs.Float64("rate", 0, "open loop: requests per second (0: closed loop)")
 	newConn := fs.Bool("new-conn", false, "a fresh TCP and TLS handshake for every request")
 	admin := fs.String("admin", "", "the broker's admin `URL` (e.g. http://127.0.0.1:9090), to report server CPU per token")
@@ -104,7 +104,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	default:
 		return errors.New("give --secret-file, --key or --cert/--cert-key")
 	}
-	tr := &http.Transport{TLSClientConfig: tlsCfg, DisableKeepAlives: *newConn, MaxIdleConnsPerHost: *conc + 16, ForceAttemptHTTP2: false}
+	// At most --concurrency connections, in both loops: an open loop queues
+	// for a connection (and the wait counts in the latency) instead of
+	// opening thousands of new ones.
+	tr := &http.Transport{TLSClientConfig: tlsCfg, DisableKeepAlives: *newConn, MaxIdleConnsPerHost: *conc, MaxConnsPerHost: *conc, ForceAttemptHTTP2: false}
 	if *newConn {
 		tlsCfg.ClientSessionCache = nil // and no session resumption: a full handshake each time
 	}
