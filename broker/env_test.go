@@ -229,6 +229,8 @@ func (e *env) post(form url.Values, header http.Header) (*http.Response, map[str
 	for k, v := range header {
 		req.Header[k] = v
 	}
+	// Assertions are credentials too: none may reach a log.
+	e.handedOut = append(e.handedOut, form["client_assertion"]...)
 	return e.do(req)
 }
 
