@@ -131,7 +131,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		lat := time.Since(scheduled)
 		if err != nil {
 			errN.Add(1)
-			statuses.Store("transport error", true)
+			statuses.LoadOrStore("transport error: "+err.Error(), true)
 			return
 		}
 		io.Copy(io.Discard, resp.Body)
@@ -196,7 +196,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "tokenbroker bench: %s, %s, %s\n", tokenURL, mode, conn)
 	fmt.Fprintf(stdout, "  requests: %d ok, %d failed", okN.Load(), errN.Load())
-	statuses.Range(func(k, _ any) bool { fmt.Fprintf(stdout, " [%v]", k); return true })
+	shown := 0
+	statuses.Range(func(k, _ any) bool {
+		if shown++; shown <= 3 {
+			fmt.Fprintf(stdout, " [%v]", k)
+		}
+		return true
+	})
 	fmt.Fprintf(stdout, "\n  tokens/s: %.0f\n", float64(okN.Load())/elapsed.Seconds())
 	fmt.Fprintf(stdout, "  latency:  p50 %s  p90 %s  p99 %s  max %s\n", pct(.50).Round(time.Microsecond), pct(.90).Round(time.Microsecond), pct(.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))
 	if *admin != "" && cpuErr == nil && okN.Load() > 0 {
