@@ -260,15 +260,21 @@ func StaticCertificate(c tls.Certificate) func(*tls.ClientHelloInfo) (*tls.Certi
 // Serve serves HTTPS on ln until ctx ends, then shuts down gracefully,
 // letting in-flight requests finish.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config) error {
+	return Serve(ctx, ln, tlsCfg, s.echo, s.log)
+}
+
+// Serve serves h over HTTPS on ln with the broker's limits (header and
+// read/write timeouts) until ctx ends, then shuts down gracefully.
+func Serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config, h http.Handler, log *slog.Logger) error {
 	hs := &http.Server{
-		Handler:           s.echo,
+		Handler:           h,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      15 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(tls.NewListener(ln, tlsCfg)) }()

@@ -43,6 +43,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	conc := fs.Int("concurrency", 32, "concurrent requesters (closed loop) / connections (both loops)")
 	rate := fs.Float64("rate", 0, "open loop: requests per second (0: closed loop)")
 	newConn := fs.Bool("new-conn", false, "a fresh TCP and TLS handshake for every request")
+	h2 := fs.Bool("http2", false, "HTTP/2 (requests multiplexed on --concurrency connections) instead of HTTP/1.1")
 	admin := fs.String("admin", "", "the broker's admin `URL` (e.g. http://127.0.0.1:9090), to report server CPU per token")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -107,7 +108,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// At most --concurrency connections, in both loops: an open loop queues
 	// for a connection (and the wait counts in the latency) instead of
 	// opening thousands of new ones.
-	tr := &http.Transport{TLSClientConfig: tlsCfg, DisableKeepAlives: *newConn, MaxIdleConnsPerHost: *conc, MaxConnsPerHost: *conc, ForceAttemptHTTP2: false}
+	tr := &http.Transport{TLSClientConfig: tlsCfg, DisableKeepAlives: *newConn, MaxIdleConnsPerHost: *conc, MaxConnsPerHost: *conc, ForceAttemptHTTP2: *h2}
 	if *newConn {
 		tlsCfg.ClientSessionCache = nil // and no session resumption: a full handshake each time
 	}
@@ -190,7 +191,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *rate > 0 {
 		mode = fmt.Sprintf("open loop, %.0f req/s", *rate)
 	}
-	conn := "keep-alive"
+	conn := "HTTP/1.1 keep-alive"
+	if *h2 {
+		conn = "HTTP/2"
+	}
 	if *newConn {
 		conn = "new TLS handshake per request"
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,63 +29,61 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var fc *fileConfig
-	switch {
-	case *dev:
-		addr := *listen
-		if addr == "" {
-			addr = defaultDevListen
-		}
-		iss := *issuer
-		if iss == "" {
-			var err error
-			if iss, err = devIssuer(addr); err != nil {
-				return err
+	// load reads the configuration: at start, and again on SIGHUP.
+	load := func() (*fileConfig, error) {
+		switch {
+		case *dev:
+			addr := *listen
+			if addr == "" {
+				addr = defaultDevListen
 			}
+			iss := *issuer
+			if iss == "" {
+				var err error
+				if iss, err = devIssuer(addr); err != nil {
+					return nil, err
+				}
+			}
+			if err := broker.ValidateIssuer(iss); err != nil {
+				return nil, fmt.Errorf("--issuer: %w", err)
+			}
+			host, _, _ := net.SplitHostPort(iss[len("https://"):])
+			if _, err := ensureDevState(ctx, *stateDir, host); err != nil {
+				return nil, fmt.Errorf("dev state %s: %w", *stateDir, err)
+			}
+			fc := devConfig(*stateDir, addr, iss)
+			if err := applyEnv(fc, os.Environ()); err != nil {
+				return nil, err
+			}
+			if *mtlsListen != "" {
+				fc.MTLS.Listen = *mtlsListen
+			}
+			return fc, nil
+		case *cfgPath != "":
+			fc, err := loadConfig(*cfgPath, os.Environ())
+			if err != nil {
+				return nil, err
+			}
+			if *listen != "" {
+				fc.Listen = *listen
+			}
+			return fc, nil
 		}
-		if err := broker.ValidateIssuer(iss); err != nil {
-			return fmt.Errorf("--issuer: %w", err)
-		}
-		host, _, _ := net.SplitHostPort(iss[len("https://"):])
-		if _, err := ensureDevState(ctx, *stateDir, host); err != nil {
-			return fmt.Errorf("dev state %s: %w", *stateDir, err)
-		}
-		fc = devConfig(*stateDir, addr, iss)
-		if err := applyEnv(fc, os.Environ()); err != nil {
-			return err
-		}
-		if *mtlsListen != "" {
-			fc.MTLS.Listen = *mtlsListen
-		}
-	case *cfgPath != "":
-		var err error
-		if fc, err = loadConfig(*cfgPath, os.Environ()); err != nil {
-			return err
-		}
-		if *listen != "" {
-			fc.Listen = *listen
-		}
-	default:
-		return fmt.Errorf("serve needs --dev or --config FILE")
+		return nil, fmt.Errorf("serve needs --dev or --config FILE")
 	}
-	rt, err := buildRuntime(ctx, fc, stderr, true)
-	if err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
-	}
-	defer rt.Close()
-	store := rt.store
-	if rt.transit == nil && rt.staged == nil {
-		if created, err := broker.EnsureKeySet(ctx, store, rt.cfg.SigningAlg); err != nil {
-			return fmt.Errorf("signing keys: %w", err)
-		} else if created {
-			rt.log.Info("created a new signing key set", "alg", rt.cfg.SigningAlg)
-		}
-	}
-	srv, err := broker.New(ctx, rt.cfg, store, broker.WithCache(rt.cacheOpt))
+	fc, err := load()
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
+	first, err := startInstance(ctx, fc, stderr)
+	if err != nil {
+		return err
+	}
+	var cur atomic.Pointer[instance]
+	cur.Store(first)
+	defer func() { cur.Load().close() }()
+	rt := first.rt
+
 	ln, err := net.Listen("tcp", fc.Listen)
 	if err != nil {
 		return err
@@ -98,6 +98,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *dev {
 		printDevBanner(stdout, *stateDir, rt.cfg.Issuer)
 	}
+	// Requests and TLS handshakes always go to the current instance, so a
+	// SIGHUP swaps configuration without dropping a connection.
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cur.Load().srv.Handler().ServeHTTP(w, r) })
+	getCert := func(h *tls.ClientHelloInfo) (*tls.Certificate, error) { return cur.Load().rt.getCertificate(h) }
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -105,7 +109,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		for {
 			select {
 			case <-hup:
-				rt.reloadNow(ctx)
+				reload(ctx, &cur, load, fc, stderr)
 			case <-ctx.Done():
 				return
 			}
@@ -116,25 +120,86 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return fmt.Errorf("admin.listen: %w", err)
 		}
-		admin := &http.Server{Handler: srv.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
+		admin := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cur.Load().srv.AdminHandler().ServeHTTP(w, r) }), ReadHeaderTimeout: 5 * time.Second}
 		go admin.Serve(aln)
 		defer admin.Close()
 		rt.log.Info("admin listening", "addr", aln.Addr().String(), "paths", "/metrics /healthz /readyz")
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ctx, ln, broker.TLSConfig(rt.getCertificate, false)) }()
+	go func() { errc <- broker.Serve(ctx, ln, broker.TLSConfig(getCert, false), handler, rt.log) }()
 	rt.log.Info("listening", "addr", ln.Addr().String(), "issuer", rt.cfg.Issuer)
 	n := 1
 	if mln != nil {
 		n++
-		go func() { errc <- srv.Serve(ctx, mln, broker.TLSConfig(rt.getCertificate, true)) }()
+		go func() { errc <- broker.Serve(ctx, mln, broker.TLSConfig(getCert, true), handler, rt.log) }()
 		rt.log.Info("listening (client certificate required)", "addr", mln.Addr().String(), "alias", rt.cfg.MTLSBaseURL)
 	}
-	var first error
+	var firstErr error
 	for range n {
-		if err := <-errc; err != nil && first == nil {
-			first = err
+		if err := <-errc; err != nil && firstErr == nil {
+			firstErr = err
 		}
 	}
-	return first
+	return firstErr
+}
+
+// instance is one configured broker: its runtime and server.
+type instance struct {
+	rt  *runtime
+	srv *broker.Server
+}
+
+func (i *instance) close() {
+	i.srv.Close()
+	i.rt.Close()
+}
+
+// startInstance builds the runtime and the server for fc.
+func startInstance(ctx context.Context, fc *fileConfig, stderr io.Writer) (*instance, error) {
+	rt, err := buildRuntime(ctx, fc, stderr, true)
+	if err != nil {
+		return nil, fmt.Errorf("configuration:\n%w", err)
+	}
+	if rt.transit == nil && rt.staged == nil {
+		if created, err := broker.EnsureKeySet(ctx, rt.store, rt.cfg.SigningAlg); err != nil {
+			rt.Close()
+			return nil, fmt.Errorf("signing keys: %w", err)
+		} else if created {
+			rt.log.Info("created a new signing key set", "alg", rt.cfg.SigningAlg)
+		}
+	}
+	srv, err := broker.New(ctx, rt.cfg, rt.store, broker.WithCache(rt.cacheOpt))
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	return &instance{rt: rt, srv: srv}, nil
+}
+
+// reload re-reads the configuration and the certificates (SIGHUP). A new
+// instance replaces the current one for new requests; the old one finishes
+// what it has and is closed after a grace period. On any error the current
+// instance stays. Listen addresses need a restart.
+func reload(ctx context.Context, cur *atomic.Pointer[instance], load func() (*fileConfig, error), orig *fileConfig, stderr io.Writer) {
+	old := cur.Load()
+	log := old.rt.log
+	fc, err := load()
+	if err == nil && (fc.Listen != orig.Listen || fc.MTLS.Listen != orig.MTLS.Listen || fc.Admin.Listen != orig.Admin.Listen) {
+		log.Warn("SIGHUP: listen addresses changed; they take effect after a restart")
+	}
+	var next *instance
+	if err == nil {
+		next, err = startInstance(ctx, fc, stderr)
+	}
+	if err != nil {
+		log.Error("SIGHUP: reload failed; keeping the running configuration", "err", err)
+		old.rt.reloadNow(ctx) // certificates, CA bundles and CRLs at least
+		return
+	}
+	cur.Store(next)
+	next.rt.log.Info("SIGHUP: configuration, certificates, CA bundles and CRLs reloaded")
+	go func() {
+		time.Sleep(30 * time.Second) // in-flight requests of the old instance finish
+		old.close()
+	}()
 }
