@@ -30,7 +30,7 @@ func TestComposeFileRefersToWhatExists(t *testing.T) {
 	}
 	keys := map[string]reflect.Value{}
 	collectFields(reflect.ValueOf(&fileConfig{}).Elem(), envPrefix, keys)
-	for _, want := range []string{"localstack", "vault", "broker-awssm"} {
+	for _, want := range []string{"localstack", "vault", "redis", "broker-awssm", "nginx", "seed-awssm", "seed-mtls"} {
 		if _, ok := doc.Services[want]; !ok {
 			t.Errorf("service %s missing", want)
 		}
@@ -43,6 +43,14 @@ func TestComposeFileRefersToWhatExists(t *testing.T) {
 			if strings.HasPrefix(k, envPrefix) {
 				if _, ok := keys[k]; !ok {
 					t.Errorf("%s: %s is not a configuration key", name, k)
+				}
+			}
+		}
+		for _, v := range s.Volumes {
+			src, _, _ := strings.Cut(v, ":")
+			if strings.HasPrefix(src, "./.ci/") {
+				if _, err := os.Stat("../../" + strings.TrimPrefix(src, "./")); err != nil {
+					t.Errorf("%s mounts %s, which does not exist", name, src)
 				}
 			}
 		}
