@@ -51,15 +51,13 @@ func (s *localSigner) Sign(_ context.Context, in []byte) ([]byte, error) {
 	switch k := s.key.(type) {
 	case *ecdsa.PrivateKey:
 		// RFC 7518 §3.4: R and S as fixed-width big-endian, concatenated.
+		// SignASN1 plus a small DER walk avoids ecdsa.Sign's big.Int round trip.
 		d := sha256.Sum256(in)
-		r, ss, err := ecdsa.Sign(rand.Reader, k, d[:])
+		der, err := ecdsa.SignASN1(rand.Reader, k, d[:])
 		if err != nil {
 			return nil, err
 		}
-		out := make([]byte, 64)
-		r.FillBytes(out[:32])
-		ss.FillBytes(out[32:])
-		return out, nil
+		return derToRS(der, 32)
 	case ed25519.PrivateKey:
 		return ed25519.Sign(k, in), nil
 	case *rsa.PrivateKey:
@@ -117,4 +115,34 @@ func ParseSigningKey(sk SigningKey) (Signer, crypto.PublicKey, error) {
 		return nil, nil, err
 	}
 	return ls, signer.Public(), nil
+}
+
+// derToRS converts an ASN.1 ECDSA signature, SEQUENCE { INTEGER r, INTEGER s },
+// to the fixed-width r||s form JWS uses.
+func derToRS(der []byte, size int) ([]byte, error) {
+	bad := fmt.Errorf("malformed ECDSA signature")
+	if len(der) < 8 || der[0] != 0x30 || int(der[1]) != len(der)-2 || der[1] >= 0x80 {
+		return nil, bad
+	}
+	out := make([]byte, 2*size)
+	rest := der[2:]
+	for i := range 2 {
+		if len(rest) < 2 || rest[0] != 0x02 || int(rest[1]) > len(rest)-2 {
+			return nil, bad
+		}
+		n := int(rest[1])
+		v := rest[2 : 2+n]
+		for len(v) > 0 && v[0] == 0 {
+			v = v[1:]
+		}
+		if len(v) > size {
+			return nil, bad
+		}
+		copy(out[(i+1)*size-len(v):(i+1)*size], v)
+		rest = rest[2+n:]
+	}
+	if len(rest) != 0 {
+		return nil, bad
+	}
+	return out, nil
 }
