@@ -1,10 +1,13 @@
 package broker
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/tokenbroker/tokenbroker/authn"
 )
 
 // introspection is the RFC 7662 §2.2 response.
@@ -30,19 +33,10 @@ type introspection struct {
 // and nothing else (RFC 7662 §2.2).
 func (s *Server) introspect(c echo.Context) error {
 	now := time.Now()
-	form, err := s.readForm(c)
+	res, tok, err := s.tokenRequest(c, now)
 	if err != nil {
-		return s.refuse(c, err, "introspection_refused", "")
+		return s.refuse(c, err, "introspection_refused")
 	}
-	res, err := s.authenticate(c, form, now)
-	if err != nil {
-		return s.refuse(c, err, "introspection_refused", form.Get("client_id"))
-	}
-	tok := form.Get("token")
-	if tok == "" {
-		return s.refuse(c, oauthErr(http.StatusBadRequest, "invalid_request", "token is required", nil), "introspection_refused", res.Client.ClientID)
-	}
-	noStore(c)
 	claims, err := s.verifyOwnToken(tok, now)
 	if err != nil {
 		s.log.Info("introspection: inactive", "caller", res.Client.ClientID, "reason", err.Error())
@@ -72,19 +66,10 @@ func (s *Server) introspect(c echo.Context) error {
 // state until the token's own expiry.
 func (s *Server) revoke(c echo.Context) error {
 	now := time.Now()
-	form, err := s.readForm(c)
+	res, tok, err := s.tokenRequest(c, now)
 	if err != nil {
-		return s.refuse(c, err, "revocation_refused", "")
+		return s.refuse(c, err, "revocation_refused")
 	}
-	res, err := s.authenticate(c, form, now)
-	if err != nil {
-		return s.refuse(c, err, "revocation_refused", form.Get("client_id"))
-	}
-	tok := form.Get("token")
-	if tok == "" {
-		return s.refuse(c, oauthErr(http.StatusBadRequest, "invalid_request", "token is required", nil), "revocation_refused", res.Client.ClientID)
-	}
-	noStore(c)
 	claims, err := s.verifyOwnToken(tok, now)
 	switch {
 	case err != nil:
@@ -94,7 +79,7 @@ func (s *Server) revoke(c echo.Context) error {
 	default:
 		if _, err := s.state.Once(c.Request().Context(), revokedKey(claims.ID), time.Unix(claims.Expiry, 0).Add(time.Minute)); err != nil {
 			// RFC 7009 §2.2.1: the server may answer 503 when it cannot revoke now.
-			return s.refuse(c, oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "revocation could not be recorded, retry", err), "revocation_refused", res.Client.ClientID)
+			return s.refuse(c, &clientError{oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "revocation could not be recorded, retry", err), res.Client.ClientID}, "revocation_refused")
 		}
 		s.log.Info("token revoked", "client_id", res.Client.ClientID, "jti", claims.ID)
 		s.audit(AuditEvent{Time: now.UTC(), Event: "token_revoked", RequestID: requestID(c.Request()), ClientID: res.Client.ClientID, Method: res.Method, JTI: claims.ID, Outcome: "success", Source: c.RealIP()})
@@ -102,8 +87,39 @@ func (s *Server) revoke(c echo.Context) error {
 	return c.NoContent(http.StatusOK)
 }
 
+// tokenRequest is the common start of introspection and revocation: the
+// form, the authenticated caller and the "token" parameter.
+func (s *Server) tokenRequest(c echo.Context, now time.Time) (*authn.Result, string, error) {
+	form, err := s.readForm(c)
+	if err != nil {
+		return nil, "", err
+	}
+	res, err := s.authenticate(c, form, now)
+	if err != nil {
+		return nil, "", &clientError{err, form.Get("client_id")}
+	}
+	tok := form.Get("token")
+	if tok == "" {
+		return nil, "", &clientError{oauthErr(http.StatusBadRequest, "invalid_request", "token is required", nil), res.Client.ClientID}
+	}
+	noStore(c)
+	return res, tok, nil
+}
+
+// clientError carries the (claimed or authenticated) client_id of a refusal, for the audit trail.
+type clientError struct {
+	error
+	clientID string
+}
+
+func (e *clientError) Unwrap() error { return e.error }
+
 // refuse answers an introspection or revocation error and audits it.
-func (s *Server) refuse(c echo.Context, err error, event, clientID string) error {
-	ev := AuditEvent{Time: time.Now().UTC(), Event: event, RequestID: requestID(c.Request()), ClientID: clientID, Source: c.RealIP()}
+func (s *Server) refuse(c echo.Context, err error, event string) error {
+	ev := AuditEvent{Time: time.Now().UTC(), Event: event, RequestID: requestID(c.Request()), Source: c.RealIP()}
+	var ce *clientError
+	if errors.As(err, &ce) {
+		ev.ClientID = ce.clientID
+	}
 	return s.tokenError(c, err, &ev, time.Now())
 }

@@ -108,25 +108,18 @@ type Leaf struct {
 
 // Issue signs a certificate for l and returns it with its key, both as PEM.
 func (ca *CA) Issue(l Leaf) (certPEM, keyPEM []byte, err error) {
-	cert, key, err := issue(l, ca.Cert, ca.Key)
-	if err != nil {
-		return nil, nil, err
-	}
-	keyPEM, err = MarshalPrivateKeyPEM(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), keyPEM, nil
+	return issuePEM(l, ca.Cert, ca.Key)
 }
 
 // SelfSigned returns a self-signed certificate for l (RFC 8705 §2.2 clients).
-func SelfSigned(l Leaf) (certPEM, keyPEM []byte, err error) {
-	cert, key, err := issue(l, nil, nil)
+func SelfSigned(l Leaf) (certPEM, keyPEM []byte, err error) { return issuePEM(l, nil, nil) }
+
+func issuePEM(l Leaf, parent *x509.Certificate, parentKey crypto.Signer) (certPEM, keyPEM []byte, err error) {
+	cert, key, err := issue(l, parent, parentKey)
 	if err != nil {
 		return nil, nil, err
 	}
-	keyPEM, err = MarshalPrivateKeyPEM(key)
-	if err != nil {
+	if keyPEM, err = MarshalPrivateKeyPEM(key); err != nil {
 		return nil, nil, err
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), keyPEM, nil
