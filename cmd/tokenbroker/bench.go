@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -22,7 +21,6 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/broker"
-	"github.com/tokenbroker/tokenbroker/certs"
 )
 
 // cmdBench drives a broker's token endpoint and reports tokens/s, latency
@@ -34,11 +32,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	var isf issuerFlags
 	isf.register(fs)
-	clientID := fs.String("client-id", "", "client_id (required)")
-	secretFile := fs.String("secret-file", "", "client secret `FILE` (client_secret_basic)")
-	keyFile := fs.String("key", "", "private key `FILE` (private_key_jwt; an assertion is signed per request)")
-	certFile := fs.String("cert", "", "client certificate `FILE` (tls_client_auth)")
-	certKey := fs.String("cert-key", "", "the certificate's key `FILE`")
+	var cf credFlags
+	cf.register(fs)
 	duration := fs.Duration("duration", 10*time.Second, "how long to run (bounded: at most 30m)")
 	conc := fs.Int("concurrency", 32, "concurrent requesters (closed loop) / connections (both loops)")
 	rate := fs.Float64("rate", 0, "open loop: requests per second (0: closed loop)")
@@ -48,9 +43,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *clientID == "" {
-		return errors.New("--client-id is required")
+	cr, err := cf.load()
+	if err != nil {
+		return err
 	}
+	clientID := &cf.clientID
 	if *duration > 30*time.Minute || *duration <= 0 {
 		return errors.New("--duration must be between 0 and 30m")
 	}
@@ -62,12 +59,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tlsCfg := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	var mk func() (*http.Request, error)
 	switch {
-	case *secretFile != "":
-		b, err := readLimited(*secretFile, 4096)
-		if err != nil {
-			return err
-		}
-		secret := strings.TrimSpace(string(b))
+	case cr.secret != "":
+		secret := cr.secret
 		mk = func() (*http.Request, error) {
 			r, err := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader("grant_type=client_credentials"))
 			if err == nil {
@@ -75,29 +68,17 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			return r, err
 		}
-	case *keyFile != "":
-		b, err := readLimited(*keyFile, 64<<10)
-		if err != nil {
-			return err
-		}
-		key, err := certs.ParsePrivateKeyPEM(b)
-		if err != nil {
-			return err
-		}
+	case cr.key != nil:
 		mk = func() (*http.Request, error) {
-			a, err := signAssertion(crypto.Signer(key), jose.ES256, *clientID+"-1", *clientID, isf.issuer, time.Minute)
+			a, err := signAssertion(cr.key, jose.ES256, cr.kid, *clientID, isf.issuer, time.Minute)
 			if err != nil {
 				return nil, err
 			}
 			form := url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {authn.AssertionType}, "client_assertion": {a}}
 			return http.NewRequest(http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
 		}
-	case *certFile != "":
-		c, err := tls.LoadX509KeyPair(*certFile, *certKey)
-		if err != nil {
-			return err
-		}
-		tlsCfg.Certificates = []tls.Certificate{c}
+	case cr.cert != nil:
+		tlsCfg.Certificates = []tls.Certificate{*cr.cert}
 		body := "grant_type=client_credentials&client_id=" + url.QueryEscape(*clientID)
 		mk = func() (*http.Request, error) {
 			return http.NewRequest(http.MethodPost, tokenURL, strings.NewReader(body))

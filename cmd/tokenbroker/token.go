@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -49,20 +50,72 @@ func (f *issuerFlags) roots() (*x509.CertPool, error) {
 	return certs.PoolFromPEM(b)
 }
 
+// credFlags are a client's credentials on the command line (token, bench).
+type credFlags struct {
+	clientID, secret, secretFile, keyFile, kid, certFile, certKey string
+}
+
+func (f *credFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.clientID, "client-id", "", "client_id (required)")
+	fs.StringVar(&f.secret, "secret", "", "client secret (prefer --secret-file)")
+	fs.StringVar(&f.secretFile, "secret-file", "", "`FILE` holding the client secret")
+	fs.StringVar(&f.keyFile, "key", "", "private key `FILE` for private_key_jwt")
+	fs.StringVar(&f.kid, "kid", "", "kid of the private key (default CLIENT_ID-1, as dev mode registers it)")
+	fs.StringVar(&f.certFile, "cert", "", "client certificate `FILE` (tls_client_auth, or to bind the token)")
+	fs.StringVar(&f.certKey, "cert-key", "", "the certificate's key `FILE`")
+}
+
+// creds are the loaded credentials; any of them may be empty.
+type creds struct {
+	secret string
+	key    crypto.Signer
+	kid    string
+	cert   *tls.Certificate
+}
+
+func (f *credFlags) load() (*creds, error) {
+	if f.clientID == "" {
+		return nil, errors.New("--client-id is required")
+	}
+	c := &creds{secret: f.secret, kid: f.kid}
+	if c.kid == "" {
+		c.kid = f.clientID + "-1"
+	}
+	if f.secretFile != "" {
+		b, err := readLimited(f.secretFile, 4096)
+		if err != nil {
+			return nil, err
+		}
+		c.secret = strings.TrimSpace(string(b))
+	}
+	if f.keyFile != "" {
+		b, err := readLimited(f.keyFile, 64<<10)
+		if err != nil {
+			return nil, err
+		}
+		if c.key, err = certs.ParsePrivateKeyPEM(b); err != nil {
+			return nil, err
+		}
+	}
+	if f.certFile != "" {
+		tc, err := tls.LoadX509KeyPair(f.certFile, f.certKey)
+		if err != nil {
+			return nil, fmt.Errorf("--cert/--cert-key: %w", err)
+		}
+		c.cert = &tc
+	}
+	return c, nil
+}
+
 // cmdToken gets a token as any client: secret, private key, or certificate.
 func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var isf issuerFlags
 	isf.register(fs)
-	clientID := fs.String("client-id", "", "client_id (required)")
-	secret := fs.String("secret", "", "client secret (prefer --secret-file)")
-	secretFile := fs.String("secret-file", "", "`FILE` holding the client secret")
+	var cf credFlags
+	cf.register(fs)
 	post := fs.Bool("post", false, "send the secret in the body (client_secret_post)")
-	keyFile := fs.String("key", "", "private key `FILE` for private_key_jwt")
-	kid := fs.String("kid", "", "kid of the private key (default CLIENT_ID-1)")
-	certFile := fs.String("cert", "", "client certificate `FILE` (tls_client_auth, or to bind the token)")
-	certKey := fs.String("cert-key", "", "the certificate's key `FILE`")
 	scope := fs.String("scope", "", "space-separated scopes")
 	var resources listFlag
 	fs.Var(&resources, "resource", "resource `URI` (repeat)")
@@ -70,43 +123,18 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *clientID == "" {
-		return errors.New("--client-id is required")
+	c, err := cf.load()
+	if err != nil {
+		return err
 	}
 	roots, err := isf.roots()
 	if err != nil {
 		return err
 	}
-	cfg := tokensource.Config{TokenURL: strings.TrimSuffix(isf.issuer, "/") + broker.PathToken, ClientID: *clientID, RootCAs: roots, Resources: resources, Scopes: strings.Fields(*scope), SecretInBody: *post, Audience: isf.issuer}
-	switch {
-	case *secretFile != "":
-		b, err := readLimited(*secretFile, 4096)
-		if err != nil {
-			return err
-		}
-		cfg.Secret = strings.TrimSpace(string(b))
-	case *secret != "":
-		cfg.Secret = *secret
-	}
-	if *keyFile != "" {
-		b, err := readLimited(*keyFile, 64<<10)
-		if err != nil {
-			return err
-		}
-		if cfg.PrivateKey, err = certs.ParsePrivateKeyPEM(b); err != nil {
-			return err
-		}
-		cfg.KeyID = *kid
-		if cfg.KeyID == "" {
-			cfg.KeyID = *clientID + "-1"
-		}
-	}
-	if *certFile != "" {
-		c, err := tls.LoadX509KeyPair(*certFile, *certKey)
-		if err != nil {
-			return fmt.Errorf("--cert/--cert-key: %w", err)
-		}
-		cfg.Certificate = &c
+	cfg := tokensource.Config{TokenURL: strings.TrimSuffix(isf.issuer, "/") + broker.PathToken, ClientID: cf.clientID, RootCAs: roots, Resources: resources,
+		Scopes: strings.Fields(*scope), SecretInBody: *post, Audience: isf.issuer, Secret: c.secret, Certificate: c.cert}
+	if c.key != nil {
+		cfg.PrivateKey, cfg.KeyID = c.key, c.kid
 	}
 	src, err := tokensource.New(cfg)
 	if err != nil {
