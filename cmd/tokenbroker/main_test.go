@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokenbroker/tokenbroker/certs"
 )
 
 type syncBuffer struct {
@@ -314,4 +316,72 @@ func TestTokenInspectAndDemo(t *testing.T) {
 	if err != nil || !strings.Contains(out, "1. demo-mtls-spiffe with its own certificate: 200") || !strings.Contains(out, "2. the same token from another certificate: 401") {
 		t.Fatalf("demo client: %v\n%s", err, out)
 	}
+}
+
+// serveHarness is what the serve-with-a-config-file tests share: a temp
+// dir, a server certificate from a test CA, a free address.
+type serveHarness struct {
+	t      *testing.T
+	dir    string
+	addr   string
+	cacert string
+	ca     *certs.CA
+}
+
+func newServeHarness(t *testing.T) *serveHarness {
+	h := &serveHarness{t: t, dir: t.TempDir(), addr: freeAddr(t)}
+	h.ca, _ = certs.NewCA("server CA", time.Hour)
+	sp, sk, _ := h.ca.Issue(certs.Leaf{CommonName: "broker", Server: true, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	h.write("server.pem", sp)
+	h.write("server-key.pem", sk)
+	h.cacert = h.write("ca.pem", h.ca.CertPEM())
+	return h
+}
+
+func (h *serveHarness) write(name string, b []byte) string {
+	p := filepath.Join(h.dir, name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
+// head is the configuration every test starts with: issuer, listen, tls.
+func (h *serveHarness) head() string {
+	return "issuer: https://" + h.addr + "\nlisten: " + h.addr + "\ntls:\n  cert_file: " + filepath.Join(h.dir, "server.pem") + "\n  key_file: " + filepath.Join(h.dir, "server-key.pem") + "\n"
+}
+
+// serve runs "serve --config" until the test ends and returns its log.
+func (h *serveHarness) serve(cfgPath string) *syncBuffer {
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve", "--config", cfgPath}, &syncBuffer{}, stderr) }()
+	h.t.Cleanup(func() { cancel(); <-done })
+	for !strings.Contains(stderr.String(), "listening") {
+		select {
+		case err := <-done:
+			h.t.Fatalf("serve: %v\n%s", err, stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return stderr
+}
+
+// cli runs a command in-process and returns its output.
+func cli(args ...string) (string, error) {
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, &out, &errb)
+	return out.String() + errb.String(), err
+}
+
+// createdSecret extracts client_secret from "clients create" output.
+func createdSecret(t *testing.T, out string) string {
+	var c struct {
+		Secret string `json:"client_secret"`
+	}
+	if err := json.Unmarshal([]byte(out), &c); err != nil || c.Secret == "" {
+		t.Fatalf("clients create output: %v %s", err, out)
+	}
+	return c.Secret
 }

@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"crypto/tls"
-	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,8 +11,6 @@ import (
 	"time"
 
 	vapi "github.com/hashicorp/vault/api"
-
-	"github.com/tokenbroker/tokenbroker/certs"
 )
 
 // devVault starts a real Vault in dev mode (in memory) with transit and pki engines.
@@ -72,21 +66,9 @@ func devVault(t *testing.T) (addr string, root *vapi.Client) {
 // Serve, the CLI, Transit signing and PKI trust anchors, all against a real Vault.
 func TestServeAndCLIWithVault(t *testing.T) {
 	vaddr, root := devVault(t)
-	dir := t.TempDir()
-	ca, _ := certs.NewCA("server CA", time.Hour)
-	sp, sk, _ := ca.Issue(certs.Leaf{CommonName: "broker", Server: true, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		os.WriteFile(p, b, 0o600)
-		return p
-	}
-	addr := freeAddr(t)
-	cfgPath := write("broker.yaml", []byte(`issuer: https://`+addr+`
-listen: `+addr+`
-tls:
-  cert_file: `+write("server.pem", sp)+`
-  key_file: `+write("server-key.pem", sk)+`
-backend:
+	h := newServeHarness(t)
+	write := h.write
+	cfgPath := write("broker.yaml", []byte(h.head()+`backend:
   type: vault
   vault:
     address: `+vaddr+`
@@ -104,20 +86,11 @@ tokens:
 keys:
   jwks_max_age: 1m
 `))
-	ctx := context.Background()
-	cli := func(args ...string) (string, error) {
-		var out, errb bytes.Buffer
-		err := run(ctx, args, &out, &errb)
-		return out.String() + errb.String(), err
-	}
 	out, err := cli("clients", "create", "--config", cfgPath, "--id", "svc", "--scope", "read write")
 	if err != nil {
 		t.Fatalf("clients create against Vault: %v %s", err, out)
 	}
-	var created struct {
-		Secret string `json:"client_secret"`
-	}
-	json.Unmarshal([]byte(out), &created)
+	secret := createdSecret(t, out)
 	if out, err := cli("clients", "update", "svc", "--config", cfgPath, "--scope", "read"); err != nil || !strings.Contains(out, `"scope": "read"`) {
 		t.Fatalf("clients update: %v %s", err, out)
 	}
@@ -128,21 +101,9 @@ keys:
 	if err != nil {
 		t.Fatalf("create mTLS client: %v %s", err, out)
 	}
-	// The running broker.
-	sctx, cancel := context.WithCancel(ctx)
-	stderr := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(sctx, []string{"serve", "--config", cfgPath}, &syncBuffer{}, stderr) }()
-	defer func() { cancel(); <-done }()
-	for !strings.Contains(stderr.String(), "listening") {
-		select {
-		case err := <-done:
-			t.Fatalf("serve with Vault: %v\n%s", err, stderr)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	cacert := write("ca.pem", ca.CertPEM())
-	tok, err := cli("token", "--issuer", "https://"+addr, "--cacert", cacert, "--client-id", "svc", "--secret", created.Secret)
+	stderr := h.serve(cfgPath)
+	addr, cacert := h.addr, h.cacert
+	tok, err := cli("token", "--issuer", "https://"+addr, "--cacert", cacert, "--client-id", "svc", "--secret", secret)
 	if err != nil {
 		t.Fatalf("token from Vault-held secret: %v %s\n%s", err, tok, stderr)
 	}
