@@ -1,0 +1,2 @@
+// Package statetest runs a real redis-server for tests of the shared state.
+package statetest
