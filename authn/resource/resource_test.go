@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -347,6 +349,50 @@ func BenchmarkVerify(b *testing.B) {
 	for b.Loop() {
 		if _, err := v.Verify(b.Context(), req, tok.AccessToken); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// Behind a TLS-terminating proxy the binding is checked against the
+// certificate the trusted proxy forwards, and a header from anyone else is refused.
+func TestBindingThroughTrustedProxyHeader(t *testing.T) {
+	w := newWorld(t)
+	cert := w.clientCert(spiffeID)
+	tok, err := w.source(&cert).Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := certs.NewProxyExtractor(certs.ProxyConfig{Format: certs.FormatNginx, Trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.5/32")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, Proxy: px,
+		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: w.pool}}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
+	header := url.PathEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw})))
+	other := w.clientCert(spiffeID)
+	otherLeaf, _ := x509.ParseCertificate(other.Certificate[0])
+	otherHeader := url.PathEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: otherLeaf.Raw})))
+	for _, tc := range []struct {
+		name, remote, header string
+		ok                   bool
+	}{
+		{"trusted proxy, bound certificate", "10.0.0.5:40000", header, true},
+		{"trusted proxy, another certificate", "10.0.0.5:40000", otherHeader, false},
+		{"trusted proxy, no header", "10.0.0.5:40000", "", false},
+		{"untrusted peer with the header", "10.0.0.6:40000", header, false},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/read", nil)
+		req.RemoteAddr = tc.remote
+		if tc.header != "" {
+			req.Header.Set("X-SSL-Client-Cert", tc.header)
+		}
+		_, err := v.Verify(context.Background(), req, tok.AccessToken)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err %v, want ok=%v", tc.name, err, tc.ok)
 		}
 	}
 }
