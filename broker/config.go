@@ -35,6 +35,11 @@ type Config struct {
 	// InitialAccessTokenHashes guard RFC 7591 registration (backends.HashSecret form).
 	// Registration is disabled when empty.
 	InitialAccessTokenHashes []string
+	// RegistrationResources bounds the allowed_resources and default_audience
+	// a client may give itself through RFC 7591/7592 registration: audiences
+	// are the operator's to grant. Empty: registration cannot set them (the
+	// configured default audience applies). The CLI is not bound by it.
+	RegistrationResources []string
 	// MaxBodyBytes bounds request bodies (default 64 KiB).
 	MaxBodyBytes int64
 	// JWKSMaxAge is the JWKS Cache-Control max-age (default 5m). A next key
@@ -124,6 +129,11 @@ func (c *Config) Validate() error {
 	for _, s := range c.ScopesSupported {
 		if !validScopeToken(s) {
 			errs = append(errs, fmt.Errorf("scopes_supported: %q is not a valid scope token (RFC 6749 §3.3)", s))
+		}
+	}
+	for _, r := range c.RegistrationResources {
+		if err := validateResource(r); err != nil {
+			errs = append(errs, fmt.Errorf("registration.allowed_resources: %q: %w", r, err))
 		}
 	}
 	if c.MTLSBaseURL != "" {

@@ -156,6 +156,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 		DefaultAudience:          audience,
 		ScopesSupported:          []string{"read", "write", "admin"},
 		InitialAccessTokenHashes: []string{backends.HashSecret(e.regToken)},
+		RegistrationResources:    []string{audience},
 		Logger:                   slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		State:                    shared,
 		Methods: []authn.Method{authn.ClientSecretBasic(), authn.ClientSecretPost(), pkjwt,

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -65,6 +67,9 @@ func (s *Server) register(c echo.Context) error {
 	}
 	// The server assigns identifiers (RFC 7591 §3.2.1); a requested one is ignored.
 	md.ClientID = ""
+	if err := s.checkSelfService(md); err != nil {
+		return s.regError(c, err)
+	}
 	reg, err := s.registry.Create(c.Request().Context(), md)
 	if err != nil {
 		return s.regError(c, err)
@@ -101,6 +106,9 @@ func (s *Server) updateClient(c echo.Context) error {
 	if md.ClientID != id {
 		// RFC 7592 §2.2: the client_id member is required and must match.
 		return s.regError(c, &MetadataError{"client_id", "must be present and match the client being updated"})
+	}
+	if err := s.checkSelfService(md); err != nil {
+		return s.regError(c, err)
 	}
 	reg, err := s.registry.Update(c.Request().Context(), id, md)
 	if err != nil {
@@ -221,4 +229,19 @@ func (s *Server) regError(c echo.Context, err error) error {
 func noStore(c echo.Context) {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	c.Response().Header().Set("Pragma", "no-cache")
+}
+
+// checkSelfService keeps self-registration from granting itself audiences:
+// allowed_resources and default_audience must come from the operator's
+// registration.allowed_resources list.
+func (s *Server) checkSelfService(md *backends.Client) error {
+	for _, r := range md.AllowedResources {
+		if !slices.Contains(s.cfg.RegistrationResources, r) {
+			return &MetadataError{"allowed_resources", fmt.Sprintf("%q is not one the operator allows clients to register (registration.allowed_resources)", r)}
+		}
+	}
+	if a := md.DefaultAudience; a != "" && !slices.Contains(s.cfg.RegistrationResources, a) {
+		return &MetadataError{"default_audience", fmt.Sprintf("%q is not one the operator allows clients to register", a)}
+	}
+	return nil
 }

@@ -117,6 +117,8 @@ func TestRegistrationRejectsBadMetadata(t *testing.T) {
 		{"wrong type", map[string]any{"scope": 5}, "scope"},
 		{"jwks and jwks_uri", map[string]any{"token_endpoint_auth_method": "client_secret_post", "jwks": map[string]any{"keys": []any{map[string]any{"kty": "EC"}}}, "jwks_uri": "https://x.example.test/jwks"}, "jwks"},
 		{"not JSON", "{", "(body)"},
+		{"self-granted audience", map[string]any{"allowed_resources": []string{"https://payroll.example.test"}}, "allowed_resources"},
+		{"self-granted default audience", map[string]any{"default_audience": "https://payroll.example.test"}, "default_audience"},
 		{"trailing data", `{"scope":"read"} {}`, "(body)"},
 	}
 	for _, tc := range tests {

@@ -96,7 +96,8 @@ type fileConfig struct {
 	} `yaml:"tokens"`
 	ScopesSupported []string `yaml:"scopes_supported"`
 	Registration    struct {
-		InitialAccessTokenFile string `yaml:"initial_access_token_file"`
+		InitialAccessTokenFile string   `yaml:"initial_access_token_file"`
+		AllowedResources       []string `yaml:"allowed_resources"`
 	} `yaml:"registration"`
 	Keys struct {
 		JWKSMaxAge duration `yaml:"jwks_max_age"`

@@ -121,6 +121,7 @@ func devConfig(stateDir, listen, issuer string) *fileConfig {
 	fc.TLS.ClientCAFiles = []string{filepath.Join(stateDir, devClientCA)}
 	fc.Tokens.DefaultAudience = devAudience
 	fc.Registration.InitialAccessTokenFile = filepath.Join(stateDir, devRegToken)
+	fc.Registration.AllowedResources = []string{devAudience, "https://billing.tokenbroker.test"}
 	fc.Cache.TTL = duration(5 * time.Second) // dev: CLI edits show up quickly
 	fc.Log.Format = "text"
 	return fc

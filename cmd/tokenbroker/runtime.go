@@ -106,16 +106,17 @@ func buildRuntime(ctx context.Context, fc *fileConfig, logOut io.Writer, start b
 		reload = 10 * time.Second
 	}
 	rt.cfg = broker.Config{
-		Issuer:              fc.Issuer,
-		DefaultAudience:     fc.Tokens.DefaultAudience,
-		TokenLifetime:       time.Duration(fc.Tokens.Lifetime),
-		MaxTokenLifetime:    time.Duration(fc.Tokens.MaxLifetime),
-		SigningAlg:          fc.Tokens.SigningAlg,
-		ScopesSupported:     fc.ScopesSupported,
-		JWKSMaxAge:          time.Duration(fc.Keys.JWKSMaxAge),
-		KeyRefresh:          time.Duration(fc.Keys.Refresh),
-		SecretRotationGrace: time.Duration(fc.Secrets.RotationGrace),
-		Logger:              log,
+		Issuer:                fc.Issuer,
+		DefaultAudience:       fc.Tokens.DefaultAudience,
+		TokenLifetime:         time.Duration(fc.Tokens.Lifetime),
+		MaxTokenLifetime:      time.Duration(fc.Tokens.MaxLifetime),
+		SigningAlg:            fc.Tokens.SigningAlg,
+		ScopesSupported:       fc.ScopesSupported,
+		JWKSMaxAge:            time.Duration(fc.Keys.JWKSMaxAge),
+		KeyRefresh:            time.Duration(fc.Keys.Refresh),
+		SecretRotationGrace:   time.Duration(fc.Secrets.RotationGrace),
+		RegistrationResources: fc.Registration.AllowedResources,
+		Logger:                log,
 	}
 	if p := fc.Registration.InitialAccessTokenFile; p != "" {
 		b, err := readLimited(p, 4096)
