@@ -110,6 +110,12 @@ func (s *Server) updateClient(c echo.Context) error {
 	if err := s.checkSelfService(md); err != nil {
 		return s.regError(c, err)
 	}
+	// "disabled" is the operator's switch: a client cannot re-enable itself.
+	cur, err := s.registry.Get(c.Request().Context(), id)
+	if err != nil {
+		return s.regError(c, err)
+	}
+	md.Disabled = cur.Disabled
 	reg, err := s.registry.Update(c.Request().Context(), id, md)
 	if err != nil {
 		return s.regError(c, err)
@@ -145,6 +151,10 @@ func (s *Server) checkRAT(c echo.Context) (string, error) {
 			return "", err
 		}
 		return "", bearerErr("invalid registration access token")
+	}
+	// A disabled client cannot manage itself either.
+	if cl, err := s.registry.Get(c.Request().Context(), id); err == nil && cl.Disabled {
+		return "", bearerErr("client is disabled")
 	}
 	return id, nil
 }

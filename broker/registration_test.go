@@ -88,6 +88,23 @@ func TestRegistrationLifecycle(t *testing.T) {
 		t.Fatalf("update with another client_id: %d %v", resp.StatusCode, b)
 	}
 
+	// An operator disables the client: it can neither re-enable itself nor manage itself.
+	cur, _ := e.srv.Registry().Get(context.Background(), id)
+	cur.Disabled = true
+	if _, err := e.srv.Registry().Update(context.Background(), id, cur); err != nil {
+		t.Fatal(err)
+	}
+	got["client_id"], got["disabled"] = id, false
+	if resp, _ := e.reg("PUT", uri, rat, got); resp.StatusCode != 401 {
+		t.Fatalf("disabled client updated itself: %d", resp.StatusCode)
+	}
+	if c, _ := e.srv.Registry().Get(context.Background(), id); !c.Disabled {
+		t.Fatal("a client re-enabled itself")
+	}
+	cur, _ = e.srv.Registry().Get(context.Background(), id)
+	cur.Disabled = false
+	e.srv.Registry().Update(context.Background(), id, cur)
+
 	// Delete: the client stops authenticating at once.
 	if resp, _ := e.reg("DELETE", uri, rat, nil); resp.StatusCode != 204 {
 		t.Fatalf("delete: %d", resp.StatusCode)
