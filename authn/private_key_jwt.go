@@ -2,9 +2,13 @@ package authn
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -125,6 +129,14 @@ func (m *privateKeyJWT) Verify(ctx context.Context, r *Request, e *cache.ClientE
 	if tok == nil {
 		return errors.New("no assertion")
 	}
+	if c.ClientID == "" {
+		// The Authenticator's stand-in for an unknown client: spend one
+		// signature verification, as for a known client, so timing does not
+		// tell whether the client exists.
+		var claims jwt.Claims
+		_ = tok.Claims(timingKey().Public(), &claims)
+		return errors.New("unknown client")
+	}
 	h := tok.Headers[0]
 	if c.TokenEndpointAuthSigningAlg != "" && h.Algorithm != c.TokenEndpointAuthSigningAlg {
 		return fmt.Errorf("assertion alg %s, client registered %s", h.Algorithm, c.TokenEndpointAuthSigningAlg)
@@ -208,3 +220,9 @@ func (m *privateKeyJWT) audienceOK(aud jwt.Audience) bool {
 	}
 	return false
 }
+
+// timingKey is a throwaway key for the unknown-client verification.
+var timingKey = sync.OnceValue(func() *ecdsa.PrivateKey {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	return k
+})
