@@ -46,6 +46,22 @@ type Request struct {
 	// The parsed, not yet verified, client assertion (set by private_key_jwt's Detect).
 	assertion       *jwt.JSONWebToken
 	assertionClaims *jwt.Claims
+
+	// The Basic header, parsed once (Basic).
+	basicDone            bool
+	basicID, basicSecret string
+	basicPresent         bool
+	basicErr             error
+}
+
+// Basic returns the parsed Basic Authorization header (see ParseBasic),
+// parsing it only once per request.
+func (r *Request) Basic() (id, secret string, present bool, err error) {
+	if !r.basicDone {
+		r.basicID, r.basicSecret, r.basicPresent, r.basicErr = ParseBasic(r.Authorization)
+		r.basicDone = true
+	}
+	return r.basicID, r.basicSecret, r.basicPresent, r.basicErr
 }
 
 // Result is an authenticated client.

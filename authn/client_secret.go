@@ -34,7 +34,7 @@ func (m secretMethod) Name() string {
 
 func (m secretMethod) Detect(r *Request) (string, bool, error) {
 	if m.basic {
-		id, _, present, err := ParseBasic(r.Authorization)
+		id, _, present, err := r.Basic()
 		return id, present, err
 	}
 	if _, ok := r.Form["client_secret"]; !ok {
@@ -50,7 +50,7 @@ func (m secretMethod) Detect(r *Request) (string, bool, error) {
 func (m secretMethod) Verify(ctx context.Context, r *Request, e *cache.ClientEntry) error {
 	var secret string
 	if m.basic {
-		_, secret, _, _ = ParseBasic(r.Authorization)
+		_, secret, _, _ = r.Basic()
 	} else {
 		secret = single(r.Form, "client_secret")
 	}

@@ -94,7 +94,7 @@ func (s *Server) tokenRequest(c echo.Context, now time.Time) (*authn.Result, str
 	if err != nil {
 		return nil, "", err
 	}
-	res, err := s.authenticate(c, form, now)
+	res, err := s.authenticate(c, &authn.Request{Form: form, Authorization: c.Request().Header.Get("Authorization"), Now: now})
 	if err != nil {
 		return nil, "", &clientError{err, form.Get("client_id")}
 	}

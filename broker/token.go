@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strings"
 	"time"
 
@@ -35,7 +34,8 @@ func (s *Server) token(c echo.Context) error {
 	if err != nil {
 		return s.tokenError(c, err, &ev, now)
 	}
-	ev.ClientID = claimedClientID(form, req.Header.Get("Authorization"))
+	ar := &authn.Request{Form: form, Authorization: req.Header.Get("Authorization"), Now: now}
+	ev.ClientID = claimedClientID(ar)
 	gt := form.Get("grant_type")
 	switch {
 	case gt == "":
@@ -50,7 +50,7 @@ func (s *Server) token(c echo.Context) error {
 	if e := s.checkLimit(req.Context(), "fail-client", ev.ClientID, rl.FailedPerClient, 0); e != nil {
 		return s.tokenError(c, e, &ev, now)
 	}
-	res, err := s.authenticate(c, form, now)
+	res, err := s.authenticate(c, ar)
 	if err != nil {
 		if errorFor(err).Code == "invalid_client" {
 			s.checkLimit(req.Context(), "fail-addr", ev.Source, rl.FailedPerAddress, 1)
@@ -97,11 +97,11 @@ func requestID(r *http.Request) string {
 
 // claimedClientID is the client the request says it is, before any check:
 // for rate limits and the audit trail only.
-func claimedClientID(form url.Values, authz string) string {
-	if id, _, ok, err := authn.ParseBasic(authz); ok && err == nil && len(id) <= authn.MaxClientIDLen {
+func claimedClientID(ar *authn.Request) string {
+	if id, _, ok, err := ar.Basic(); ok && err == nil && len(id) <= authn.MaxClientIDLen {
 		return id
 	}
-	if id := form.Get("client_id"); len(id) <= authn.MaxClientIDLen {
+	if id := ar.Form.Get("client_id"); len(id) <= authn.MaxClientIDLen {
 		return id
 	}
 	return ""
@@ -114,14 +114,15 @@ func (s *Server) audit(ev AuditEvent) {
 }
 
 // authenticate runs client authentication for any endpoint that needs it
-// (token, introspection, revocation).
-func (s *Server) authenticate(c echo.Context, form url.Values, now time.Time) (*authn.Result, error) {
+// (token, introspection, revocation); it adds the caller's certificate chain to ar.
+func (s *Server) authenticate(c echo.Context, ar *authn.Request) (*authn.Result, error) {
 	req := c.Request()
 	chain, err := s.clientCertificates(req)
 	if err != nil {
 		return nil, err
 	}
-	return s.auth.Authenticate(req.Context(), &authn.Request{Form: form, Authorization: req.Header.Get("Authorization"), PeerCertificates: chain, Now: now})
+	ar.PeerCertificates = chain
+	return s.auth.Authenticate(req.Context(), ar)
 }
 
 // tokenError logs and audits the cause and writes the public error. RFC 6749
