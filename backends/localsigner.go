@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/fips140"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tokenbroker/tokenbroker/backends/internal/es256"
 )
 
 // SigningAlgs are the supported access-token signing algorithms (RFC 7518 §3, RFC 8037).
@@ -23,6 +26,7 @@ var SigningAlgs = []string{"ES256", "EdDSA", "RS256", "PS256"}
 type localSigner struct {
 	kid, alg string
 	key      crypto.Signer
+	es256    *es256.Key // ES256 outside FIPS 140-3 mode: the faster signer
 }
 
 var _ Signer = (*localSigner)(nil)
@@ -41,7 +45,16 @@ func NewLocalSigner(kid, alg string, key crypto.Signer) (Signer, error) {
 	if !ok {
 		return nil, fmt.Errorf("signing key %s: %T cannot sign %s", kid, key, alg)
 	}
-	return &localSigner{kid: kid, alg: alg, key: key}, nil
+	ls := &localSigner{kid: kid, alg: alg, key: key}
+	if k, isEC := key.(*ecdsa.PrivateKey); isEC && !fips140.Enabled() {
+		// In FIPS 140-3 mode only the validated module may sign.
+		fast, err := es256.New(k)
+		if err != nil {
+			return nil, fmt.Errorf("signing key %s: %w", kid, err)
+		}
+		ls.es256 = fast
+	}
+	return ls, nil
 }
 
 func (s *localSigner) KeyID() string { return s.kid }
@@ -51,8 +64,12 @@ func (s *localSigner) Sign(_ context.Context, in []byte) ([]byte, error) {
 	switch k := s.key.(type) {
 	case *ecdsa.PrivateKey:
 		// RFC 7518 §3.4: R and S as fixed-width big-endian, concatenated.
-		// SignASN1 plus a small DER walk avoids ecdsa.Sign's big.Int round trip.
+		// es256 returns that form directly; in FIPS mode SignASN1 plus a
+		// small DER walk avoids ecdsa.Sign's big.Int round trip.
 		d := sha256.Sum256(in)
+		if s.es256 != nil {
+			return s.es256.Sign(d[:])
+		}
 		der, err := ecdsa.SignASN1(rand.Reader, k, d[:])
 		if err != nil {
 			return nil, err
