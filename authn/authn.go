@@ -2,7 +2,6 @@ package authn
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
+	"github.com/tokenbroker/tokenbroker/certs"
 )
 
 // Decision errors. The wrapped cause is for the log only; the response says
@@ -36,10 +36,10 @@ type Request struct {
 	Form url.Values
 	// Authorization is the raw Authorization header.
 	Authorization string
-	// PeerCertificates is the client's certificate chain, leaf first: from the
+	// Certificates is the client's certificate chain, leaf first: from the
 	// TLS handshake (possession proven, chain not yet verified) or from a
 	// trusted proxy's header. Nil when none was presented.
-	PeerCertificates []*x509.Certificate
+	Certificates *certs.Presented
 	// Now is the request time (zero: time.Now()).
 	Now time.Time
 
@@ -68,10 +68,10 @@ func (r *Request) Basic() (id, secret string, present bool, err error) {
 type Result struct {
 	Client *backends.Client
 	Method string
-	// Certificate is the presented leaf certificate, if any: tokens are bound
-	// to it (RFC 8705 §3) for mTLS methods and for clients that registered
+	// Certificate is the presented chain, if any: tokens are bound to its
+	// leaf (RFC 8705 §3) for mTLS methods and for clients that registered
 	// tls_client_certificate_bound_access_tokens.
-	Certificate *x509.Certificate
+	Certificate *certs.Presented
 }
 
 // Method is one client authentication method.
@@ -159,7 +159,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *Request) (*Result, 
 		// RFC 8705 §2: with mutual TLS the certificate is the credential and
 		// client_id the only parameter.
 		clientID = single(r.Form, "client_id")
-		if len(r.PeerCertificates) == 0 || clientID == "" || len(a.certOnly) == 0 {
+		if r.Certificates == nil || clientID == "" || len(a.certOnly) == 0 {
 			return nil, fmt.Errorf("%w: no client authentication", ErrInvalidClient)
 		}
 	} else if formID := single(r.Form, "client_id"); formID != "" && formID != clientID {
@@ -199,11 +199,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *Request) (*Result, 
 	if c.Disabled {
 		return nil, fmt.Errorf("%w: client %q is disabled", ErrInvalidClient, clientID)
 	}
-	res := &Result{Client: c, Method: method.Name()}
-	if len(r.PeerCertificates) > 0 {
-		res.Certificate = r.PeerCertificates[0]
-	}
-	return res, nil
+	return &Result{Client: c, Method: method.Name(), Certificate: r.Certificates}, nil
 }
 
 // single returns the one value of a form parameter ("" when absent).

@@ -25,10 +25,10 @@ func (*selfSigned) certificateOnly()                      {}
 func (*selfSigned) Detect(*Request) (string, bool, error) { return "", false, nil }
 
 func (m *selfSigned) Verify(ctx context.Context, r *Request, e *cache.ClientEntry) error {
-	if len(r.PeerCertificates) == 0 {
+	if r.Certificates == nil {
 		return errors.New("no client certificate")
 	}
-	leaf := r.PeerCertificates[0]
+	leaf := r.Certificates.Leaf()
 	if err := certs.CheckValidity(leaf, r.Now); err != nil {
 		return err
 	}

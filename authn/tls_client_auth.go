@@ -2,7 +2,6 @@ package authn
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -48,14 +47,9 @@ const (
 )
 
 // verify returns the verified chains, from the cache when possible.
-func (m *tlsClientAuth) verify(presented []*x509.Certificate, now time.Time) ([][]*x509.Certificate, error) {
+func (m *tlsClientAuth) verify(presented *certs.Presented, now time.Time) ([][]*x509.Certificate, error) {
 	roots := m.roots()
-	h := sha256.New()
-	for _, c := range presented {
-		h.Write(c.Raw)
-	}
-	k := verifyKey{roots: roots}
-	h.Sum(k.chain[:0])
+	k := verifyKey{chain: presented.ChainSHA256, roots: roots}
 	m.mu.Lock()
 	v, ok := m.verified[k]
 	m.mu.Unlock()
@@ -69,7 +63,7 @@ func (m *tlsClientAuth) verify(presented []*x509.Certificate, now time.Time) ([]
 		}
 		return v.chains, nil
 	}
-	chains, err := certs.VerifyClientChain(presented, roots, now)
+	chains, err := certs.VerifyClientChain(presented.Chain, roots, now)
 	if err != nil {
 		return nil, err
 	}
@@ -92,16 +86,15 @@ func (*tlsClientAuth) certificateOnly() {}
 func (*tlsClientAuth) Detect(*Request) (string, bool, error) { return "", false, nil }
 
 func (m *tlsClientAuth) Verify(ctx context.Context, r *Request, e *cache.ClientEntry) error {
-	if len(r.PeerCertificates) == 0 {
+	if r.Certificates == nil {
 		return errors.New("no client certificate")
 	}
 	c := e.Client
-	chains, err := m.verify(r.PeerCertificates, r.Now)
+	chains, err := m.verify(r.Certificates, r.Now)
 	if err != nil {
 		return err
 	}
-	leaf := r.PeerCertificates[0]
-	if err := matchRegistered(leaf, c); err != nil {
+	if err := matchRegistered(r.Certificates, c); err != nil {
 		return err
 	}
 	// Every verified chain must survive the pin and the CRLs; one good chain suffices.
@@ -123,12 +116,13 @@ func (m *tlsClientAuth) Verify(ctx context.Context, r *Request, e *cache.ClientE
 }
 
 // matchRegistered applies the one attribute the client registered (RFC 8705 §2.1.2).
-func matchRegistered(leaf *x509.Certificate, c *backends.Client) error {
+func matchRegistered(p *certs.Presented, c *backends.Client) error {
+	leaf := p.Leaf()
 	var ok bool
 	var what string
 	switch {
 	case c.TLSClientAuthSubjectDN != "":
-		ok, what = certs.MatchSubjectDN(leaf, c.TLSClientAuthSubjectDN), "subject DN"
+		ok, what = p.MatchSubjectDN(c.TLSClientAuthSubjectDN), "subject DN"
 	case c.TLSClientAuthSANDNS != "":
 		ok, what = certs.MatchSAN(leaf, certs.SANDNS, c.TLSClientAuthSANDNS), "DNS SAN"
 	case c.TLSClientAuthSANURI != "":

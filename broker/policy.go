@@ -10,7 +10,6 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
-	"github.com/tokenbroker/tokenbroker/certs"
 )
 
 // decide applies the broker's policy to an authenticated client's request:
@@ -42,12 +41,12 @@ func (s *Server) decide(res *authn.Result, scope string, resources []string) (*G
 	switch {
 	case c.UsesMTLS():
 		// RFC 8705 §3: tokens for mTLS-authenticated clients are always bound.
-		g.X5tS256 = certs.Thumbprint(res.Certificate)
+		g.X5tS256 = res.Certificate.Thumbprint
 	case c.TLSClientCertificateBoundAccessTokens:
 		if res.Certificate == nil {
 			return nil, oauthErr(http.StatusBadRequest, "invalid_request", "this client requires a TLS client certificate for certificate-bound tokens", nil)
 		}
-		g.X5tS256 = certs.Thumbprint(res.Certificate)
+		g.X5tS256 = res.Certificate.Thumbprint
 	}
 	return g, nil
 }

@@ -269,6 +269,7 @@ func Serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config, h http.Hand
 	hs := &http.Server{
 		Handler:           h,
 		TLSConfig:         tlsCfg,
+		ConnContext:       ConnContext,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      15 * time.Second,

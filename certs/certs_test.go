@@ -274,6 +274,10 @@ func FuzzParseDN(f *testing.F) {
 		if da.Equal(db) != db.Equal(da) {
 			t.Fatalf("Equal not symmetric for %q, %q", a, b)
 		}
+		// The canonical key (what per-connection matching compares) agrees with Equal.
+		if (certs.DNKey(da) == certs.DNKey(db)) != da.Equal(db) {
+			t.Fatalf("key and Equal disagree for %q, %q", a, b)
+		}
 	})
 }
 

@@ -210,10 +210,5 @@ func normRDN(r []ATV) []ATV {
 
 // MatchSubjectDN reports whether the certificate's subject equals the RFC 4514 dn.
 func MatchSubjectDN(c *x509.Certificate, dn string) bool {
-	want, err := ParseDN(dn)
-	if err != nil {
-		return false
-	}
-	got, err := SubjectDN(c)
-	return err == nil && got.Equal(want)
+	return NewPresented([]*x509.Certificate{c}).MatchSubjectDN(dn)
 }
