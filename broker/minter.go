@@ -85,10 +85,7 @@ func mint(ctx context.Context, keys *Keyring, issuer string, g *Grant, now time.
 	if g.X5tS256 != "" {
 		claims.Cnf = &Confirmation{X5tS256: g.X5tS256}
 	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", nil, err
-	}
+	payload := appendClaims(make([]byte, 0, 384), claims)
 	ak := keys.active()
 	enc := base64.RawURLEncoding
 	buf := make([]byte, 0, len(ak.header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(512))

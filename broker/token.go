@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -80,14 +81,27 @@ func (s *Server) token(c echo.Context) error {
 	s.audit(ev)
 	s.metrics.issued.WithLabelValues(g.ClientID, res.Method).Inc()
 	s.metrics.latency.WithLabelValues("issued").Observe(time.Since(now).Seconds())
-	s.log.Info("token issued", "request_id", ev.RequestID, "client_id", g.ClientID, "method", res.Method, "jti", claims.ID,
-		"scope", claims.Scope, "aud", []string(claims.Audience), "exp", claims.Expiry, "bound", g.X5tS256 != "", "remote", ev.Source)
+	if s.log.Enabled(req.Context(), slog.LevelInfo) { // skip building the attributes when they would be dropped
+		s.log.Info("token issued", "request_id", ev.RequestID, "client_id", g.ClientID, "method", res.Method, "jti", claims.ID,
+			"scope", claims.Scope, "aud", []string(claims.Audience), "exp", claims.Expiry, "bound", g.X5tS256 != "", "remote", ev.Source)
+	}
+	// RFC 6749 §5.1: Cache-Control: no-store and Pragma: no-cache.
 	h := c.Response().Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	return writeJSON(c, http.StatusOK, tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(g.Lifetime / time.Second), Scope: claims.Scope})
+	h["Cache-Control"], h["Pragma"], h["Content-Type"] = hdrNoStore, hdrNoCache, hdrJSON
+	c.Response().WriteHeader(http.StatusOK)
+	_, err = c.Response().Write(appendTokenResponse(make([]byte, 0, len(tok)+128), tok, int64(g.Lifetime/time.Second), claims.Scope))
+	return err
 }
 
+// Shared header values for the hot path; net/http only reads them.
+var (
+	hdrNoStore = []string{"no-store"}
+	hdrNoCache = []string{"no-cache"}
+	hdrJSON    = []string{echo.MIMEApplicationJSON}
+)
+
+// claimedClientID is the client the request says it is, before any check:
+// for rate limits and the audit trail only.
 // requestID takes a caller's X-Request-Id when it is short and plain, else makes one.
 func requestID(r *http.Request) string {
 	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 && strings.Trim(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == "" {
@@ -98,8 +112,6 @@ func requestID(r *http.Request) string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// claimedClientID is the client the request says it is, before any check:
-// for rate limits and the audit trail only.
 func claimedClientID(ar *authn.Request) string {
 	if id, _, ok, err := ar.Basic(); ok && err == nil && len(id) <= authn.MaxClientIDLen {
 		return id
