@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -95,6 +96,23 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		tlsCfg.ClientSessionCache = nil // and no session resumption: a full handshake each time
 	}
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	send := func(req *http.Request) (int, error) {
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if !*newConn && !*h2 {
+		// Keep-alive HTTP/1.1: a lean client (one goroutine-free connection
+		// per request in flight) so the tool's own overhead stays small
+		// next to the server's.
+		pool := newConnPool(ctx, tokenURL, tlsCfg, *conc)
+		defer pool.close()
+		send = pool.send
+	}
 
 	// The tool's own pauses would count as the server's latency: collect
 	// garbage less often (the run is bounded) and size the record up front.
@@ -119,18 +137,16 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		lag := time.Since(scheduled)
-		resp, err := hc.Do(req)
+		status, err := send(req)
 		lat := time.Since(scheduled)
 		if err != nil {
 			errN.Add(1)
 			statuses.LoadOrStore("transport error: "+err.Error(), true)
 			return
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
+		if status != http.StatusOK {
 			errN.Add(1)
-			statuses.Store(strconv.Itoa(resp.StatusCode), true)
+			statuses.Store(strconv.Itoa(status), true)
 			return
 		}
 		okN.Add(1)
@@ -236,6 +252,93 @@ func waitUntil(ctx context.Context, t time.Time) {
 		select {
 		case <-time.After(d):
 		case <-ctx.Done():
+		}
+	}
+}
+
+// connPool is the load tool's HTTP/1.1 keep-alive client: at most n TLS
+// connections, each used by one request at a time, requests written with
+// http.Request.Write and answers read with http.ReadResponse. Waiting for a
+// free connection counts in the latency, as with a transport's MaxConnsPerHost.
+type connPool struct {
+	ctx  context.Context
+	addr string
+	tls  *tls.Config
+	free chan *poolConn
+}
+
+type poolConn struct {
+	c  *tls.Conn
+	br *bufio.Reader
+	bw *bufio.Writer
+}
+
+func newConnPool(ctx context.Context, rawURL string, cfg *tls.Config, n int) *connPool {
+	u, _ := url.Parse(rawURL)
+	host := u.Host
+	if u.Port() == "" {
+		host += ":443"
+	}
+	p := &connPool{ctx: ctx, addr: host, tls: cfg.Clone(), free: make(chan *poolConn, n)}
+	p.tls.ServerName = u.Hostname()
+	p.tls.NextProtos = []string{"http/1.1"}
+	for range n {
+		p.free <- nil // dialled on first use
+	}
+	return p
+}
+
+func (p *connPool) send(req *http.Request) (int, error) {
+	var pc *poolConn
+	select {
+	case pc = <-p.free:
+	case <-p.ctx.Done():
+		return 0, p.ctx.Err()
+	}
+	status, err := p.roundTrip(&pc, req)
+	if err != nil && pc != nil {
+		pc.c.Close()
+		pc = nil
+	}
+	p.free <- pc
+	return status, err
+}
+
+func (p *connPool) roundTrip(pcp **poolConn, req *http.Request) (int, error) {
+	if *pcp == nil {
+		d := &tls.Dialer{Config: p.tls, NetDialer: &net.Dialer{Timeout: 10 * time.Second}}
+		c, err := d.DialContext(p.ctx, "tcp", p.addr)
+		if err != nil {
+			return 0, err
+		}
+		tc := c.(*tls.Conn)
+		*pcp = &poolConn{c: tc, br: bufio.NewReaderSize(tc, 8<<10), bw: bufio.NewWriterSize(tc, 8<<10)}
+	}
+	pc := *pcp
+	_ = pc.c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := req.Write(pc.bw); err != nil {
+		return 0, err
+	}
+	if err := pc.bw.Flush(); err != nil {
+		return 0, err
+	}
+	resp, err := http.ReadResponse(pc.br, req)
+	if err != nil {
+		return 0, err
+	}
+	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if err == nil && resp.Close { // the answer counts; the next request redials
+		pc.c.Close()
+		*pcp = nil
+	}
+	return resp.StatusCode, err
+}
+
+func (p *connPool) close() {
+	for range cap(p.free) {
+		if pc := <-p.free; pc != nil {
+			pc.c.Close()
 		}
 	}
 }
