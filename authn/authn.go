@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/tokenbroker/tokenbroker/backends"
@@ -44,7 +45,7 @@ type Request struct {
 	Now time.Time
 
 	// The parsed, not yet verified, client assertion (set by private_key_jwt's Detect).
-	assertion       *jwt.JSONWebToken
+	assertion       *jose.JSONWebSignature
 	assertionClaims *jwt.Claims
 
 	// The Basic header, parsed once (Basic).

@@ -68,7 +68,7 @@ func FuzzParseAssertion(f *testing.F) {
 		if err != nil {
 			return
 		}
-		alg := tok.Headers[0].Algorithm
+		alg := tok.Signatures[0].Header.Algorithm
 		ok := false
 		for _, a := range authn.AssertionAlgs {
 			ok = ok || string(a) == alg

@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/tokenbroker/tokenbroker/backends"
@@ -96,7 +98,7 @@ func (m *privateKeyJWT) Detect(r *Request) (string, bool, error) {
 	return claims.Subject, true, nil
 }
 
-func (m *privateKeyJWT) parse(a string) (*jwt.JSONWebToken, *jwt.Claims, error) {
+func (m *privateKeyJWT) parse(a string) (*jose.JSONWebSignature, *jwt.Claims, error) {
 	if len(a) > m.cfg.MaxSize {
 		return nil, nil, fmt.Errorf("assertion larger than %d bytes", m.cfg.MaxSize)
 	}
@@ -104,20 +106,23 @@ func (m *privateKeyJWT) parse(a string) (*jwt.JSONWebToken, *jwt.Claims, error) 
 	if err != nil {
 		return nil, nil, err
 	}
+	// Parsed once, here, and trusted only after Verify checked the signature
+	// over these very bytes. go-jose's json, as jwt uses: member names are
+	// matched case-sensitively.
 	var claims jwt.Claims
-	if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil {
+	if err := josejson.Unmarshal(tok.UnsafePayloadWithoutVerification(), &claims); err != nil {
 		return nil, nil, errors.New("assertion claims are malformed")
 	}
 	return tok, &claims, nil
 }
 
 // ParseAssertion parses a compact JWS with an allowed algorithm.
-func ParseAssertion(a string) (*jwt.JSONWebToken, error) {
-	tok, err := jwt.ParseSigned(a, AssertionAlgs)
+func ParseAssertion(a string) (*jose.JSONWebSignature, error) {
+	tok, err := jose.ParseSignedCompact(a, AssertionAlgs)
 	if err != nil {
 		return nil, errors.New("assertion is not a JWS with an allowed algorithm")
 	}
-	if len(tok.Headers) != 1 {
+	if len(tok.Signatures) != 1 {
 		return nil, errors.New("assertion must have exactly one signature")
 	}
 	return tok, nil
@@ -133,11 +138,10 @@ func (m *privateKeyJWT) Verify(ctx context.Context, r *Request, e *cache.ClientE
 		// The Authenticator's stand-in for an unknown client: spend one
 		// signature verification, as for a known client, so timing does not
 		// tell whether the client exists.
-		var claims jwt.Claims
-		_ = tok.Claims(timingKey().Public(), &claims)
+		_, _ = tok.Verify(timingKey().Public())
 		return errors.New("unknown client")
 	}
-	h := tok.Headers[0]
+	h := tok.Signatures[0].Header
 	if c.TokenEndpointAuthSigningAlg != "" && h.Algorithm != c.TokenEndpointAuthSigningAlg {
 		return fmt.Errorf("assertion alg %s, client registered %s", h.Algorithm, c.TokenEndpointAuthSigningAlg)
 	}
@@ -145,22 +149,23 @@ func (m *privateKeyJWT) Verify(ctx context.Context, r *Request, e *cache.ClientE
 	if err != nil {
 		return err
 	}
-	var claims jwt.Claims
 	verified := false
 	for _, k := range keys {
 		if k.Algorithm != "" && k.Algorithm != h.Algorithm {
 			continue
 		}
-		if err := tok.Claims(k.Key, &claims); err == nil {
-			verified = true
+		if payload, err := tok.Verify(k.Key); err == nil {
+			// The claims were parsed from exactly this payload in Detect.
+			verified = bytes.Equal(payload, tok.UnsafePayloadWithoutVerification())
 			break
 		}
 	}
 	if !verified {
 		return errors.New("assertion signature does not verify with any registered key")
 	}
+	claims := r.assertionClaims
 	// Signature verified: the claims can now be trusted and checked.
-	if err := m.checkClaims(&claims, c.ClientID, r.Now); err != nil {
+	if err := m.checkClaims(claims, c.ClientID, r.Now); err != nil {
 		return err
 	}
 	// RFC 7523 §3 item 7: single use within the assertion's lifetime. Recorded
