@@ -47,6 +47,7 @@ type Request struct {
 	// The parsed, not yet verified, client assertion (set by private_key_jwt's Detect).
 	assertion       *jose.JSONWebSignature
 	assertionClaims *jwt.Claims
+	assertionRaw    string // the compact serialization, as sent
 
 	// The Basic header, parsed once (Basic).
 	basicDone            bool

@@ -1,11 +1,13 @@
-// Package es256 signs ES256 (ECDSA P-256 with SHA-256, RFC 7518 §3.4) access
-// tokens about twice as fast as crypto/ecdsa on the token endpoint's hot path.
+// Package es256 signs and verifies ES256 (ECDSA P-256 with SHA-256, RFC 7518
+// §3.4) about twice as fast as crypto/ecdsa, for the token endpoint's hot
+// paths: signing every access token, verifying private_key_jwt assertions.
 //
-// It is ECDSA as FIPS 186-5 §6.4.1 defines it, built from constant-time
-// primitives: the base-point multiplication is filippo.io/nistec (the same
-// assembly as Go's crypto/internal/fips140/nistec) and scalar arithmetic is
-// filippo.io/bigmod (Go's constant-time modular arithmetic). Where the time
-// goes differently from crypto/ecdsa:
+// It is ECDSA as FIPS 186-5 §6.4 defines it, built from constant-time
+// primitives: point arithmetic is filippo.io/nistec (the same assembly as
+// Go's crypto/internal/fips140/nistec) and scalar arithmetic
+// filippo.io/bigmod (Go's constant-time modular arithmetic).
+//
+// Signing (Key) differs from crypto/ecdsa in where the time goes:
 //
 //   - The per-signature nonce k is hedged (as in crypto/ecdsa and
 //     draft-irtf-cfrg-det-sigs-with-noise): SHA-512 over a domain label, the
@@ -20,4 +22,10 @@
 // Nothing is precomputed or cached between signatures except the private
 // scalar. When Go runs in FIPS 140-3 mode (GODEBUG=fips140=on) callers should
 // use crypto/ecdsa instead; backends.NewLocalSigner does.
+//
+// Verification (PublicKey) handles only public values, so it may run in
+// variable time: a per-key table of multiples (~50 KB) replaces the
+// doublings of the variable-base multiplication; authn keeps tables for the
+// keys in use. Tests check its verdicts against crypto/ecdsa, including a
+// fuzz target.
 package es256

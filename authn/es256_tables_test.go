@@ -1,0 +1,75 @@
+package authn
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+func signCompact(t *testing.T, k *ecdsa.PrivateKey, claims jwt.Claims) string {
+	t.Helper()
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := jwt.Signed(s).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestES256TablePath: the table path admits a key on its second use, agrees
+// with go-jose on good, forged and tampered assertions, and steps aside for
+// what it does not handle.
+func TestES256TablePath(t *testing.T) {
+	var tabs es256Tables
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	good := signCompact(t, k, jwt.Claims{Subject: "c", ID: "1"})
+	parse := func(s string) *jose.JSONWebSignature {
+		t.Helper()
+		sig, err := ParseAssertion(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sig
+	}
+	if _, handled := tabs.verifyES256(good, parse(good), &k.PublicKey, now); handled {
+		t.Fatal("first use built a table")
+	}
+	ok, handled := tabs.verifyES256(good, parse(good), &k.PublicKey, now)
+	if !handled || !ok {
+		t.Fatalf("second use: ok=%v handled=%v", ok, handled)
+	}
+	forged := signCompact(t, other, jwt.Claims{Subject: "c", ID: "1"})
+	if ok, handled := tabs.verifyES256(forged, parse(forged), &k.PublicKey, now); !handled || ok {
+		t.Fatalf("assertion signed by another key: ok=%v handled=%v", ok, handled)
+	}
+	// Swap in another payload under the good signature.
+	parts := strings.Split(good, ".")
+	otherParts := strings.Split(signCompact(t, k, jwt.Claims{Subject: "evil", ID: "2"}), ".")
+	tampered := parts[0] + "." + otherParts[1] + "." + parts[2]
+	if ok, _ := tabs.verifyES256(tampered, parse(tampered), &k.PublicKey, now); ok {
+		t.Fatal("tampered payload verified")
+	}
+	if _, err := parse(tampered).Verify(&k.PublicKey); err == nil {
+		t.Fatal("go-jose verified the tampered payload")
+	}
+	// Not ES256 on P-256: not handled.
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if _, handled := tabs.verifyES256(good, parse(good), &p384.PublicKey, now); handled {
+		t.Fatal("P-384 key handled")
+	}
+	// After the epoch the set starts afresh.
+	if _, handled := tabs.verifyES256(good, parse(good), &k.PublicKey, now.Add(tableEpoch+time.Second)); handled {
+		t.Fatal("table survived its epoch")
+	}
+}
