@@ -16,6 +16,7 @@ import (
 	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/tokenbroker/tokenbroker/authn/es256"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/state"
@@ -69,7 +70,7 @@ func PrivateKeyJWT(cfg AssertionConfig) (Method, error) {
 
 type privateKeyJWT struct {
 	cfg    AssertionConfig
-	tables es256Tables
+	tables es256.Tables
 }
 
 var _ Method = (*privateKeyJWT)(nil)
@@ -142,7 +143,7 @@ func (m *privateKeyJWT) Verify(ctx context.Context, r *Request, e *cache.ClientE
 		// signature verification, as for a known client, so timing does not
 		// tell whether the client exists.
 		tk := timingKey()
-		if _, handled := m.tables.verifyES256(r.assertionRaw, tok, &tk.PublicKey, r.Now); !handled {
+		if _, handled := m.tables.VerifyCompact(r.assertionRaw, tok, &tk.PublicKey, r.Now); !handled {
 			_, _ = tok.Verify(tk.Public())
 		}
 		return errors.New("unknown client")
@@ -160,7 +161,7 @@ func (m *privateKeyJWT) Verify(ctx context.Context, r *Request, e *cache.ClientE
 		if k.Algorithm != "" && k.Algorithm != h.Algorithm {
 			continue
 		}
-		if ok, handled := m.tables.verifyES256(r.assertionRaw, tok, k.Key, r.Now); handled {
+		if ok, handled := m.tables.VerifyCompact(r.assertionRaw, tok, k.Key, r.Now); handled {
 			if ok {
 				verified = true
 				break

@@ -20,8 +20,10 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/tokenbroker/tokenbroker/authn/es256"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -108,6 +110,7 @@ type Verifier struct {
 	fetched  time.Time
 	expires  time.Time
 	fetching chan struct{}
+	tables   es256.Tables // ES256 verification tables for the issuer's keys
 }
 
 // Limits on what the verifier reads.
@@ -285,11 +288,11 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request, token string, bi
 	if len(token) > maxTokenSize {
 		return nil, invalidToken("token too large", nil)
 	}
-	parsed, err := jwt.ParseSigned(token, tokenAlgs)
-	if err != nil {
+	parsed, err := jose.ParseSignedCompact(token, tokenAlgs)
+	if err != nil || len(parsed.Signatures) != 1 {
 		return nil, invalidToken("malformed token", err)
 	}
-	h := parsed.Headers[0]
+	h := parsed.Signatures[0].Header
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "at+jwt" && typ != "application/at+jwt" {
 		// RFC 9068 §4: reject tokens of any other type (e.g. an ID token or a client assertion).
 		return nil, invalidToken("not an access token", nil)
@@ -298,11 +301,22 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request, token string, bi
 	if !ok {
 		return nil, invalidToken("unknown signing key", nil)
 	}
-	var c atClaims
-	if err := parsed.Claims(key.Key, &c); err != nil {
+	now := time.Now()
+	var payload []byte
+	if ok, handled := v.tables.VerifyCompact(token, parsed, key.Key, now); handled {
+		if !ok {
+			return nil, invalidToken("bad signature", nil)
+		}
+		payload = parsed.UnsafePayloadWithoutVerification() // authentic: the signature covers it
+	} else if payload, err = parsed.Verify(key.Key); err != nil {
 		return nil, invalidToken("bad signature", err)
 	}
-	exp := jwt.Expected{Issuer: v.cfg.Issuer, Time: time.Now()}
+	// go-jose's json, as jwt uses: member names match case-sensitively.
+	var c atClaims
+	if err := josejson.Unmarshal(payload, &c); err != nil {
+		return nil, invalidToken("malformed claims", err)
+	}
+	exp := jwt.Expected{Issuer: v.cfg.Issuer, Time: now}
 	if !v.cfg.AnyAudience {
 		exp.AnyAudience = jwt.Audience{v.cfg.Audience}
 	}

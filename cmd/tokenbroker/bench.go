@@ -11,7 +11,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,8 +44,20 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	newConn := fs.Bool("new-conn", false, "a fresh TCP and TLS handshake for every request")
 	h2 := fs.Bool("http2", false, "HTTP/2 (requests multiplexed on --concurrency connections) instead of HTTP/1.1")
 	admin := fs.String("admin", "", "the broker's admin `URL` (e.g. http://127.0.0.1:9090), to report server CPU per token")
+	cpuProfile := fs.String("cpuprofile", "", "write the load tool's own CPU profile to `FILE`")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	cr, err := cf.load()
 	if err != nil {

@@ -1,4 +1,4 @@
-package authn
+package es256
 
 import (
 	"crypto/ecdsa"
@@ -25,39 +25,39 @@ func signCompact(t *testing.T, k *ecdsa.PrivateKey, claims jwt.Claims) string {
 	return out
 }
 
-// TestES256TablePath: the table path admits a key on its second use, agrees
+// TestTablesVerifyCompact: the table path admits a key on its second use, agrees
 // with go-jose on good, forged and tampered assertions, and steps aside for
 // what it does not handle.
-func TestES256TablePath(t *testing.T) {
-	var tabs es256Tables
+func TestTablesVerifyCompact(t *testing.T) {
+	var tabs Tables
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	now := time.Now()
 	good := signCompact(t, k, jwt.Claims{Subject: "c", ID: "1"})
 	parse := func(s string) *jose.JSONWebSignature {
 		t.Helper()
-		sig, err := ParseAssertion(s)
+		sig, err := jose.ParseSignedCompact(s, []jose.SignatureAlgorithm{jose.ES256})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return sig
 	}
-	if _, handled := tabs.verifyES256(good, parse(good), &k.PublicKey, now); handled {
+	if _, handled := tabs.VerifyCompact(good, parse(good), &k.PublicKey, now); handled {
 		t.Fatal("first use built a table")
 	}
-	ok, handled := tabs.verifyES256(good, parse(good), &k.PublicKey, now)
+	ok, handled := tabs.VerifyCompact(good, parse(good), &k.PublicKey, now)
 	if !handled || !ok {
 		t.Fatalf("second use: ok=%v handled=%v", ok, handled)
 	}
 	forged := signCompact(t, other, jwt.Claims{Subject: "c", ID: "1"})
-	if ok, handled := tabs.verifyES256(forged, parse(forged), &k.PublicKey, now); !handled || ok {
+	if ok, handled := tabs.VerifyCompact(forged, parse(forged), &k.PublicKey, now); !handled || ok {
 		t.Fatalf("assertion signed by another key: ok=%v handled=%v", ok, handled)
 	}
 	// Swap in another payload under the good signature.
 	parts := strings.Split(good, ".")
 	otherParts := strings.Split(signCompact(t, k, jwt.Claims{Subject: "evil", ID: "2"}), ".")
 	tampered := parts[0] + "." + otherParts[1] + "." + parts[2]
-	if ok, _ := tabs.verifyES256(tampered, parse(tampered), &k.PublicKey, now); ok {
+	if ok, _ := tabs.VerifyCompact(tampered, parse(tampered), &k.PublicKey, now); ok {
 		t.Fatal("tampered payload verified")
 	}
 	if _, err := parse(tampered).Verify(&k.PublicKey); err == nil {
@@ -65,11 +65,11 @@ func TestES256TablePath(t *testing.T) {
 	}
 	// Not ES256 on P-256: not handled.
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if _, handled := tabs.verifyES256(good, parse(good), &p384.PublicKey, now); handled {
+	if _, handled := tabs.VerifyCompact(good, parse(good), &p384.PublicKey, now); handled {
 		t.Fatal("P-384 key handled")
 	}
 	// After the epoch the set starts afresh.
-	if _, handled := tabs.verifyES256(good, parse(good), &k.PublicKey, now.Add(tableEpoch+time.Second)); handled {
+	if _, handled := tabs.VerifyCompact(good, parse(good), &k.PublicKey, now.Add(tableEpoch+time.Second)); handled {
 		t.Fatal("table survived its epoch")
 	}
 }

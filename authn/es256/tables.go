@@ -1,4 +1,4 @@
-package authn
+package es256
 
 import (
 	"crypto/ecdsa"
@@ -9,21 +9,19 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-
-	"github.com/tokenbroker/tokenbroker/authn/es256"
 )
 
-// es256Tables keeps es256.PublicKey tables (~50 KB each) for the P-256 keys
-// clients sign assertions with, so verifying a hot client's assertion costs
-// ~40 µs instead of crypto/ecdsa's ~70 µs. A table is built on a key's
-// second use; at most maxTables exist, and the set starts afresh every
-// tableEpoch so it follows the keys in use. Keys without a table are
-// verified by go-jose as before.
-type es256Tables struct {
+// Tables keeps PublicKey tables (~50 KB each) for the P-256 keys in use —
+// the keys clients sign assertions with, an issuer's token-signing keys — so
+// verifying with a hot key costs ~40 µs instead of crypto/ecdsa's ~70 µs. A
+// table is built on a key's second use; at most maxTables exist, and the set
+// starts afresh every tableEpoch so it follows the keys in use. The zero
+// value is ready; it is safe for concurrent use.
+type Tables struct {
 	mu     sync.Mutex
 	epoch  time.Time
 	seen   map[*ecdsa.PublicKey]bool
-	tables map[*ecdsa.PublicKey]*es256.PublicKey
+	tables map[*ecdsa.PublicKey]*PublicKey
 }
 
 const (
@@ -31,10 +29,10 @@ const (
 	tableEpoch = 10 * time.Minute
 )
 
-func (t *es256Tables) get(k *ecdsa.PublicKey, now time.Time) *es256.PublicKey {
+func (t *Tables) get(k *ecdsa.PublicKey, now time.Time) *PublicKey {
 	t.mu.Lock()
 	if t.tables == nil || now.Sub(t.epoch) > tableEpoch {
-		t.epoch, t.seen, t.tables = now, map[*ecdsa.PublicKey]bool{}, map[*ecdsa.PublicKey]*es256.PublicKey{}
+		t.epoch, t.seen, t.tables = now, map[*ecdsa.PublicKey]bool{}, map[*ecdsa.PublicKey]*PublicKey{}
 	}
 	if tab, ok := t.tables[k]; ok {
 		t.mu.Unlock()
@@ -48,7 +46,7 @@ func (t *es256Tables) get(k *ecdsa.PublicKey, now time.Time) *es256.PublicKey {
 	if !admit {
 		return nil
 	}
-	tab, err := es256.NewPublicKey(k)
+	tab, err := NewPublicKey(k)
 	if err != nil {
 		return nil
 	}
@@ -60,12 +58,14 @@ func (t *es256Tables) get(k *ecdsa.PublicKey, now time.Time) *es256.PublicKey {
 	return tab
 }
 
-// verifyES256 checks a compact ES256 JWS with key's table when it has one.
-// handled is false when this path does not apply (another alg or curve, a
-// crit or b64 header, no table yet): the caller then verifies with go-jose.
+// VerifyCompact checks sig, parsed from the compact serialization compact,
+// with key's table when it has one. handled is false when this path does not
+// apply (another alg or curve, a crit or b64 header, no table yet): the
+// caller then verifies with go-jose. When handled and ok, the payload
+// (sig.UnsafePayloadWithoutVerification) is authentic.
 // RFC 7515 §5.2: the signature covers the first two segments of the compact
 // serialization, exactly as sent.
-func (t *es256Tables) verifyES256(compact string, sig *jose.JSONWebSignature, key any, now time.Time) (ok, handled bool) {
+func (t *Tables) VerifyCompact(compact string, sig *jose.JSONWebSignature, key any, now time.Time) (ok, handled bool) {
 	pub, isEC := key.(*ecdsa.PublicKey)
 	s := sig.Signatures[0]
 	if !isEC || pub.Curve != elliptic.P256() || s.Header.Algorithm != string(jose.ES256) {
