@@ -73,12 +73,22 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	tokenURL := strings.TrimSuffix(isf.issuer, "/") + broker.PathToken
 	tlsCfg := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	target, err := url.Parse(tokenURL)
+	if err != nil {
+		return err
+	}
+	// post builds a token request without re-parsing the URL each time.
+	post := func(body string) (*http.Request, error) {
+		return &http.Request{Method: http.MethodPost, URL: target, Host: target.Host, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{}, Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)),
+			GetBody: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }}, nil
+	}
 	var mk func() (*http.Request, error)
 	switch {
 	case cr.secret != "":
 		secret := cr.secret
 		mk = func() (*http.Request, error) {
-			r, err := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader("grant_type=client_credentials"))
+			r, err := post("grant_type=client_credentials")
 			if err == nil {
 				r.SetBasicAuth(url.QueryEscape(*clientID), url.QueryEscape(secret))
 			}
@@ -91,13 +101,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				return nil, err
 			}
 			form := url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {authn.AssertionType}, "client_assertion": {a}}
-			return http.NewRequest(http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
+			return post(form.Encode())
 		}
 	case cr.cert != nil:
 		tlsCfg.Certificates = []tls.Certificate{*cr.cert}
 		body := "grant_type=client_credentials&client_id=" + url.QueryEscape(*clientID)
 		mk = func() (*http.Request, error) {
-			return http.NewRequest(http.MethodPost, tokenURL, strings.NewReader(body))
+			return post(body)
 		}
 	default:
 		return errors.New("give --secret-file, --key or --cert/--cert-key")
