@@ -142,7 +142,9 @@ func (m *privateKeyJWT) Verify(ctx context.Context, r *Request, e *cache.ClientE
 		// The Authenticator's stand-in for an unknown client: spend one
 		// signature verification, as for a known client, so timing does not
 		// tell whether the client exists.
+		// The stand-in key always has a table, as a client's key in use does.
 		tk := timingKey()
+		m.tables.Admit(&tk.PublicKey, r.Now)
 		if _, handled := m.tables.VerifyCompact(r.assertionRaw, tok, &tk.PublicKey, r.Now); !handled {
 			_, _ = tok.Verify(tk.Public())
 		}
@@ -171,6 +173,9 @@ func (m *privateKeyJWT) Verify(ctx context.Context, r *Request, e *cache.ClientE
 		if payload, err := tok.Verify(k.Key); err == nil {
 			// The claims were parsed from exactly this payload in Detect.
 			verified = bytes.Equal(payload, tok.UnsafePayloadWithoutVerification())
+			if verified {
+				m.tables.Admit(k.Key, r.Now) // a genuine signature: the key is in use
+			}
 			break
 		}
 	}

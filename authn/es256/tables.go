@@ -13,14 +13,17 @@ import (
 
 // Tables keeps PublicKey tables (~50 KB each) for the P-256 keys in use —
 // the keys clients sign assertions with, an issuer's token-signing keys — so
-// verifying with a hot key costs ~40 µs instead of crypto/ecdsa's ~70 µs. A
-// table is built on a key's second use; at most maxTables exist, and the set
+// verifying with a hot key costs ~40 µs instead of crypto/ecdsa's ~70 µs.
+//
+// A key gets a table only through Admit, which callers invoke after a
+// signature made with that key verified: a request without the private key
+// can never cause a table build, so probes cannot use the build's cost to
+// learn which keys (and clients) exist. At most maxTables exist; the set
 // starts afresh every tableEpoch so it follows the keys in use. The zero
 // value is ready; it is safe for concurrent use.
 type Tables struct {
 	mu     sync.Mutex
 	epoch  time.Time
-	seen   map[*ecdsa.PublicKey]bool
 	tables map[*ecdsa.PublicKey]*PublicKey
 }
 
@@ -29,39 +32,47 @@ const (
 	tableEpoch = 10 * time.Minute
 )
 
-func (t *Tables) get(k *ecdsa.PublicKey, now time.Time) *PublicKey {
+// lookup returns k's table, or nil.
+func (t *Tables) lookup(k *ecdsa.PublicKey, now time.Time) *PublicKey {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.tables == nil || now.Sub(t.epoch) > tableEpoch {
-		t.epoch, t.seen, t.tables = now, map[*ecdsa.PublicKey]bool{}, map[*ecdsa.PublicKey]*PublicKey{}
+		t.epoch, t.tables = now, map[*ecdsa.PublicKey]*PublicKey{}
 	}
-	if tab, ok := t.tables[k]; ok {
-		t.mu.Unlock()
-		return tab
+	return t.tables[k]
+}
+
+// Admit builds a table for key (any other key type is ignored) unless it has
+// one or the set is full. Call it only after a signature by key verified.
+func (t *Tables) Admit(key any, now time.Time) {
+	k, ok := key.(*ecdsa.PublicKey)
+	if !ok || k.Curve != elliptic.P256() {
+		return
 	}
-	admit := t.seen[k] && len(t.tables) < maxTables
-	if !admit && len(t.seen) < 16*maxTables {
-		t.seen[k] = true
+	if t.lookup(k, now) != nil { // also starts a new epoch when due
+		return
 	}
+	t.mu.Lock()
+	full := len(t.tables) >= maxTables
 	t.mu.Unlock()
-	if !admit {
-		return nil
+	if full {
+		return
 	}
 	tab, err := NewPublicKey(k)
 	if err != nil {
-		return nil
+		return
 	}
 	t.mu.Lock()
-	if len(t.tables) < maxTables {
+	if len(t.tables) < maxTables && t.tables[k] == nil {
 		t.tables[k] = tab
 	}
 	t.mu.Unlock()
-	return tab
 }
 
 // VerifyCompact checks sig, parsed from the compact serialization compact,
 // with key's table when it has one. handled is false when this path does not
-// apply (another alg or curve, a crit or b64 header, no table yet): the
-// caller then verifies with go-jose. When handled and ok, the payload
+// apply (another alg or curve, a crit or b64 header, no table): the caller
+// then verifies with go-jose, and calls Admit when that succeeds. When handled and ok, the payload
 // (sig.UnsafePayloadWithoutVerification) is authentic.
 // RFC 7515 §5.2: the signature covers the first two segments of the compact
 // serialization, exactly as sent.
@@ -77,7 +88,7 @@ func (t *Tables) VerifyCompact(compact string, sig *jose.JSONWebSignature, key a
 	if _, b64 := s.Protected.ExtraHeaders["b64"]; b64 {
 		return false, false
 	}
-	tab := t.get(pub, now)
+	tab := t.lookup(pub, now)
 	if tab == nil {
 		return false, false
 	}

@@ -25,9 +25,9 @@ func signCompact(t *testing.T, k *ecdsa.PrivateKey, claims jwt.Claims) string {
 	return out
 }
 
-// TestTablesVerifyCompact: the table path admits a key on its second use, agrees
-// with go-jose on good, forged and tampered assertions, and steps aside for
-// what it does not handle.
+// TestTablesVerifyCompact: a key gets a table only through Admit; with one,
+// verdicts agree with go-jose on good, forged and tampered tokens, and the
+// path steps aside for what it does not handle.
 func TestTablesVerifyCompact(t *testing.T) {
 	var tabs Tables
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -42,14 +42,19 @@ func TestTablesVerifyCompact(t *testing.T) {
 		}
 		return sig
 	}
-	if _, handled := tabs.VerifyCompact(good, parse(good), &k.PublicKey, now); handled {
-		t.Fatal("first use built a table")
+	forged := signCompact(t, other, jwt.Claims{Subject: "c", ID: "1"})
+	for i := 0; i < 3; i++ { // repeated use, good or forged, never builds a table
+		for _, a := range []string{good, forged} {
+			if _, handled := tabs.VerifyCompact(a, parse(a), &k.PublicKey, now); handled {
+				t.Fatal("a table exists without Admit")
+			}
+		}
 	}
+	tabs.Admit(&k.PublicKey, now)
 	ok, handled := tabs.VerifyCompact(good, parse(good), &k.PublicKey, now)
 	if !handled || !ok {
-		t.Fatalf("second use: ok=%v handled=%v", ok, handled)
+		t.Fatalf("after Admit: ok=%v handled=%v", ok, handled)
 	}
-	forged := signCompact(t, other, jwt.Claims{Subject: "c", ID: "1"})
 	if ok, handled := tabs.VerifyCompact(forged, parse(forged), &k.PublicKey, now); !handled || ok {
 		t.Fatalf("assertion signed by another key: ok=%v handled=%v", ok, handled)
 	}
@@ -63,13 +68,23 @@ func TestTablesVerifyCompact(t *testing.T) {
 	if _, err := parse(tampered).Verify(&k.PublicKey); err == nil {
 		t.Fatal("go-jose verified the tampered payload")
 	}
-	// Not ES256 on P-256: not handled.
+	// Not ES256 on P-256: not handled, and never admitted.
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	tabs.Admit(&p384.PublicKey, now)
 	if _, handled := tabs.VerifyCompact(good, parse(good), &p384.PublicKey, now); handled {
 		t.Fatal("P-384 key handled")
 	}
 	// After the epoch the set starts afresh.
 	if _, handled := tabs.VerifyCompact(good, parse(good), &k.PublicKey, now.Add(tableEpoch+time.Second)); handled {
 		t.Fatal("table survived its epoch")
+	}
+	// The set is bounded.
+	later := now.Add(2 * tableEpoch)
+	for i := 0; i < maxTables+3; i++ {
+		kk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tabs.Admit(&kk.PublicKey, later)
+	}
+	if n := len(tabs.tables); n != maxTables {
+		t.Fatalf("%d tables, want the bound %d", n, maxTables)
 	}
 }

@@ -310,6 +310,8 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request, token string, bi
 		payload = parsed.UnsafePayloadWithoutVerification() // authentic: the signature covers it
 	} else if payload, err = parsed.Verify(key.Key); err != nil {
 		return nil, invalidToken("bad signature", err)
+	} else {
+		v.tables.Admit(key.Key, now) // the issuer signs with this key: worth a table
 	}
 	// go-jose's json, as jwt uses: member names match case-sensitively.
 	var c atClaims
