@@ -6,9 +6,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -132,23 +135,25 @@ func ParseAssertion(a string) (*jose.JSONWebSignature, error) {
 	return tok, nil
 }
 
-func (m *privateKeyJWT) Verify(ctx context.Context, r *Request, e *cache.ClientEntry) error {
+func (m *privateKeyJWT) Verify(ctx context.Context, r *Request, e *cache.ClientEntry) (err error) {
 	c := e.Client
 	tok := r.assertion
 	if tok == nil {
 		return errors.New("no assertion")
 	}
-	if c.ClientID == "" {
-		// The Authenticator's stand-in for an unknown client: spend one
-		// signature verification, as for a known client, so timing does not
-		// tell whether the client exists.
-		// The stand-in key always has a table, as a client's key in use does.
-		tk := timingKey()
-		m.tables.Admit(&tk.PublicKey, r.Now)
-		if _, handled := m.tables.VerifyCompact(r.assertionRaw, tok, &tk.PublicKey, r.Now); !handled {
-			_, _ = tok.Verify(tk.Public())
+	// Until the signature verifies, every refusal — unknown client, wrong
+	// alg, unknown kid, bad signature, with or without a precomputed table —
+	// costs one table verification and one crypto/ecdsa verification, so
+	// timing does not tell which client ids exist or which keys are in use.
+	var spentTable, spentStd bool
+	signatureStage := true
+	defer func() {
+		if err != nil && signatureStage {
+			spendParity(r.assertionRaw, !spentTable, !spentStd)
 		}
-		return errors.New("unknown client")
+	}()
+	if c.ClientID == "" {
+		return errors.New("unknown client") // the Authenticator's stand-in
 	}
 	h := tok.Signatures[0].Header
 	if c.TokenEndpointAuthSigningAlg != "" && h.Algorithm != c.TokenEndpointAuthSigningAlg {
@@ -164,11 +169,15 @@ func (m *privateKeyJWT) Verify(ctx context.Context, r *Request, e *cache.ClientE
 			continue
 		}
 		if ok, handled := m.tables.VerifyCompact(r.assertionRaw, tok, k.Key, r.Now); handled {
+			spentTable = true
 			if ok {
 				verified = true
 				break
 			}
 			continue
+		}
+		if pub, isEC := k.Key.(*ecdsa.PublicKey); isEC && pub.Curve == elliptic.P256() {
+			spentStd = true
 		}
 		if payload, err := tok.Verify(k.Key); err == nil {
 			// The claims were parsed from exactly this payload in Detect.
@@ -182,6 +191,7 @@ func (m *privateKeyJWT) Verify(ctx context.Context, r *Request, e *cache.ClientE
 	if !verified {
 		return errors.New("assertion signature does not verify with any registered key")
 	}
+	signatureStage = false
 	claims := r.assertionClaims
 	// Signature verified: the claims can now be trusted and checked.
 	if err := m.checkClaims(claims, c.ClientID, r.Now); err != nil {
@@ -245,8 +255,49 @@ func (m *privateKeyJWT) audienceOK(aud jwt.Audience) bool {
 	return false
 }
 
-// timingKey is a throwaway key for the unknown-client verification.
-var timingKey = sync.OnceValue(func() *ecdsa.PrivateKey {
+// timing is a throwaway key, its table and a signature by it, for the
+// verifications refusals spend (spendParity).
+var timing = sync.OnceValue(func() (t struct {
+	pub   *ecdsa.PublicKey
+	table *es256.PublicKey
+	sig   []byte
+	r, s  *big.Int
+}) {
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	return k
+	t.pub = &k.PublicKey
+	t.table, _ = es256.NewPublicKey(t.pub)
+	d := sha256.Sum256([]byte("tokenbroker timing"))
+	t.r, t.s, _ = ecdsa.Sign(rand.Reader, k, d[:])
+	t.sig = make([]byte, 64)
+	t.r.FillBytes(t.sig[:32])
+	t.s.FillBytes(t.sig[32:])
+	return t
 })
+
+// parityObserved sees each spendParity call (tests only).
+var parityObserved func(table, std bool)
+
+// spendParity runs the verifications a refusal has not spent yet: one with
+// a precomputed table (as for a key in use), one with crypto/ecdsa (as for
+// a key without a table). Both run in full over the assertion's signing
+// input and fail, as a forged signature would.
+func spendParity(compact string, table, std bool) {
+	if parityObserved != nil {
+		parityObserved(table, std)
+	}
+	if !table && !std {
+		return
+	}
+	t := timing()
+	input := compact
+	if dot := strings.LastIndexByte(compact, '.'); dot >= 0 {
+		input = compact[:dot]
+	}
+	d := sha256.Sum256([]byte(input))
+	if table && t.table != nil {
+		_ = t.table.Verify(d[:], t.sig)
+	}
+	if std {
+		_ = ecdsa.Verify(t.pub, d[:], t.r, t.s)
+	}
+}
