@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -289,11 +288,7 @@ func spendParity(compact string, table, std bool) {
 		return
 	}
 	t := timing()
-	input := compact
-	if dot := strings.LastIndexByte(compact, '.'); dot >= 0 {
-		input = compact[:dot]
-	}
-	d := sha256.Sum256([]byte(input))
+	d := es256.CompactDigest(compact)
 	if table && t.table != nil {
 		_ = t.table.Verify(d[:], t.sig)
 	}

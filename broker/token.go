@@ -100,8 +100,6 @@ var (
 	hdrJSON    = []string{echo.MIMEApplicationJSON}
 )
 
-// claimedClientID is the client the request says it is, before any check:
-// for rate limits and the audit trail only.
 // requestID takes a caller's X-Request-Id when it is short and plain, else makes one.
 func requestID(r *http.Request) string {
 	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 && strings.Trim(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == "" {
@@ -112,6 +110,8 @@ func requestID(r *http.Request) string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// claimedClientID is the client the request says it is, before any check:
+// for rate limits and the audit trail only.
 func claimedClientID(ar *authn.Request) string {
 	if id, _, ok, err := ar.Basic(); ok && err == nil && len(id) <= authn.MaxClientIDLen {
 		return id

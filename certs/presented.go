@@ -3,7 +3,6 @@ package certs
 import (
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"strconv"
 	"sync"
 )
@@ -37,8 +36,7 @@ func NewPresented(chain []*x509.Certificate) *Presented {
 		h.Write(c.Raw)
 	}
 	h.Sum(p.ChainSHA256[:0])
-	leaf := sha256.Sum256(chain[0].Raw)
-	p.Thumbprint = base64.RawURLEncoding.EncodeToString(leaf[:])
+	p.Thumbprint = Thumbprint(chain[0])
 	if dn, err := SubjectDN(chain[0]); err == nil {
 		p.subjectKey = dn.key()
 	}

@@ -72,10 +72,8 @@ func (t *Tables) Admit(key any, now time.Time) {
 // VerifyCompact checks sig, parsed from the compact serialization compact,
 // with key's table when it has one. handled is false when this path does not
 // apply (another alg or curve, a crit or b64 header, no table): the caller
-// then verifies with go-jose, and calls Admit when that succeeds. When handled and ok, the payload
-// (sig.UnsafePayloadWithoutVerification) is authentic.
-// RFC 7515 §5.2: the signature covers the first two segments of the compact
-// serialization, exactly as sent.
+// then verifies with go-jose, and calls Admit when that succeeds. When
+// handled and ok, the payload (sig.UnsafePayloadWithoutVerification) is authentic.
 func (t *Tables) VerifyCompact(compact string, sig *jose.JSONWebSignature, key any, now time.Time) (ok, handled bool) {
 	pub, isEC := key.(*ecdsa.PublicKey)
 	s := sig.Signatures[0]
@@ -92,10 +90,16 @@ func (t *Tables) VerifyCompact(compact string, sig *jose.JSONWebSignature, key a
 	if tab == nil {
 		return false, false
 	}
-	dot := strings.LastIndexByte(compact, '.')
-	if dot < 0 {
-		return false, true
-	}
-	digest := sha256.Sum256([]byte(compact[:dot]))
+	digest := CompactDigest(compact)
 	return tab.Verify(digest[:], s.Signature), true
+}
+
+// CompactDigest is the SHA-256 of a compact JWS's signing input: its first
+// two segments exactly as sent (RFC 7515 §5.2), everything before the last
+// dot. go-jose has parsed compact into three segments before it gets here.
+func CompactDigest(compact string) [32]byte {
+	if dot := strings.LastIndexByte(compact, '.'); dot >= 0 {
+		compact = compact[:dot]
+	}
+	return sha256.Sum256([]byte(compact))
 }
