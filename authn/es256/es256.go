@@ -67,8 +67,8 @@ func (k *Key) Sign(digest []byte) ([]byte, error) {
 	if _, err := rand.Read(entropy[:]); err != nil {
 		return nil, err
 	}
-	for counter := byte(0); ; counter++ {
-		nonce, nonceBytes := k.nonce(digest, entropy[:], counter)
+	for counter := 0; counter < 256; counter++ {
+		nonce, nonceBytes := k.nonce(digest, entropy[:], byte(counter))
 		if nonce == nil {
 			continue
 		}
@@ -79,10 +79,8 @@ func (k *Key) Sign(digest []byte) ([]byte, error) {
 		if sig := k.sign(nonce, nonceBytes, blind, digest); sig != nil {
 			return sig, nil
 		}
-		if counter == 255 {
-			return nil, errors.New("es256: no valid nonce") // probability ≈ 2⁻⁸⁰⁰⁰
-		}
 	}
+	return nil, errors.New("es256: no valid nonce") // 256 rejections: probability far below 2⁻⁸⁰⁰⁰
 }
 
 // nonce derives k from SHA-512(label ‖ d ‖ entropy ‖ digest ‖ counter): the
