@@ -15,6 +15,10 @@ var (
 	ErrConflict = errors.New("backends: revision conflict")
 	// ErrUnavailable: the backend could not be reached; the caller may serve stale data.
 	ErrUnavailable = errors.New("backends: unavailable")
+	// ErrInvalidRecord: the record exists but does not decode or validate. It
+	// refuses that one client (401 invalid_client, cause logged); it is not an
+	// outage, so caches remember it like ErrNotFound and stay ready.
+	ErrInvalidRecord = errors.New("backends: invalid record")
 )
 
 // ClientStore holds client records.
