@@ -37,8 +37,14 @@ type ProxyConfig struct {
 	Header string
 	// Format is FormatRFC9440, FormatXFCC or FormatNginx.
 	Format string
-	// Trusted are the proxy addresses whose header is honoured.
+	// Trusted are the proxy addresses whose headers are honoured.
 	Trusted []netip.Prefix
+	// AddressHeader names the header the trusted proxies put the client's
+	// address in: HeaderXForwardedFor (default), HeaderForwarded, or "none"
+	// to key rate limits and the audit trail by the proxy's own address.
+	// Exactly one is read: a proxy passes the other through untouched, so
+	// the client would choose its value.
+	AddressHeader string
 }
 
 // ErrUntrustedCertHeader: a certificate header arrived from a peer that is not a trusted proxy.
@@ -69,6 +75,16 @@ func NewProxyExtractor(cfg ProxyConfig) (*ProxyExtractor, error) {
 	}
 	if len(cfg.Trusted) == 0 {
 		return nil, errors.New("proxy.trusted_proxies: at least one CIDR is required")
+	}
+	switch {
+	case cfg.AddressHeader == "" || strings.EqualFold(cfg.AddressHeader, HeaderXForwardedFor):
+		cfg.AddressHeader = HeaderXForwardedFor
+	case strings.EqualFold(cfg.AddressHeader, HeaderForwarded):
+		cfg.AddressHeader = HeaderForwarded
+	case cfg.AddressHeader == "none":
+		cfg.AddressHeader = ""
+	default:
+		return nil, fmt.Errorf("proxy.address_header: %q is not X-Forwarded-For, Forwarded or none", cfg.AddressHeader)
 	}
 	cfg.Header = http.CanonicalHeaderKey(cfg.Header)
 	return &ProxyExtractor{cfg: cfg}, nil
