@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/tokenbroker/tokenbroker/backends"
@@ -49,6 +50,12 @@ type Request struct {
 	assertionClaims *jwt.Claims
 	assertionRaw    string // the compact serialization, as sent
 
+	// method is the method Authenticate settled on, once it knows (Claimed).
+	method string
+	// The client and method the request claims, worked out once (Claimed).
+	claimedDone           bool
+	claimedID, claimedHow string
+
 	// The Basic header, parsed once (Basic).
 	basicDone            bool
 	basicID, basicSecret string
@@ -64,6 +71,88 @@ func (r *Request) Basic() (id, secret string, present bool, err error) {
 		r.basicDone = true
 	}
 	return r.basicID, r.basicSecret, r.basicPresent, r.basicErr
+}
+
+// Method values Claimed reports besides the RFC 7591 method names.
+const (
+	// ClaimedCertificate: only a certificate and a client_id, before the
+	// registration said whether that is tls_client_auth or its self-signed variant.
+	ClaimedCertificate = "certificate"
+	// ClaimedNone: no credentials at all.
+	ClaimedNone = "none"
+)
+
+// maxClaimedAssertion bounds the assertion Claimed parses on its own (the
+// default assertions.max_size); after Authenticate it reuses its parse.
+const maxClaimedAssertion = 8 << 10
+
+// Claimed returns the client a request says it is and the authentication
+// method it attempted, verifying nothing: for failed-authentication limits,
+// metrics and the audit trail of refusals, never for a decision to trust.
+// The client comes from the credentials themselves — the Basic user name,
+// the client assertion's sub (iss when sub is absent; RFC 7523 §3 requires
+// both to be the client_id), else the client_id parameter — and is "" when
+// longer than MaxClientIDLen. Work already done by Authenticate is reused.
+func (r *Request) Claimed() (clientID, method string) {
+	if r.claimedDone {
+		return r.claimedID, r.claimedHow
+	}
+	r.claimedDone = true
+	id, _, basic, err := r.Basic()
+	_, assertion := r.Form["client_assertion"]
+	_, assertionType := r.Form["client_assertion_type"]
+	_, secret := r.Form["client_secret"]
+	switch {
+	case basic:
+		method = backends.AuthClientSecretBasic
+		if err == nil {
+			clientID = id
+		}
+	case assertion || assertionType:
+		method = backends.AuthPrivateKeyJWT
+		clientID = r.assertionSubject()
+	case secret:
+		method = backends.AuthClientSecretPost
+	case r.Certificates != nil:
+		method = ClaimedCertificate
+	default:
+		method = ClaimedNone
+	}
+	if r.method != "" {
+		method = r.method
+	}
+	if clientID == "" {
+		clientID = single(r.Form, "client_id")
+	}
+	if len(clientID) > MaxClientIDLen {
+		clientID = ""
+	}
+	r.claimedID, r.claimedHow = clientID, method
+	return clientID, method
+}
+
+// assertionSubject is the unverified sub (or iss) of the client assertion:
+// from private_key_jwt's Detect when it ran, else parsed here, the same way.
+func (r *Request) assertionSubject() string {
+	cl := r.assertionClaims
+	if cl == nil {
+		a := single(r.Form, "client_assertion")
+		if a == "" || len(a) > maxClaimedAssertion {
+			return ""
+		}
+		tok, err := ParseAssertion(a)
+		if err != nil {
+			return ""
+		}
+		cl = new(jwt.Claims)
+		if josejson.Unmarshal(tok.UnsafePayloadWithoutVerification(), cl) != nil {
+			return ""
+		}
+	}
+	if cl.Subject != "" {
+		return cl.Subject
+	}
+	return cl.Issuer
 }
 
 // Result is an authenticated client.
@@ -156,6 +245,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *Request) (*Result, 
 			return nil, fmt.Errorf("%w: more than one client authentication method (%s, %s)", ErrInvalidRequest, method.Name(), m.Name())
 		}
 		method, clientID = m, id
+		r.method = m.Name()
 	}
 	if method == nil {
 		// RFC 8705 §2: with mutual TLS the certificate is the credential and
@@ -189,6 +279,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *Request) (*Result, 
 		if method == nil {
 			return nil, fmt.Errorf("%w: client %q registered %s but presented only a certificate", ErrInvalidClient, clientID, c.TokenEndpointAuthMethod)
 		}
+		r.method = method.Name()
 	}
 	if c.TokenEndpointAuthMethod != method.Name() {
 		// No downgrade: the registered method is the only one accepted.

@@ -1,0 +1,83 @@
+package authn_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/backends/state"
+	"github.com/tokenbroker/tokenbroker/certs"
+)
+
+// The claimed client comes from the credentials themselves, assertions
+// included, so failed private_key_jwt attempts are charged to the client
+// they name and labelled with their method.
+func TestClaimed(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, nil)
+	assertion := func(iss, sub string) string {
+		s, err := jwt.Signed(signer).Claims(jwt.Claims{Issuer: iss, Subject: sub, ID: "x"}).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ca, _ := certs.NewCA("claimed CA", time.Hour)
+	certPEM, _, _ := ca.Issue(certs.Leaf{CommonName: "m", Client: true})
+	chain, _ := certs.ParseCertificatesPEM(certPEM)
+	long := strings.Repeat("x", authn.MaxClientIDLen+1)
+	for _, tc := range []struct {
+		name         string
+		header       string
+		form         url.Values
+		chain        []*x509.Certificate
+		id, method   string
+		authenticate bool
+	}{
+		{name: "basic", header: basicHeader("alice", "s"), id: "alice", method: backends.AuthClientSecretBasic},
+		{name: "basic wins over client_id", header: basicHeader("alice", "s"), form: url.Values{"client_id": {"bob"}}, id: "alice", method: backends.AuthClientSecretBasic},
+		{name: "malformed basic", header: "Basic !!!", form: url.Values{"client_id": {"bob"}}, id: "bob", method: backends.AuthClientSecretBasic},
+		{name: "post", form: url.Values{"client_id": {"bob"}, "client_secret": {"s"}}, id: "bob", method: backends.AuthClientSecretPost},
+		{name: "assertion sub", form: url.Values{"client_assertion_type": {authn.AssertionType}, "client_assertion": {assertion("carol", "carol")}}, id: "carol", method: backends.AuthPrivateKeyJWT},
+		{name: "assertion sub, after Authenticate", form: url.Values{"client_assertion_type": {authn.AssertionType}, "client_assertion": {assertion("carol", "carol")}}, id: "carol", method: backends.AuthPrivateKeyJWT, authenticate: true},
+		{name: "assertion iss without sub", form: url.Values{"client_assertion_type": {authn.AssertionType}, "client_assertion": {assertion("dave", "")}}, id: "dave", method: backends.AuthPrivateKeyJWT, authenticate: true},
+		{name: "garbage assertion, client_id", form: url.Values{"client_assertion_type": {authn.AssertionType}, "client_assertion": {"a.b.c"}, "client_id": {"erin"}}, id: "erin", method: backends.AuthPrivateKeyJWT},
+		{name: "assertion id too long", form: url.Values{"client_assertion_type": {authn.AssertionType}, "client_assertion": {assertion(long, long)}}, id: "", method: backends.AuthPrivateKeyJWT},
+		{name: "certificate only", form: url.Values{"client_id": {"m"}}, chain: chain, id: "m", method: authn.ClaimedCertificate},
+		{name: "certificate, registered method known", form: url.Values{"client_id": {"mtls"}}, chain: chain, id: "mtls", method: backends.AuthTLSClient, authenticate: true},
+		{name: "nothing", form: url.Values{"client_id": {"frank"}}, id: "frank", method: authn.ClaimedNone},
+		{name: "client_id too long", form: url.Values{"client_id": {long}}, id: "", method: authn.ClaimedNone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &authn.Request{Authorization: tc.header, Form: tc.form}
+			if tc.chain != nil {
+				r.Certificates = certs.NewPresented(tc.chain)
+			}
+			if tc.authenticate {
+				pk, _ := authn.PrivateKeyJWT(authn.AssertionConfig{Issuer: "https://as.example", Replay: state.NewMemory(10), Keys: authn.NewKeySource(nil)})
+				roots := x509.NewCertPool()
+				a, err := authn.New(source{"mtls": {Client: &backends.Client{ClientID: "mtls", TokenEndpointAuthMethod: backends.AuthTLSClient, TLSClientAuthSANURI: "spiffe://x/y"}, Secrets: &backends.SecretSet{}}},
+					[]authn.Method{authn.ClientSecretBasic(), authn.ClientSecretPost(), pk, authn.TLSClientAuth(func() *x509.CertPool { return roots }, nil)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := a.Authenticate(t.Context(), r); err == nil {
+					t.Fatal("authenticated")
+				}
+			}
+			if id, method := r.Claimed(); id != tc.id || method != tc.method {
+				t.Fatalf("Claimed() = %q, %q; want %q, %q", id, method, tc.id, tc.method)
+			}
+		})
+	}
+}
