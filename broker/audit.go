@@ -27,7 +27,8 @@ type AuditEvent struct {
 	JTI            string    `json:"jti,omitempty"`
 	Outcome        string    `json:"outcome"` // success or the OAuth error code
 	Reason         string    `json:"reason,omitempty"`
-	Source         string    `json:"source"`
+	Source         string    `json:"source"`         // the client's address (forwarded by a trusted proxy, else the TCP peer)
+	Peer           string    `json:"peer,omitempty"` // the TCP peer, when a trusted proxy forwarded another address
 	// Prev is the hex SHA-256 of the previous line (tamper-evident mode).
 	Prev string `json:"prev,omitempty"`
 }

@@ -141,6 +141,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("mtls.base_url: %w", err))
 		}
 	}
+	errs = append(errs, c.RateLimits.validate()...)
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 1<<20 {
 		errs = append(errs, fmt.Errorf("max_body_bytes: %d is outside [1024, 1048576]", c.MaxBodyBytes))
 	}

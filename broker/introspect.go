@@ -79,47 +79,59 @@ func (s *Server) revoke(c echo.Context) error {
 	default:
 		if _, err := s.state.Once(c.Request().Context(), revokedKey(claims.ID), time.Unix(claims.Expiry, 0).Add(time.Minute)); err != nil {
 			// RFC 7009 §2.2.1: the server may answer 503 when it cannot revoke now.
-			return s.refuse(c, &clientError{oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "revocation could not be recorded, retry", err), res.Client.ClientID}, "revocation_refused")
+			return s.refuse(c, &clientError{oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "revocation could not be recorded, retry", err), res.Client.ClientID, res.Method}, "revocation_refused")
 		}
 		s.log.Info("token revoked", "client_id", res.Client.ClientID, "jti", claims.ID)
-		s.audit(AuditEvent{Time: now.UTC(), Event: "token_revoked", RequestID: requestID(c.Request()), ClientID: res.Client.ClientID, Method: res.Method, JTI: claims.ID, Outcome: "success", Source: c.RealIP()})
+		ev := s.newEvent(c, "token_revoked", now)
+		ev.ClientID, ev.Method, ev.JTI, ev.Outcome = res.Client.ClientID, res.Method, claims.ID, "success"
+		s.audit(ev)
 	}
 	return c.NoContent(http.StatusOK)
 }
 
 // tokenRequest is the common start of introspection and revocation: the
-// form, the authenticated caller and the "token" parameter.
+// form, the authenticated caller and the "token" parameter. A failed
+// authentication is charged to the failure buckets as at the token endpoint.
 func (s *Server) tokenRequest(c echo.Context, now time.Time) (*authn.Result, string, error) {
 	form, err := s.readForm(c)
 	if err != nil {
 		return nil, "", err
 	}
-	res, err := s.authenticate(c, &authn.Request{Form: form, Authorization: c.Request().Header.Get("Authorization"), Now: now})
+	ar := &authn.Request{Form: form, Authorization: c.Request().Header.Get("Authorization"), Now: now}
+	res, err := s.authenticate(c, ar)
 	if err != nil {
-		return nil, "", &clientError{err, form.Get("client_id")}
+		ce := &clientError{error: err}
+		ce.clientID, ce.method = ar.Claimed()
+		if errors.Is(err, authn.ErrInvalidClient) {
+			if e := s.authFailed(c.Request().Context(), ce.clientID, c.RealIP(), err); e != nil {
+				ce.error = e
+			}
+		}
+		return nil, "", ce
 	}
 	tok := form.Get("token")
 	if tok == "" {
-		return nil, "", &clientError{oauthErr(http.StatusBadRequest, "invalid_request", "token is required", nil), res.Client.ClientID}
+		return nil, "", &clientError{oauthErr(http.StatusBadRequest, "invalid_request", "token is required", nil), res.Client.ClientID, res.Method}
 	}
 	noStore(c)
 	return res, tok, nil
 }
 
-// clientError carries the (claimed or authenticated) client_id of a refusal, for the audit trail.
+// clientError carries the (claimed or authenticated) client_id and method of a refusal, for the audit trail.
 type clientError struct {
 	error
-	clientID string
+	clientID, method string
 }
 
 func (e *clientError) Unwrap() error { return e.error }
 
 // refuse answers an introspection or revocation error and audits it.
 func (s *Server) refuse(c echo.Context, err error, event string) error {
-	ev := AuditEvent{Time: time.Now().UTC(), Event: event, RequestID: requestID(c.Request()), Source: c.RealIP()}
+	now := time.Now()
+	ev := s.newEvent(c, event, now)
 	var ce *clientError
 	if errors.As(err, &ce) {
-		ev.ClientID = ce.clientID
+		ev.ClientID, ev.Method = ce.clientID, ce.method
 	}
-	return s.tokenError(c, err, &ev, time.Now())
+	return s.tokenError(c, err, &ev, now)
 }

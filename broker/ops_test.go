@@ -77,10 +77,14 @@ func TestRateLimits(t *testing.T) {
 			t.Fatal("failure not 401")
 		}
 	}
-	// The address is now limited: even the right secret waits.
-	r, b := e.post(cc, basic("rl2", other))
-	if r.StatusCode != 429 || r.Header.Get("Retry-After") == "" {
+	// The address's failure bucket is empty: its next failure waits …
+	r, b := e.post(cc, basic("rl2", "wrong"))
+	if r.StatusCode != 429 || r.Header.Get("Retry-After") == "" || b["error"] != "temporarily_unavailable" || b["access_token"] != nil {
 		t.Fatalf("failed-auth limit per address: %d %v", r.StatusCode, b)
+	}
+	// … but the right secret is never refused by a failure limit.
+	if r, b := e.post(cc, basic("rl2", other)); r.StatusCode != 200 || b["access_token"] == nil {
+		t.Fatalf("verified request refused by a failure limit: %d %v", r.StatusCode, b)
 	}
 }
 

@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/netip"
 
+	"github.com/labstack/echo/v4"
+
+	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends/state"
 )
 
@@ -17,36 +21,122 @@ type Rate struct {
 
 func (r Rate) on() bool { return r.PerSecond > 0 && r.Burst > 0 }
 
-// RateLimits bound failed authentications (per claimed client_id and per
-// source address) and, optionally, issuance per client.
+// validate names the missing half of a bucket: one of the two alone would
+// silently disable the limit.
+func (r Rate) validate(key string) error {
+	switch {
+	case r.PerSecond < 0 || r.Burst < 0:
+		return fmt.Errorf("%s: per_second and burst must not be negative", key)
+	case r.PerSecond > 0 && r.Burst == 0:
+		return fmt.Errorf("%s.burst: required when per_second is set", key)
+	case r.Burst > 0 && r.PerSecond == 0:
+		return fmt.Errorf("%s.per_second: required when burst is set", key)
+	}
+	return nil
+}
+
+// RateLimits bound failed authentications and, optionally, issuance.
+//
+// Failed authentications are charged after verification failed, never
+// before: a request whose credentials verify never consults a failure
+// bucket, so no number of bad requests naming a client — or coming from
+// its address — can refuse that client, and a successful request costs no
+// limiter round trip. Each failure takes one token from the bucket of its
+// source address and one from the bucket of the pair (claimed client,
+// source address); a failing request that finds either empty is answered
+// 429 with Retry-After instead of 401, telling a misconfigured or hostile
+// caller to back off.
 type RateLimits struct {
-	FailedPerClient   Rate
-	FailedPerAddress  Rate
+	// FailedPerClient bounds failed authentications per claimed client_id
+	// and source address (rate_limits.failed_per_client).
+	FailedPerClient Rate
+	// FailedPerAddress bounds failed authentications per source address, an
+	// IPv6 source counted per /64 (rate_limits.failed_per_address).
+	FailedPerAddress Rate
+	// IssuancePerClient, when set, is a quota of tokens per client
+	// (rate_limits.issuance_per_client); it costs a limiter round trip per token.
 	IssuancePerClient Rate
 	// Limiter holds the buckets (default in memory; Redis shares them across replicas).
 	Limiter state.Limiter
 }
 
-// checkLimit looks (cost 0) or takes (cost 1) from a bucket. A limiter error
-// lets the request through — rate limits protect, they must not take the
-// service down — and is logged.
-func (s *Server) checkLimit(ctx context.Context, kind, key string, r Rate, cost float64) *Error {
+func (rl RateLimits) validate() []error {
+	var errs []error
+	for _, b := range []struct {
+		key string
+		r   Rate
+	}{{"rate_limits.failed_per_client", rl.FailedPerClient}, {"rate_limits.failed_per_address", rl.FailedPerAddress}, {"rate_limits.issuance_per_client", rl.IssuancePerClient}} {
+		if err := b.r.validate(b.key); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// authFailed charges one failed authentication by clientID (as claimed, ""
+// when none) from source, and returns the 429 to answer instead of the
+// failure when a bucket was already empty; nil otherwise. cause, the
+// failure itself, stays in the 429's cause for the log and audit trail.
+func (s *Server) authFailed(ctx context.Context, clientID, source string, cause error) *Error {
+	rl := s.cfg.RateLimits
+	src := sourceKey(source)
+	e := s.take(ctx, "fail-addr", src, rl.FailedPerAddress, cause)
+	if e == nil && clientID != "" {
+		// The source address cannot contain '|': the key is unambiguous.
+		e = s.take(ctx, "fail-client", src+"|"+clientID, rl.FailedPerClient, cause)
+	}
+	return e
+}
+
+// take removes one token from bucket kind:key and returns a 429 when it is
+// empty. A limiter error lets the request through — rate limits protect,
+// they must not take the service down — and is logged.
+func (s *Server) take(ctx context.Context, kind, key string, r Rate, cause error) *Error {
 	if !r.on() || key == "" {
 		return nil
 	}
-	ok, retry, err := s.cfg.RateLimits.Limiter.Take(ctx, kind+":"+key, cost, r.PerSecond, r.Burst)
+	ok, retry, err := s.cfg.RateLimits.Limiter.Take(ctx, kind+":"+key, 1, r.PerSecond, r.Burst)
 	if err != nil {
 		s.log.Warn("rate limiter unavailable; not limiting", "limit", kind, "err", err)
 		return nil
 	}
-	if ok || cost > 0 && kind != "issue" {
+	if ok {
 		return nil
 	}
 	s.metrics.limited.WithLabelValues(kind).Inc()
-	e := oauthErr(http.StatusTooManyRequests, "temporarily_unavailable", "too many requests; retry later", fmt.Errorf("rate limit %s for %s", kind, key))
+	why := fmt.Errorf("rate limit %s for %s", kind, key)
+	if cause != nil {
+		why = fmt.Errorf("rate limit %s for %s after: %w", kind, key, cause)
+	}
+	// RFC 6585 §4: 429 with Retry-After.
+	e := oauthErr(http.StatusTooManyRequests, "temporarily_unavailable", "too many requests; retry later", why)
 	e.retryAfter = int(math.Ceil(retry.Seconds()))
 	if e.retryAfter < 1 {
 		e.retryAfter = 1
 	}
 	return e
+}
+
+// sourceKey is the bucket key of a source address: the address, or for
+// IPv6 its /64 — one host usually holds a whole /64 (RFC 4291 §2.5.1).
+func sourceKey(src string) string {
+	a, err := netip.ParseAddr(src)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return src
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}
+
+// regAuthFailed charges a failed registration authentication (a wrong or
+// missing initial or registration access token, for client clientID when
+// the path names one) like any other, and returns the error to answer.
+func (s *Server) regAuthFailed(c echo.Context, clientID string, err *Error) error {
+	if len(clientID) > authn.MaxClientIDLen {
+		clientID = ""
+	}
+	if e := s.authFailed(c.Request().Context(), clientID, c.RealIP(), err); e != nil {
+		return e
+	}
+	return err
 }

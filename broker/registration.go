@@ -59,7 +59,7 @@ func (s *Server) registered(reg *Registered) registrationResponse {
 func (s *Server) register(c echo.Context) error {
 	tok, ok := bearer(c)
 	if !ok || !s.validInitialToken(tok) {
-		return s.regError(c, bearerErr("initial access token required"))
+		return s.regError(c, s.regAuthFailed(c, "", bearerErr("initial access token required")))
 	}
 	md, err := s.readMetadata(c)
 	if err != nil {
@@ -144,13 +144,13 @@ func (s *Server) checkRAT(c echo.Context) (string, error) {
 	id := c.Param("client_id")
 	tok, ok := bearer(c)
 	if !ok {
-		return "", bearerErr("registration access token required")
+		return "", s.regAuthFailed(c, id, bearerErr("registration access token required"))
 	}
 	if err := s.registry.CheckRegistrationToken(c.Request().Context(), id, tok); err != nil {
 		if errors.Is(err, backends.ErrUnavailable) {
 			return "", err
 		}
-		return "", bearerErr("invalid registration access token")
+		return "", s.regAuthFailed(c, id, bearerErr("invalid registration access token"))
 	}
 	// A disabled client cannot manage itself either.
 	if cl, err := s.registry.Get(c.Request().Context(), id); err == nil && cl.Disabled {

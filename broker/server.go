@@ -136,8 +136,9 @@ func (s *Server) Close() error {
 func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	// Log the TCP peer, never a client-supplied X-Forwarded-For.
-	e.IPExtractor = echo.ExtractIPDirect()
+	// The TCP peer, or the address a trusted proxy forwarded: never a
+	// forwarding header from anyone else.
+	e.IPExtractor = s.clientIP
 	e.HTTPErrorHandler = s.httpError
 	e.POST(PathToken, s.token)
 	e.POST(PathIntrospect, s.introspect)

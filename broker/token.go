@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"crypto/x509"
 	"encoding/base64"
 	"log/slog"
@@ -29,38 +30,28 @@ type tokenResponse struct {
 }
 
 // token is the RFC 6749 §4.4 client credentials token endpoint:
-// parse → limit → authenticate → decide → mint → respond, with one audit event.
+// parse → authenticate → decide → mint → respond, with one audit event.
+// Failed-authentication limits are charged only when authentication fails
+// (see RateLimits): a request whose credentials verify never waits on them.
 func (s *Server) token(c echo.Context) error {
 	now := time.Now()
 	req := c.Request()
-	ev := AuditEvent{Time: now.UTC(), Event: "token_refused", RequestID: requestID(req), Source: c.RealIP()}
+	ev := s.newEvent(c, "token_refused", now)
 	form, err := s.readForm(c, "resource")
 	if err != nil {
 		return s.tokenError(c, err, &ev, now)
 	}
 	ar := &authn.Request{Form: form, Authorization: req.Header.Get("Authorization"), Now: now}
-	ev.ClientID = claimedClientID(ar)
 	gt := form.Get("grant_type")
 	switch {
 	case gt == "":
-		return s.tokenError(c, oauthErr(http.StatusBadRequest, "invalid_request", "grant_type is required", nil), &ev, now)
+		return s.authnError(c, ar, oauthErr(http.StatusBadRequest, "invalid_request", "grant_type is required", nil), &ev, now)
 	case gt != backends.GrantClientCredentials:
-		return s.tokenError(c, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported", nil), &ev, now)
-	}
-	rl := s.cfg.RateLimits
-	if e := s.checkLimit(req.Context(), "fail-addr", ev.Source, rl.FailedPerAddress, 0); e != nil {
-		return s.tokenError(c, e, &ev, now)
-	}
-	if e := s.checkLimit(req.Context(), "fail-client", ev.ClientID, rl.FailedPerClient, 0); e != nil {
-		return s.tokenError(c, e, &ev, now)
+		return s.authnError(c, ar, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported", nil), &ev, now)
 	}
 	res, err := s.authenticate(c, ar)
 	if err != nil {
-		if errorFor(err).Code == "invalid_client" {
-			s.checkLimit(req.Context(), "fail-addr", ev.Source, rl.FailedPerAddress, 1)
-			s.checkLimit(req.Context(), "fail-client", ev.ClientID, rl.FailedPerClient, 1)
-		}
-		return s.tokenError(c, err, &ev, now)
+		return s.authnError(c, ar, err, &ev, now)
 	}
 	ev.ClientID, ev.Method = res.Client.ClientID, res.Method
 	if res.Certificate != nil {
@@ -70,7 +61,7 @@ func (s *Server) token(c echo.Context) error {
 	if err != nil {
 		return s.tokenError(c, err, &ev, now)
 	}
-	if e := s.checkLimit(req.Context(), "issue", res.Client.ClientID, rl.IssuancePerClient, 1); e != nil {
+	if e := s.take(req.Context(), "issue", res.Client.ClientID, s.cfg.RateLimits.IssuancePerClient, nil); e != nil {
 		return s.tokenError(c, e, &ev, now)
 	}
 	tok, claims, err := mint(req.Context(), s.keys, s.cfg.Issuer, g, now)
@@ -83,7 +74,7 @@ func (s *Server) token(c echo.Context) error {
 	s.metrics.latency.WithLabelValues("issued").Observe(time.Since(now).Seconds())
 	if s.log.Enabled(req.Context(), slog.LevelInfo) { // skip building the attributes when they would be dropped
 		s.log.Info("token issued", "request_id", ev.RequestID, "client_id", g.ClientID, "method", res.Method, "jti", claims.ID,
-			"scope", claims.Scope, "aud", []string(claims.Audience), "exp", claims.Expiry, "bound", g.X5tS256 != "", "remote", ev.Source)
+			"scope", claims.Scope, "aud", []string(claims.Audience), "exp", claims.Expiry, "bound", g.X5tS256 != "", "remote", ev.Source, "peer", ev.Peer)
 	}
 	// RFC 6749 §5.1: Cache-Control: no-store and Pragma: no-cache.
 	h := c.Response().Header()
@@ -110,16 +101,32 @@ func requestID(r *http.Request) string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// claimedClientID is the client the request says it is, before any check:
-// for rate limits and the audit trail only.
-func claimedClientID(ar *authn.Request) string {
-	if id, _, ok, err := ar.Basic(); ok && err == nil && len(id) <= authn.MaxClientIDLen {
-		return id
+// newEvent starts a request's audit event: the client's address (forwarded
+// by a trusted proxy, see clientIP) as its source, the TCP peer beside it
+// when they differ.
+func (s *Server) newEvent(c echo.Context, event string, now time.Time) AuditEvent {
+	req := c.Request()
+	ev := AuditEvent{Time: now.UTC(), Event: event, RequestID: requestID(req), Source: c.RealIP()}
+	if s.cfg.Proxy != nil {
+		if peer := peerIP(req); peer != ev.Source {
+			ev.Peer = peer
+		}
 	}
-	if id := ar.Form.Get("client_id"); len(id) <= authn.MaxClientIDLen {
-		return id
+	return ev
+}
+
+// authnError refuses a request once authentication was attempted or could
+// be: the audit event names the client and method the request claimed
+// (authn.Request.Claimed), and a failed authentication is charged to the
+// failure buckets — answered 429 instead of 401 when one is empty.
+func (s *Server) authnError(c echo.Context, ar *authn.Request, err error, ev *AuditEvent, start time.Time) error {
+	ev.ClientID, ev.Method = ar.Claimed()
+	if errors.Is(err, authn.ErrInvalidClient) {
+		if e := s.authFailed(c.Request().Context(), ev.ClientID, ev.Source, err); e != nil {
+			err = e
+		}
 	}
-	return ""
+	return s.tokenError(c, err, ev, start)
 }
 
 func (s *Server) audit(ev AuditEvent) {
@@ -146,7 +153,11 @@ func (s *Server) tokenError(c echo.Context, err error, ev *AuditEvent, start tim
 	oe := errorFor(err)
 	ev.Outcome, ev.Reason = oe.Code, causeOf(oe)
 	s.audit(*ev)
-	s.metrics.failures.WithLabelValues(methodHint(c.Request()), oe.Code).Inc()
+	method := ev.Method
+	if method == "" {
+		method = authn.ClaimedNone
+	}
+	s.metrics.failures.WithLabelValues(method, oe.Code).Inc()
 	s.metrics.latency.WithLabelValues("refused").Observe(time.Since(start).Seconds())
 	clientID := ev.ClientID
 	if oe.Code == "invalid_client" {
@@ -158,7 +169,7 @@ func (s *Server) tokenError(c echo.Context, err error, ev *AuditEvent, start tim
 	if oe.Status >= 500 {
 		level = s.log.Error
 	}
-	level("token request refused", "request_id", ev.RequestID, "client_id", clientID, "error", oe.Code, "reason", causeOf(oe), "remote", c.RealIP())
+	level("token request refused", "request_id", ev.RequestID, "client_id", clientID, "method", ev.Method, "error", oe.Code, "reason", causeOf(oe), "remote", ev.Source, "peer", ev.Peer)
 	writeError(c, oe)
 	return nil
 }
@@ -225,13 +236,26 @@ func connPresented(ctx context.Context, chain []*x509.Certificate) *certs.Presen
 	return m.p
 }
 
-// methodHint names the authentication a refused request attempted, for metrics.
-func methodHint(r *http.Request) string {
-	switch {
-	case strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "basic "):
-		return "client_secret_basic"
-	case r.TLS != nil && len(r.TLS.PeerCertificates) > 0:
-		return "certificate"
+// peerIP is the TCP peer's address.
+func peerIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
 	}
-	return "other"
+	return host
+}
+
+// clientIP is Echo's IPExtractor: the address rate limits, the audit trail
+// and the logs attribute a request to. It is the TCP peer, except when the
+// peer is a trusted proxy: then the client address that proxy forwarded
+// (certs.ProxyExtractor.ClientAddr) — never a header from anyone else.
+func (s *Server) clientIP(r *http.Request) string {
+	if s.cfg.Proxy == nil {
+		return peerIP(r)
+	}
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return peerIP(r)
+	}
+	return s.cfg.Proxy.ClientAddr(peer.Addr(), r.Header).String()
 }
