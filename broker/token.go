@@ -3,9 +3,9 @@ package broker
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
