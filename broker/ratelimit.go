@@ -21,9 +21,10 @@ type Rate struct {
 
 func (r Rate) on() bool { return r.PerSecond > 0 && r.Burst > 0 }
 
-// validate names the missing half of a bucket: one of the two alone would
-// silently disable the limit.
-func (r Rate) validate(key string) error {
+// Validate checks a bucket configured under key (e.g.
+// "rate_limits.failed_per_client"): both halves or neither — one alone
+// would silently disable the limit.
+func (r Rate) Validate(key string) error {
 	switch {
 	case r.PerSecond < 0 || r.Burst < 0:
 		return fmt.Errorf("%s: per_second and burst must not be negative", key)
@@ -66,7 +67,7 @@ func (rl RateLimits) validate() []error {
 		key string
 		r   Rate
 	}{{"rate_limits.failed_per_client", rl.FailedPerClient}, {"rate_limits.failed_per_address", rl.FailedPerAddress}, {"rate_limits.issuance_per_client", rl.IssuancePerClient}} {
-		if err := b.r.validate(b.key); err != nil {
+		if err := b.r.Validate(b.key); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -37,6 +37,7 @@ type fileConfig struct {
 		Format         string   `yaml:"format"`
 		Header         string   `yaml:"header"`
 		TrustedProxies []string `yaml:"trusted_proxies"`
+		AddressHeader  string   `yaml:"address_header"`
 	} `yaml:"proxy"`
 	Assertions struct {
 		AudienceCompat *bool    `yaml:"audience_compat"`

@@ -154,7 +154,7 @@ func buildRuntime(ctx context.Context, fc *fileConfig, logOut io.Writer, start b
 			}
 			trusted = append(trusted, p)
 		}
-		px, err := certs.NewProxyExtractor(certs.ProxyConfig{Header: fc.Proxy.Header, Format: fc.Proxy.Format, Trusted: trusted})
+		px, err := certs.NewProxyExtractor(certs.ProxyConfig{Header: fc.Proxy.Header, Format: fc.Proxy.Format, Trusted: trusted, AddressHeader: fc.Proxy.AddressHeader})
 		if err != nil {
 			bad(err)
 		}
@@ -178,8 +178,8 @@ func buildRuntime(ctx context.Context, fc *fileConfig, logOut io.Writer, start b
 		IssuancePerClient: rateOf(fc.RateLimits.IssuancePerClient, broker.Rate{}),
 	}
 	for name, r := range map[string]rateConfig{"failed_per_client": fc.RateLimits.FailedPerClient, "failed_per_address": fc.RateLimits.FailedPerAddress, "issuance_per_client": fc.RateLimits.IssuancePerClient} {
-		if r.PerSecond < 0 || r.Burst < 0 {
-			bad(fmt.Errorf("rate_limits.%s: per_second and burst must not be negative", name))
+		if err := (broker.Rate{PerSecond: r.PerSecond, Burst: r.Burst}).Validate("rate_limits." + name); err != nil {
+			bad(err)
 		}
 	}
 	switch fc.SharedState.Type {
