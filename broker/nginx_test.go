@@ -16,8 +16,9 @@ import (
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
-// startNginx runs a real nginx terminating mutual TLS in front of the broker
-// and forwarding the client certificate as $ssl_client_escaped_cert. nginx
+// startNginx runs a real nginx terminating mutual TLS in front of the broker,
+// forwarding the client certificate as $ssl_client_escaped_cert and the
+// client's address in X-Forwarded-For. nginx
 // connects to the broker from proxyAddr, the only trusted proxy.
 func startNginx(t *testing.T, e *env) string {
 	t.Helper()
@@ -72,6 +73,8 @@ http {
       proxy_bind %[5]s;
       proxy_ssl_verify off;
       proxy_set_header X-SSL-Client-Cert $ssl_client_escaped_cert;
+      # Appends the client's address: the broker reads the right-most untrusted hop.
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
     }
   }
 }
@@ -157,5 +160,41 @@ func TestBehindRealNginx(t *testing.T) {
 	hdr.Set(name, value)
 	if resp, b := e.postVia(e.withCert(nil), e.issuer, cc, hdr); resp.StatusCode != 400 || !strings.Contains(b["error"].(string), "invalid_request") {
 		t.Fatalf("header sent around nginx: %d %v", resp.StatusCode, b)
+	}
+}
+
+// Behind the real nginx every client has its own failure buckets, keyed by
+// the address nginx forwards: 40 failures from one client — forging
+// X-Forwarded-For as another client's address — limit that client only.
+func TestNginxForwardsClientAddress(t *testing.T) {
+	var trail syncBuffer
+	e := newEnv(t, withProxy(certs.FormatNginx), withLimits(1000, 30), withAudit(&trail))
+	front := startNginx(t, e)
+	secret := e.client(&backends.Client{ClientID: "g", Scope: "read"})
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	attacker, victim := e.fromAddr("127.0.0.4", nil), e.fromAddr("127.0.0.5", nil)
+	limited := 0
+	for range 40 {
+		hdr := basic("g", "guess-"+randID())
+		hdr.Set("X-Forwarded-For", "127.0.0.5") // the victim's address: nginx appends the real one
+		if r, b := e.postVia(attacker, front, cc, hdr); refused(t, "attack through nginx", r, b) {
+			limited++
+		}
+	}
+	if limited != 10 {
+		t.Fatalf("%d of 40 failures through nginx limited, want 10", limited)
+	}
+	if r, b := e.postVia(victim, front, cc, basic("g", secret)); r.StatusCode != 200 || b["access_token"] == nil {
+		t.Fatalf("good client behind nginx refused: %d %v", r.StatusCode, b)
+	}
+	// The victim's own failures still find a full bucket: 401, not 429.
+	if r, b := e.postVia(victim, front, cc, basic("g", "typo")); r.StatusCode != 401 {
+		t.Fatalf("a failure from another client behind nginx: %d %v", r.StatusCode, b)
+	}
+	if n := len(auditLines(&trail, `"source":"127.0.0.4"`, `"peer":"127.0.0.2"`)); n != 40 {
+		t.Fatalf("%d attack lines audited with the forwarded source and the proxy as peer, want 40:\n%s", n, trail.String())
+	}
+	if n := len(auditLines(&trail, `"event":"token_issued"`, `"source":"127.0.0.5"`)); n != 1 {
+		t.Fatalf("%d tokens minted for 127.0.0.5, want 1", n)
 	}
 }
