@@ -92,8 +92,12 @@ func TestFailuresNeverLockOutAVerifiedClient(t *testing.T) {
 			func() (*http.Response, map[string]any) { return e.post(ccm, basic("m", "guess-"+randID())) },
 			func() (*http.Response, map[string]any) { return e.postVia(e.withCert(&cert), e.issuer, ccm, nil) }},
 		{"private_key_jwt",
-			func() (*http.Response, map[string]any) { return e.post(assertionForm(forger.sign(t, "j", e.issuer, nil)), nil) },
-			func() (*http.Response, map[string]any) { return e.post(assertionForm(key.sign(t, "j", e.issuer, nil)), nil) }},
+			func() (*http.Response, map[string]any) {
+				return e.post(assertionForm(forger.sign(t, "j", e.issuer, nil)), nil)
+			},
+			func() (*http.Response, map[string]any) {
+				return e.post(assertionForm(key.sign(t, "j", e.issuer, nil)), nil)
+			}},
 	}
 	for _, a := range attacks {
 		limited := 0
