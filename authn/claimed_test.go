@@ -81,3 +81,30 @@ func TestClaimed(t *testing.T) {
 		})
 	}
 }
+
+// FuzzClaimed: whatever the Authorization header and the form, Claimed
+// never panics, names a known method and a client id within the bound.
+func FuzzClaimed(f *testing.F) {
+	f.Add(basicHeader("alice", "s"), "client_id=bob", "")
+	f.Add("", "client_id=bob&client_secret=x", "")
+	f.Add("", "client_assertion_type=x&client_id=c", "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJjYXJvbCJ9.AAAA")
+	f.Add("Basic Og==", "", "a.b.c")
+	methods := map[string]bool{backends.AuthClientSecretBasic: true, backends.AuthClientSecretPost: true, backends.AuthPrivateKeyJWT: true, authn.ClaimedCertificate: true, authn.ClaimedNone: true}
+	f.Fuzz(func(t *testing.T, header, form, assertion string) {
+		v, err := url.ParseQuery(form)
+		if err != nil {
+			return
+		}
+		if assertion != "" {
+			v.Set("client_assertion", assertion)
+		}
+		r := &authn.Request{Authorization: header, Form: v}
+		id, method := r.Claimed()
+		if len(id) > authn.MaxClientIDLen || !methods[method] {
+			t.Fatalf("Claimed() = %q, %q", id, method)
+		}
+		if id2, method2 := r.Claimed(); id2 != id || method2 != method {
+			t.Fatal("Claimed changed its answer")
+		}
+	})
+}
