@@ -6,6 +6,8 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -96,13 +98,19 @@ func (s *Server) take(ctx context.Context, kind, key string, r Rate, cause error
 	if !r.on() || key == "" {
 		return nil
 	}
-	ok, retry, err := s.cfg.RateLimits.Limiter.Take(ctx, kind+":"+key, 1, r.PerSecond, r.Burst)
-	if err != nil {
-		s.log.Warn("rate limiter unavailable; not limiting", "limit", kind, "err", err)
-		return nil
-	}
-	if ok {
-		return nil
+	bucket := kind + ":" + key
+	retry, known := s.empty.until(bucket)
+	if !known {
+		ok, wait, err := s.cfg.RateLimits.Limiter.Take(ctx, bucket, 1, r.PerSecond, r.Burst)
+		if err != nil {
+			s.log.Warn("rate limiter unavailable; not limiting", "limit", kind, "err", err)
+			return nil
+		}
+		if ok {
+			return nil
+		}
+		retry = wait
+		s.empty.remember(bucket, wait)
 	}
 	s.metrics.limited.WithLabelValues(kind).Inc()
 	why := fmt.Errorf("rate limit %s for %s", kind, key)
@@ -140,4 +148,53 @@ func (s *Server) regAuthFailed(c echo.Context, clientID string, err *Error) erro
 		return e
 	}
 	return err
+}
+
+// emptyBuckets remembers, in this process only, buckets the limiter found
+// empty and until when: a flood of failures against one bucket costs one
+// limiter round trip per refill instead of one per request. Taking from an
+// empty bucket changes nothing, so the answers are the ones the limiter
+// would give. Only failing requests and the issuance quota look here.
+type emptyBuckets struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+// maxEmptyBuckets bounds the memo; past it, expired entries go, then all.
+const maxEmptyBuckets = 10_000
+
+// until reports whether bucket is known to be empty, and for how long still.
+func (e *emptyBuckets) until(bucket string) (time.Duration, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, ok := e.m[bucket]
+	if !ok {
+		return 0, false
+	}
+	left := time.Until(t)
+	if left <= 0 {
+		delete(e.m, bucket)
+		return 0, false
+	}
+	return left, true
+}
+
+func (e *emptyBuckets) remember(bucket string, wait time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.m == nil {
+		e.m = map[string]time.Time{}
+	}
+	now := time.Now()
+	if len(e.m) >= maxEmptyBuckets {
+		for k, t := range e.m {
+			if !t.After(now) {
+				delete(e.m, k)
+			}
+		}
+		if len(e.m) >= maxEmptyBuckets {
+			clear(e.m)
+		}
+	}
+	e.m[bucket] = now.Add(wait)
 }

@@ -108,4 +108,15 @@ func TestRedisRoundTripsOfSuccessfulRequests(t *testing.T) {
 	if got := sent.take(); len(got) == 0 || !strings.Contains(strings.Join(got, " "), "evalsha") {
 		t.Fatalf("a failure did not reach the shared buckets in Redis: %v", got)
 	}
+	// A flood of failures: once a bucket is empty this replica remembers it
+	// until it refills, instead of asking Redis again for every failure.
+	// 60 failures, buckets of 10 (client and source) and 30 (source): 2 round
+	// trips for each of the first 11, 1 until the source bucket is empty, then none.
+	for range 60 {
+		r, b := e.post(cc, basic("s", "wrong"))
+		refused(t, "flood", r, b)
+	}
+	if got := sent.take(); len(got) > 45 {
+		t.Errorf("%d Redis round trips for 60 failures, want at most 45", len(got))
+	}
 }

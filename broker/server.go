@@ -45,6 +45,7 @@ type Server struct {
 	base     string // issuer without a trailing slash
 	state    state.Store
 	metrics  *metrics
+	empty    emptyBuckets // failure buckets known to be empty (RateLimits)
 }
 
 // Option configures optional parts of a Server.
