@@ -40,7 +40,7 @@ func ExampleProxyExtractor_ClientAddr() {
 	}
 	// The client wrote "192.0.2.66"; nginx appended the address it saw.
 	h := http.Header{"X-Forwarded-For": {"192.0.2.66, 198.51.100.17"}}
-	fmt.Println(px.ClientAddr(netip.MustParseAddr("10.0.0.5"), h))     // from the proxy
+	fmt.Println(px.ClientAddr(netip.MustParseAddr("10.0.0.5"), h))    // from the proxy
 	fmt.Println(px.ClientAddr(netip.MustParseAddr("203.0.113.9"), h)) // from anyone else: ignored
 	// Output:
 	// 198.51.100.17
