@@ -18,10 +18,10 @@ import (
 	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/tokenbroker/tokenbroker/authn/es256"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/state"
+	"github.com/tokenbroker/tokenbroker/internal/es256"
 )
 
 // AssertionType is the RFC 7523 §2.2 client_assertion_type.

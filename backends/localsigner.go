@@ -17,7 +17,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/tokenbroker/tokenbroker/authn/es256"
+	"github.com/tokenbroker/tokenbroker/internal/es256"
 )
 
 // SigningAlgs are the supported access-token signing algorithms (RFC 7518 §3, RFC 8037).

@@ -23,8 +23,8 @@ import (
 	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/tokenbroker/tokenbroker/authn/es256"
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/internal/es256"
 )
 
 // Config configures a Verifier.
