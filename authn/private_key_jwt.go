@@ -18,6 +18,7 @@ import (
 	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/tokenbroker/tokenbroker/authn/internal/jws"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/state"
@@ -167,7 +168,7 @@ func (m *privateKeyJWT) Verify(ctx context.Context, r *Request, e *cache.ClientE
 		if k.Algorithm != "" && k.Algorithm != h.Algorithm {
 			continue
 		}
-		if ok, handled := m.tables.VerifyCompact(r.assertionRaw, tok, k.Key, r.Now); handled {
+		if ok, handled := jws.VerifyES256(&m.tables, r.assertionRaw, tok, k.Key, r.Now); handled {
 			spentTable = true
 			if ok {
 				verified = true
@@ -288,7 +289,7 @@ func spendParity(compact string, table, std bool) {
 		return
 	}
 	t := timing()
-	d := es256.CompactDigest(compact)
+	d := jws.Digest(compact)
 	if table && t.table != nil {
 		_ = t.table.Verify(d[:], t.sig)
 	}

@@ -1,14 +1,11 @@
 package es256
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/sha256"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/go-jose/go-jose/v4"
 )
 
 // Tables keeps PublicKey tables (~50 KB each) for the P-256 keys in use —
@@ -20,7 +17,8 @@ import (
 // can never cause a table build, so probes cannot use the build's cost to
 // learn which keys (and clients) exist. At most maxTables exist; the set
 // starts afresh every tableEpoch so it follows the keys in use. The zero
-// value is ready; it is safe for concurrent use.
+// value is ready; it is safe for concurrent use. In FIPS 140-3 mode it holds
+// no table and Verify always leaves the work to the caller.
 type Tables struct {
 	mu     sync.Mutex
 	epoch  time.Time
@@ -42,11 +40,12 @@ func (t *Tables) lookup(k *ecdsa.PublicKey, now time.Time) *PublicKey {
 	return t.tables[k]
 }
 
-// Admit builds a table for key (any other key type is ignored) unless it has
-// one or the set is full. Call it only after a signature by key verified.
-func (t *Tables) Admit(key any, now time.Time) {
+// Admit builds a table for key, a *ecdsa.PublicKey on P-256 (any other key
+// is ignored), unless it has one or the set is full. Call it only after a
+// signature by key verified. In FIPS 140-3 mode it builds nothing.
+func (t *Tables) Admit(key crypto.PublicKey, now time.Time) {
 	k, ok := key.(*ecdsa.PublicKey)
-	if !ok || k.Curve != elliptic.P256() {
+	if !ok || k.Curve != elliptic.P256() || fipsMode(opAdmit) {
 		return
 	}
 	if t.lookup(k, now) != nil { // also starts a new epoch when due
@@ -69,37 +68,16 @@ func (t *Tables) Admit(key any, now time.Time) {
 	t.mu.Unlock()
 }
 
-// VerifyCompact checks sig, parsed from the compact serialization compact,
-// with key's table when it has one. handled is false when this path does not
-// apply (another alg or curve, a crit or b64 header, no table): the caller
-// then verifies with go-jose, and calls Admit when that succeeds. When
-// handled and ok, the payload (sig.UnsafePayloadWithoutVerification) is authentic.
-func (t *Tables) VerifyCompact(compact string, sig *jose.JSONWebSignature, key any, now time.Time) (ok, handled bool) {
-	pub, isEC := key.(*ecdsa.PublicKey)
-	s := sig.Signatures[0]
-	if !isEC || pub.Curve != elliptic.P256() || s.Header.Algorithm != string(jose.ES256) {
-		return false, false
-	}
-	if _, crit := s.Protected.ExtraHeaders["crit"]; crit {
-		return false, false
-	}
-	if _, b64 := s.Protected.ExtraHeaders["b64"]; b64 {
+// Verify checks sig, the R ‖ S form, over digest with pub's table when it
+// has one. handled is false when there is no table (or in FIPS 140-3 mode):
+// the caller then verifies another way, and calls Admit when that succeeds.
+func (t *Tables) Verify(pub *ecdsa.PublicKey, digest, sig []byte, now time.Time) (ok, handled bool) {
+	if pub == nil || fipsMode(opLookup) {
 		return false, false
 	}
 	tab := t.lookup(pub, now)
 	if tab == nil {
 		return false, false
 	}
-	digest := CompactDigest(compact)
-	return tab.Verify(digest[:], s.Signature), true
-}
-
-// CompactDigest is the SHA-256 of a compact JWS's signing input: its first
-// two segments exactly as sent (RFC 7515 §5.2), everything before the last
-// dot. go-jose has parsed compact into three segments before it gets here.
-func CompactDigest(compact string) [32]byte {
-	if dot := strings.LastIndexByte(compact, '.'); dot >= 0 {
-		compact = compact[:dot]
-	}
-	return sha256.Sum256([]byte(compact))
+	return tab.Verify(digest, sig), true
 }
