@@ -60,7 +60,7 @@ func NewPublicKey(pub *ecdsa.PublicKey) (*PublicKey, error) {
 // ECDSA signature over digest (FIPS 186-5 §6.4.2). In FIPS 140-3 mode
 // crypto/ecdsa decides.
 func (k *PublicKey) Verify(digest, sig []byte) bool {
-	if len(digest) != 32 || len(sig) != 64 {
+	if len(digest) != 32 || len(sig) != 64 || k.pub == nil {
 		return false
 	}
 	if fipsMode(opVerify) || k.rows == nil {
