@@ -5,6 +5,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"go/build"
+	"strings"
 	"testing"
 	"time"
 )
@@ -71,5 +73,19 @@ func TestTables(t *testing.T) {
 	}
 	if n := len(tabs.tables); n != maxTables {
 		t.Fatalf("%d tables, want the bound %d", n, maxTables)
+	}
+}
+
+// TestNoJWS: the primitive takes digests and R ‖ S bytes; JWS (headers,
+// compact serialization) stays with its callers (authn/internal/jws).
+func TestNoJWS(t *testing.T) {
+	p, err := build.ImportDir(".", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, imp := range p.Imports {
+		if strings.Contains(imp, "jose") || imp == "encoding/base64" || imp == "strings" {
+			t.Errorf("es256 imports %s: JWS handling belongs to its callers", imp)
+		}
 	}
 }
