@@ -41,7 +41,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Cert)
 	keys := authn.NewKeySource(nil)
-	pk, _ := authn.PrivateKeyJWT(authn.AssertionConfig{Issuer: "https://as.example", Replay: state.NewMemory(10_000_000), Keys: keys})
+	pk, _ := authn.PrivateKeyJWT(authn.AssertionConfig{Issuer: "https://as.example", Replay: state.NewMemory(10_000_000), MaxJTIsPerClient: 10_000_000, Keys: keys})
 	a, err := authn.New(src, []authn.Method{authn.ClientSecretBasic(), pk, authn.TLSClientAuth(func() *x509.CertPool { return roots }, nil), authn.SelfSignedTLSClientAuth(keys)})
 	if err != nil {
 		b.Fatal(err)

@@ -18,10 +18,11 @@ import (
 	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/tokenbroker/tokenbroker/authn/es256"
+	"github.com/tokenbroker/tokenbroker/authn/internal/jws"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/state"
+	"github.com/tokenbroker/tokenbroker/internal/es256"
 )
 
 // AssertionType is the RFC 7523 §2.2 client_assertion_type.
@@ -30,6 +31,12 @@ const AssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 // AssertionAlgs is the allow-list of assertion signature algorithms. HMAC
 // and "none" are absent, so neither can ever verify.
 var AssertionAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.EdDSA, jose.PS256, jose.RS256}
+
+// DefaultMaxJTIsPerClient is the default of AssertionConfig.MaxJTIsPerClient:
+// a jti is kept for its assertion's lifetime plus the skew, so this allows
+// one client about 1,100 assertions a second with one-minute assertions,
+// while ten such clients are needed to fill the default in-memory store.
+const DefaultMaxJTIsPerClient = 100_000
 
 // AssertionConfig configures private_key_jwt.
 type AssertionConfig struct {
@@ -49,6 +56,10 @@ type AssertionConfig struct {
 	MaxSize int
 	// Replay records used jti values until they expire (required).
 	Replay state.Store
+	// MaxJTIsPerClient bounds the live jti values one client may hold in
+	// Replay (default DefaultMaxJTIsPerClient): a client that fills its share
+	// gets its own assertions refused, nobody else's.
+	MaxJTIsPerClient int
 	// Keys resolves the client's keys (required).
 	Keys *KeySource
 }
@@ -66,6 +77,12 @@ func PrivateKeyJWT(cfg AssertionConfig) (Method, error) {
 	}
 	if cfg.MaxSize == 0 {
 		cfg.MaxSize = 8 << 10
+	}
+	if cfg.MaxJTIsPerClient == 0 {
+		cfg.MaxJTIsPerClient = DefaultMaxJTIsPerClient
+	}
+	if cfg.MaxJTIsPerClient < 0 {
+		return nil, errors.New("private_key_jwt: MaxJTIsPerClient is negative")
 	}
 	return &privateKeyJWT{cfg: cfg}, nil
 }
@@ -167,7 +184,7 @@ func (m *privateKeyJWT) Verify(ctx context.Context, r *Request, e *cache.ClientE
 		if k.Algorithm != "" && k.Algorithm != h.Algorithm {
 			continue
 		}
-		if ok, handled := m.tables.VerifyCompact(r.assertionRaw, tok, k.Key, r.Now); handled {
+		if ok, handled := jws.VerifyES256(&m.tables, r.assertionRaw, tok, k.Key, r.Now); handled {
 			spentTable = true
 			if ok {
 				verified = true
@@ -198,7 +215,11 @@ func (m *privateKeyJWT) Verify(ctx context.Context, r *Request, e *cache.ClientE
 	}
 	// RFC 7523 §3 item 7: single use within the assertion's lifetime. Recorded
 	// only after the signature verified, so nobody can burn another client's jti.
-	fresh, err := m.cfg.Replay.Once(ctx, "jti:"+c.ClientID+":"+claims.ID, claims.Expiry.Time().Add(m.cfg.Skew))
+	share := state.Share{Owner: "jti:" + c.ClientID, Max: m.cfg.MaxJTIsPerClient}
+	fresh, err := m.cfg.Replay.Once(ctx, share, claims.ID, claims.Expiry.Time().Add(m.cfg.Skew))
+	if errors.Is(err, state.ErrShareFull) {
+		return fmt.Errorf("client holds %d live assertion jtis, its share of the replay cache: refusing (fail closed)", share.Max)
+	}
 	if err != nil {
 		return fmt.Errorf("replay cache unavailable, refusing (fail closed): %w", err)
 	}
@@ -288,7 +309,7 @@ func spendParity(compact string, table, std bool) {
 		return
 	}
 	t := timing()
-	d := es256.CompactDigest(compact)
+	d := jws.Digest(compact)
 	if table && t.table != nil {
 		_ = t.table.Verify(d[:], t.sig)
 	}

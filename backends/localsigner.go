@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/fips140"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -17,7 +16,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/tokenbroker/tokenbroker/authn/es256"
+	"github.com/tokenbroker/tokenbroker/internal/es256"
 )
 
 // SigningAlgs are the supported access-token signing algorithms (RFC 7518 §3, RFC 8037).
@@ -26,7 +25,7 @@ var SigningAlgs = []string{"ES256", "EdDSA", "RS256", "PS256"}
 type localSigner struct {
 	kid, alg string
 	key      crypto.Signer
-	es256    *es256.Key // ES256 outside FIPS 140-3 mode: the faster signer
+	es256    *es256.Key // ES256: the faster signer (crypto/ecdsa in FIPS 140-3 mode)
 }
 
 var _ Signer = (*localSigner)(nil)
@@ -46,8 +45,8 @@ func NewLocalSigner(kid, alg string, key crypto.Signer) (Signer, error) {
 		return nil, fmt.Errorf("signing key %s: %T cannot sign %s", kid, key, alg)
 	}
 	ls := &localSigner{kid: kid, alg: alg, key: key}
-	if k, isEC := key.(*ecdsa.PrivateKey); isEC && !fips140.Enabled() {
-		// In FIPS 140-3 mode only the validated module may sign.
+	if k, isEC := key.(*ecdsa.PrivateKey); isEC {
+		// es256 signs with crypto/ecdsa by itself in FIPS 140-3 mode.
 		fast, err := es256.New(k)
 		if err != nil {
 			return nil, fmt.Errorf("signing key %s: %w", kid, err)
@@ -63,18 +62,10 @@ func (s *localSigner) Alg() string   { return s.alg }
 func (s *localSigner) Sign(_ context.Context, in []byte) ([]byte, error) {
 	switch k := s.key.(type) {
 	case *ecdsa.PrivateKey:
-		// RFC 7518 §3.4: R and S as fixed-width big-endian, concatenated.
-		// es256 returns that form directly; in FIPS mode SignASN1 plus a
-		// small DER walk avoids ecdsa.Sign's big.Int round trip.
+		// RFC 7518 §3.4: R and S as fixed-width big-endian, concatenated:
+		// the form es256 returns.
 		d := sha256.Sum256(in)
-		if s.es256 != nil {
-			return s.es256.Sign(d[:])
-		}
-		der, err := ecdsa.SignASN1(rand.Reader, k, d[:])
-		if err != nil {
-			return nil, err
-		}
-		return derToRS(der, 32)
+		return s.es256.Sign(d[:])
 	case ed25519.PrivateKey:
 		return ed25519.Sign(k, in), nil
 	case *rsa.PrivateKey:
@@ -132,34 +123,4 @@ func ParseSigningKey(sk SigningKey) (Signer, crypto.PublicKey, error) {
 		return nil, nil, err
 	}
 	return ls, signer.Public(), nil
-}
-
-// derToRS converts an ASN.1 ECDSA signature, SEQUENCE { INTEGER r, INTEGER s },
-// to the fixed-width r||s form JWS uses.
-func derToRS(der []byte, size int) ([]byte, error) {
-	bad := fmt.Errorf("malformed ECDSA signature")
-	if len(der) < 8 || der[0] != 0x30 || int(der[1]) != len(der)-2 || der[1] >= 0x80 {
-		return nil, bad
-	}
-	out := make([]byte, 2*size)
-	rest := der[2:]
-	for i := range 2 {
-		if len(rest) < 2 || rest[0] != 0x02 || int(rest[1]) > len(rest)-2 {
-			return nil, bad
-		}
-		n := int(rest[1])
-		v := rest[2 : 2+n]
-		for len(v) > 0 && v[0] == 0 {
-			v = v[1:]
-		}
-		if len(v) > size {
-			return nil, bad
-		}
-		copy(out[(i+1)*size-len(v):(i+1)*size], v)
-		rest = rest[2+n:]
-	}
-	if len(rest) != 0 {
-		return nil, bad
-	}
-	return out, nil
 }

@@ -17,6 +17,9 @@ import (
 // HardMaxTokenLifetime caps every access token, whatever the configuration says.
 const HardMaxTokenLifetime = 15 * time.Minute
 
+// DefaultMaxRevocationsPerClient is the default of Config.MaxRevocationsPerClient.
+const DefaultMaxRevocationsPerClient = 10_000
+
 // Config is what the broker needs to run. cmd/tokenbroker builds it from the
 // YAML file, the environment and flags; this package never reads either.
 type Config struct {
@@ -69,6 +72,10 @@ type Config struct {
 	// State is the shared state for revoked token ids (default: in memory,
 	// one node). Pass the same store the private_key_jwt replay cache uses.
 	State state.Store
+	// MaxRevocationsPerClient bounds the revoked token ids one client may
+	// hold in State until they expire (default 10,000): a client that fills
+	// its share gets 503 for its next revocation; other clients are unaffected.
+	MaxRevocationsPerClient int
 }
 
 func (c *Config) fill() {
@@ -83,6 +90,9 @@ func (c *Config) fill() {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 64 << 10
+	}
+	if c.MaxRevocationsPerClient == 0 {
+		c.MaxRevocationsPerClient = DefaultMaxRevocationsPerClient
 	}
 	if c.JWKSMaxAge == 0 {
 		c.JWKSMaxAge = 5 * time.Minute
@@ -142,6 +152,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.RateLimits.validate()...)
+	if c.MaxRevocationsPerClient < 0 {
+		errs = append(errs, fmt.Errorf("shared_state.max_revocations_per_client: %d is negative", c.MaxRevocationsPerClient))
+	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 1<<20 {
 		errs = append(errs, fmt.Errorf("max_body_bytes: %d is outside [1024, 1048576]", c.MaxBodyBytes))
 	}

@@ -39,6 +39,8 @@ var (
 	replicaDir    string
 	replicaState  state.Store
 	replicaIssuer string
+	// jtiShare, when set, is the private_key_jwt per-client jti bound.
+	jtiShare int
 )
 
 // env is a broker served over real TLS on loopback, with a file backend.
@@ -143,7 +145,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	serverPool := x509.NewCertPool()
 	serverPool.AddCert(ca.Cert)
 	keys := authn.NewKeySource(authn.NewJWKSFetcher(authn.FetcherOptions{AllowPrivate: true, RootCAs: serverPool}))
-	pkjwt, err := authn.PrivateKeyJWT(authn.AssertionConfig{Issuer: iss, CompatAudiences: []string{iss + broker.PathToken, e.mtlsBase + broker.PathToken}, Compat: true, Replay: shared, Keys: keys})
+	pkjwt, err := authn.PrivateKeyJWT(authn.AssertionConfig{Issuer: iss, CompatAudiences: []string{iss + broker.PathToken, e.mtlsBase + broker.PathToken}, Compat: true, Replay: shared, MaxJTIsPerClient: jtiShare, Keys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func (s *Server) introspect(c echo.Context) error {
 		s.log.Info("introspection: inactive", "caller", res.Client.ClientID, "reason", err.Error())
 		return writeJSON(c, http.StatusOK, introspection{})
 	}
-	revoked, err := s.state.Has(c.Request().Context(), revokedKey(claims.ID))
+	revoked, err := s.state.Has(c.Request().Context(), s.revokedShare(claims.ClientID).Owner, claims.ID)
 	if err != nil {
 		// Cannot tell whether it was revoked: report inactive (fail closed).
 		s.log.Warn("introspection: revocation state unavailable", "jti", claims.ID, "err", err)
@@ -77,7 +77,7 @@ func (s *Server) revoke(c echo.Context) error {
 	case claims.ClientID != res.Client.ClientID:
 		s.log.Warn("revocation: token belongs to another client; ignored", "caller", res.Client.ClientID, "jti", claims.ID)
 	default:
-		if _, err := s.state.Once(c.Request().Context(), revokedKey(claims.ID), time.Unix(claims.Expiry, 0).Add(time.Minute)); err != nil {
+		if _, err := s.state.Once(c.Request().Context(), s.revokedShare(claims.ClientID), claims.ID, time.Unix(claims.Expiry, 0).Add(time.Minute)); err != nil {
 			// RFC 7009 §2.2.1: the server may answer 503 when it cannot revoke now.
 			return s.refuse(c, &clientError{oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "revocation could not be recorded, retry", err), res.Client.ClientID, res.Method}, "revocation_refused")
 		}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/tokenbroker/tokenbroker/backends/state"
 )
 
 // maxTokenSize bounds a presented access token.
@@ -51,8 +53,12 @@ func (s *Server) verifyOwnToken(tok string, now time.Time) (*AccessTokenClaims, 
 	return &claims, nil
 }
 
-// revokedKey is the shared-state key of a revoked token id.
-func revokedKey(jti string) string { return "revoked:" + jti }
+// revokedShare is the shared-state share holding clientID's revoked token
+// ids (keyed by jti): one client revoking its tokens en masse fills only its
+// own share.
+func (s *Server) revokedShare(clientID string) state.Share {
+	return state.Share{Owner: "revoked:" + clientID, Max: s.cfg.MaxRevocationsPerClient}
+}
 
 // audienceContains reports whether aud holds any of want.
 func audienceContains(aud Audience, want ...string) bool {

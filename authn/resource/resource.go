@@ -23,8 +23,9 @@ import (
 	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/tokenbroker/tokenbroker/authn/es256"
+	"github.com/tokenbroker/tokenbroker/authn/internal/jws"
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/internal/es256"
 )
 
 // Config configures a Verifier.
@@ -303,7 +304,7 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request, token string, bi
 	}
 	now := time.Now()
 	var payload []byte
-	if ok, handled := v.tables.VerifyCompact(token, parsed, key.Key, now); handled {
+	if ok, handled := jws.VerifyES256(&v.tables, token, parsed, key.Key, now); handled {
 		if !ok {
 			return nil, invalidToken("bad signature", nil)
 		}

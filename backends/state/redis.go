@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,8 +11,9 @@ import (
 
 // Redis is the Store shared by every broker replica: assertion jti values,
 // revoked token ids and rate-limit buckets live in Redis (a single server,
-// Sentinel, a Redis Cluster or Valkey: any redis.UniversalClient). Every key
-// is single-slot, so it works on a cluster.
+// Sentinel, a Redis Cluster or Valkey: any redis.UniversalClient). Every
+// command and script touches one key, so it works on a cluster. An owner's
+// keys live in one sorted set ("s:" + owner), which is what bounds its share.
 type Redis struct {
 	c      redis.UniversalClient
 	prefix string
@@ -25,26 +27,47 @@ var (
 // NewRedis returns a Store over c; prefix namespaces the keys (e.g. "tokenbroker:").
 func NewRedis(c redis.UniversalClient, prefix string) *Redis { return &Redis{c: c, prefix: prefix} }
 
-// Once implements Store with SET NX and an expiry: atomic across replicas.
-func (r *Redis) Once(ctx context.Context, key string, exp time.Time) (bool, error) {
-	ttl := time.Until(exp)
-	if ttl < time.Millisecond {
-		ttl = time.Millisecond
-	}
-	ok, err := r.c.SetNX(ctx, r.prefix+key, 1, ttl).Result()
+// once records a key in its owner's sorted set (member: the key, score: its
+// expiry in ms), dropping the owner's expired keys first, all in one round
+// trip and atomically across replicas. One Redis key per call, so it runs on
+// a cluster. KEYS[1] the owner's set; ARGV: key, now (ms), exp (ms), max
+// (≤ 0: no bound). Returns 1 recorded, 0 already recorded, -1 share full.
+var once = redis.NewScript(`
+local now, exp, max = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+if max > 0 and redis.call('ZCARD', KEYS[1]) >= max then return -1 end
+if exp <= now then exp = now + 1 end
+redis.call('ZADD', KEYS[1], exp, ARGV[1])
+if redis.call('PTTL', KEYS[1]) < exp - now then redis.call('PEXPIRE', KEYS[1], exp - now) end
+return 1
+`)
+
+// shareKey is the Redis key of owner's sorted set.
+func (r *Redis) shareKey(owner string) string { return r.prefix + "s:" + owner }
+
+// Once implements Store: one script call, so one round trip.
+func (r *Redis) Once(ctx context.Context, share Share, key string, exp time.Time) (bool, error) {
+	res, err := once.Run(ctx, r.c, []string{r.shareKey(share.Owner)}, key, time.Now().UnixMilli(), exp.UnixMilli(), share.Max).Int64()
 	if err != nil {
 		return false, fmt.Errorf("state: redis: %w", err)
 	}
-	return ok, nil
+	if res < 0 {
+		return false, ErrShareFull
+	}
+	return res == 1, nil
 }
 
 // Has implements Store.
-func (r *Redis) Has(ctx context.Context, key string) (bool, error) {
-	n, err := r.c.Exists(ctx, r.prefix+key).Result()
+func (r *Redis) Has(ctx context.Context, owner, key string) (bool, error) {
+	exp, err := r.c.ZScore(ctx, r.shareKey(owner), key).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("state: redis: %w", err)
 	}
-	return n > 0, nil
+	return float64(time.Now().UnixMilli()) < exp, nil
 }
 
 // Ping reports whether Redis answers (readiness).

@@ -2,6 +2,8 @@ package state_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,6 +13,17 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/state/statetest"
 )
 
+func TestRedisConformance(t *testing.T) {
+	addr, _ := statetest.StartRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { c.Close() })
+	n := 0
+	statetest.Conformance(t, func(*testing.T) state.Store {
+		n++ // a fresh namespace per case: an empty store
+		return state.NewRedis(c, fmt.Sprintf("tb%d:", n))
+	})
+}
+
 // Two replicas (two clients) on one Redis: a jti accepted by one is refused by the other.
 func TestRedisSharedAcrossReplicas(t *testing.T) {
 	addr, stop := statetest.StartRedis(t)
@@ -18,21 +31,22 @@ func TestRedisSharedAcrossReplicas(t *testing.T) {
 	a := state.NewRedis(redis.NewClient(&redis.Options{Addr: addr}), "tb:")
 	b := state.NewRedis(redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1}), "tb:")
 	exp := time.Now().Add(time.Minute)
-	if ok, err := a.Once(ctx, "jti:c:1", exp); !ok || err != nil {
+	sh := state.Share{Owner: "jti:c", Max: 2}
+	if ok, err := a.Once(ctx, sh, "1", exp); !ok || err != nil {
 		t.Fatalf("replica A: %v %v", ok, err)
 	}
-	if ok, err := b.Once(ctx, "jti:c:1", exp); ok || err != nil {
+	if ok, err := b.Once(ctx, sh, "1", exp); ok || err != nil {
 		t.Fatalf("replica B accepted a replay: %v %v", ok, err)
 	}
-	if ok, _ := b.Has(ctx, "jti:c:1"); !ok {
+	if ok, _ := b.Has(ctx, sh.Owner, "1"); !ok {
 		t.Fatal("replica B does not see A's key")
 	}
-	if ok, _ := a.Once(ctx, "short", time.Now().Add(50*time.Millisecond)); !ok {
-		t.Fatal("short key refused")
+	// The share is counted across replicas.
+	if ok, err := b.Once(ctx, sh, "2", exp); !ok || err != nil {
+		t.Fatalf("replica B: %v %v", ok, err)
 	}
-	time.Sleep(100 * time.Millisecond)
-	if ok, _ := a.Has(ctx, "short"); ok {
-		t.Fatal("expired key still present")
+	if _, err := a.Once(ctx, sh, "3", exp); !errors.Is(err, state.ErrShareFull) {
+		t.Fatalf("replica A past the share filled on both: %v", err)
 	}
 	// Limits are shared: 3 tokens in the bucket, whoever takes them.
 	for i, l := range []state.Limiter{a, b, a} {
@@ -46,7 +60,7 @@ func TestRedisSharedAcrossReplicas(t *testing.T) {
 	}
 	// Outage: errors, never a silent "fresh".
 	stop()
-	if ok, err := b.Once(ctx, "jti:c:2", exp); ok || err == nil {
+	if ok, err := b.Once(ctx, state.Share{Owner: "jti:d", Max: 2}, "1", exp); ok || err == nil {
 		t.Fatalf("Once during a Redis outage: %v %v (must fail closed)", ok, err)
 	}
 	if err := b.Ping(ctx); err == nil {

@@ -3,42 +3,60 @@ package state_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/backends/state"
+	"github.com/tokenbroker/tokenbroker/backends/state/statetest"
 )
 
-func TestMemoryOnce(t *testing.T) {
+func TestMemoryConformance(t *testing.T) {
+	statetest.Conformance(t, func(*testing.T) state.Store { return state.NewMemory(10_000) })
+}
+
+// The store's own bound still holds across owners: full of live keys, it
+// fails closed, never forgets.
+func TestMemoryGlobalBound(t *testing.T) {
 	ctx := context.Background()
 	s := state.NewMemory(2)
 	exp := time.Now().Add(time.Minute)
-	if ok, err := s.Once(ctx, "a", exp); !ok || err != nil {
+	a, b := state.Share{Owner: "a", Max: 10}, state.Share{Owner: "b", Max: 10}
+	if ok, err := s.Once(ctx, a, "1", exp); !ok || err != nil {
 		t.Fatalf("first Once = %v, %v", ok, err)
 	}
-	if ok, _ := s.Once(ctx, "a", exp); ok {
-		t.Fatal("replay accepted")
-	}
-	if ok, _ := s.Has(ctx, "a"); !ok {
-		t.Fatal("Has = false for a recorded key")
-	}
-	if ok, _ := s.Once(ctx, "b", exp); !ok {
+	if ok, _ := s.Once(ctx, b, "1", exp); !ok {
 		t.Fatal("second key refused")
 	}
-	// Full of live keys: fail closed, never forget.
-	if _, err := s.Once(ctx, "c", exp); !errors.Is(err, state.ErrFull) {
+	if _, err := s.Once(ctx, a, "2", exp); !errors.Is(err, state.ErrFull) {
 		t.Fatalf("Once on a full store = %v, want ErrFull", err)
 	}
-	// Expired keys make room.
-	if ok, _ := s.Once(ctx, "old", time.Now().Add(-time.Second)); ok {
-		t.Fatal("full store accepted a key")
-	}
 	s2 := state.NewMemory(1)
-	s2.Once(ctx, "x", time.Now().Add(-time.Second))
-	if ok, err := s2.Once(ctx, "y", exp); !ok || err != nil {
+	s2.Once(ctx, a, "x", time.Now().Add(-time.Second))
+	if ok, err := s2.Once(ctx, b, "y", exp); !ok || err != nil {
 		t.Fatalf("expired key not swept: %v, %v", ok, err)
 	}
-	if ok, _ := s2.Has(ctx, "x"); ok {
+	if ok, _ := s2.Has(ctx, "a", "x"); ok {
 		t.Fatal("expired key reported")
+	}
+}
+
+// A flooding owner's expired keys leave its share without a full sweep, and
+// the per-owner bookkeeping does not grow with churn.
+func TestMemoryShareChurn(t *testing.T) {
+	ctx := context.Background()
+	s := state.NewMemory(1000)
+	sh := state.Share{Owner: "jti:churn", Max: 3}
+	for i := range 300 {
+		exp := time.Now().Add(time.Millisecond)
+		if i%3 == 0 {
+			time.Sleep(2 * time.Millisecond) // the previous three have expired
+		}
+		if ok, err := s.Once(ctx, sh, fmt.Sprint(i), exp); !ok || err != nil {
+			t.Fatalf("key %d: %v, %v", i, ok, err)
+		}
+	}
+	if n := s.Len(); n > 3 {
+		t.Fatalf("%d keys held for a share of 3", n)
 	}
 }

@@ -124,8 +124,10 @@ type fileConfig struct {
 		Chain bool   `yaml:"chain"`
 	} `yaml:"audit"`
 	SharedState struct {
-		Type  string `yaml:"type"`
-		Redis struct {
+		Type                    string `yaml:"type"`
+		MaxJTIsPerClient        int    `yaml:"max_jtis_per_client"`
+		MaxRevocationsPerClient int    `yaml:"max_revocations_per_client"`
+		Redis                   struct {
 			Addrs        []string `yaml:"addrs"`
 			PasswordFile string   `yaml:"password_file"`
 			TLS          bool     `yaml:"tls"`

@@ -250,6 +250,7 @@ func TestConfigFileAndEnvironment(t *testing.T) {
 		"bad backend":   {"issuer: https://a.example\nbackend:\n  type: etcd\n", "backend.type"},
 		"bad log level": {"issuer: https://a.example\nbackend:\n  file:\n    dir: x\nlog:\n  level: loud\n", "log.level"},
 		"no tls":        {"issuer: https://a.example\nbackend:\n  file:\n    dir: x\n", "tls.cert_file"},
+		"neg jti share": {"issuer: https://a.example\nbackend:\n  file:\n    dir: x\nshared_state:\n  max_jtis_per_client: -1\n", "shared_state.max_jtis_per_client"},
 	} {
 		p := write(strings.ReplaceAll(name, " ", "-")+".yaml", tc.yaml)
 		err := run(context.Background(), []string{"config", "check", p}, &bytes.Buffer{}, &bytes.Buffer{})

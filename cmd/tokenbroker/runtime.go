@@ -191,6 +191,12 @@ func buildRuntime(ctx context.Context, fc *fileConfig, logOut io.Writer, start b
 	default:
 		bad(fmt.Errorf("shared_state.type: %q is not memory or redis", fc.SharedState.Type))
 	}
+	if fc.SharedState.MaxJTIsPerClient < 0 {
+		bad(errors.New("shared_state.max_jtis_per_client: must not be negative"))
+	}
+	if fc.SharedState.MaxRevocationsPerClient < 0 {
+		bad(errors.New("shared_state.max_revocations_per_client: must not be negative"))
+	}
 	if fc.Assertions.MaxLifetime < 0 || time.Duration(fc.Assertions.MaxLifetime) > time.Hour {
 		bad(errors.New("assertions.max_lifetime: must be between 0 and 1h"))
 	}
@@ -319,10 +325,11 @@ func (rt *runtime) load(ctx context.Context, reload time.Duration) error {
 		shared = state.NewMemory(1_000_000)
 	}
 	rt.cfg.State = shared
+	rt.cfg.MaxRevocationsPerClient = fc.SharedState.MaxRevocationsPerClient
 	pkjwt, err := authn.PrivateKeyJWT(authn.AssertionConfig{
 		Issuer: fc.Issuer, CompatAudiences: audiences, Compat: compat,
 		Skew: time.Duration(fc.Assertions.ClockSkew), MaxLifetime: time.Duration(fc.Assertions.MaxLifetime), MaxSize: fc.Assertions.MaxSize,
-		Replay: shared, Keys: keys,
+		Replay: shared, MaxJTIsPerClient: fc.SharedState.MaxJTIsPerClient, Keys: keys,
 	})
 	if err != nil {
 		errs = append(errs, err)

@@ -35,7 +35,8 @@ const nonceLabel = "tokenbroker ES256 hedged nonce v1\x00"
 
 // Key is a P-256 private key ready to sign. It is safe for concurrent use.
 type Key struct {
-	d      *bigmod.Nat // the private scalar, 1 ≤ d < n
+	priv   *ecdsa.PrivateKey // signs in FIPS 140-3 mode, through crypto/ecdsa
+	d      *bigmod.Nat       // the private scalar, 1 ≤ d < n; nil in FIPS 140-3 mode
 	dBytes [32]byte
 }
 
@@ -43,6 +44,9 @@ type Key struct {
 func New(priv *ecdsa.PrivateKey) (*Key, error) {
 	if priv == nil || priv.Curve != elliptic.P256() {
 		return nil, errors.New("es256: not a P-256 private key")
+	}
+	if fipsMode(opNew) {
+		return &Key{priv: priv}, nil // the private scalar never leaves the validated module
 	}
 	b, err := priv.Bytes()
 	if err != nil {
@@ -52,16 +56,20 @@ func New(priv *ecdsa.PrivateKey) (*Key, error) {
 	if err != nil || d.IsZero() == 1 {
 		return nil, errors.New("es256: private scalar out of range")
 	}
-	k := &Key{d: d}
+	k := &Key{priv: priv, d: d}
 	copy(k.dBytes[:], b)
 	return k, nil
 }
 
 // Sign returns the RFC 7518 §3.4 signature R ‖ S (64 bytes, each big-endian,
-// zero-padded) over digest, a SHA-256 hash.
+// zero-padded) over digest, a SHA-256 hash. In FIPS 140-3 mode crypto/ecdsa
+// makes the signature.
 func (k *Key) Sign(digest []byte) ([]byte, error) {
 	if len(digest) != 32 {
 		return nil, errors.New("es256: digest must be 32 bytes")
+	}
+	if fipsMode(opSign) || k.d == nil {
+		return signStd(k.priv, digest)
 	}
 	var entropy [32]byte
 	if _, err := rand.Read(entropy[:]); err != nil {

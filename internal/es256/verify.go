@@ -17,11 +17,14 @@ import (
 // keep tables only for keys in use.
 //
 // Verification handles only public values (the signature, the digest, the
-// key), so unlike signing it need not run in constant time.
+// key), so unlike signing it need not run in constant time. In FIPS 140-3
+// mode there is no table and crypto/ecdsa verifies.
 type PublicKey struct {
+	pub *ecdsa.PublicKey
 	// rows[i][j] = (j+1)·16^i·Q, i = 0..64, j = 0..7: every signed base-16
-	// digit of a scalar below 2^256 selects one entry or its negation.
-	rows [65][8]nistec.P256Point
+	// digit of a scalar below 2^256 selects one entry or its negation. Nil
+	// in FIPS 140-3 mode.
+	rows *[65][8]nistec.P256Point
 }
 
 // NewPublicKey precomputes pub's table; pub must be a valid P-256 key.
@@ -33,11 +36,14 @@ func NewPublicKey(pub *ecdsa.PublicKey) (*PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	if fipsMode(opTable) {
+		return &PublicKey{pub: pub}, nil
+	}
 	base, err := nistec.NewP256Point().SetBytes(raw)
 	if err != nil {
 		return nil, err
 	}
-	k := &PublicKey{}
+	k := &PublicKey{pub: pub, rows: new([65][8]nistec.P256Point)}
 	for i := range k.rows {
 		row := &k.rows[i]
 		row[0].Set(base)
@@ -51,10 +57,14 @@ func NewPublicKey(pub *ecdsa.PublicKey) (*PublicKey, error) {
 }
 
 // Verify reports whether sig, the RFC 7518 §3.4 R ‖ S form, is a valid
-// ECDSA signature over digest (FIPS 186-5 §6.4.2).
+// ECDSA signature over digest (FIPS 186-5 §6.4.2). In FIPS 140-3 mode
+// crypto/ecdsa decides.
 func (k *PublicKey) Verify(digest, sig []byte) bool {
-	if len(digest) != 32 || len(sig) != 64 {
+	if len(digest) != 32 || len(sig) != 64 || k.pub == nil {
 		return false
+	}
+	if fipsMode(opVerify) || k.rows == nil {
+		return verifyStd(k.pub, digest, sig)
 	}
 	r, err := bigmod.NewNat().SetBytes(sig[:32], order)
 	if err != nil || r.IsZero() == 1 {
