@@ -3,13 +3,17 @@ package broker
 import (
 	"bufio"
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // AuditEvent is one line of the audit trail: who got which token, who failed.
@@ -29,57 +33,230 @@ type AuditEvent struct {
 	Reason         string    `json:"reason,omitempty"`
 	Source         string    `json:"source"`         // the client's address (forwarded by a trusted proxy, else the TCP peer)
 	Peer           string    `json:"peer,omitempty"` // the TCP peer, when a trusted proxy forwarded another address
+	// Truncated is set when a field was cut to keep the line bounded.
+	Truncated bool `json:"truncated,omitempty"`
 	// Prev is the hex SHA-256 of the previous line (tamper-evident mode).
 	Prev string `json:"prev,omitempty"`
 }
 
+// Audit line bounds: attacker-supplied values (client_id, parameter names in
+// reasons, scopes, certificate subjects …) are cut to MaxAuditField bytes,
+// marked with "…", and no line is longer than MaxAuditLine bytes, newline
+// included, whatever JSON escaping does to the values.
+const (
+	MaxAuditField = 256
+	MaxAuditLine  = 8 << 10
+)
+
 // Auditor writes one JSON line per event. In chained mode each line carries
 // the hash of the line before it, so editing or deleting a line breaks the
-// chain at that point ("tokenbroker audit verify").
+// chain at that point ("tokenbroker audit verify"). With a chain key each
+// line also ends with "mac", an HMAC-SHA-256 of the line under the key, so
+// that no one without the key can rewrite a line — the last one included —
+// and recompute the chain.
 type Auditor struct {
-	mu    sync.Mutex
-	w     io.Writer
-	chain bool
-	prev  string
+	mu     sync.Mutex
+	w      io.Writer
+	chain  bool
+	key    []byte
+	prev   string
+	closed bool
 }
 
 // chainGenesis is the prev of the first line.
 const chainGenesis = "genesis"
 
+// MinAuditKeyLen is the shortest chain key accepted (256 bits).
+const MinAuditKeyLen = 32
+
+// AuditOption configures an Auditor.
+type AuditOption func(*Auditor)
+
+// WithChainKey keys the chain (implies chained mode): every line carries an
+// HMAC-SHA-256 of itself under key, which must be at least MinAuditKeyLen
+// bytes. Verify with VerifyAuditChain and the same key.
+func WithChainKey(key []byte) AuditOption {
+	return func(a *Auditor) { a.key, a.chain = bytes.Clone(key), true }
+}
+
 // NewAuditor writes to w; with chain set, lines are hash-chained starting
 // after prev ("" for a new trail; LastAuditHash of an existing file to continue it).
-func NewAuditor(w io.Writer, chain bool, prev string) *Auditor {
+func NewAuditor(w io.Writer, chain bool, prev string, opts ...AuditOption) *Auditor {
 	if prev == "" {
 		prev = chainGenesis
 	}
-	return &Auditor{w: w, chain: chain, prev: prev}
+	a := &Auditor{w: w, chain: chain, prev: prev}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
 }
 
-// Record writes ev.
+// Record writes ev as one line, in one Write call. Its error means the event
+// is not in the trail; the caller decides (Config.AuditFailClosed).
 func (a *Auditor) Record(ev AuditEvent) error {
 	if a == nil {
 		return nil
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.closed {
+		return errors.New("audit: trail closed")
+	}
 	if a.chain {
 		ev.Prev = a.prev
 	}
-	b, err := json.Marshal(ev)
+	b, err := a.line(ev)
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
 	if _, err := a.w.Write(b); err != nil {
-		return err
+		return fmt.Errorf("audit: %w", err)
 	}
 	sum := sha256.Sum256(bytes.TrimSuffix(b, []byte("\n")))
 	a.prev = hex.EncodeToString(sum[:])
 	return nil
 }
 
-// LastAuditHash returns the hash to continue a chained trail from (the hash of its last line).
+// line encodes ev, bounded: fields are cut to MaxAuditField bytes, then
+// harder until the line fits MaxAuditLine (JSON escaping can make a byte six).
+func (a *Auditor) line(ev AuditEvent) ([]byte, error) {
+	for _, lim := range []struct{ field, aud int }{{MaxAuditField, 16}, {64, 8}, {16, 2}} {
+		e := ev
+		e.clip(lim.field, lim.aud)
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, err
+		}
+		if a.key != nil {
+			b = appendMAC(b, a.key)
+		}
+		if len(b)+1 <= MaxAuditLine {
+			return append(b, '\n'), nil
+		}
+	}
+	return nil, errors.New("audit: event does not fit a line") // unreachable with the limits above
+}
+
+// clip cuts every attacker-influenced field to n bytes and the audience list to naud.
+func (e *AuditEvent) clip(n, naud int) {
+	for _, f := range []*string{&e.RequestID, &e.ClientID, &e.Method, &e.CertSubject, &e.CertThumbprint, &e.Scope, &e.JTI, &e.Outcome, &e.Reason, &e.Source, &e.Peer} {
+		c := clipString(*f, n)
+		if len(c) < len(*f) && strings.HasSuffix(c, "…") {
+			e.Truncated = true
+		}
+		*f = c
+	}
+	if len(e.Audience) > naud {
+		e.Audience, e.Truncated = append(e.Audience[:naud:naud], "…"), true
+	}
+	if e.Audience != nil {
+		aud := make([]string, len(e.Audience))
+		for i, s := range e.Audience {
+			if aud[i] = clipString(s, n); len(aud[i]) < len(s) && strings.HasSuffix(aud[i], "…") {
+				e.Truncated = true
+			}
+		}
+		e.Audience = aud
+	}
+}
+
+// clipString cuts s to at most n bytes on a rune boundary, ending in "…".
+// Invalid UTF-8 becomes U+FFFD first, as JSON would write it, so the bound
+// holds for the value a reader of the line gets back.
+func clipString(s string, n int) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// macField starts how a keyed line ends: `,"mac":"` + 64 hex digits + `"}`.
+const macField = `,"mac":"`
+
+// appendMAC adds "mac" — HMAC-SHA-256 under key of the line without it — as
+// the line's last member.
+func appendMAC(b, key []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write(b)
+	b = append(b[:len(b)-1], macField...)
+	b = hex.AppendEncode(b, m.Sum(nil))
+	return append(b, '"', '}')
+}
+
+// checkMAC reports whether line ends with a valid mac under key.
+func checkMAC(line, key []byte) bool {
+	const tail = len(macField) + 64 + 2
+	if len(line) < tail+2 || !bytes.HasSuffix(line, []byte(`"}`)) || !bytes.Equal(line[len(line)-tail:len(line)-tail+len(macField)], []byte(macField)) {
+		return false
+	}
+	got, err := hex.DecodeString(string(line[len(line)-66 : len(line)-2]))
+	if err != nil {
+		return false
+	}
+	body := append(bytes.Clone(line[:len(line)-tail]), '}')
+	m := hmac.New(sha256.New, key)
+	m.Write(body)
+	return hmac.Equal(got, m.Sum(nil))
+}
+
+// Rotate makes w the destination of the next event and closes the previous
+// writer when it is an io.Closer (log rotation: the file was renamed, w is
+// a new one at the old path). The chain goes on: the first line in w links to
+// the last line of the previous writer ("audit verify --from").
+func (a *Auditor) Rotate(w io.Writer) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return errors.New("audit: trail closed")
+	}
+	old := a.w
+	a.w = w
+	if c, ok := old.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// Close closes the underlying writer when it is an io.Closer; later events
+// fail. Safe to call twice.
+func (a *Auditor) Close() error {
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil
+	}
+	a.closed = true
+	if c, ok := a.w.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// LastAuditHash returns the hash to continue a chained trail from (the hash
+// of its last line). r is read from the end when it can seek (an *os.File),
+// so opening a long trail does not read all of it.
 func LastAuditHash(r io.Reader) (string, error) {
+	if f, ok := r.(sizedReaderAt); ok {
+		if size, err := f.Seek(0, io.SeekEnd); err == nil {
+			l, err := lastLineAt(f, size)
+			if err != nil || l == nil {
+				return "", err
+			}
+			sum := sha256.Sum256(l)
+			return hex.EncodeToString(sum[:]), nil
+		}
+	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	last := ""
@@ -92,11 +269,50 @@ func LastAuditHash(r io.Reader) (string, error) {
 	return last, sc.Err()
 }
 
+type sizedReaderAt interface {
+	io.ReaderAt
+	io.Seeker
+}
+
+// lastLineAt returns the last non-blank line of the first size bytes of r.
+func lastLineAt(r io.ReaderAt, size int64) ([]byte, error) {
+	const block = 16 << 10
+	var tail []byte
+	for end := size; end > 0; {
+		start := max(end-block, 0)
+		buf := make([]byte, end-start)
+		if _, err := r.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		tail = append(buf, tail...)
+		end = start
+		t := bytes.TrimRight(tail, " \t\r\n")
+		if i := bytes.LastIndexByte(t, '\n'); i >= 0 {
+			return t[i+1:], nil
+		}
+		if end == 0 {
+			if len(t) == 0 {
+				return nil, nil
+			}
+			return t, nil
+		}
+		if len(tail) > 1<<20 {
+			return nil, errors.New("audit: last line longer than 1 MiB")
+		}
+	}
+	return nil, nil
+}
+
 // VerifyAuditChain checks a chained trail and returns the number of lines
 // and the first broken line (0 when the chain is intact). start is the hash
 // the first line must follow: "" for a trail that began with this file, the
-// last hash of the previous file for a rotated one.
-func VerifyAuditChain(r io.Reader, start string) (lines, broken int, err error) {
+// last hash of the previous file for a rotated one. With key, every line's
+// mac must verify too (a keyed trail: WithChainKey).
+//
+// What it detects: an edited, inserted or deleted line anywhere but at the
+// end. Without a key anyone can rewrite the tail and recompute the hashes;
+// with a key only its holder can. Neither detects lines cut off the end.
+func VerifyAuditChain(r io.Reader, start string, key []byte) (lines, broken int, err error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	prev := start
@@ -115,7 +331,7 @@ func VerifyAuditChain(r io.Reader, start string) (lines, broken int, err error) 
 		if err := json.Unmarshal(l, &ev); err != nil {
 			return lines, lines, fmt.Errorf("line %d: not JSON", lines)
 		}
-		if ev.Prev != prev {
+		if ev.Prev != prev || key != nil && !checkMAC(l, key) {
 			return lines, lines, nil
 		}
 		sum := sha256.Sum256(l)

@@ -67,8 +67,21 @@ type Config struct {
 	Signing backends.SigningSource
 	// RateLimits bound failed authentications and, optionally, issuance.
 	RateLimits RateLimits
-	// Audit receives one event per issuance and per refused token request (nil: none).
+	// Audit receives one event per issuance and per refused token request
+	// (nil: none). One Auditor per process: it holds the chain's last hash.
 	Audit *Auditor
+	// AuditFailClosed refuses a token request (503 temporarily_unavailable,
+	// no token) when its audit event cannot be written. Default: the token is
+	// issued, and the failure logged and counted.
+	AuditFailClosed bool
+	// Metrics receives the Prometheus series (default: a new set for this
+	// Server). Pass one NewMetrics to every Server of a process so counters
+	// survive a configuration reload.
+	Metrics *Metrics
+	// Pprof serves net/http/pprof under /debug/pprof/ on the admin handler
+	// (off by default: profiles reveal code paths and timings, and a CPU
+	// profile costs the process while it runs).
+	Pprof bool
 	// State is the shared state for revoked token ids (default: in memory,
 	// one node). Pass the same store the private_key_jwt replay cache uses.
 	State state.Store

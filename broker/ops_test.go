@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -42,16 +43,16 @@ func TestAuditTrail(t *testing.T) {
 			t.Fatalf("the audit trail contains a secret or token: %.10s…", s)
 		}
 	}
-	if n, broken, err := broker.VerifyAuditChain(strings.NewReader(trail.String()), ""); n != 3 || broken != 0 || err != nil {
+	if n, broken, err := broker.VerifyAuditChain(strings.NewReader(trail.String()), "", nil); n != 3 || broken != 0 || err != nil {
 		t.Fatalf("intact chain: %d lines, broken at %d, %v", n, broken, err)
 	}
 	tampered := strings.Replace(trail.String(), `"outcome":"invalid_client"`, `"outcome":"success"`, 1)
-	if _, broken, _ := broker.VerifyAuditChain(strings.NewReader(tampered), ""); broken != 3 {
+	if _, broken, _ := broker.VerifyAuditChain(strings.NewReader(tampered), "", nil); broken != 3 {
 		// Editing line 2 changes its hash: line 3's link no longer matches.
 		t.Fatalf("tampered line not detected: broken at %d", broken)
 	}
 	dropped := strings.Join([]string{lines[0], lines[2]}, "\n")
-	if _, broken, _ := broker.VerifyAuditChain(strings.NewReader(dropped), ""); broken != 2 {
+	if _, broken, _ := broker.VerifyAuditChain(strings.NewReader(dropped), "", nil); broken != 2 {
 		t.Fatalf("deleted line not detected: broken at %d", broken)
 	}
 }
@@ -156,7 +157,31 @@ func TestTwoReplicasOnRedis(t *testing.T) {
 	if !strings.Contains(e1.logs.String()[before:], "fail closed") {
 		t.Error("refusal reason not logged")
 	}
-	if ok, why := e1.srv.Ready(context.Background()); ok || !strings.Contains(why, "shared state") {
-		t.Fatalf("readiness with Redis down: %v %q", ok, why)
+	if err := e1.srv.Ready(context.Background()); !errors.Is(err, broker.ErrSharedStateDown) {
+		t.Fatalf("readiness with Redis down: %v", err)
+	}
+}
+
+// Profiling is opt-in: without Config.Pprof the admin handler has no
+// /debug/pprof/ (profiles reveal code paths and cost CPU while they run).
+func TestAdminPprofOptIn(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		pprof bool
+		want  int
+	}{
+		{"default off", false, http.StatusNotFound},
+		{"admin.pprof: true", true, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(c *broker.Config, _ *cache.Options) { c.Pprof = tc.pprof })
+			for _, p := range []string{"/debug/pprof/", "/debug/pprof/heap"} {
+				rec := httptest.NewRecorder()
+				e.srv.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, p, nil))
+				if rec.Code != tc.want {
+					t.Errorf("%s: %d, want %d", p, rec.Code, tc.want)
+				}
+			}
+		})
 	}
 }

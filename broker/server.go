@@ -44,7 +44,9 @@ type Server struct {
 	metadata []byte
 	base     string // issuer without a trailing slash
 	state    state.Store
-	metrics  *metrics
+	metrics  *Metrics
+	admin    http.Handler
+	ready    stateProbe
 	empty    emptyBuckets // failure buckets known to be empty (RateLimits)
 }
 
@@ -109,8 +111,13 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 		s.Close()
 		return nil, err
 	}
-	s.metrics = newMetrics(s)
+	s.metrics = cfg.Metrics
+	if s.metrics == nil {
+		s.metrics = NewMetrics()
+	}
+	s.metrics.attach(s)
 	s.echo = s.routes()
+	s.admin = s.adminRoutes()
 	return s, nil
 }
 
@@ -125,6 +132,9 @@ func (s *Server) Degraded() bool { return s.clients.Degraded() }
 
 // Close stops background work; safe to call twice.
 func (s *Server) Close() error {
+	if s.metrics != nil {
+		s.metrics.detach(s)
+	}
 	if s.clients != nil {
 		s.clients.Close()
 	}
@@ -158,10 +168,9 @@ func (s *Server) routes() *echo.Echo {
 }
 
 func (s *Server) readyz(c echo.Context) error {
-	if s.Degraded() {
-		return c.String(http.StatusServiceUnavailable, "degraded: client data may be stale\n")
-	}
-	return c.String(http.StatusOK, "ready\n")
+	code, body := s.readiness(c.Request().Context())
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.String(code, body)
 }
 
 // httpError turns Echo's own errors (404, 405, 413 …) and anything unexpected
@@ -241,6 +250,10 @@ func writeJSON(c echo.Context, status int, v any) error {
 // mTLS alias listener, required. The chain is never checked by the TLS
 // layer: the broker checks it against the client's registration (RFC 8705 §2),
 // which also lets self-signed certificates through to be matched.
+//
+// TLS 1.2 is limited to ECDHE key exchange with AEAD ciphers (RFC 9325 §4.2):
+// Go's defaults would still negotiate the CBC-SHA1 suites. TLS 1.3 suites are
+// not configurable and all qualify.
 func TLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error), requireClientCert bool) *tls.Config {
 	auth := tls.RequestClientCert
 	if requireClientCert {
@@ -248,10 +261,21 @@ func TLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error), req
 	}
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
+		CipherSuites:   tls12Suites,
 		GetCertificate: getCert,
 		ClientAuth:     auth,
 		NextProtos:     []string{"h2", "http/1.1"},
 	}
+}
+
+// tls12Suites are the TLS 1.2 suites offered: forward secrecy and AEAD only.
+var tls12Suites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
 // StaticCertificate adapts one certificate to TLSConfig.

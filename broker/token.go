@@ -69,7 +69,11 @@ func (s *Server) token(c echo.Context) error {
 		return s.tokenError(c, err, &ev, now)
 	}
 	ev.Event, ev.Outcome, ev.JTI, ev.Scope, ev.Audience = "token_issued", "success", claims.ID, claims.Scope, claims.Audience
-	s.audit(ev)
+	// The issuance is recorded before the token leaves (audit.fail_closed).
+	if err := s.audit(ev); err != nil && s.cfg.AuditFailClosed {
+		ev.Event, ev.JTI = "token_refused", ""
+		return s.tokenError(c, oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the request could not be recorded; retry later", err), &ev, now)
+	}
 	s.metrics.issued.WithLabelValues(g.ClientID, res.Method).Inc()
 	s.metrics.latency.WithLabelValues("issued").Observe(time.Since(now).Seconds())
 	if s.log.Enabled(req.Context(), slog.LevelInfo) { // skip building the attributes when they would be dropped
@@ -129,10 +133,15 @@ func (s *Server) authnError(c echo.Context, ar *authn.Request, err error, ev *Au
 	return s.tokenError(c, err, ev, start)
 }
 
-func (s *Server) audit(ev AuditEvent) {
-	if err := s.cfg.Audit.Record(ev); err != nil {
-		s.log.Error("audit trail write failed", "err", err)
+// audit records ev; a failed write is logged and counted
+// (tokenbroker_audit_write_failures_total) and returned for the caller's policy.
+func (s *Server) audit(ev AuditEvent) error {
+	err := s.cfg.Audit.Record(ev)
+	if err != nil {
+		s.metrics.auditFailures.Inc()
+		s.log.Error("audit trail write failed", "event", ev.Event, "request_id", ev.RequestID, "err", err)
 	}
+	return err
 }
 
 // authenticate runs client authentication for any endpoint that needs it
@@ -169,7 +178,7 @@ func (s *Server) tokenError(c echo.Context, err error, ev *AuditEvent, start tim
 	if oe.Status >= 500 {
 		level = s.log.Error
 	}
-	level("token request refused", "request_id", ev.RequestID, "client_id", clientID, "method", ev.Method, "error", oe.Code, "reason", causeOf(oe), "remote", ev.Source, "peer", ev.Peer)
+	level("token request refused", "request_id", ev.RequestID, "client_id", clientID, "method", ev.Method, "error", oe.Code, "reason", clipString(causeOf(oe), MaxAuditField), "remote", ev.Source, "peer", ev.Peer)
 	writeError(c, oe)
 	return nil
 }

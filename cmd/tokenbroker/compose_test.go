@@ -1,10 +1,12 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -23,6 +25,7 @@ func TestComposeFileRefersToWhatExists(t *testing.T) {
 			Environment map[string]string `yaml:"environment"`
 			DependsOn   []string          `yaml:"depends_on"`
 			Volumes     []string          `yaml:"volumes"`
+			Ports       []string          `yaml:"ports"`
 		} `yaml:"services"`
 	}
 	if err := yaml.Unmarshal(b, &doc); err != nil {
@@ -54,6 +57,15 @@ func TestComposeFileRefersToWhatExists(t *testing.T) {
 				}
 			}
 		}
+		// The admin listener is plain HTTP (metrics, readiness): publish it on the host's loopback only.
+		if a := s.Environment[envPrefix+"ADMIN_LISTEN"]; a != "" {
+			_, port, _ := strings.Cut(a, ":")
+			for _, p := range s.Ports {
+				if strings.HasSuffix(p, ":"+port) && !strings.HasPrefix(p, "127.0.0.1:") {
+					t.Errorf("%s publishes the admin port as %q, want 127.0.0.1:…", name, p)
+				}
+			}
+		}
 		for _, d := range s.DependsOn {
 			if _, ok := doc.Services[d]; !ok {
 				t.Errorf("%s depends on unknown service %s", name, d)
@@ -68,5 +80,19 @@ func TestComposeFileRefersToWhatExists(t *testing.T) {
 				t.Errorf("%s: unknown subcommand %s", name, f[3])
 			}
 		}
+	}
+}
+
+// The admin listener is plain HTTP: every timeout is set, and the write
+// timeout leaves room for a default 30 s CPU profile.
+func TestAdminServerTimeouts(t *testing.T) {
+	s := newAdminServer(http.NotFoundHandler())
+	for name, d := range map[string]time.Duration{"ReadHeaderTimeout": s.ReadHeaderTimeout, "ReadTimeout": s.ReadTimeout, "WriteTimeout": s.WriteTimeout, "IdleTimeout": s.IdleTimeout} {
+		if d <= 0 {
+			t.Errorf("%s not set", name)
+		}
+	}
+	if s.WriteTimeout <= 30*time.Second {
+		t.Errorf("WriteTimeout %s cuts a 30 s profile short", s.WriteTimeout)
 	}
 }

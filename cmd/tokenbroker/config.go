@@ -118,10 +118,13 @@ type fileConfig struct {
 	} `yaml:"log"`
 	Admin struct {
 		Listen string `yaml:"listen"`
+		Pprof  bool   `yaml:"pprof"`
 	} `yaml:"admin"`
 	Audit struct {
-		File  string `yaml:"file"`
-		Chain bool   `yaml:"chain"`
+		File         string `yaml:"file"`
+		Chain        bool   `yaml:"chain"`
+		ChainKeyFile string `yaml:"chain_key_file"`
+		FailClosed   bool   `yaml:"fail_closed"`
 	} `yaml:"audit"`
 	SharedState struct {
 		Type                    string `yaml:"type"`
@@ -153,7 +156,9 @@ type duration time.Duration
 func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration like 30s or 5m", n.Line, n.Value)
+		// A TypeError lets the decoder go on (every bad value is reported)
+		// and keyedDecodeError name the key.
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration like 30s or 5m", n.Line, n.Value)}}
 	}
 	*d = duration(v)
 	return nil
@@ -174,7 +179,7 @@ func loadConfig(path string, environ []string) (*fileConfig, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(b))
 		dec.KnownFields(true) // a misspelled key is an error, not a silent default
 		if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("config %s: %w", path, err)
+			return nil, fmt.Errorf("config %s:\n%w", path, keyedDecodeError(b, err))
 		}
 	}
 	if err := applyEnv(&fc, environ); err != nil {
@@ -187,6 +192,7 @@ func loadConfig(path string, environ []string) (*fileConfig, error) {
 func applyEnv(fc *fileConfig, environ []string) error {
 	fields := map[string]reflect.Value{}
 	collectFields(reflect.ValueOf(fc).Elem(), envPrefix, fields)
+	keys := envKeyPaths()
 	var errs []error
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
@@ -199,7 +205,7 @@ func applyEnv(fc *fileConfig, environ []string) error {
 			continue
 		}
 		if err := setField(f, v); err != nil {
-			errs = append(errs, fmt.Errorf("environment: %s: %w", k, err))
+			errs = append(errs, fmt.Errorf("environment: %s (%s): %w", k, keys[k], err))
 		}
 	}
 	return errors.Join(errs...)

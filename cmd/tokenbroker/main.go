@@ -1,16 +1,19 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/tokenbroker/tokenbroker/broker"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/tokenbroker/tokenbroker/broker"
 )
 
 const usage = `tokenbroker — OAuth 2.0 client-credentials token broker
@@ -24,7 +27,7 @@ Usage:
   tokenbroker token --client-id ID (--secret-file F | --key F | --cert F --cert-key F) [--decode]
   tokenbroker inspect [--issuer URL] [--cert FILE] [TOKEN]
   tokenbroker demo api|client   (a protected API and a client for it; see README)
-  tokenbroker audit verify FILE [--from HASH]
+  tokenbroker audit verify FILE [--from HASH] [--key KEYFILE]
   tokenbroker bench --client-id ID (--secret-file F | --key F | --cert F --cert-key F) [--duration D] [--concurrency N] [--rate R] [--new-conn]
   tokenbroker config check FILE
 
@@ -123,10 +126,12 @@ func cmdConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // cmdAudit verifies a hash-chained audit trail and names the first broken line.
 func cmdAudit(args []string, stdout io.Writer) error {
+	const use = "usage: tokenbroker audit verify FILE [--from HASH] [--key KEYFILE]"
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	from := fs.String("from", "", "hash the first line follows (for a rotated file: the last hash of the previous one)")
+	keyFile := fs.String("key", "", "the audit.chain_key_file `FILE` of a keyed trail: also check every line's mac")
 	if len(args) == 0 || args[0] != "verify" {
-		return errors.New("usage: tokenbroker audit verify FILE [--from HASH]")
+		return errors.New(use)
 	}
 	rest, path := args[1:], ""
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
@@ -138,18 +143,47 @@ func cmdAudit(args []string, stdout io.Writer) error {
 	if path == "" && fs.NArg() == 1 {
 		path = fs.Arg(0)
 	}
+	if path == "" {
+		return errors.New(use)
+	}
+	var key []byte
+	if *keyFile != "" {
+		var err error
+		if key, err = readChainKey(*keyFile); err != nil {
+			return fmt.Errorf("--key: %w", err)
+		}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	lines, broken, err := broker.VerifyAuditChain(f, *from)
+	lines, broken, err := broker.VerifyAuditChain(f, *from, key)
 	if err != nil {
 		return err
 	}
 	if broken != 0 {
-		return fmt.Errorf("%s: chain broken at line %d (of %d read): that line, or the one before it, was altered, removed or inserted", path, broken, lines)
+		hint := ""
+		if key != nil {
+			hint = " (or its mac does not verify under this key)"
+		}
+		return fmt.Errorf("%s: chain broken at line %d (of %d read): that line, or the one before it, was altered, removed or inserted%s", path, broken, lines, hint)
 	}
-	fmt.Fprintf(stdout, "%s: %d events, chain intact\n", path, lines)
+	what := "chain intact"
+	if key != nil {
+		what = "chain and macs intact"
+	} else if keyedTrail(f) {
+		what = "chain intact (its lines carry a mac: check them with --key)"
+	}
+	fmt.Fprintf(stdout, "%s: %d events, %s\n", path, lines, what)
 	return nil
+}
+
+// keyedTrail reports whether the trail's first line carries a mac.
+func keyedTrail(f *os.File) bool {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return false
+	}
+	l, _ := bufio.NewReaderSize(f, 16<<10).ReadSlice('\n')
+	return bytes.Contains(l, []byte(`,"mac":"`))
 }

@@ -15,14 +15,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/awssm"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/file"
-	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/backends/vault"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/certs"
@@ -42,6 +39,8 @@ type runtime struct {
 	staged  *awssm.StagedKeys
 	anchors *trustAnchors
 	crls    *certs.CRLSet
+	// proc holds what outlives a reload (shared state, limiter, audit, metrics).
+	proc    *process
 	closers []io.Closer
 }
 
@@ -54,11 +53,18 @@ func (rt *runtime) Close() {
 
 // buildRuntime validates fc and turns it into values for the packages. Every
 // error names the configuration key to fix. With start set it also loads
-// certificates and CRLs and starts their reloaders.
+// certificates and CRLs, starts their reloaders and opens the process parts
+// (shared state, audit writer) for this runtime alone: "config check".
 func buildRuntime(ctx context.Context, fc *fileConfig, logOut io.Writer, start bool) (*runtime, error) {
+	return buildRuntimeIn(ctx, nil, fc, logOut, start)
+}
+
+// buildRuntimeIn is buildRuntime over the process parts of a running serve
+// (nil: the runtime opens and owns its own).
+func buildRuntimeIn(ctx context.Context, proc *process, fc *fileConfig, logOut io.Writer, start bool) (*runtime, error) {
 	var errs []error
 	bad := func(err error) { errs = append(errs, err) }
-	rt := &runtime{fc: fc}
+	rt := &runtime{fc: fc, proc: proc}
 	log, err := newLogger(fc, logOut)
 	if err != nil {
 		bad(err)
@@ -117,6 +123,8 @@ func buildRuntime(ctx context.Context, fc *fileConfig, logOut io.Writer, start b
 		SecretRotationGrace:   time.Duration(fc.Secrets.RotationGrace),
 		RegistrationResources: fc.Registration.AllowedResources,
 		Logger:                log,
+		Pprof:                 fc.Admin.Pprof,
+		AuditFailClosed:       fc.Audit.FailClosed,
 	}
 	if p := fc.Registration.InitialAccessTokenFile; p != "" {
 		b, err := readLimited(p, 4096)
@@ -182,6 +190,9 @@ func buildRuntime(ctx context.Context, fc *fileConfig, logOut io.Writer, start b
 			bad(err)
 		}
 	}
+	if fc.Audit.ChainKeyFile != "" && fc.Audit.File == "" {
+		bad(errors.New("audit.chain_key_file: needs audit.file"))
+	}
 	switch fc.SharedState.Type {
 	case "", "memory":
 	case "redis":
@@ -215,6 +226,13 @@ func buildRuntime(ctx context.Context, fc *fileConfig, logOut io.Writer, start b
 	}
 	rt.store = store
 	rt.closers = append(rt.closers, store)
+	if rt.proc == nil {
+		if rt.proc, err = openProcess(ctx, fc); err != nil {
+			rt.Close()
+			return nil, err
+		}
+		rt.closers = append(rt.closers, rt.proc)
+	}
 	if err := rt.load(ctx, reload); err != nil {
 		rt.Close()
 		return nil, err
@@ -290,42 +308,15 @@ func (rt *runtime) load(ctx context.Context, reload time.Duration) error {
 			audiences = append(audiences, strings.TrimSuffix(base, "/")+p)
 		}
 	}
-	// One shared-state store for assertion jti values, revoked token ids and rate limits.
-	var shared state.Store
-	if fc.SharedState.Type == "redis" {
-		r := fc.SharedState.Redis
-		opt := &redis.UniversalOptions{Addrs: r.Addrs, DialTimeout: 2 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second}
-		if r.PasswordFile != "" {
-			b, err := readLimited(r.PasswordFile, 4096)
-			if err != nil {
-				return fmt.Errorf("shared_state.redis.password_file: %w", err)
-			}
-			opt.Password = strings.TrimSpace(string(b))
-		}
-		if r.TLS {
-			opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
-		prefix := r.Prefix
-		if prefix == "" {
-			prefix = "tokenbroker:"
-		}
-		client := redis.NewUniversalClient(opt)
-		rs := state.NewRedis(client, prefix)
-		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := rs.Ping(pctx)
-		cancel()
-		if err != nil {
-			client.Close()
-			return fmt.Errorf("shared_state.redis: %v unreachable: %w", r.Addrs, err)
-		}
-		rt.closers = append(rt.closers, client)
-		shared = rs
-		rt.cfg.RateLimits.Limiter = rs
-	} else {
-		shared = state.NewMemory(1_000_000)
-	}
+	// The shared state (assertion jti values, revoked token ids), the rate
+	// limit buckets, the audit writer and the metrics are the process's:
+	// every instance built by a reload uses the same ones.
+	shared := rt.proc.state
 	rt.cfg.State = shared
 	rt.cfg.MaxRevocationsPerClient = fc.SharedState.MaxRevocationsPerClient
+	rt.cfg.RateLimits.Limiter = rt.proc.limiter
+	rt.cfg.Audit = rt.proc.audit
+	rt.cfg.Metrics = rt.proc.metrics
 	pkjwt, err := authn.PrivateKeyJWT(authn.AssertionConfig{
 		Issuer: fc.Issuer, CompatAudiences: audiences, Compat: compat,
 		Skew: time.Duration(fc.Assertions.ClockSkew), MaxLifetime: time.Duration(fc.Assertions.MaxLifetime), MaxSize: fc.Assertions.MaxSize,
@@ -368,14 +359,6 @@ func (rt *runtime) load(ctx context.Context, reload time.Duration) error {
 		}
 	} else if len(fc.TLS.CRLFiles)+len(fc.TLS.CRLURLs) > 0 {
 		errs = append(errs, errors.New("tls.crl_files, tls.crl_urls: need tls.client_ca_files or backend.vault.pki_mounts"))
-	}
-	if fc.Audit.File != "" {
-		aud, err := openAudit(fc.Audit.File, fc.Audit.Chain)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("audit.file: %w", err))
-		} else {
-			rt.cfg.Audit = aud
-		}
 	}
 	switch fc.Signing.Type {
 	case "", "local":
@@ -521,27 +504,4 @@ func (rt *runtime) reloadNow(ctx context.Context) {
 		}
 	}
 	rt.log.Info("reloaded certificates, CA bundles and CRLs")
-}
-
-// openAudit opens the audit trail: "-" for stdout, else a file appended to
-// (0600); a chained trail continues from the file's last line.
-func openAudit(path string, chain bool) (*broker.Auditor, error) {
-	if path == "-" || path == "stdout" {
-		return broker.NewAuditor(os.Stdout, chain, ""), nil
-	}
-	prev := ""
-	if chain {
-		if f, err := os.Open(path); err == nil {
-			prev, err = broker.LastAuditHash(f)
-			f.Close()
-			if err != nil {
-				return nil, err
-			}
-		}
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	return broker.NewAuditor(f, chain, prev), nil
 }

@@ -75,7 +75,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	first, err := startInstance(ctx, fc, stderr)
+	// Check every key before opening anything.
+	if _, err := buildRuntime(ctx, fc, io.Discard, false); err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	proc, err := openProcess(ctx, fc)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	defer proc.Close()
+	first, err := startInstance(ctx, proc, fc, stderr)
 	if err != nil {
 		return err
 	}
@@ -109,7 +118,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		for {
 			select {
 			case <-hup:
-				reload(ctx, &cur, load, fc, stderr)
+				reload(ctx, proc, &cur, load, fc, stderr)
 			case <-ctx.Done():
 				return
 			}
@@ -120,7 +129,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return fmt.Errorf("admin.listen: %w", err)
 		}
-		admin := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cur.Load().srv.AdminHandler().ServeHTTP(w, r) }), ReadHeaderTimeout: 5 * time.Second}
+		admin := newAdminServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cur.Load().srv.AdminHandler().ServeHTTP(w, r) }))
 		go admin.Serve(aln)
 		defer admin.Close()
 		rt.log.Info("admin listening", "addr", aln.Addr().String(), "paths", "/metrics /healthz /readyz")
@@ -143,6 +152,20 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return firstErr
 }
 
+// newAdminServer is the admin listener's server: plain HTTP, so every
+// timeout is set — a slow or idle client must not hold a connection open
+// (the write timeout leaves room for a 30 s CPU profile).
+func newAdminServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      45 * time.Second,
+		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
+}
+
 // instance is one configured broker: its runtime and server.
 type instance struct {
 	rt  *runtime
@@ -154,9 +177,10 @@ func (i *instance) close() {
 	i.rt.Close()
 }
 
-// startInstance builds the runtime and the server for fc.
-func startInstance(ctx context.Context, fc *fileConfig, stderr io.Writer) (*instance, error) {
-	rt, err := buildRuntime(ctx, fc, stderr, true)
+// startInstance builds the runtime and the server for fc over the
+// process's shared state, limiter, audit writer and metrics.
+func startInstance(ctx context.Context, proc *process, fc *fileConfig, stderr io.Writer) (*instance, error) {
+	rt, err := buildRuntimeIn(ctx, proc, fc, stderr, true)
 	if err != nil {
 		return nil, fmt.Errorf("configuration:\n%w", err)
 	}
@@ -179,17 +203,27 @@ func startInstance(ctx context.Context, fc *fileConfig, stderr io.Writer) (*inst
 // reload re-reads the configuration and the certificates (SIGHUP). A new
 // instance replaces the current one for new requests; the old one finishes
 // what it has and is closed after a grace period. On any error the current
-// instance stays. Listen addresses need a restart.
-func reload(ctx context.Context, cur *atomic.Pointer[instance], load func() (*fileConfig, error), orig *fileConfig, stderr io.Writer) {
+// instance stays. Both instances share proc: the replay cache, revocations,
+// rate buckets, metrics and the audit writer are the process's and survive.
+// Listen addresses, shared_state and audit (but audit.fail_closed) need a restart.
+func reload(ctx context.Context, proc *process, cur *atomic.Pointer[instance], load func() (*fileConfig, error), orig *fileConfig, stderr io.Writer) {
 	old := cur.Load()
 	log := old.rt.log
+	if err := proc.reopenAudit(); err != nil {
+		log.Error("SIGHUP: audit file not reopened; still writing to the previous one", "err", err)
+	}
 	fc, err := load()
 	if err == nil && (fc.Listen != orig.Listen || fc.MTLS.Listen != orig.MTLS.Listen || fc.Admin.Listen != orig.Admin.Listen) {
 		log.Warn("SIGHUP: listen addresses changed; they take effect after a restart")
 	}
+	if err == nil {
+		if keys := proc.needsRestart(fc); len(keys) > 0 {
+			log.Warn("SIGHUP: these settings changed; they take effect after a restart", "keys", keys)
+		}
+	}
 	var next *instance
 	if err == nil {
-		next, err = startInstance(ctx, fc, stderr)
+		next, err = startInstance(ctx, proc, fc, stderr)
 	}
 	if err != nil {
 		log.Error("SIGHUP: reload failed; keeping the running configuration", "err", err)

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokenbroker/tokenbroker/backends/state"
+	"github.com/tokenbroker/tokenbroker/broker"
+)
+
+// process is what one serve process owns across reloads (SIGHUP): the
+// shared state (assertion jti replay cache, revocations), the rate-limit
+// buckets, the metric series and the one audit writer. A reload builds a new
+// broker instance over these; it never re-creates them, so a revoked token
+// stays revoked, a spent assertion stays spent, counters keep counting and
+// the audit chain has exactly one writer. Changing shared_state or audit
+// (other than audit.fail_closed) needs a restart.
+type process struct {
+	// fc is the configuration the process parts were built from.
+	fc      *fileConfig
+	state   state.Store
+	limiter state.Limiter
+	audit   *broker.Auditor
+	metrics *broker.Metrics
+	closers []io.Closer
+}
+
+// openProcess builds the process-lived parts from fc: a Redis client
+// (checked with a ping) or the in-memory state, and the audit writer.
+func openProcess(ctx context.Context, fc *fileConfig) (*process, error) {
+	p := &process{fc: fc, metrics: broker.NewMetrics()}
+	if fc.SharedState.Type == "redis" {
+		rs, client, err := openRedis(ctx, fc)
+		if err != nil {
+			return nil, err
+		}
+		p.closers = append(p.closers, client)
+		p.state, p.limiter = rs, rs
+	} else {
+		p.state, p.limiter = state.NewMemory(1_000_000), state.NewMemoryLimiter(100_000)
+	}
+	if fc.Audit.File != "" {
+		aud, err := openAudit(fc)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.audit = aud
+		p.closers = append(p.closers, aud)
+	}
+	return p, nil
+}
+
+// Close releases the Redis client and the audit file; call it once, when
+// the process stops serving.
+func (p *process) Close() error {
+	var errs []error
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		errs = append(errs, p.closers[i].Close())
+	}
+	p.closers = nil
+	return errors.Join(errs...)
+}
+
+// reopenAudit reopens the audit file at its configured path (SIGHUP), so
+// that log rotation works: after a rename the trail continues in a new file
+// at the old path, its first line linked to the last line of the renamed one.
+// The one writer and its chain are kept; only the file handle changes.
+func (p *process) reopenAudit() error {
+	path := p.fc.Audit.File
+	if p.audit == nil || path == "-" || path == "stdout" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit.file: %w", err)
+	}
+	if err := p.audit.Rotate(f); err != nil {
+		return fmt.Errorf("audit.file: closing the previous file: %w", err)
+	}
+	return nil
+}
+
+// needsRestart names the process-lived settings that differ in fc: a reload
+// keeps the running ones.
+func (p *process) needsRestart(fc *fileConfig) []string {
+	var keys []string
+	if !reflect.DeepEqual(p.fc.SharedState, fc.SharedState) {
+		keys = append(keys, "shared_state")
+	}
+	a, b := p.fc.Audit, fc.Audit
+	a.FailClosed, b.FailClosed = false, false // applies on reload
+	if a != b {
+		keys = append(keys, "audit")
+	}
+	return keys
+}
+
+// openRedis connects the shared state to Redis and pings it.
+func openRedis(ctx context.Context, fc *fileConfig) (*state.Redis, redis.UniversalClient, error) {
+	r := fc.SharedState.Redis
+	opt := &redis.UniversalOptions{Addrs: r.Addrs, DialTimeout: 2 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second}
+	if r.PasswordFile != "" {
+		b, err := readLimited(r.PasswordFile, 4096)
+		if err != nil {
+			return nil, nil, fmt.Errorf("shared_state.redis.password_file: %w", err)
+		}
+		opt.Password = strings.TrimSpace(string(b))
+	}
+	if r.TLS {
+		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	prefix := r.Prefix
+	if prefix == "" {
+		prefix = "tokenbroker:"
+	}
+	client := redis.NewUniversalClient(opt)
+	rs := state.NewRedis(client, prefix)
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	err := rs.Ping(pctx)
+	cancel()
+	if err != nil {
+		client.Close()
+		return nil, nil, fmt.Errorf("shared_state.redis: %v unreachable: %w", r.Addrs, err)
+	}
+	return rs, client, nil
+}
+
+// openAudit opens the audit trail: "-" for stdout, else a file appended to
+// (0600); a chained trail continues from the file's last line. With
+// audit.chain_key_file the chain is keyed (each line carries an HMAC).
+func openAudit(fc *fileConfig) (*broker.Auditor, error) {
+	a := fc.Audit
+	var opts []broker.AuditOption
+	if a.ChainKeyFile != "" {
+		key, err := readChainKey(a.ChainKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("audit.chain_key_file: %w", err)
+		}
+		opts = append(opts, broker.WithChainKey(key))
+	}
+	chain := a.Chain || a.ChainKeyFile != ""
+	if a.File == "-" || a.File == "stdout" {
+		return broker.NewAuditor(nopCloser{os.Stdout}, chain, "", opts...), nil
+	}
+	prev := ""
+	if st, err := os.Stat(a.File); chain && err == nil && st.Mode().IsRegular() {
+		// Read from the end: the last line is all a continued chain needs.
+		r, err := os.Open(a.File)
+		if err == nil {
+			prev, err = broker.LastAuditHash(r)
+			r.Close()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("audit.file: %w", err)
+		}
+	}
+	f, err := os.OpenFile(a.File, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit.file: %w", err)
+	}
+	return broker.NewAuditor(f, chain, prev, opts...), nil
+}
+
+// readChainKey reads an audit chain key: the file's contents, surrounding
+// white space removed, at least broker.MinAuditKeyLen bytes.
+func readChainKey(path string) ([]byte, error) {
+	b, err := readLimited(path, 4096)
+	if err != nil {
+		return nil, err
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) < broker.MinAuditKeyLen {
+		return nil, fmt.Errorf("key shorter than %d bytes (e.g. openssl rand -hex 32 > FILE)", broker.MinAuditKeyLen)
+	}
+	return b, nil
+}
+
+// nopCloser keeps Auditor.Close from closing stdout.
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
