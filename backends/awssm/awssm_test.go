@@ -63,11 +63,18 @@ func rawClient(srv *awssmtest.Server, ak, sk string) *sm.Client {
 }
 
 func TestConformance(t *testing.T) {
+	var servers sync.Map // *awssm.Store → its endpoint
 	backendtest.Run(t, func(t *testing.T) backends.Store {
 		srv := awssmtest.New(accessKey, secretKey, region)
 		t.Cleanup(srv.Close)
-		return newStore(t, srv)
-	})
+		s := newStore(t, srv)
+		servers.Store(s, srv)
+		return s
+	}, backendtest.WithRaw(backendtest.Raw{Write: func(t *testing.T, s backends.Store, id string, doc []byte) error {
+		srv, _ := servers.Load(s)
+		_, err := rawClient(srv.(*awssmtest.Server), accessKey, secretKey).CreateSecret(context.Background(), &sm.CreateSecretInput{Name: aws.String("tokenbroker/clients/" + id), SecretString: aws.String(string(doc))})
+		return err
+	}}))
 }
 
 func apiCode(t *testing.T, err error) (string, int) {
