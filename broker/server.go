@@ -103,6 +103,7 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 		MaxLifetime:     cfg.MaxTokenLifetime,
 		RotationGrace:   cfg.SecretRotationGrace,
 		OnChange:        s.clients.Invalidate,
+		Audit:           s.audit,
 	})
 	if s.metadata, err = s.buildMetadata(); err != nil {
 		s.Close()
