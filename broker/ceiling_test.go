@@ -2,12 +2,16 @@ package broker_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/broker"
 )
 
@@ -198,6 +202,46 @@ func TestSelfUpdateNeverOverwritesAConcurrentOperatorChange(t *testing.T) {
 		}
 		if resp, b := e.post(url.Values{"grant_type": {"client_credentials"}}, basic("raced", r.Secret)); resp.StatusCode != 401 {
 			t.Fatalf("operator change after read %d: disabled client got %d %v", n, resp.StatusCode, b)
+		}
+	}
+}
+
+// Registration writes, their refusals and secret rotation are audit events.
+func TestRegistrationWritesAreAudited(t *testing.T) {
+	trail := &syncBuffer{}
+	e := newEnv(t, func(c *broker.Config, _ *cache.Options) { c.Audit = broker.NewAuditor(trail, true, "") })
+	resp, b := e.reg("POST", broker.PathRegister, e.regToken, map[string]any{"scope": "read write"})
+	if resp.StatusCode != 201 {
+		t.Fatalf("register: %d %v", resp.StatusCode, b)
+	}
+	id, rat := b["client_id"].(string), b["registration_access_token"].(string)
+	e.putMeta(id, rat, map[string]any{"scope": "read"})
+	e.putMeta(id, rat, map[string]any{"scope": "admin"})
+	if _, err := e.srv.Registry().RotateSecret(context.Background(), id, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	e.reg("DELETE", broker.PathRegister+"/"+id, rat, nil)
+	e.reg("POST", broker.PathRegister, "wrong-token", map[string]any{"scope": "read"})
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(trail.String()), "\n") {
+		var ev broker.AuditEvent
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("audit line %q: %v", l, err)
+		}
+		if ev.ClientID == id || ev.ClientID == "" {
+			got = append(got, ev.Event+" "+ev.Outcome)
+		}
+	}
+	want := []string{"client_registered success", "client_updated success", "client_updated invalid_client_metadata", "secret_rotated success", "client_deleted success", "client_registered invalid_token"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("audit events\n got %q\nwant %q", got, want)
+	}
+	if n, broken, err := broker.VerifyAuditChain(strings.NewReader(trail.String()), ""); err != nil || broken != 0 || n < len(want) {
+		t.Fatalf("audit chain: %d lines, broken at %d, %v", n, broken, err)
+	}
+	for _, s := range []string{rat, e.regToken} {
+		if strings.Contains(trail.String(), s) {
+			t.Fatal("a token in the audit trail")
 		}
 	}
 }
