@@ -3,6 +3,7 @@ package awssm_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -423,5 +424,51 @@ func TestStagedSigningKeys(t *testing.T) {
 	r, _ := bsrv.Registry().Create(ctx, &backends.Client{ClientID: "c", Scope: "read"})
 	if c := (&harness{h: bsrv.Handler()}).token("c", r.Secret); c != 200 {
 		t.Fatalf("token with staged keys: %d", c)
+	}
+}
+
+// On Secrets Manager the client's secrets share the document with its
+// metadata. A client_secret member sent to /register (or stored by any other
+// path as metadata) never becomes a working secret: on main it did.
+func TestMetadataNeverBecomesASecret(t *testing.T) {
+	ctx := context.Background()
+	srv := awssmtest.New(accessKey, secretKey, region)
+	defer srv.Close()
+	store := newStore(t, srv)
+	if _, err := broker.EnsureKeySet(ctx, store, "ES256"); err != nil {
+		t.Fatal(err)
+	}
+	iat := broker.NewSecret()
+	bsrv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: quiet(),
+		InitialAccessTokenHashes: []string{backends.HashSecret(iat)}, ScopesSupported: []string{"read"}}, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bsrv.Close()
+	h := &harness{h: bsrv.Handler()}
+	const chosen = "chosen-by-the-client-0000000000000000000"
+	for _, body := range []string{`{"scope":"read","client_secret":"` + chosen + `"}`, `{"scope":"read","Client_secret":"` + chosen + `"}`, `{"scope":"read","client_secrets":[{"plain":"` + chosen + `"}]}`} {
+		req := httptest.NewRequest(http.MethodPost, "/register", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+iat)
+		rec := httptest.NewRecorder()
+		h.h.ServeHTTP(rec, req)
+		if rec.Code != 400 || !strings.Contains(rec.Body.String(), "invalid_client_metadata") {
+			t.Fatalf("register %s: %d %s", body, rec.Code, rec.Body)
+		}
+	}
+	ids, _ := store.ListClients(ctx)
+	for _, id := range ids {
+		if c := h.token(id, chosen); c != 401 {
+			t.Fatalf("client %s accepts the secret it chose: %d", id, c)
+		}
+	}
+	// The operator's path refuses it too, before anything is written.
+	c := &backends.Client{ClientID: "ops", Scope: "read", Extra: map[string]json.RawMessage{"client_secret": json.RawMessage(`"` + chosen + `"`)}}
+	if _, err := bsrv.Registry().Create(ctx, c); err == nil {
+		t.Fatal("Create stored a client_secret member")
+	}
+	if c := h.token("ops", chosen); c != 401 {
+		t.Fatalf("the chosen secret works: %d", c)
 	}
 }
