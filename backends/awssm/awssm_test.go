@@ -472,3 +472,43 @@ func TestMetadataNeverBecomesASecret(t *testing.T) {
 		t.Fatalf("the chosen secret works: %d", c)
 	}
 }
+
+// Warm start reads documents in bulk: one that names another client (or does
+// not decode) is skipped, never loaded in that client's place.
+func TestWarmStartSkipsDocumentsForAnotherClient(t *testing.T) {
+	ctx := context.Background()
+	srv := awssmtest.New(accessKey, secretKey, region)
+	defer srv.Close()
+	store := newStore(t, srv)
+	broker.EnsureKeySet(ctx, store, "ES256")
+	reg := broker.NewRegistry(store, broker.RegistryConfig{Methods: []string{backends.AuthClientSecretBasic}})
+	victim, err := reg.Create(ctx, &backends.Client{ClientID: "victim", Scope: "read"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const forged = "forged-secret-000000000000000000000000"
+	raw := rawClient(srv, accessKey, secretKey)
+	for name, doc := range map[string]string{
+		"zz-impostor": `{"client_id":"victim","token_endpoint_auth_method":"client_secret_basic","scope":"read admin","client_secret":"` + forged + `"}`,
+		"zz-variant":  `{"token_endpoint_auth_method":"client_secret_basic","scope":"read","Scope":"admin","client_secret":"` + forged + `"}`,
+	} {
+		if _, err := raw.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String("tokenbroker/clients/" + name), SecretString: aws.String(doc)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bsrv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: quiet()}, store, broker.WithCache(cache.Options{TTL: time.Hour, Logger: quiet()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bsrv.Close()
+	h := &harness{h: bsrv.Handler()}
+	if c := h.token("victim", forged); c == 200 {
+		t.Fatal("a document stored under another name authenticated as victim")
+	}
+	if c := h.token("victim", victim.Secret); c != 200 {
+		t.Fatalf("victim's own secret: %d", c)
+	}
+	if c := h.token("zz-variant", forged); c == 200 {
+		t.Fatal("a record with a case-variant member authenticated")
+	}
+}
