@@ -104,12 +104,12 @@ func (c Client) MarshalJSON() ([]byte, error) {
 	if err := c.Check(); err != nil {
 		return nil, err
 	}
-	b, err := marshalCompact(clientAlias(c))
+	b, err := MarshalCompact(clientAlias(c))
 	if err != nil {
 		return nil, err
 	}
 	if len(c.Extra) > 0 {
-		extra, err := marshalCompact(c.Extra) // sorted keys: stable output
+		extra, err := MarshalCompact(c.Extra) // sorted keys: stable output
 		if err != nil {
 			return nil, err
 		}

@@ -294,10 +294,12 @@ func checkValue(name string, v json.RawMessage) error {
 	return nil
 }
 
-// marshalCompact encodes v compactly and without HTML escaping, so a stored
-// record is no larger than the metadata it came from and loads back within
-// the bounds it was accepted under.
-func marshalCompact(v any) ([]byte, error) {
+// MarshalCompact encodes v as a backend stores a record: compact and without
+// HTML escaping, so a stored record is no larger than the metadata it came
+// from and loads back within the bounds it was accepted under (an indented
+// record of deeply nested arrays grows quadratically; json.Marshal turns each
+// '<' into six bytes).
+func MarshalCompact(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -306,8 +308,3 @@ func marshalCompact(v any) ([]byte, error) {
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
-
-// MarshalCompact encodes v as a backend stores a record: compact, no HTML
-// escaping, no indentation (an indented record of deeply nested arrays grows
-// quadratically).
-func MarshalCompact(v any) ([]byte, error) { return marshalCompact(v) }

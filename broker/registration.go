@@ -68,7 +68,7 @@ func (s *Server) registered(reg *Registered) registrationResponse {
 func (s *Server) regAudit(c echo.Context, event, clientID string, cl *backends.Client, oe *Error) {
 	ev := AuditEvent{Time: time.Now().UTC(), Event: event, RequestID: requestID(c.Request()), ClientID: clientID, Outcome: "success", Source: c.RealIP()}
 	if cl != nil {
-		ev.Method, ev.Scope, ev.Audience = cl.TokenEndpointAuthMethod, cl.Scope, cl.AllowedResources
+		ev.Method, ev.Scope = cl.TokenEndpointAuthMethod, cl.Scope
 	}
 	if oe != nil {
 		ev.Outcome, ev.Reason = oe.Code, causeOf(oe)
