@@ -111,7 +111,7 @@ func (s *Server) register(c echo.Context) error {
 func (s *Server) readClient(c echo.Context) error {
 	id, err := s.checkRAT(c)
 	if err != nil {
-		return s.regError(c, "", c.Param("client_id"), err)
+		return s.regError(c, "", "", err)
 	}
 	cl, err := s.registry.Get(c.Request().Context(), id)
 	if err != nil {
@@ -127,7 +127,7 @@ func (s *Server) updateClient(c echo.Context) error {
 	const event = "client_updated"
 	id, err := s.checkRAT(c)
 	if err != nil {
-		return s.regError(c, event, c.Param("client_id"), err)
+		return s.regError(c, event, clipEcho(c.Param("client_id"), 128), err)
 	}
 	md, secret, err := s.readMetadata(c)
 	if err != nil {
@@ -162,7 +162,7 @@ func (s *Server) deleteClient(c echo.Context) error {
 	const event = "client_deleted"
 	id, err := s.checkRAT(c)
 	if err != nil {
-		return s.regError(c, event, c.Param("client_id"), err)
+		return s.regError(c, event, clipEcho(c.Param("client_id"), 128), err)
 	}
 	if err := s.registry.Delete(c.Request().Context(), id); err != nil {
 		return s.regError(c, event, id, err)
