@@ -512,3 +512,26 @@ func TestWarmStartSkipsDocumentsForAnotherClient(t *testing.T) {
 		t.Fatal("a record with a case-variant member authenticated")
 	}
 }
+
+// decode → store → load never changes a member, through the document that
+// shares the record with the client's secrets.
+func FuzzRecordRoundTrip(f *testing.F) {
+	for _, s := range []string{`{}`, `{"scope":"read","x":{"y":[1,"<&>"]},"operator_ceiling":{"scope":"read"}}`, `{"jwks":{"keys":[{"kty":"EC"}]},"access_token_lifetime":90}`,
+		`{"allowed_resources":[],"client_id_issued_at":9007199254740993,"disabled":true,"x":"\u2028"}`, `{"x_secret":"client_secret"}`} {
+		f.Add(s)
+	}
+	srv := awssmtest.New(accessKey, secretKey, region)
+	defer srv.Close()
+	s := newStore(f, srv)
+	f.Fuzz(func(t *testing.T, doc string) {
+		c, err := backends.DecodeClient([]byte(doc))
+		if err != nil {
+			return
+		}
+		c.ClientID = "fuzz"
+		if c.TokenEndpointAuthMethod == "" {
+			c.TokenEndpointAuthMethod = backends.AuthClientSecretBasic // without one the document holds no record
+		}
+		backendtest.RoundTrip(t, s, c)
+	})
+}
