@@ -3,21 +3,20 @@ package backends
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 )
 
 // Token endpoint authentication methods (RFC 7591 §2, RFC 8705 §2, RFC 7523 §2.2).
 const (
-	AuthClientSecretBasic      = "client_secret_basic"
-	AuthClientSecretPost       = "client_secret_post"
-	AuthPrivateKeyJWT          = "private_key_jwt"
-	AuthTLSClient              = "tls_client_auth"
-	AuthSelfSignedTLSClient    = "self_signed_tls_client_auth"
-	GrantClientCredentials     = "client_credentials"
-	maxExtraFieldsInClientJSON = 64
+	AuthClientSecretBasic   = "client_secret_basic"
+	AuthClientSecretPost    = "client_secret_post"
+	AuthPrivateKeyJWT       = "private_key_jwt"
+	AuthTLSClient           = "tls_client_auth"
+	AuthSelfSignedTLSClient = "self_signed_tls_client_auth"
+	GrantClientCredentials  = "client_credentials"
 )
 
 // Client is one client record: RFC 7591 client metadata plus tokenbroker's own
@@ -57,6 +56,10 @@ type Client struct {
 	AccessTokenLifetime int64 `json:"access_token_lifetime,omitempty"`
 	// Disabled clients authenticate to nothing.
 	Disabled bool `json:"disabled,omitempty"`
+	// Ceiling is what the operator granted: RFC 7592 self-management narrows
+	// the record within it and never widens it. Nil on a record written before
+	// ceilings existed: the record as it stands is then the ceiling.
+	Ceiling *Ceiling `json:"operator_ceiling,omitempty"`
 
 	// Extra holds unknown members, preserved verbatim.
 	Extra map[string]json.RawMessage `json:"-"`
@@ -64,71 +67,65 @@ type Client struct {
 	Revision string `json:"-"`
 }
 
-var knownClientFields = sync.OnceValue(func() map[string]bool {
-	m := map[string]bool{}
+var knownClientFields = sync.OnceValue(func() []string {
+	var names []string
 	t := reflect.TypeFor[Client]()
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
 		if name != "" && name != "-" {
-			m[name] = true
+			names = append(names, name)
 		}
 	}
-	return m
+	return names
 })
 
+func knownClientNames() []string { return knownClientFields() }
+
 // IsKnownClientField reports whether name is a member Client models itself.
-func IsKnownClientField(name string) bool { return knownClientFields()[name] }
+func IsKnownClientField(name string) bool { return slices.Contains(knownClientFields(), name) }
 
 type clientAlias Client
 
-// UnmarshalJSON decodes known members into fields and keeps the rest in Extra.
+// UnmarshalJSON decodes strictly (DecodeClient): every json.Unmarshal of a
+// record, in any backend, gets exact member names and the bounds.
 func (c *Client) UnmarshalJSON(b []byte) error {
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(b, &all); err != nil {
+	d, err := DecodeClient(b)
+	if err != nil {
 		return err
 	}
-	var a clientAlias
-	if err := json.Unmarshal(b, &a); err != nil {
-		return err
-	}
-	*c = Client(a)
-	for k, v := range all {
-		if IsKnownClientField(k) {
-			continue
-		}
-		if c.Extra == nil {
-			c.Extra = map[string]json.RawMessage{}
-		}
-		if len(c.Extra) >= maxExtraFieldsInClientJSON {
-			return fmt.Errorf("client metadata: more than %d unknown members", maxExtraFieldsInClientJSON)
-		}
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, v); err != nil {
-			return err
-		}
-		c.Extra[k] = compact.Bytes()
-	}
+	*c = *d
 	return nil
 }
 
-// MarshalJSON writes known fields and then the preserved unknown members.
+// MarshalJSON writes known fields and then the preserved unknown members
+// (sorted, compact). It refuses a record that Check refuses or that would
+// not load back (larger than MaxRecordBytes).
 func (c Client) MarshalJSON() ([]byte, error) {
-	b, err := json.Marshal(clientAlias(c))
-	if err != nil || len(c.Extra) == 0 {
-		return b, err
+	if err := c.Check(); err != nil {
+		return nil, err
 	}
-	extra, err := json.Marshal(c.Extra) // sorted keys: stable output
+	b, err := MarshalCompact(clientAlias(c))
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	buf.Grow(len(b) + len(extra))
-	buf.Write(b[:len(b)-1])
-	if len(b) > 2 {
-		buf.WriteByte(',')
+	if len(c.Extra) > 0 {
+		extra, err := MarshalCompact(c.Extra) // sorted keys: stable output
+		if err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		buf.Grow(len(b) + len(extra))
+		buf.Write(b[:len(b)-1])
+		if len(b) > 2 {
+			buf.WriteByte(',')
+		}
+		buf.Write(extra[1:])
+		b = buf.Bytes()
 	}
-	buf.Write(extra[1:])
-	return buf.Bytes(), nil
+	if len(b) > MaxRecordBytes {
+		return nil, bodyErr("record larger than %d bytes", MaxRecordBytes)
+	}
+	return b, nil
 }
 
 // Clone returns a deep copy, so cached records are never mutated in place.
@@ -138,6 +135,9 @@ func (c *Client) Clone() *Client {
 	n.ResponseTypes = append([]string(nil), c.ResponseTypes...)
 	n.AllowedResources = append([]string(nil), c.AllowedResources...)
 	n.JWKS = append(json.RawMessage(nil), c.JWKS...)
+	if c.Ceiling != nil {
+		n.Ceiling = c.Ceiling.Clone()
+	}
 	if c.Extra != nil {
 		n.Extra = make(map[string]json.RawMessage, len(c.Extra))
 		for k, v := range c.Extra {

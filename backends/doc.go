@@ -4,6 +4,12 @@
 // AWS Secrets Manager. The cache subpackage wraps any Store so the token
 // endpoint never waits on a backend; backendtest holds the conformance suite.
 //
+// Records decode strictly (DecodeClient: exact member names, no duplicates or
+// case variants, reserved names refused, bounded size and depth) wherever they
+// come from; a stored record that does not is ErrInvalidRecord for that client.
+// Each record carries the operator's Ceiling, which self-management narrows
+// within and never widens.
+//
 //	store, err := file.New("/var/lib/tokenbroker")
 //	c, err := store.GetClient(ctx, "payments-api")
 //	if errors.Is(err, backends.ErrNotFound) { … }

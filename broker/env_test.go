@@ -43,6 +43,10 @@ var (
 	jtiShare int
 )
 
+// wrapStore, when set, wraps the env's file store as the broker sees it (a
+// test interleaving an operator's write with a request).
+var wrapStore func(backends.Store) backends.Store
+
 // env is a broker served over real TLS on loopback, with a file backend.
 type env struct {
 	t          *testing.T
@@ -169,7 +173,11 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 		o(&cfg, &copt)
 	}
 	copt.Logger = cfg.Logger
-	srv, err := broker.New(ctx, cfg, store, broker.WithCache(copt))
+	var bstore backends.Store = store
+	if wrapStore != nil {
+		bstore = wrapStore(store)
+	}
+	srv, err := broker.New(ctx, cfg, bstore, broker.WithCache(copt))
 	if err != nil {
 		t.Fatal(err)
 	}

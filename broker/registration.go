@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -26,9 +26,15 @@ type registrationResponse struct {
 	RegistrationClientURI string `json:"registration_client_uri"`
 }
 
-// MarshalJSON merges the client's own JSON (with its unknown members) and the extra members.
+// MarshalJSON merges the client's own JSON (with its unknown members) and the
+// extra members. Every member appears once: the extra ones are reserved names
+// that Client.MarshalJSON refuses in Extra. The operator's members (disabled,
+// operator_ceiling) are not client metadata and stay out, so a client can
+// send back what it read (RFC 7592 §2.2).
 func (r registrationResponse) MarshalJSON() ([]byte, error) {
-	b, err := json.Marshal(r.Client)
+	pub := r.Client.Clone()
+	pub.Disabled, pub.Ceiling = false, nil
+	b, err := backends.MarshalCompact(pub)
 	if err != nil {
 		return nil, err
 	}
@@ -40,6 +46,9 @@ func (r registrationResponse) MarshalJSON() ([]byte, error) {
 	}{r.ClientSecret, r.ClientSecretExpiresAt, r.RegistrationToken, r.RegistrationClientURI})
 	if err != nil {
 		return nil, err
+	}
+	if len(b) == 2 {
+		return extra, nil
 	}
 	return append(append(b[:len(b)-1], ','), extra[1:]...), nil
 }
@@ -55,26 +64,45 @@ func (s *Server) registered(reg *Registered) registrationResponse {
 	return out
 }
 
+// regAudit records one registration event (RFC 7591/7592 writes and their refusals).
+func (s *Server) regAudit(c echo.Context, event, clientID string, cl *backends.Client, oe *Error) {
+	ev := AuditEvent{Time: time.Now().UTC(), Event: event, RequestID: requestID(c.Request()), ClientID: clientID, Outcome: "success", Source: c.RealIP()}
+	if cl != nil {
+		ev.Method, ev.Scope = cl.TokenEndpointAuthMethod, cl.Scope
+	}
+	if oe != nil {
+		ev.Outcome, ev.Reason = oe.Code, causeOf(oe)
+	}
+	s.audit(ev)
+}
+
 // register is RFC 7591 §3.1, guarded by an initial access token (§3.1, Bearer).
 func (s *Server) register(c echo.Context) error {
+	const event = "client_registered"
 	tok, ok := bearer(c)
 	if !ok || !s.validInitialToken(tok) {
-		return s.regError(c, s.regAuthFailed(c, "", bearerErr("initial access token required")))
+		return s.regError(c, event, "", s.regAuthFailed(c, "", bearerErr("initial access token required")))
 	}
-	md, err := s.readMetadata(c)
+	md, secret, err := s.readMetadata(c)
 	if err != nil {
-		return s.regError(c, err)
+		return s.regError(c, event, "", err)
+	}
+	if secret != nil {
+		// RFC 7591 §3.2.1: the server issues the secret.
+		return s.regError(c, event, "", &MetadataError{"client_secret", "issued by the server; a client cannot choose it"})
 	}
 	// The server assigns identifiers (RFC 7591 §3.2.1); a requested one is ignored.
 	md.ClientID = ""
 	if err := s.checkSelfService(md); err != nil {
-		return s.regError(c, err)
+		return s.regError(c, event, "", err)
 	}
-	reg, err := s.registry.Create(c.Request().Context(), md)
+	// The ceiling is what this registration was allowed to register.
+	reg, err := s.registry.Create(c.Request().Context(), md, WithRegistrationToken())
 	if err != nil {
-		return s.regError(c, err)
+		return s.regError(c, event, "", err)
 	}
 	s.log.Info("client registered", "client_id", reg.Client.ClientID, "method", reg.Client.TokenEndpointAuthMethod, "remote", c.RealIP())
+	s.regAudit(c, event, reg.Client.ClientID, reg.Client, nil)
 	noStore(c)
 	return writeJSON(c, http.StatusCreated, s.registered(reg))
 }
@@ -83,58 +111,64 @@ func (s *Server) register(c echo.Context) error {
 func (s *Server) readClient(c echo.Context) error {
 	id, err := s.checkRAT(c)
 	if err != nil {
-		return s.regError(c, err)
+		return s.regError(c, "", "", err)
 	}
 	cl, err := s.registry.Get(c.Request().Context(), id)
 	if err != nil {
-		return s.regError(c, err)
+		return s.regError(c, "", id, err)
 	}
 	noStore(c)
 	return writeJSON(c, http.StatusOK, registrationResponse{Client: cl, RegistrationClientURI: s.registrationURI(id)})
 }
 
-// updateClient is RFC 7592 §2.2: the body replaces the metadata.
+// updateClient is RFC 7592 §2.2: the body replaces the metadata, within the
+// operator's ceiling, check-and-set on the revision SelfUpdate reads.
 func (s *Server) updateClient(c echo.Context) error {
+	const event = "client_updated"
 	id, err := s.checkRAT(c)
 	if err != nil {
-		return s.regError(c, err)
+		return s.regError(c, event, clipEcho(c.Param("client_id"), 128), err)
 	}
-	md, err := s.readMetadata(c)
+	md, secret, err := s.readMetadata(c)
 	if err != nil {
-		return s.regError(c, err)
+		return s.regError(c, event, id, err)
 	}
 	if md.ClientID != id {
 		// RFC 7592 §2.2: the client_id member is required and must match.
-		return s.regError(c, &MetadataError{"client_id", "must be present and match the client being updated"})
+		return s.regError(c, event, id, &MetadataError{"client_id", "must be present and match the client being updated"})
 	}
-	if err := s.checkSelfService(md); err != nil {
-		return s.regError(c, err)
+	if secret != nil {
+		// RFC 7592 §2.2: a client_secret sent back must be the current one.
+		ok, err := s.registry.CheckSecret(c.Request().Context(), id, *secret)
+		if err != nil {
+			return s.regError(c, event, id, err)
+		}
+		if !ok {
+			return s.regError(c, event, id, &MetadataError{"client_secret", "does not match the current secret; a client cannot choose its secret"})
+		}
 	}
-	// "disabled" is the operator's switch: a client cannot re-enable itself.
-	cur, err := s.registry.Get(c.Request().Context(), id)
+	reg, err := s.registry.SelfUpdate(c.Request().Context(), id, md)
 	if err != nil {
-		return s.regError(c, err)
-	}
-	md.Disabled = cur.Disabled
-	reg, err := s.registry.Update(c.Request().Context(), id, md)
-	if err != nil {
-		return s.regError(c, err)
+		return s.regError(c, event, id, err)
 	}
 	s.log.Info("client updated", "client_id", id, "remote", c.RealIP())
+	s.regAudit(c, event, id, reg.Client, nil)
 	noStore(c)
 	return writeJSON(c, http.StatusOK, s.registered(reg))
 }
 
 // deleteClient is RFC 7592 §2.3.
 func (s *Server) deleteClient(c echo.Context) error {
+	const event = "client_deleted"
 	id, err := s.checkRAT(c)
 	if err != nil {
-		return s.regError(c, err)
+		return s.regError(c, event, clipEcho(c.Param("client_id"), 128), err)
 	}
 	if err := s.registry.Delete(c.Request().Context(), id); err != nil {
-		return s.regError(c, err)
+		return s.regError(c, event, id, err)
 	}
 	s.log.Info("client deleted", "client_id", id, "remote", c.RealIP())
+	s.regAudit(c, event, id, nil, nil)
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -152,9 +186,10 @@ func (s *Server) checkRAT(c echo.Context) (string, error) {
 		}
 		return "", s.regAuthFailed(c, id, bearerErr("invalid registration access token"))
 	}
-	// A disabled client cannot manage itself either.
+	// A disabled client cannot manage itself either (SelfUpdate checks again
+	// on the revision it writes against).
 	if cl, err := s.registry.Get(c.Request().Context(), id); err == nil && cl.Disabled {
-		return "", bearerErr("client is disabled")
+		return "", ErrDisabled
 	}
 	return id, nil
 }
@@ -167,37 +202,71 @@ func (s *Server) validInitialToken(tok string) bool {
 	return ok
 }
 
-func (s *Server) readMetadata(c echo.Context) (*backends.Client, error) {
+// readMetadata reads a registration request body: the metadata, and the
+// client_secret member when one was sent (RFC 7592 §2.2 allows the current one).
+func (s *Server) readMetadata(c echo.Context) (*backends.Client, *string, error) {
 	mt, _, _ := mime.ParseMediaType(c.Request().Header.Get("Content-Type"))
 	if mt != "application/json" {
-		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "content type must be application/json", nil)
+		return nil, nil, oauthErr(http.StatusBadRequest, "invalid_request", "content type must be application/json", nil)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, s.cfg.MaxBodyBytes))
 	if err != nil {
-		return nil, oauthErr(http.StatusRequestEntityTooLarge, "invalid_request", "request body too large", err)
+		return nil, nil, oauthErr(http.StatusRequestEntityTooLarge, "invalid_request", "request body too large", err)
 	}
-	return DecodeMetadata(body)
+	return decodeMetadata(body)
 }
 
-// DecodeMetadata decodes RFC 7591 client metadata from untrusted JSON.
+// operatorMembers are record members a client never sets: the server assigns
+// client_id_issued_at (RFC 7591 §3.2.1, RFC 7592 §2.2), and disabled and the
+// ceiling are the operator's.
+var operatorMembers = []string{"client_id_issued_at", "disabled", "operator_ceiling"}
+
+// DecodeMetadata decodes RFC 7591 client metadata from untrusted JSON,
+// strictly (backends.DecodeClient: exact member names, no duplicates or case
+// variants, bounded size and depth): an error is a *MetadataError naming the
+// member (RFC 7591 §3.2.2). Members only the server or the operator set —
+// client_secret, registration_access_token, registration_client_uri,
+// client_secret_expires_at, client_id_issued_at, disabled, operator_ceiling,
+// the stored secret names — are refused.
 func DecodeMetadata(body []byte) (*backends.Client, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var md backends.Client
-	if err := dec.Decode(&md); err != nil {
-		return nil, &MetadataError{Field: fieldOf(err), Reason: "malformed JSON or wrong type"}
+	md, secret, err := decodeMetadata(body)
+	if err == nil && secret != nil {
+		err = &MetadataError{"client_secret", "issued by the server; a client cannot choose it"}
 	}
-	if dec.More() {
-		return nil, &MetadataError{Field: "(body)", Reason: "trailing data after the JSON object"}
+	if err != nil {
+		return nil, err
 	}
-	return &md, nil
+	return md, nil
 }
 
-func fieldOf(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return te.Field
+func decodeMetadata(body []byte) (*backends.Client, *string, error) {
+	md, held, err := backends.DecodeRecord(body, append([]string{"client_secret"}, operatorMembers...)...)
+	if err != nil {
+		return nil, nil, metadataErr(err)
 	}
-	return "(body)"
+	for _, m := range operatorMembers {
+		if _, ok := held[m]; ok {
+			return nil, nil, &MetadataError{m, "set by the server or the operator; a client cannot set it"}
+		}
+	}
+	raw, ok := held["client_secret"]
+	if !ok {
+		return md, nil, nil
+	}
+	var secret string
+	if err := json.Unmarshal(raw, &secret); err != nil {
+		return nil, nil, &MetadataError{"client_secret", "not a string"}
+	}
+	return md, &secret, nil
+}
+
+// metadataErr turns a backends.MemberError into invalid_client_metadata.
+func metadataErr(err error) error {
+	var me *backends.MemberError
+	if errors.As(err, &me) {
+		return &MetadataError{Field: me.Member, Reason: me.Reason}
+	}
+	return &MetadataError{Field: "(body)", Reason: "malformed JSON or wrong type"}
 }
 
 func bearer(c echo.Context) (string, bool) {
@@ -215,13 +284,21 @@ func bearerErr(desc string) *Error {
 	return e
 }
 
-func (s *Server) regError(c echo.Context, err error) error {
+// regError writes the RFC 7591 §3.2.2 / RFC 7592 error for err and, for a
+// write (event set), records the refusal in the audit trail.
+func (s *Server) regError(c echo.Context, event, clientID string, err error) error {
 	var me *MetadataError
 	var oe *Error
 	switch {
 	case errors.As(err, &me):
 		// RFC 7591 §3.2.2.
 		oe = oauthErr(http.StatusBadRequest, "invalid_client_metadata", me.Error(), err)
+	case errors.Is(err, ErrDisabled):
+		oe = bearerErr("client is disabled")
+	case errors.Is(err, backends.ErrInvalidRecord):
+		// The stored record does not validate: the operator must repair it.
+		oe = bearerErr("the client's registration is invalid; ask the operator")
+		oe.Cause = err
 	case errors.Is(err, backends.ErrNotFound):
 		oe = bearerErr("invalid registration access token")
 	case errors.Is(err, backends.ErrConflict):
@@ -232,6 +309,9 @@ func (s *Server) regError(c echo.Context, err error) error {
 		oe = errorFor(err)
 	}
 	s.log.Info("registration request refused", "path", c.Request().URL.Path, "error", oe.Code, "reason", causeOf(oe), "remote", c.RealIP())
+	if event != "" {
+		s.regAudit(c, event, clientID, nil, oe)
+	}
 	writeError(c, oe)
 	return nil
 }

@@ -39,7 +39,7 @@ func (e *env) reg(method, path, bearer string, body any) (*http.Response, map[st
 
 func TestRegistrationLifecycle(t *testing.T) {
 	e := newEnv(t)
-	md := map[string]any{"client_name": "billing", "scope": "read", "allowed_resources": []string{audience}, "software_id": "abc-123", "x_owner": map[string]any{"team": "payments"}}
+	md := map[string]any{"client_name": "billing", "scope": "read write", "allowed_resources": []string{audience}, "software_id": "abc-123", "x_owner": map[string]any{"team": "payments"}}
 
 	if resp, b := e.reg("POST", broker.PathRegister, "", md); resp.StatusCode != 401 || b["error"] != "invalid_token" || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
 		t.Fatalf("no initial access token: %d %v", resp.StatusCode, b)
@@ -73,14 +73,16 @@ func TestRegistrationLifecycle(t *testing.T) {
 		t.Fatalf("read: %d %v", resp.StatusCode, got)
 	}
 
-	// RFC 7592 update: full replacement; unknown fields the caller sends back survive.
-	got["scope"] = "read write"
+	// RFC 7592 update: full replacement; unknown fields the caller sends back
+	// survive. §2.2: the server's members are not sent back.
+	got["scope"] = "read"
 	delete(got, "registration_client_uri")
+	delete(got, "client_id_issued_at")
 	resp, upd := e.reg("PUT", uri, rat, got)
-	if resp.StatusCode != 200 || upd["scope"] != "read write" || upd["x_owner"] == nil {
+	if resp.StatusCode != 200 || upd["scope"] != "read" || upd["x_owner"] == nil {
 		t.Fatalf("update: %d %v", resp.StatusCode, upd)
 	}
-	if r, tb := e.post(url.Values{"grant_type": {"client_credentials"}, "scope": {"write"}}, basic(id, secret)); r.StatusCode != 200 {
+	if r, tb := e.post(url.Values{"grant_type": {"client_credentials"}, "scope": {"write"}}, basic(id, secret)); r.StatusCode != 400 || tb["error"] != "invalid_scope" {
 		t.Fatalf("update not applied at once: %v", tb)
 	}
 	got["client_id"] = "other"

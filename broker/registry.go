@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -29,6 +31,9 @@ type RegistryConfig struct {
 	RotationGrace time.Duration
 	// OnChange is called with a client_id after every write (cache invalidation).
 	OnChange func(clientID string)
+	// Audit, when set, records the writes the registry makes on its own
+	// account (secret rotation); the HTTP handlers record theirs.
+	Audit func(AuditEvent)
 }
 
 // Registry creates, reads, updates and deletes clients in a backend. The HTTP
@@ -49,8 +54,24 @@ func NewRegistry(store backends.Store, cfg RegistryConfig) *Registry {
 	if cfg.OnChange == nil {
 		cfg.OnChange = func(string) {}
 	}
+	if cfg.Audit == nil {
+		cfg.Audit = func(AuditEvent) {}
+	}
 	return &Registry{store: store, cfg: cfg}
 }
+
+// ErrDisabled: the operator disabled the client; it cannot manage itself.
+var ErrDisabled = errors.New("client is disabled")
+
+// CreateOption adjusts Create.
+type CreateOption func(*createOptions)
+
+type createOptions struct{ managed bool }
+
+// WithRegistrationToken issues an RFC 7592 registration access token, so the
+// client can read, update (within its ceiling) and delete its registration.
+// Self-registration always has one; an operator-created client only when asked.
+func WithRegistrationToken() CreateOption { return func(o *createOptions) { o.managed = true } }
 
 // MetadataError is RFC 7591 §3.2.2 invalid_client_metadata, naming the field.
 type MetadataError struct {
@@ -86,8 +107,15 @@ func IsSecretMethod(m string) bool {
 }
 
 // Create validates md, assigns a client_id when md has none, and stores the
-// client with a new secret (for secret methods) and registration access token.
-func (r *Registry) Create(ctx context.Context, md *backends.Client) (*Registered, error) {
+// client with a new secret (for secret methods) and, WithRegistrationToken, a
+// registration access token. The operator ceiling is md.Ceiling, or else
+// exactly what the record grants: for a self-registered client, what the
+// registration policy allowed it to register.
+func (r *Registry) Create(ctx context.Context, md *backends.Client, opts ...CreateOption) (*Registered, error) {
+	var o createOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	c := md.Clone()
 	if c.ClientID == "" {
 		c.ClientID = newClientID()
@@ -100,11 +128,18 @@ func (r *Registry) Create(ctx context.Context, md *backends.Client) (*Registered
 		c.GrantTypes = []string{backends.GrantClientCredentials}
 	}
 	c.ClientIDIssuedAt = time.Now().Unix()
+	if c.Ceiling == nil {
+		c.Ceiling = backends.CeilingOf(c)
+	}
 	if err := r.Validate(c); err != nil {
 		return nil, err
 	}
-	out := &Registered{Client: c, RegistrationToken: NewSecret()}
-	set := &backends.SecretSet{RegistrationTokenHash: backends.HashSecret(out.RegistrationToken)}
+	out := &Registered{Client: c}
+	set := &backends.SecretSet{}
+	if o.managed {
+		out.RegistrationToken = NewSecret()
+		set.RegistrationTokenHash = backends.HashSecret(out.RegistrationToken)
+	}
 	if IsSecretMethod(c.TokenEndpointAuthMethod) {
 		out.Secret = NewSecret()
 		set.Secrets = []backends.Secret{{Hash: backends.HashSecret(out.Secret), CreatedAt: time.Now().UTC()}}
@@ -131,11 +166,12 @@ func (r *Registry) Get(ctx context.Context, id string) (*backends.Client, error)
 // List returns every client id.
 func (r *Registry) List(ctx context.Context) ([]string, error) { return r.store.ListClients(ctx) }
 
-// Update replaces a client's metadata with md (RFC 7592 §2.2: a full
-// replacement), keeping client_id and client_id_issued_at. If md.Revision is
-// set it must match the stored revision; otherwise the current revision is
-// used, and a concurrent writer still makes the store refuse (check-and-set).
-// A switch to a secret method without a usable secret issues one.
+// Update is the operator's write: md replaces a client's metadata, keeping
+// client_id and client_id_issued_at. If md.Revision is set it must match the
+// stored revision; otherwise the current revision is used, and a concurrent
+// writer still makes the store refuse (check-and-set). The ceiling is
+// md.Ceiling, or else exactly what md grants. A switch to a secret method
+// without a usable secret issues one. A client's own update is SelfUpdate.
 func (r *Registry) Update(ctx context.Context, id string, md *backends.Client) (*Registered, error) {
 	cur, err := r.store.GetClient(ctx, id)
 	if err != nil {
@@ -154,6 +190,9 @@ func (r *Registry) Update(ctx context.Context, id string, md *backends.Client) (
 	}
 	if len(c.GrantTypes) == 0 {
 		c.GrantTypes = []string{backends.GrantClientCredentials}
+	}
+	if c.Ceiling == nil {
+		c.Ceiling = backends.CeilingOf(c)
 	}
 	if err := r.Validate(c); err != nil {
 		return nil, err
@@ -182,6 +221,63 @@ func (r *Registry) Update(ctx context.Context, id string, md *backends.Client) (
 	}
 	r.cfg.OnChange(id)
 	return out, nil
+}
+
+// SelfUpdate is RFC 7592 §2.2 for the client itself: md replaces the
+// metadata within the operator's ceiling (narrow), never beyond it. The
+// operator's fields (disabled, the ceiling, client_id_issued_at) and the
+// revision come from the one read here, and the write is check-and-set on
+// that revision: an operator change made meanwhile makes it fail with
+// ErrConflict, never silently undone. A record without a ceiling (written
+// before ceilings existed, or by the backend's own tooling) has its current
+// values as the ceiling, stored from now on.
+func (r *Registry) SelfUpdate(ctx context.Context, id string, md *backends.Client) (*Registered, error) {
+	cur, err := r.store.GetClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if cur.Disabled {
+		return nil, ErrDisabled
+	}
+	ceil := cur.Ceiling
+	if ceil == nil {
+		ceil = backends.CeilingOf(cur)
+	}
+	c := md.Clone()
+	if c.ClientID != "" && c.ClientID != id {
+		return nil, &MetadataError{"client_id", "does not match the client being updated"}
+	}
+	c.ClientID, c.ClientIDIssuedAt, c.Disabled, c.Ceiling, c.Revision = id, cur.ClientIDIssuedAt, cur.Disabled, ceil, cur.Revision
+	if len(c.GrantTypes) == 0 {
+		c.GrantTypes = []string{backends.GrantClientCredentials}
+	}
+	if err := narrow(c, ceil); err != nil {
+		return nil, err
+	}
+	if err := r.Validate(c); err != nil {
+		return nil, err
+	}
+	if err := r.store.UpdateClient(ctx, c); err != nil {
+		return nil, err
+	}
+	r.cfg.OnChange(id)
+	return &Registered{Client: c}, nil
+}
+
+// CheckSecret reports whether secret is one of the client's active secrets
+// (RFC 7592 §2.2: a client_secret in an update must match the current one).
+func (r *Registry) CheckSecret(ctx context.Context, id, secret string) (bool, error) {
+	set, err := r.store.GetSecrets(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	got := sha256.Sum256([]byte(secret))
+	ok := false
+	for _, s := range set.Secrets {
+		d, valid := s.Digest()
+		ok = valid && s.Active(time.Now()) && subtle.ConstantTimeCompare(got[:], d[:]) == 1 || ok
+	}
+	return ok, nil
 }
 
 // Delete removes a client and its secrets.
@@ -231,6 +327,7 @@ func (r *Registry) RotateSecret(ctx context.Context, id string, grace time.Durat
 		return "", err
 	}
 	r.cfg.OnChange(id)
+	r.cfg.Audit(AuditEvent{Time: now, Event: "secret_rotated", ClientID: id, Method: c.TokenEndpointAuthMethod, Outcome: "success", Source: "registry"})
 	return secret, nil
 }
 
@@ -276,6 +373,9 @@ func (r *Registry) Validate(c *backends.Client) error {
 		if len(r.cfg.ScopesSupported) > 0 && !slices.Contains(r.cfg.ScopesSupported, s) {
 			return bad("scope", fmt.Sprintf("%q is not a supported scope", s))
 		}
+	}
+	if err := c.Check(); err != nil {
+		return metadataErr(err)
 	}
 	if len(c.AllowedResources) > 64 {
 		return bad("allowed_resources", "more than 64 entries")

@@ -106,6 +106,7 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 		MaxLifetime:     cfg.MaxTokenLifetime,
 		RotationGrace:   cfg.SecretRotationGrace,
 		OnChange:        s.clients.Invalidate,
+		Audit:           func(ev AuditEvent) { _ = s.audit(ev) }, // failures are logged and counted by s.audit
 	})
 	if s.metadata, err = s.buildMetadata(); err != nil {
 		s.Close()

@@ -175,7 +175,7 @@ func casToken(name, prev string) string {
 // write stores doc as the new AWSCURRENT version if the current one is prev
 // ("" = the secret must not exist yet).
 func (s *Store) write(ctx context.Context, name string, doc any, prev string) error {
-	b, err := json.Marshal(doc)
+	b, err := backends.MarshalCompact(doc)
 	if err != nil {
 		return err
 	}
@@ -209,40 +209,43 @@ type clientDoc struct {
 	set    backends.SecretSet
 }
 
-var secretFields = []string{"client_secret", "client_secrets", "registration_token_hash"}
+// secretMembers are the document's own members beside the record's metadata:
+// a team-managed plain secret, the broker's hashed secrets, the RFC 7592 token hash.
+var secretMembers = []string{"client_secret", "client_secrets", "registration_token_hash"}
 
+// parseDoc decodes a client document strictly (backends.DecodeRecord): the
+// secret members come only from their exact names, and a metadata member can
+// never become one (nor shadow one by letter case).
 func parseDoc(s string) (*clientDoc, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
+	c, held, err := backends.DecodeRecord([]byte(s), secretMembers...)
+	if err != nil {
 		return nil, err
 	}
 	d := &clientDoc{}
-	if raw, ok := m["client_secret"]; ok {
+	if raw, ok := held["client_secret"]; ok {
 		var plain string
-		if err := json.Unmarshal(raw, &plain); err == nil && plain != "" {
+		if err := json.Unmarshal(raw, &plain); err != nil {
+			return nil, &backends.MemberError{Member: "client_secret", Reason: "not a string"}
+		}
+		if plain != "" {
 			d.set.Secrets = append(d.set.Secrets, backends.Secret{Plain: plain})
 		}
 	}
-	if raw, ok := m["client_secrets"]; ok {
+	if raw, ok := held["client_secrets"]; ok {
 		var l []backends.Secret
 		if err := json.Unmarshal(raw, &l); err != nil {
-			return nil, fmt.Errorf("client_secrets: %w", err)
+			return nil, &backends.MemberError{Member: "client_secrets", Reason: "not a list of secrets"}
 		}
 		d.set.Secrets = append(d.set.Secrets, l...)
 	}
-	if raw, ok := m["registration_token_hash"]; ok {
-		json.Unmarshal(raw, &d.set.RegistrationTokenHash)
-	}
-	for _, f := range secretFields {
-		delete(m, f)
-	}
-	if _, ok := m["token_endpoint_auth_method"]; ok {
-		b, _ := json.Marshal(m)
-		var c backends.Client
-		if err := json.Unmarshal(b, &c); err != nil {
-			return nil, err
+	if raw, ok := held["registration_token_hash"]; ok {
+		if err := json.Unmarshal(raw, &d.set.RegistrationTokenHash); err != nil {
+			return nil, &backends.MemberError{Member: "registration_token_hash", Reason: "not a string"}
 		}
-		d.client = &c
+	}
+	// A document written by registration before its record holds only secrets.
+	if c.TokenEndpointAuthMethod != "" {
+		d.client = c
 	}
 	return d, nil
 }
@@ -250,7 +253,9 @@ func parseDoc(s string) (*clientDoc, error) {
 func (d *clientDoc) MarshalJSON() ([]byte, error) {
 	m := map[string]json.RawMessage{}
 	if d.client != nil {
-		b, err := json.Marshal(d.client)
+		// Client.MarshalJSON refuses reserved names in Extra, so no metadata
+		// member collides with the secret members added below.
+		b, err := backends.MarshalCompact(d.client)
 		if err != nil {
 			return nil, err
 		}
@@ -258,9 +263,14 @@ func (d *clientDoc) MarshalJSON() ([]byte, error) {
 			return nil, err
 		}
 	}
+	for _, k := range secretMembers {
+		if _, ok := m[k]; ok {
+			return nil, fmt.Errorf("awssm: client metadata holds the reserved member %q", k)
+		}
+	}
 	var hashed []backends.Secret
 	for _, sec := range d.set.Secrets {
-		if sec.Plain != "" && sec.ExpiresAt == nil && !m2has(m, "client_secret") {
+		if _, ok := m["client_secret"]; !ok && sec.Plain != "" && sec.ExpiresAt == nil {
 			b, _ := json.Marshal(sec.Plain)
 			m["client_secret"] = b
 			continue
@@ -275,10 +285,8 @@ func (d *clientDoc) MarshalJSON() ([]byte, error) {
 		b, _ := json.Marshal(d.set.RegistrationTokenHash)
 		m["registration_token_hash"] = b
 	}
-	return json.Marshal(m)
+	return backends.MarshalCompact(m)
 }
-
-func m2has(m map[string]json.RawMessage, k string) bool { _, ok := m[k]; return ok }
 
 func (s *Store) current(ctx context.Context, id string) (*clientDoc, *versioned, error) {
 	if !backends.ValidClientID(id) {
@@ -290,7 +298,8 @@ func (s *Store) current(ctx context.Context, id string) (*clientDoc, *versioned,
 	}
 	d, err := parseDoc(v.value)
 	if err != nil {
-		return nil, nil, fmt.Errorf("awssm: %s: %w", s.clientName(id), err)
+		// A document that does not decode refuses this client only.
+		return nil, nil, fmt.Errorf("awssm: %s: %w: %w", s.clientName(id), backends.ErrInvalidRecord, err)
 	}
 	return d, v, nil
 }
@@ -309,7 +318,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (*backends.Client, err
 		c.ClientID = id
 	}
 	if c.ClientID != id {
-		return nil, fmt.Errorf("awssm: %s holds client_id %q", s.clientName(id), c.ClientID)
+		return nil, fmt.Errorf("awssm: %s holds client_id %q: %w", s.clientName(id), c.ClientID, backends.ErrInvalidRecord)
 	}
 	c.Revision = v.id
 	return c, nil
@@ -394,7 +403,8 @@ func (s *Store) UpdateClient(ctx context.Context, c *backends.Client) error {
 
 // DeleteClient implements backends.ClientStore.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	if _, err := s.GetClient(ctx, id); err != nil {
+	// An invalid record can be deleted: that is how an operator clears it.
+	if _, err := s.GetClient(ctx, id); err != nil && !errors.Is(err, backends.ErrInvalidRecord) {
 		return err
 	}
 	ctx, cancel := s.ctx(ctx)

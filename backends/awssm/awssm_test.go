@@ -3,6 +3,7 @@ package awssm_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -63,11 +64,18 @@ func rawClient(srv *awssmtest.Server, ak, sk string) *sm.Client {
 }
 
 func TestConformance(t *testing.T) {
+	var servers sync.Map // *awssm.Store → its endpoint
 	backendtest.Run(t, func(t *testing.T) backends.Store {
 		srv := awssmtest.New(accessKey, secretKey, region)
 		t.Cleanup(srv.Close)
-		return newStore(t, srv)
-	})
+		s := newStore(t, srv)
+		servers.Store(s, srv)
+		return s
+	}, backendtest.WithRaw(backendtest.Raw{Write: func(t *testing.T, s backends.Store, id string, doc []byte) error {
+		srv, _ := servers.Load(s)
+		_, err := rawClient(srv.(*awssmtest.Server), accessKey, secretKey).CreateSecret(context.Background(), &sm.CreateSecretInput{Name: aws.String("tokenbroker/clients/" + id), SecretString: aws.String(string(doc))})
+		return err
+	}}))
 }
 
 func apiCode(t *testing.T, err error) (string, int) {
@@ -417,4 +425,113 @@ func TestStagedSigningKeys(t *testing.T) {
 	if c := (&harness{h: bsrv.Handler()}).token("c", r.Secret); c != 200 {
 		t.Fatalf("token with staged keys: %d", c)
 	}
+}
+
+// On Secrets Manager the client's secrets share the document with its
+// metadata. A client_secret member sent to /register (or stored by any other
+// path as metadata) never becomes a working secret: on main it did.
+func TestMetadataNeverBecomesASecret(t *testing.T) {
+	ctx := context.Background()
+	srv := awssmtest.New(accessKey, secretKey, region)
+	defer srv.Close()
+	store := newStore(t, srv)
+	if _, err := broker.EnsureKeySet(ctx, store, "ES256"); err != nil {
+		t.Fatal(err)
+	}
+	iat := broker.NewSecret()
+	bsrv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: quiet(),
+		InitialAccessTokenHashes: []string{backends.HashSecret(iat)}, ScopesSupported: []string{"read"}}, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bsrv.Close()
+	h := &harness{h: bsrv.Handler()}
+	const chosen = "chosen-by-the-client-0000000000000000000"
+	for _, body := range []string{`{"scope":"read","client_secret":"` + chosen + `"}`, `{"scope":"read","Client_secret":"` + chosen + `"}`, `{"scope":"read","client_secrets":[{"plain":"` + chosen + `"}]}`} {
+		req := httptest.NewRequest(http.MethodPost, "/register", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+iat)
+		rec := httptest.NewRecorder()
+		h.h.ServeHTTP(rec, req)
+		if rec.Code != 400 || !strings.Contains(rec.Body.String(), "invalid_client_metadata") {
+			t.Fatalf("register %s: %d %s", body, rec.Code, rec.Body)
+		}
+	}
+	ids, _ := store.ListClients(ctx)
+	for _, id := range ids {
+		if c := h.token(id, chosen); c != 401 {
+			t.Fatalf("client %s accepts the secret it chose: %d", id, c)
+		}
+	}
+	// The operator's path refuses it too, before anything is written.
+	c := &backends.Client{ClientID: "ops", Scope: "read", Extra: map[string]json.RawMessage{"client_secret": json.RawMessage(`"` + chosen + `"`)}}
+	if _, err := bsrv.Registry().Create(ctx, c); err == nil {
+		t.Fatal("Create stored a client_secret member")
+	}
+	if c := h.token("ops", chosen); c != 401 {
+		t.Fatalf("the chosen secret works: %d", c)
+	}
+}
+
+// Warm start reads documents in bulk: one that names another client (or does
+// not decode) is skipped, never loaded in that client's place.
+func TestWarmStartSkipsDocumentsForAnotherClient(t *testing.T) {
+	ctx := context.Background()
+	srv := awssmtest.New(accessKey, secretKey, region)
+	defer srv.Close()
+	store := newStore(t, srv)
+	broker.EnsureKeySet(ctx, store, "ES256")
+	reg := broker.NewRegistry(store, broker.RegistryConfig{Methods: []string{backends.AuthClientSecretBasic}})
+	victim, err := reg.Create(ctx, &backends.Client{ClientID: "victim", Scope: "read"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const forged = "forged-secret-000000000000000000000000"
+	raw := rawClient(srv, accessKey, secretKey)
+	for name, doc := range map[string]string{
+		"zz-impostor": `{"client_id":"victim","token_endpoint_auth_method":"client_secret_basic","scope":"read admin","client_secret":"` + forged + `"}`,
+		"zz-variant":  `{"token_endpoint_auth_method":"client_secret_basic","scope":"read","Scope":"admin","client_secret":"` + forged + `"}`,
+	} {
+		if _, err := raw.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String("tokenbroker/clients/" + name), SecretString: aws.String(doc)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bsrv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: quiet()}, store, broker.WithCache(cache.Options{TTL: time.Hour, Logger: quiet()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bsrv.Close()
+	h := &harness{h: bsrv.Handler()}
+	if c := h.token("victim", forged); c == 200 {
+		t.Fatal("a document stored under another name authenticated as victim")
+	}
+	if c := h.token("victim", victim.Secret); c != 200 {
+		t.Fatalf("victim's own secret: %d", c)
+	}
+	if c := h.token("zz-variant", forged); c == 200 {
+		t.Fatal("a record with a case-variant member authenticated")
+	}
+}
+
+// decode → store → load never changes a member, through the document that
+// shares the record with the client's secrets.
+func FuzzRecordRoundTrip(f *testing.F) {
+	for _, s := range []string{`{}`, `{"scope":"read","x":{"y":[1,"<&>"]},"operator_ceiling":{"scope":"read"}}`, `{"jwks":{"keys":[{"kty":"EC"}]},"access_token_lifetime":90}`,
+		`{"allowed_resources":[],"client_id_issued_at":9007199254740993,"disabled":true,"x":"\u2028"}`, `{"x_secret":"client_secret"}`} {
+		f.Add(s)
+	}
+	srv := awssmtest.New(accessKey, secretKey, region)
+	defer srv.Close()
+	s := newStore(f, srv)
+	f.Fuzz(func(t *testing.T, doc string) {
+		c, err := backends.DecodeClient([]byte(doc))
+		if err != nil {
+			return
+		}
+		c.ClientID = "fuzz"
+		if c.TokenEndpointAuthMethod == "" {
+			c.TokenEndpointAuthMethod = backends.AuthClientSecretBasic // without one the document holds no record
+		}
+		backendtest.RoundTrip(t, s, c)
+	})
 }

@@ -45,12 +45,17 @@ func (s *Store) WarmClients(ctx context.Context) ([]*cache.ClientEntry, error) {
 				out = append(out, &cache.ClientEntry{Client: c, Secrets: set})
 				continue
 			}
+			// An invalid document is skipped: a load of that one client
+			// reports it (ErrInvalidRecord) when it is asked for.
 			d, err := parseDoc(aws.ToString(v.SecretString))
 			if err != nil || d.client == nil {
 				continue
 			}
 			if d.client.ClientID == "" {
 				d.client.ClientID = id
+			}
+			if d.client.ClientID != id {
+				continue // a document naming another client never stands in for it
 			}
 			d.client.Revision = aws.ToString(v.VersionId)
 			set := d.set

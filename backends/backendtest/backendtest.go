@@ -13,10 +13,34 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends"
 )
 
+// Raw writes a client record's stored form directly, as the backend's own
+// tooling would (a text editor, vault kv put, aws secretsmanager
+// put-secret-value), so the suite can check what a load makes of a record the
+// broker did not write. Write returns an error when the backend itself cannot
+// hold doc (Vault stores only objects).
+type Raw struct {
+	Write func(t *testing.T, s backends.Store, id string, doc []byte) error
+	// CollapsesDuplicates: the backend parses a document into a map when it
+	// is written (Vault KV), so a duplicate member never reaches the broker.
+	CollapsesDuplicates bool
+}
+
+// Option configures Run.
+type Option func(*options)
+
+type options struct{ raw *Raw }
+
+// WithRaw enables the cases that write hostile records past the Store.
+func WithRaw(r Raw) Option { return func(o *options) { o.raw = &r } }
+
 // Run runs the conformance suite against stores made by newStore; each call
 // must return an empty store.
-func Run(t *testing.T, newStore func(t *testing.T) backends.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) backends.Store, opts ...Option) {
 	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s backends.Store)
@@ -31,6 +55,14 @@ func Run(t *testing.T, newStore func(t *testing.T) backends.Store) {
 		{"ListIsSorted", listSorted},
 		{"SecretsCheckAndSet", secretsCAS},
 		{"KeySetCheckAndSet", keySetCAS},
+		{"StoreRefusesHostileMembers", hostileMembers},
+		{"DeepButBoundedMembersRoundTrip", boundedRoundTrip},
+	}
+	if o.raw != nil {
+		tests = append(tests, struct {
+			name string
+			fn   func(t *testing.T, s backends.Store)
+		}{"InvalidStoredRecordsRefuseOneClient", func(t *testing.T, s backends.Store) { invalidRecords(t, s, *o.raw) }})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

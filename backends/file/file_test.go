@@ -2,8 +2,10 @@ package file_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tokenbroker/tokenbroker/backends"
@@ -18,6 +20,50 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return s
+	}, backendtest.WithRaw(backendtest.Raw{Write: func(t *testing.T, s backends.Store, id string, doc []byte) error {
+		return os.WriteFile(filepath.Join(s.(*file.Store).Dir(), "clients", id+".json"), doc, 0o600)
+	}}))
+}
+
+// Records are stored compact: deep nesting within the bounds costs its own
+// size, not the quadratic indentation that made 20 KB of nested arrays a 200 MB file.
+func TestRecordsStoredCompact(t *testing.T) {
+	s, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &backends.Client{ClientID: "a", TokenEndpointAuthMethod: "client_secret_basic", Extra: map[string]json.RawMessage{
+		"x": json.RawMessage(strings.Repeat("[", backends.MaxDepth-1) + strings.Repeat("]", backends.MaxDepth-1)),
+	}}
+	if err := s.CreateClient(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(s.Dir(), "clients", "a.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"client_id":"a","token_endpoint_auth_method":"client_secret_basic","x":` + string(c.Extra["x"]) + "}\n"; string(b) != want {
+		t.Fatalf("stored\n%s\nwant\n%s", b, want)
+	}
+}
+
+// decode → store → load never changes a member.
+func FuzzRecordRoundTrip(f *testing.F) {
+	for _, s := range []string{`{}`, `{"scope":"read","x":{"y":[1,"<&>"]},"operator_ceiling":{"scope":"read"}}`, `{"jwks":{"keys":[{"kty":"EC"}]},"access_token_lifetime":90}`,
+		`{"allowed_resources":[],"grant_types":["client_credentials"],"disabled":true,"x":"\u2028"}`} {
+		f.Add(s)
+	}
+	s, err := file.New(f.TempDir())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		c, err := backends.DecodeClient([]byte(doc))
+		if err != nil {
+			return
+		}
+		c.ClientID = "fuzz"
+		backendtest.RoundTrip(t, s, c)
 	})
 }
 

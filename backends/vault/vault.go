@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -181,38 +182,53 @@ func (s *Store) explain(err error, p, capability string) error {
 	return fmt.Errorf("vault: %s: %w", p, errors.Join(err, backends.ErrUnavailable))
 }
 
-// get reads a KV v2 secret into v and returns its version.
-func (s *Store) get(ctx context.Context, p string, v any) (string, error) {
+// get reads a KV v2 secret and returns its data as JSON and its version.
+func (s *Store) get(ctx context.Context, p string) ([]byte, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	sec, err := s.kv.Get(ctx, p)
 	if errors.Is(err, vapi.ErrSecretNotFound) {
-		return "", backends.ErrNotFound
+		return nil, "", backends.ErrNotFound
 	}
 	if err != nil {
-		return "", s.explain(err, s.cfg.Mount+"/data/"+p, "read")
+		return nil, "", s.explain(err, s.cfg.Mount+"/data/"+p, "read")
 	}
 	if sec == nil || sec.Data == nil || sec.VersionMetadata == nil {
-		return "", backends.ErrNotFound
+		return nil, "", backends.ErrNotFound
 	}
-	b, err := json.Marshal(sec.Data)
+	// Vault parsed the stored JSON into a map (duplicates collapsed, keys
+	// sorted on output); re-encode it compact and unescaped so the size
+	// bounds apply to what was stored.
+	b, err := backends.MarshalCompact(sec.Data)
+	if err != nil {
+		return nil, "", fmt.Errorf("vault: %s: %w: %w", p, backends.ErrInvalidRecord, err)
+	}
+	return b, strconv.Itoa(sec.VersionMetadata.Version), nil
+}
+
+// getJSON reads a KV v2 secret into v; a document that does not decode is ErrInvalidRecord.
+func (s *Store) getJSON(ctx context.Context, p string, v any) (string, error) {
+	b, rev, err := s.get(ctx, p)
 	if err != nil {
 		return "", err
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return "", fmt.Errorf("vault: %s: %w", p, err)
+		return "", fmt.Errorf("vault: %s: %w: %w", p, backends.ErrInvalidRecord, err)
 	}
-	return strconv.Itoa(sec.VersionMetadata.Version), nil
+	return rev, nil
 }
 
 // put writes v with check-and-set: expect "" creates (cas=0), else must match the version.
 func (s *Store) put(ctx context.Context, p string, v any, expect string) error {
-	b, err := json.Marshal(v)
+	b, err := backends.MarshalCompact(v)
 	if err != nil {
 		return err
 	}
+	// Numbers stay exact (an int64 through float64 would not).
 	var data map[string]any
-	if err := json.Unmarshal(b, &data); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&data); err != nil {
 		return err
 	}
 	cas := 0
@@ -245,7 +261,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (*backends.Client, err
 		return nil, backends.ErrNotFound
 	}
 	var c backends.Client
-	rev, err := s.get(ctx, s.dataPath("clients", id), &c)
+	rev, err := s.getJSON(ctx, s.dataPath("clients", id), &c)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +269,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (*backends.Client, err
 		c.ClientID = id // a record provisioned without the redundant member
 	}
 	if c.ClientID != id {
-		return nil, fmt.Errorf("vault: clients/%s holds client_id %q", id, c.ClientID)
+		return nil, fmt.Errorf("vault: clients/%s holds client_id %q: %w", id, c.ClientID, backends.ErrInvalidRecord)
 	}
 	c.Revision = rev
 	return &c, nil
@@ -335,7 +351,7 @@ func (s *Store) GetSecrets(ctx context.Context, clientID string) (*backends.Secr
 		return nil, backends.ErrNotFound
 	}
 	var d secretDoc
-	rev, err := s.get(ctx, s.dataPath("secrets", clientID), &d)
+	rev, err := s.getJSON(ctx, s.dataPath("secrets", clientID), &d)
 	if err != nil {
 		return nil, err
 	}
@@ -357,10 +373,13 @@ func (s *Store) PutSecrets(ctx context.Context, clientID string, set *backends.S
 
 // GetKeySet implements backends.KeyStore.
 func (s *Store) GetKeySet(ctx context.Context) (*backends.KeySet, error) {
-	var ks backends.KeySet
-	rev, err := s.get(ctx, s.dataPath("signing-keys"), &ks)
+	b, rev, err := s.get(ctx, s.dataPath("signing-keys"))
 	if err != nil {
 		return nil, err
+	}
+	var ks backends.KeySet
+	if err := json.Unmarshal(b, &ks); err != nil {
+		return nil, fmt.Errorf("vault: signing-keys: %w", err)
 	}
 	ks.Revision = rev
 	return &ks, nil

@@ -44,9 +44,19 @@ func open(t testing.TB, v *vaultServer, prefix string, auth vault.Auth, log *slo
 
 func TestConformance(t *testing.T) {
 	v := server(t)
+	var prefixes sync.Map // *vault.Store → its prefix
 	backendtest.Run(t, func(t *testing.T) backends.Store {
-		return open(t, v, uniquePrefix(), vault.Token(v.rootToken), quiet())
-	})
+		p := uniquePrefix()
+		s := open(t, v, p, vault.Token(v.rootToken), quiet())
+		prefixes.Store(s, p)
+		return s
+	}, backendtest.WithRaw(backendtest.Raw{CollapsesDuplicates: true, Write: func(t *testing.T, s backends.Store, id string, doc []byte) error {
+		// The KV v2 HTTP API as the vault CLI calls it, with the document as sent.
+		p, _ := prefixes.Load(s)
+		body := append(append([]byte(`{"data":`), doc...), '}')
+		_, err := v.root().Logical().WriteBytesWithContext(context.Background(), "secret/data/"+p.(string)+"/clients/"+id, body)
+		return err
+	}}))
 }
 
 // A record provisioned with the vault CLI's plain fields, and a team-managed

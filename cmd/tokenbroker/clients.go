@@ -27,7 +27,7 @@ type clientFlags struct {
 	subjectDN, sanDNS, sanURI, sanIP, sanEmail, caSHA256 string
 	resources                                            listFlag
 	lifetime                                             time.Duration
-	bound, disabled                                      bool
+	bound, disabled, selfManage                          bool
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
@@ -48,6 +48,41 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.bound, "bound-tokens", false, "tls_client_certificate_bound_access_tokens")
 	fs.BoolVar(&f.disabled, "disabled", false, "disable the client")
 	fs.StringVar(&f.metadata, "metadata", "", "RFC 7591 metadata JSON `FILE` (- for stdin); flags override its members")
+}
+
+// applyCeiling grants what the given flags set: an operator's flag sets the
+// record and the operator ceiling alike (a client's RFC 7592 update can
+// narrow within the ceiling, never widen it). Flags not given leave the
+// ceiling as it was, so a client that narrowed itself keeps its grant.
+func (f *clientFlags) applyCeiling(fs *flag.FlagSet, g *backends.Ceiling) {
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "method":
+			g.TokenEndpointAuthMethod = f.method
+		case "scope":
+			g.Scope = f.scope
+		case "resource":
+			g.AllowedResources = f.resources
+		case "default-audience":
+			g.DefaultAudience = f.defaultAud
+		case "lifetime":
+			g.AccessTokenLifetime = int64(f.lifetime / time.Second)
+		case "tls-subject-dn":
+			g.TLSClientAuthSubjectDN = f.subjectDN
+		case "tls-san-dns":
+			g.TLSClientAuthSANDNS = f.sanDNS
+		case "tls-san-uri":
+			g.TLSClientAuthSANURI = f.sanURI
+		case "tls-san-ip":
+			g.TLSClientAuthSANIP = f.sanIP
+		case "tls-san-email":
+			g.TLSClientAuthSANEmail = f.sanEmail
+		case "tls-ca-sha256":
+			g.TLSClientAuthCASHA256 = f.caSHA256
+		case "bound-tokens":
+			g.TLSClientCertificateBoundAccessTokens = f.bound
+		}
+	})
 }
 
 // apply sets the members whose flags were given on c.
@@ -109,7 +144,13 @@ func (f *clientFlags) base(stdin io.Reader) (*backends.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return broker.DecodeMetadata(b)
+	// The operator's file: decoded strictly like every record (exact member
+	// names, bounds), and it may set what a client may not (disabled, operator_ceiling).
+	c, err := backends.DecodeClient(b)
+	if err != nil {
+		return nil, fmt.Errorf("--metadata: %w", err)
+	}
+	return c, nil
 }
 
 func cmdClients(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -126,6 +167,9 @@ func cmdClients(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	switch sub {
 	case "create", "update":
 		cf.register(fs)
+		if sub == "create" {
+			fs.BoolVar(&cf.selfManage, "self-manage", false, "issue an RFC 7592 registration access token: the client may read, narrow and delete its registration")
+		}
 	case "rotate-secret":
 		fs.DurationVar(&grace, "grace", 0, "how long the old secret stays valid (default secrets.rotation_grace, 24h)")
 	case "get", "list", "delete":
@@ -204,7 +248,14 @@ func cmdClients(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err := cf.apply(fs, c); err != nil {
 			return err
 		}
-		r, err := reg.Create(ctx, c)
+		if c.Ceiling != nil {
+			cf.applyCeiling(fs, c.Ceiling)
+		} // else Create grants exactly the record
+		var opts []broker.CreateOption
+		if cf.selfManage {
+			opts = append(opts, broker.WithRegistrationToken())
+		}
+		r, err := reg.Create(ctx, c, opts...)
 		if err != nil {
 			return err
 		}
@@ -218,15 +269,23 @@ func cmdClients(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return fmt.Errorf("client %q: %w", id, err)
 		}
+		if c.Ceiling == nil {
+			c.Ceiling = backends.CeilingOf(c) // a record from before ceilings: it grants what it holds
+		}
 		if cf.metadata != "" {
 			rev := c.Revision
 			if c, err = cf.base(os.Stdin); err != nil {
 				return err
 			}
 			c.Revision = rev
+			// A replacement grants what it holds (Update: a nil ceiling is
+			// the record's own), unless it names its own ceiling.
 		}
 		if err := cf.apply(fs, c); err != nil {
 			return err
+		}
+		if c.Ceiling != nil {
+			cf.applyCeiling(fs, c.Ceiling)
 		}
 		r, err := reg.Update(ctx, id, c)
 		if err != nil {

@@ -1,0 +1,96 @@
+package broker
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tokenbroker/tokenbroker/backends"
+)
+
+// narrow fits a client's RFC 7592 §2.2 update c within the operator's ceiling
+// g. §2.2 lets the server replace an omitted or invalid value with a default
+// and return it; the default here is what the operator granted:
+//
+//   - fixed: token_endpoint_auth_method, the tls_client_auth_* match and
+//     tls_client_auth_ca_sha256 — omitted means the granted value, another
+//     value is refused (a client cannot switch how it authenticates);
+//   - tls_client_certificate_bound_access_tokens stays true once granted so;
+//   - scope, allowed_resources, default_audience, access_token_lifetime:
+//     omitted means the granted value; a subset narrows; anything beyond the
+//     grant is refused, and the grant stays, so a narrowed client can widen
+//     back up to it later.
+func narrow(c *backends.Client, g *backends.Ceiling) error {
+	bad := func(f, format string, args ...any) error {
+		return &MetadataError{f, fmt.Sprintf(format, args...)}
+	}
+	fixed := func(f string, v *string, granted string) error {
+		if *v == "" {
+			*v = granted
+		}
+		if *v != granted {
+			return bad(f, "set by the operator; a client cannot change it")
+		}
+		return nil
+	}
+	if err := fixed("token_endpoint_auth_method", &c.TokenEndpointAuthMethod, g.TokenEndpointAuthMethod); err != nil {
+		return err
+	}
+	match := []*string{&c.TLSClientAuthSubjectDN, &c.TLSClientAuthSANDNS, &c.TLSClientAuthSANURI, &c.TLSClientAuthSANIP, &c.TLSClientAuthSANEmail}
+	granted := []string{g.TLSClientAuthSubjectDN, g.TLSClientAuthSANDNS, g.TLSClientAuthSANURI, g.TLSClientAuthSANIP, g.TLSClientAuthSANEmail}
+	names := []string{"tls_client_auth_subject_dn", "tls_client_auth_san_dns", "tls_client_auth_san_uri", "tls_client_auth_san_ip", "tls_client_auth_san_email"}
+	if !slices.ContainsFunc(match, func(v *string) bool { return *v != "" }) {
+		for i, v := range match {
+			*v = granted[i] // RFC 8705 §2.1.2: the match omitted means the registered one
+		}
+	}
+	for i, v := range match {
+		if *v != granted[i] {
+			return bad(names[i], "set by the operator; a client cannot change its certificate match")
+		}
+	}
+	if err := fixed("tls_client_auth_ca_sha256", &c.TLSClientAuthCASHA256, g.TLSClientAuthCASHA256); err != nil {
+		return err
+	}
+	// RFC 8705 §3.4: a bound-token requirement the operator set stays.
+	c.TLSClientCertificateBoundAccessTokens = c.TLSClientCertificateBoundAccessTokens || g.TLSClientCertificateBoundAccessTokens
+
+	grantedScopes := strings.Fields(g.Scope)
+	if c.Scope == "" {
+		c.Scope = g.Scope
+	}
+	for _, s := range strings.Fields(c.Scope) {
+		if !slices.Contains(grantedScopes, s) {
+			return bad("scope", "%q is beyond the scope the operator granted", clipEcho(s, 64))
+		}
+	}
+	if c.AllowedResources == nil {
+		c.AllowedResources = slices.Clone(g.AllowedResources)
+	}
+	for _, r := range c.AllowedResources {
+		if !slices.Contains(g.AllowedResources, r) {
+			return bad("allowed_resources", "%q is beyond the audiences the operator granted", clipEcho(r, 128))
+		}
+	}
+	if c.DefaultAudience == "" {
+		c.DefaultAudience = g.DefaultAudience
+	}
+	if a := c.DefaultAudience; a != "" && a != g.DefaultAudience && !slices.Contains(g.AllowedResources, a) {
+		return bad("default_audience", "%q is beyond the audiences the operator granted", clipEcho(a, 128))
+	}
+	if c.AccessTokenLifetime == 0 {
+		c.AccessTokenLifetime = g.AccessTokenLifetime
+	}
+	if g.AccessTokenLifetime > 0 && c.AccessTokenLifetime > g.AccessTokenLifetime {
+		return bad("access_token_lifetime", "longer than the %d seconds the operator granted", g.AccessTokenLifetime)
+	}
+	return nil
+}
+
+// clipEcho bounds attacker input echoed in an error description.
+func clipEcho(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

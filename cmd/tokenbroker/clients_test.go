@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+// An operator-created client gets an RFC 7592 registration access token only
+// with --self-manage; the operator's flags set the ceiling with the record;
+// a --metadata file is decoded strictly.
+func TestClientsSelfManageAndCeiling(t *testing.T) {
+	t.Chdir(t.TempDir())
+	_, _, stop := startDev(t, freeAddr(t))
+	stop()
+	ctx := context.Background()
+	cli := func(args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		err := run(ctx, args, &out, &errb)
+		return out.String() + errb.String(), err
+	}
+	type created struct {
+		Client map[string]any `json:"client"`
+		RAT    string         `json:"registration_access_token"`
+	}
+	parse := func(out string) created {
+		t.Helper()
+		var c created
+		if err := json.Unmarshal([]byte(out), &c); err != nil {
+			t.Fatalf("output: %v %s", err, out)
+		}
+		return c
+	}
+	out, err := cli("clients", "create", "--id", "ops", "--scope", "read write")
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	if c := parse(out); c.RAT != "" {
+		t.Fatalf("a registration access token without --self-manage: %s", out)
+	}
+	out, err = cli("clients", "create", "--id", "team", "--scope", "read write", "--self-manage")
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	c := parse(out)
+	if c.RAT == "" || c.Client["operator_ceiling"].(map[string]any)["scope"] != "read write" {
+		t.Fatalf("--self-manage: %s", out)
+	}
+	// The operator narrows the grant; an unrelated flag keeps it.
+	if out, err = cli("clients", "update", "team", "--scope", "read"); err != nil {
+		t.Fatal(err, out)
+	}
+	if out, err = cli("clients", "update", "team", "--disabled"); err != nil {
+		t.Fatal(err, out)
+	}
+	out, err = cli("clients", "get", "team")
+	var rec map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &rec) != nil || rec["operator_ceiling"].(map[string]any)["scope"] != "read" || rec["disabled"] != true {
+		t.Fatalf("after operator updates: %v %s", err, out)
+	}
+	// Strict decoding of the operator's file too.
+	if err := os.WriteFile("md.json", []byte(`{"scope":"read","Scope":"read admin"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cli("clients", "create", "--id", "variant", "--metadata", "md.json"); err == nil || !strings.Contains(out+err.Error(), "Scope") {
+		t.Fatalf("case variant in --metadata accepted: %v %s", err, out)
+	}
+}
