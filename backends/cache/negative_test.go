@@ -28,6 +28,9 @@ func TestNegativeTTLDefaultsToTTL(t *testing.T) {
 	if v, err := c.Get(ctx, "known"); v != "v" || err != nil {
 		t.Fatalf("known = %q, %v", v, err)
 	}
+	if s := c.Stats(); s.Misses != 2 || s.Stale != 0 || s.Hits != 2 {
+		t.Fatalf("%+v: an unknown id expired before a known one would", s)
+	}
 	if n := b.loads.Load(); n != 2 {
 		t.Fatalf("%d loads, want 2: an unknown id went back to the backend before a known one would", n)
 	}

@@ -26,7 +26,8 @@ func TestStaleWhileRevalidate(t *testing.T) {
 			clk := &clock{t: time.Unix(1_700_000_000, 0)}
 			b := &backend{val: map[string]string{"a": "v1"}}
 			o := opts(clk)
-			o.NegativeTTL = 0 // as long as values
+			o.NegativeTTL = 0         // as long as values
+			o.LoadTimeout = time.Hour // the hung load outlasts the test
 			c := cache.New(b.load, o)
 			defer c.Close()
 			ctx := context.Background()
