@@ -202,3 +202,24 @@ path "secret/data/%[1]s/secrets/*" { capabilities = ["deny"] }`, prefix)}, false
 		})
 	}
 }
+
+// ReadOnly asks only for what reads need: a policy without any write
+// starts a read-only broker and refuses a writing one, naming the write.
+func TestReadOnlyPolicy(t *testing.T) {
+	v := server(t)
+	prefix := uniquePrefix()
+	tok := tokenWith(t, v, "tb-ro-"+prefix, fmt.Sprintf(`path "secret/data/%[1]s/*" { capabilities = ["read"] }
+path "secret/metadata/%[1]s/*" { capabilities = ["list"] }
+path "sys/internal/ui/mounts/secret" { capabilities = ["read"] }
+path "sys/capabilities-self" { capabilities = ["update"] }`, prefix))
+	ctx := context.Background()
+	s, err := vault.New(ctx, vault.Config{Address: v.URL(), Prefix: prefix, Auth: vault.Token(tok), Logger: quiet(), ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only start with a read-only policy: %v", err)
+	}
+	s.Close()
+	_, err = vault.New(ctx, vault.Config{Address: v.URL(), Prefix: prefix, Auth: vault.Token(tok), Logger: quiet()})
+	if want := fmt.Sprintf(`"create" on secret/data/%s/clients/*`, prefix); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("writing broker with a read-only policy: %v, want it to name %s", err, want)
+	}
+}
