@@ -262,11 +262,16 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *Request) (*Result, 
 	}
 
 	e, err := a.clients.Get(ctx, clientID)
-	if errors.Is(err, backends.ErrNotFound) {
+	if errors.Is(err, backends.ErrNotFound) || errors.Is(err, backends.ErrInvalidRecord) {
 		// Spend the same work as a real check so an unknown client and a
 		// wrong credential cannot be told apart by timing.
 		if method != nil {
 			_ = method.Verify(ctx, r, a.dummy)
+		}
+		if errors.Is(err, backends.ErrInvalidRecord) {
+			// A record that fails validation refuses its client, like an
+			// unknown one from outside; the cause goes to the log.
+			return nil, fmt.Errorf("%w: client %q: %w", ErrInvalidClient, clientID, err)
 		}
 		return nil, fmt.Errorf("%w: unknown client %q", ErrInvalidClient, clientID)
 	}

@@ -86,16 +86,8 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 		return nil, err
 	}
 	s.keys = keys
-	s.clients = cache.NewClients(store, op.cacheOpt)
-	if w, ok := store.(cache.Warmer); ok {
-		n, err := s.clients.Warm(ctx, w)
-		if err != nil {
-			// Not fatal: clients load one by one on first use instead.
-			s.log.Warn("warm start failed; clients will load on first use", "err", err)
-		} else {
-			s.log.Info("warm start", "clients", n)
-		}
-	}
+	// Every record loaded is re-validated: a bad one refuses its client only.
+	s.clients = cache.NewClients(store, op.cacheOpt, cache.WithValidator(func(c *backends.Client) error { return s.registry.Validate(c) }))
 	if s.auth, err = authn.New(s.clients, cfg.Methods); err != nil {
 		s.Close()
 		return nil, err
@@ -108,6 +100,15 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 		OnChange:        s.clients.Invalidate,
 		Audit:           func(ev AuditEvent) { _ = s.audit(ev) }, // failures are logged and counted by s.audit
 	})
+	if w, ok := store.(cache.Warmer); ok { // after the registry: the warm start validates too
+		n, err := s.clients.Warm(ctx, w)
+		if err != nil {
+			// Not fatal: clients load one by one on first use instead.
+			s.log.Warn("warm start failed; clients will load on first use", "err", err)
+		} else {
+			s.log.Info("warm start", "clients", n)
+		}
+	}
 	if s.metadata, err = s.buildMetadata(); err != nil {
 		s.Close()
 		return nil, err

@@ -127,7 +127,8 @@ func TestTokenErrors(t *testing.T) {
 		{name: "client_id mismatch", form: with("client_id", "post"), header: basic("basic", sb), status: 401, code: "invalid_client", challenge: true},
 		{name: "post secret without client_id", form: with("client_secret", sp), status: 400, code: "invalid_request"},
 		{name: "disabled client", form: cc, header: basic("off", sd), status: 401, code: "invalid_client", challenge: true},
-		{name: "not registered for grant", form: cc, header: basic("other-grant", so), status: 400, code: "unauthorized_client"},
+		// Re-validated on load: a record the registry would refuse refuses its client.
+		{name: "not registered for grant", form: cc, header: basic("other-grant", so), status: 401, code: "invalid_client", challenge: true},
 		{name: "unregistered scope", form: with("scope", "admin"), header: basic("basic", sb), status: 400, code: "invalid_scope"},
 		{name: "malformed scope", form: with("scope", "read\"x"), header: basic("basic", sb), status: 400, code: "invalid_scope"},
 		{name: "resource not allowed", form: with("resource", "https://evil.example.test"), header: basic("basic", sb), status: 400, code: "invalid_target"},
@@ -226,7 +227,8 @@ func TestScopeResourceLifetimePolicy(t *testing.T) {
 	if c.Scope != "write" || !slices.Equal(c.Audience, []string{"https://b.example.test", "https://a.example.test"}) {
 		t.Errorf("subset/multi-resource: %+v", c)
 	}
-	// The global hard maximum wins over a per-client lifetime written straight into the store.
+	// A per-client lifetime over the global hard maximum, written straight
+	// into the store, fails validation on load: that client is refused.
 	secret2 := e.client(&backends.Client{ClientID: "q", Scope: "read"})
 	cq, _ := e.store.GetClient(ctx, "q")
 	cq.AccessTokenLifetime = 3600
@@ -234,7 +236,12 @@ func TestScopeResourceLifetimePolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp, b := e.post(url.Values{"grant_type": {"client_credentials"}}, basic("q", secret2))
-	if resp.StatusCode != 200 || b["expires_in"].(float64) != 900 {
+	if resp.StatusCode != 401 || b["error"] != "invalid_client" || b["access_token"] != nil {
+		t.Fatalf("lifetime over the maximum: %d %v, want 401 invalid_client", resp.StatusCode, b)
+	}
+	secret3 := e.client(&backends.Client{ClientID: "q3", Scope: "read"})
+	resp, b = e.post(url.Values{"grant_type": {"client_credentials"}}, basic("q3", secret3))
+	if resp.StatusCode != 200 || b["expires_in"].(float64) > 900 {
 		t.Fatalf("lifetime not capped at 15 min: %d %v", resp.StatusCode, b)
 	}
 	// A client with no default audience gets the configured default.

@@ -16,22 +16,31 @@ import (
 type Options struct {
 	// RefreshAfter: age after which a hit also starts a background refresh (default TTL/2).
 	RefreshAfter time.Duration
-	// TTL: age after which a value is reloaded before use (default 30s).
+	// TTL: age after which a value is stale: it is still served at once while
+	// a background reload runs, until TTL+StaleWindow (default 30s).
 	TTL time.Duration
-	// StaleWindow: how long past TTL the last good value is served while the backend fails (default 10m).
+	// StaleWindow: how long past TTL the last good value is served while it
+	// is reloaded or the backend fails (default 10m).
 	StaleWindow time.Duration
-	// NegativeTTL: how long "not found" is remembered (default 2s).
+	// NegativeTTL: how long "not found" (and an invalid record) is remembered
+	// (default TTL: an unknown id is cached as long as a known one, so the
+	// backend's latency does not tell which ids exist).
 	NegativeTTL time.Duration
-	// RetryBackoff: after a failed load, how long requests are served stale (or fail fast) before the next try (default 1s).
+	// RetryBackoff: after a failed load, how long requests are served stale
+	// (or misses fail fast) before the next try; also the interval of the
+	// background probe while the backend is down (default 1s).
 	RetryBackoff time.Duration
 	// LoadTimeout bounds each backend call (default 5s).
 	LoadTimeout time.Duration
-	// MaxEntries bounds memory (default 100000).
+	// MaxEntries bounds memory (default 100000). Negative entries have their
+	// own bound of the same size, so unknown ids cannot evict known ones.
 	MaxEntries int
 	// Logger receives stale-serving and refresh-failure events (default slog.Default()).
 	Logger *slog.Logger
 	// Now is the clock (tests).
 	Now func() time.Time
+	// After waits between probes of a failed backend (tests; default time.After).
+	After func(time.Duration) <-chan time.Time
 }
 
 func (o *Options) fill() {
@@ -47,7 +56,7 @@ func (o *Options) fill() {
 		o.StaleWindow = 10 * time.Minute
 	}
 	if o.NegativeTTL <= 0 {
-		o.NegativeTTL = 2 * time.Second
+		o.NegativeTTL = o.TTL
 	}
 	if o.RetryBackoff <= 0 {
 		o.RetryBackoff = time.Second
@@ -64,6 +73,9 @@ func (o *Options) fill() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.After == nil {
+		o.After = time.After
+	}
 }
 
 // Loader loads one value from the backend.
@@ -71,10 +83,12 @@ type Loader[V any] func(ctx context.Context, key string) (V, error)
 
 type entry[V any] struct {
 	val      V
-	negative bool
+	err      error // negative entries: backends.ErrNotFound or an ErrInvalidRecord wrap
 	loadedAt time.Time
 	failedAt time.Time // last failed refresh, zero if none since loadedAt
 }
+
+func (e *entry[V]) negative() bool { return e.err != nil }
 
 type call[V any] struct {
 	done chan struct{}
@@ -85,7 +99,8 @@ type call[V any] struct {
 // Stats are cumulative counters, for metrics.
 type Stats struct {
 	Hits, Misses, Stale, LoadErrors uint64
-	Entries                         int
+	// Entries counts cached values, Negative cached "not found" and invalid records.
+	Entries, Negative int
 }
 
 // Cache is a bounded, refresh-ahead, single-flight cache with a stale window.
@@ -94,51 +109,63 @@ type Cache[V any] struct {
 	opt  Options
 
 	mu       sync.RWMutex
-	entries  map[string]*entry[V]
+	entries  map[string]*entry[V] // values
+	negative map[string]*entry[V] // not found or invalid: bounded apart, never evicting values
 	inflight map[string]*call[V]
 
 	downUntil                       atomic.Int64 // unix nanos: fail misses fast until then
 	degraded                        atomic.Bool
+	probing                         atomic.Bool
+	lastFailed                      atomic.Pointer[string]
 	hits, misses, stale, loadErrors atomic.Uint64
 
 	ctx    context.Context
 	cancel context.CancelFunc
+	bgMu   sync.Mutex // orders background starts against Close
 	wg     sync.WaitGroup
-	closed atomic.Bool
+	closed bool
 }
 
 // New returns a cache in front of load.
 func New[V any](load Loader[V], opt Options) *Cache[V] {
 	opt.fill()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Cache[V]{load: load, opt: opt, entries: map[string]*entry[V]{}, inflight: map[string]*call[V]{}, ctx: ctx, cancel: cancel}
+	return &Cache[V]{load: load, opt: opt, entries: map[string]*entry[V]{}, negative: map[string]*entry[V]{}, inflight: map[string]*call[V]{}, ctx: ctx, cancel: cancel}
 }
 
-// Get returns the value for key. Errors are backends.ErrNotFound (cached
-// briefly) or a backends.ErrUnavailable wrap when no usable value exists.
+// Get returns the value for key. Errors are backends.ErrNotFound,
+// backends.ErrInvalidRecord (both cached like a value) or a
+// backends.ErrUnavailable wrap when no usable value exists.
+//
+// Only a true miss waits on the backend (at most LoadTimeout): a cached
+// value, fresh or stale, is answered at once and reloaded in the background.
 func (c *Cache[V]) Get(ctx context.Context, key string) (V, error) {
 	now := c.opt.Now()
 	c.mu.RLock()
 	e := c.entries[key]
+	if e == nil {
+		e = c.negative[key]
+	}
 	c.mu.RUnlock()
 	if e != nil {
-		age := now.Sub(e.loadedAt)
-		switch {
-		case e.negative && age < c.opt.NegativeTTL:
+		refreshAfter, ttl := c.opt.RefreshAfter, c.opt.TTL
+		if e.negative() {
+			refreshAfter, ttl = c.negativeRefreshAfter(), c.opt.NegativeTTL
+		}
+		switch age := now.Sub(e.loadedAt); {
+		case age < refreshAfter:
 			c.hits.Add(1)
-			var zero V
-			return zero, backends.ErrNotFound
-		case !e.negative && age < c.opt.RefreshAfter:
+			return e.val, e.err
+		case age < ttl:
 			c.hits.Add(1)
-			return e.val, nil
-		case !e.negative && age < c.opt.TTL:
-			c.hits.Add(1)
-			c.refreshAsync(key)
-			return e.val, nil
-		case !e.negative && age < c.opt.TTL+c.opt.StaleWindow && now.Sub(e.failedAt) < c.opt.RetryBackoff:
-			// The backend failed moments ago: serve stale without waiting on it again.
+			c.refreshAsync(key, e, now)
+			return e.val, e.err
+		case age < ttl+c.opt.StaleWindow:
+			// Stale-while-revalidate: the request never waits on the backend
+			// (it may be down); the reload runs in the background.
 			c.stale.Add(1)
-			return e.val, nil
+			c.refreshAsync(key, e, now)
+			return e.val, e.err
 		}
 	}
 	c.misses.Add(1)
@@ -147,19 +174,20 @@ func (c *Cache[V]) Get(ctx context.Context, key string) (V, error) {
 		return zero, fmt.Errorf("cache: backend down, %q not cached: %w", key, backends.ErrUnavailable)
 	}
 	ne, err := c.fetch(ctx, key)
-	if err == nil {
-		if ne.negative {
-			var zero V
-			return zero, backends.ErrNotFound
-		}
-		return ne.val, nil
+	if err != nil {
+		var zero V
+		return zero, err
 	}
-	if e != nil && !e.negative && now.Sub(e.loadedAt) < c.opt.TTL+c.opt.StaleWindow {
-		c.stale.Add(1)
-		return e.val, nil
+	return ne.val, ne.err
+}
+
+// negativeRefreshAfter keeps the refresh-ahead point of negative entries at
+// the same fraction of their lifetime as for values.
+func (c *Cache[V]) negativeRefreshAfter() time.Duration {
+	if c.opt.NegativeTTL == c.opt.TTL {
+		return c.opt.RefreshAfter
 	}
-	var zero V
-	return zero, err
+	return c.opt.NegativeTTL / 2
 }
 
 // fetch loads key once for all concurrent callers and stores the result.
@@ -192,16 +220,27 @@ func (c *Cache[V]) fetch(ctx context.Context, key string) (*entry[V], error) {
 		c.put(key, cl.e)
 		c.degraded.Store(false)
 	case errors.Is(err, backends.ErrNotFound):
-		cl.e = &entry[V]{negative: true, loadedAt: now}
+		cl.e = &entry[V]{err: backends.ErrNotFound, loadedAt: now}
 		c.put(key, cl.e)
+		c.degraded.Store(false)
+	case errors.Is(err, backends.ErrInvalidRecord):
+		// The backend answered: one bad record refuses its client, it is
+		// not an outage (no degraded flag, no fail-fast window).
+		if old, _ := c.lookup(key); old == nil || old.err == nil || !errors.Is(old.err, backends.ErrInvalidRecord) {
+			c.opt.Logger.Warn("invalid client record; refusing that client", "key", key, "err", err)
+		}
+		cl.e = &entry[V]{err: fmt.Errorf("cache: %q: %w", key, err), loadedAt: now}
+		c.put(key, cl.e)
+		c.degraded.Store(false)
 	default:
 		c.loadErrors.Add(1)
-		c.degraded.Store(true)
 		c.downUntil.Store(now.Add(c.opt.RetryBackoff).UnixNano())
-		if old := c.entries[key]; old != nil && !old.negative {
+		c.lastFailed.Store(&key)
+		old, m := c.lookup(key)
+		if old != nil {
 			upd := *old
 			upd.failedAt = now
-			c.entries[key] = &upd
+			m[key] = &upd
 			c.opt.Logger.Warn("backend load failed; serving last good value", "key", key, "age", now.Sub(old.loadedAt).Round(time.Millisecond), "err", err)
 		} else {
 			c.opt.Logger.Warn("backend load failed", "key", key, "err", err)
@@ -209,30 +248,67 @@ func (c *Cache[V]) fetch(ctx context.Context, key string) (*entry[V], error) {
 		cl.err = fmt.Errorf("cache: load %q: %w: %w", key, backends.ErrUnavailable, err)
 	}
 	c.mu.Unlock()
+	if cl.err != nil && !c.degraded.Swap(true) {
+		c.startProbe()
+	}
 	close(cl.done)
 	return cl.e, cl.err
 }
 
-// put stores e; the caller holds c.mu. When full, an arbitrary entry goes:
-// map iteration order is random, which makes this random eviction.
+// lookup returns key's entry and the map holding it; the caller holds c.mu.
+func (c *Cache[V]) lookup(key string) (*entry[V], map[string]*entry[V]) {
+	if e := c.entries[key]; e != nil {
+		return e, c.entries
+	}
+	if e := c.negative[key]; e != nil {
+		return e, c.negative
+	}
+	return nil, nil
+}
+
+// put stores e; the caller holds c.mu. Values and negative entries are
+// bounded apart, so ids that do not exist (an attacker's random ones) only
+// ever evict each other. When full, an arbitrary entry goes: map iteration
+// order is random, which makes this random eviction.
 func (c *Cache[V]) put(key string, e *entry[V]) {
-	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.opt.MaxEntries {
-		for k := range c.entries {
-			delete(c.entries, k)
+	m, other := c.entries, c.negative
+	if e.negative() {
+		m, other = other, m
+	}
+	delete(other, key)
+	if _, ok := m[key]; !ok && len(m) >= c.opt.MaxEntries {
+		for k := range m {
+			delete(m, k)
 			break
 		}
 	}
-	c.entries[key] = e
+	m[key] = e
 }
 
-func (c *Cache[V]) refreshAsync(key string) {
+// refreshAsync reloads key in the background unless a load is already
+// running or the last one failed less than RetryBackoff ago.
+func (c *Cache[V]) refreshAsync(key string, e *entry[V], now time.Time) {
+	if !e.failedAt.IsZero() && now.Sub(e.failedAt) < c.opt.RetryBackoff {
+		return
+	}
 	c.mu.RLock()
 	_, busy := c.inflight[key]
 	c.mu.RUnlock()
-	if busy || c.closed.Load() {
+	if busy {
 		return
 	}
-	c.wg.Go(func() { _, _ = c.fetch(c.ctx, key) })
+	c.background(func() { _, _ = c.fetch(c.ctx, key) })
+}
+
+// background runs f on the cache's wait group unless the cache is closed.
+func (c *Cache[V]) background(f func()) bool {
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.wg.Go(f)
+	return true
 }
 
 // Prime stores a value loaded elsewhere (a warm start), as if just loaded.
@@ -246,23 +322,32 @@ func (c *Cache[V]) Prime(key string, v V) {
 func (c *Cache[V]) Invalidate(key string) {
 	c.mu.Lock()
 	delete(c.entries, key)
+	delete(c.negative, key)
 	c.mu.Unlock()
 }
 
-// Degraded reports whether the last backend load failed (stale values may be served).
+// Degraded reports whether the last backend load failed (stale values may
+// be served). While it is set, a background probe retries the backend every
+// RetryBackoff, so it clears by itself when the backend returns — without
+// waiting for a request.
 func (c *Cache[V]) Degraded() bool { return c.degraded.Load() }
 
 // Stats returns the counters.
 func (c *Cache[V]) Stats() Stats {
 	c.mu.RLock()
-	n := len(c.entries)
+	n, neg := len(c.entries), len(c.negative)
 	c.mu.RUnlock()
-	return Stats{Hits: c.hits.Load(), Misses: c.misses.Load(), Stale: c.stale.Load(), LoadErrors: c.loadErrors.Load(), Entries: n}
+	return Stats{Hits: c.hits.Load(), Misses: c.misses.Load(), Stale: c.stale.Load(), LoadErrors: c.loadErrors.Load(), Entries: n, Negative: neg}
 }
 
-// Close stops background refreshes and waits for them; safe to call twice.
+// Close stops background refreshes and the probe, and waits for them; safe
+// to call twice.
 func (c *Cache[V]) Close() error {
-	if c.closed.Swap(true) {
+	c.bgMu.Lock()
+	was := c.closed
+	c.closed = true
+	c.bgMu.Unlock()
+	if was {
 		return nil
 	}
 	c.cancel()

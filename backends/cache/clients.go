@@ -3,6 +3,8 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 
 	"github.com/tokenbroker/tokenbroker/backends"
 )
@@ -17,13 +19,33 @@ type ClientEntry struct {
 // Clients caches client records with their secrets.
 type Clients struct {
 	*Cache[*ClientEntry]
+	validate func(*backends.Client) error
+	log      *slog.Logger
+}
+
+// ClientsOption configures NewClients.
+type ClientsOption func(*Clients)
+
+// WithValidator re-validates every record loaded from the backend (warm
+// start included). A record it refuses is cached as
+// backends.ErrInvalidRecord: that one client is refused, the backend is not
+// considered down.
+func WithValidator(validate func(*backends.Client) error) ClientsOption {
+	return func(c *Clients) { c.validate = validate }
 }
 
 // NewClients returns a client cache over store.
-func NewClients(store backends.Store, opt Options) *Clients {
+func NewClients(store backends.Store, opt Options, opts ...ClientsOption) *Clients {
+	cl := &Clients{}
+	for _, o := range opts {
+		o(cl)
+	}
 	load := func(ctx context.Context, id string) (*ClientEntry, error) {
 		c, err := store.GetClient(ctx, id)
 		if err != nil {
+			return nil, err
+		}
+		if err := cl.check(c); err != nil {
 			return nil, err
 		}
 		s, err := store.GetSecrets(ctx, id)
@@ -35,7 +57,20 @@ func NewClients(store backends.Store, opt Options) *Clients {
 		}
 		return &ClientEntry{Client: c, Secrets: s}, nil
 	}
-	return &Clients{New(load, opt)}
+	cl.Cache = New(load, opt)
+	cl.log = cl.Cache.opt.Logger
+	return cl
+}
+
+// check applies the validator, if any.
+func (c *Clients) check(rec *backends.Client) error {
+	if c.validate == nil {
+		return nil
+	}
+	if err := c.validate(rec); err != nil {
+		return fmt.Errorf("client %q: %w: %w", rec.ClientID, backends.ErrInvalidRecord, err)
+	}
+	return nil
 }
 
 // Warmer is implemented by backends that can load every client in a few
@@ -46,13 +81,21 @@ type Warmer interface {
 }
 
 // Warm primes the cache from w and returns how many clients it loaded.
+// Records the validator refuses are left out (and logged): they load, and
+// are refused, one by one on first use.
 func (c *Clients) Warm(ctx context.Context, w Warmer) (int, error) {
 	entries, err := w.WarmClients(ctx)
 	if err != nil {
 		return 0, err
 	}
+	n := 0
 	for _, e := range entries {
+		if err := c.check(e.Client); err != nil {
+			c.log.Warn("warm start: invalid client record left out", "client_id", e.Client.ClientID, "err", err)
+			continue
+		}
 		c.Prime(e.Client.ClientID, e)
+		n++
 	}
-	return len(entries), nil
+	return n, nil
 }

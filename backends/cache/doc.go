@@ -3,13 +3,21 @@
 // token issuance for known clients.
 //
 // A value younger than RefreshAfter is served as is; between RefreshAfter and
-// TTL it is served and refreshed in the background (refresh-ahead); past TTL it
-// is reloaded, and if the backend fails the last good value is served (and
-// logged) until TTL+StaleWindow. Misses are single-flight; ErrNotFound is
-// cached briefly (negative caching); a miss while the backend is known to be
-// down fails fast with backends.ErrUnavailable. The number of entries is bounded.
+// TTL it is served and refreshed in the background (refresh-ahead); past TTL
+// it is still served at once while a background reload runs
+// (stale-while-revalidate), and while the backend fails the last good value is
+// served (and logged) until TTL+StaleWindow. Only a true miss waits on the
+// backend, single-flight and bounded by LoadTimeout; a miss while the backend
+// is known to be down fails fast with backends.ErrUnavailable.
 //
-//	clients := cache.NewClients(store, cache.Options{TTL: time.Minute})
+// "Not found" and an invalid record (backends.ErrInvalidRecord: that client
+// is refused, the backend is not down) are cached like values, for
+// NegativeTTL (default TTL, so latency does not tell which ids exist), in a
+// bounded set of their own that can never evict a value. While the backend
+// is down a background probe retries it every RetryBackoff, so Degraded
+// clears by itself when it returns.
+//
+//	clients := cache.NewClients(store, cache.Options{TTL: time.Minute}, cache.WithValidator(validate))
 //	defer clients.Close()
 //	entry, err := clients.Get(ctx, "payments-api")
 package cache

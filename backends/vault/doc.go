@@ -9,6 +9,11 @@
 //	                      or simply {"client_secret":"…"} for a team-managed secret
 //	signing-keys          {"keys":[{"kid":…,"alg":…,"state":…,"private":{JWK}}]}
 //
+// New and Store.Transit ask Vault (sys/capabilities-self) for every
+// capability the broker will use and fail start-up naming each path and
+// capability the policy lacks, rather than letting the first token request
+// find out.
+//
 //	s, err := vault.New(ctx, vault.Config{Address: "https://vault:8200", Auth: vault.AppRole(roleID, secretID)})
 //	defer s.Close()
 package vault

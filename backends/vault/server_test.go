@@ -179,6 +179,20 @@ func (v *vaultServer) Kill() {
 	cmd.Wait()
 }
 
+// Hang freezes Vault (SIGSTOP): the kernel still accepts connections, no
+// request is ever answered — a backend that stalls rather than refuses.
+func (v *vaultServer) Hang() { v.signal(syscall.SIGSTOP) }
+
+// Resume undoes Hang.
+func (v *vaultServer) Resume() { v.signal(syscall.SIGCONT) }
+
+func (v *vaultServer) signal(sig syscall.Signal) {
+	v.mu.Lock()
+	cmd := v.cmd
+	v.mu.Unlock()
+	cmd.Process.Signal(sig)
+}
+
 // Restart brings Vault back with its data and unseals it.
 func (v *vaultServer) Restart(t testing.TB) {
 	if err := v.start(); err != nil {

@@ -89,11 +89,17 @@ func (s *Store) Transit(ctx context.Context, cfg TransitConfig) (*Transit, error
 		return nil, fmt.Errorf("vault transit: alg %q not supported", cfg.Alg)
 	}
 	t := &Transit{s: s, cfg: cfg, keyType: kt, log: s.log, reqs: make(chan *signReq, 4096), stop: make(chan struct{}), maxBatch: 128}
+	if err := s.checkCapabilities(ctx, t.needs()); err != nil {
+		return nil, err
+	}
 	info, err := t.readKey(ctx)
 	if errors.Is(err, backends.ErrNotFound) {
 		p := cfg.Mount + "/keys/" + cfg.Key
+		if err := s.checkCapabilities(ctx, []need{{p, "", []string{transitCreate}, "create the signing key on first start"}}); err != nil {
+			return nil, err
+		}
 		if _, err := s.client.Logical().WriteWithContext(ctx, p, map[string]any{"type": kt}); err != nil {
-			return nil, s.explain(err, p, "create")
+			return nil, s.explain(err, p, transitCreate)
 		}
 		info, err = t.readKey(ctx)
 	}
@@ -107,6 +113,21 @@ func (s *Store) Transit(ctx context.Context, cfg TransitConfig) (*Transit, error
 		t.wg.Go(t.worker)
 	}
 	return t, nil
+}
+
+// transitCreate is the capability a write that creates a Transit key
+// needs: the keys path has no existence check, so Vault treats the create
+// as an update.
+const transitCreate = "update"
+
+// needs lists what signing with, and rotating, the key takes.
+func (t *Transit) needs() []need {
+	k := t.cfg.Mount + "/keys/" + t.cfg.Key
+	return []need{
+		{k, "", []string{"read"}, "publish the key's versions"},
+		{t.cfg.Mount + "/sign/" + t.cfg.Key, "", []string{"update"}, "sign access tokens"},
+		{k + "/rotate", "", []string{"update"}, "tokenbroker keys rotate"},
+	}
 }
 
 type keyVersion struct {

@@ -35,6 +35,10 @@ type Config struct {
 	ClientCert, ClientKey string
 	// Timeout bounds every Vault call (default 5s).
 	Timeout time.Duration
+	// ReadOnly: this process never writes to the KV mount (clients
+	// provisioned by other tooling, no registration, Transit signing), so
+	// start-up requires only the capabilities reads need.
+	ReadOnly bool
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -52,8 +56,10 @@ type Store struct {
 var _ backends.Store = (*Store)(nil)
 
 // New connects, logs in and checks — at start, not at the first token
-// request — that the mount is KV version 2 and the broker may read its
-// signing keys. Errors say which path and capability are missing.
+// request — every capability the broker needs on the KV mount (reading
+// client records and secrets, writing them unless ReadOnly, listing) and
+// that the mount is KV version 2. Errors say which path and capability are
+// missing.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Address == "" {
 		return nil, errors.New("vault: address is required")
@@ -106,6 +112,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.login, err = startLogin(ctx, client, cfg.Auth, cfg.Logger)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkCapabilities(ctx, s.kvNeeds()); err != nil {
+		s.Close()
 		return nil, err
 	}
 	if err := s.checkMount(ctx); err != nil {
