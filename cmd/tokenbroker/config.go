@@ -72,7 +72,10 @@ type fileConfig struct {
 			ClientKey  string   `yaml:"client_key"`
 			Timeout    duration `yaml:"timeout"`
 			PKIMounts  []string `yaml:"pki_mounts"`
-			Auth       struct {
+			// ReadOnly: records are provisioned by other tooling; start-up
+			// checks only the capabilities reads need (no registration).
+			ReadOnly bool `yaml:"read_only"`
+			Auth     struct {
 				Method       string `yaml:"method"`
 				TokenFile    string `yaml:"token_file"`
 				RoleID       string `yaml:"role_id"`

@@ -100,6 +100,9 @@ func buildRuntimeIn(ctx context.Context, proc *process, fc *fileConfig, logOut i
 		default:
 			bad(fmt.Errorf("backend.vault.auth.method: %q is not token, approle or cert", v.Auth.Method))
 		}
+		if v.ReadOnly && fc.Registration.InitialAccessTokenFile != "" {
+			bad(errors.New("backend.vault.read_only: registration (registration.initial_access_token_file) writes client records"))
+		}
 	case "awssm":
 		if d := fc.Backend.AWSSM.RecoveryDays; d != 0 && (d < 7 || d > 30) {
 			bad(errors.New("backend.awssm.recovery_days: 0 (delete at once) or 7 to 30"))
@@ -446,7 +449,7 @@ func openStore(ctx context.Context, fc *fileConfig, log *slog.Logger) (backends.
 			auth = vault.Cert(v.Auth.CertRole, v.Auth.Mount)
 		}
 		return vault.New(ctx, vault.Config{Address: v.Address, Mount: v.Mount, Prefix: v.Prefix, Auth: auth,
-			CACert: v.CACert, ClientCert: v.ClientCert, ClientKey: v.ClientKey, Timeout: time.Duration(v.Timeout), Logger: log})
+			CACert: v.CACert, ClientCert: v.ClientCert, ClientKey: v.ClientKey, Timeout: time.Duration(v.Timeout), ReadOnly: v.ReadOnly, Logger: log})
 	case "awssm":
 		a := fc.Backend.AWSSM
 		return awssm.New(ctx, awssm.Config{Region: a.Region, Endpoint: a.Endpoint, Prefix: a.Prefix, KMSKeyID: a.KMSKeyID,
