@@ -109,14 +109,6 @@ func NewJWKSFetcher(opt FetcherOptions) *JWKSFetcher {
 	}
 }
 
-// PublicAddr reports whether ip is a globally routable unicast address.
-func PublicAddr(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	cgnat := netip.MustParsePrefix("100.64.0.0/10")
-	return ip.IsValid() && ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() &&
-		!ip.IsLinkLocalUnicast() && !cgnat.Contains(ip) && !(ip.Is4() && ip.As4()[0] == 0)
-}
-
 // Get returns the keys at uri for clientID; kid, when set and unknown,
 // triggers a throttled refetch.
 func (f *JWKSFetcher) Get(ctx context.Context, clientID, uri, kid string) ([]jose.JSONWebKey, error) {
