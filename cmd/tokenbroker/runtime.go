@@ -351,7 +351,8 @@ func (rt *runtime) load(ctx context.Context, reload time.Duration) error {
 		}
 	}
 	if anchors.file != nil || anchors.pki != nil {
-		crls, err := certs.NewCRLSet(ctx, fc.TLS.CRLFiles, fc.TLS.CRLURLs, reload, rt.log)
+		crls, err := certs.NewCRLSet(ctx, fc.TLS.CRLFiles, fc.TLS.CRLURLs, reload, rt.log,
+			certs.CRLFailClosed(fc.TLS.CRLFailClosed == nil || *fc.TLS.CRLFailClosed))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("tls.crl_files: %w", err))
 		} else {
