@@ -1,7 +1,12 @@
 package authn_test
 
 import (
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tokenbroker/tokenbroker/authn"
@@ -136,4 +141,24 @@ func FuzzPublicAddr(f *testing.F) {
 			t.Fatalf("PublicAddr(%s) = %v, reference says %v", ip, got, want)
 		}
 	})
+}
+
+// The guard runs where the connection is made, on the address DNS gave
+// (so a name that resolves — or re-resolves — to an internal address is
+// refused), whatever form the address takes in the URL.
+func TestFetcherRefusesAtDialTime(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	f := authn.NewJWKSFetcher(authn.FetcherOptions{RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs})
+	for _, host := range []string{"localhost", "127.0.0.1", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]"} {
+		_, err := f.Get(t.Context(), "c", "https://"+net.JoinHostPort(strings.Trim(host, "[]"), port)+"/jwks", "")
+		if err == nil || !strings.Contains(err.Error(), "non-public address") {
+			t.Errorf("%s: %v", host, err)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("the loopback server was reached %d times", n)
+	}
 }
