@@ -35,7 +35,7 @@ type pkiFixture struct {
 	leaf              *x509.Certificate
 }
 
-func write(t *testing.T, c *vapi.Client, path string, data map[string]any) *vapi.Secret {
+func pkiWrite(t *testing.T, c *vapi.Client, path string, data map[string]any) *vapi.Secret {
 	t.Helper()
 	s, err := c.Logical().Write(path, data)
 	if err != nil {
@@ -68,26 +68,26 @@ func newPKI(t *testing.T, v *vaultServer) *pkiFixture {
 	f := &pkiFixture{c: c, root: "pki-root-" + n, inter: "pki-int-" + n}
 	mountPKI(t, c, f.root)
 	mountPKI(t, c, f.inter)
-	f.rootCert = pemCert(t, write(t, c, f.root+"/root/generate/internal", map[string]any{
+	f.rootCert = pemCert(t, pkiWrite(t, c, f.root+"/root/generate/internal", map[string]any{
 		"common_name": "tokenbroker test root", "ttl": "700h", "key_type": "ec", "key_bits": 256}), "certificate")
-	csr := write(t, c, f.inter+"/intermediate/generate/internal", map[string]any{
+	csr := pkiWrite(t, c, f.inter+"/intermediate/generate/internal", map[string]any{
 		"common_name": "tokenbroker test intermediate", "key_type": "ec", "key_bits": 256}).Data["csr"]
-	signed := write(t, c, f.root+"/root/sign-intermediate", map[string]any{
+	signed := pkiWrite(t, c, f.root+"/root/sign-intermediate", map[string]any{
 		"csr": csr, "common_name": "tokenbroker test intermediate", "ttl": "600h", "format": "pem"})
 	f.interCA = pemCert(t, signed, "certificate")
 	// The intermediate alone, not its chain: the root is not imported into the intermediate mount.
-	write(t, c, f.inter+"/intermediate/set-signed", map[string]any{"certificate": signed.Data["certificate"]})
-	write(t, c, f.inter+"/roles/client", map[string]any{
+	pkiWrite(t, c, f.inter+"/intermediate/set-signed", map[string]any{"certificate": signed.Data["certificate"]})
+	pkiWrite(t, c, f.inter+"/roles/client", map[string]any{
 		"allow_any_name": true, "enforce_hostnames": false, "client_flag": true, "server_flag": false,
 		"allowed_uri_sans": "spiffe://example.org/*", "key_type": "ec", "key_bits": 256, "ttl": "1h"})
-	f.leaf = pemCert(t, write(t, c, f.inter+"/issue/client", map[string]any{
+	f.leaf = pemCert(t, pkiWrite(t, c, f.inter+"/issue/client", map[string]any{
 		"common_name": "m", "uri_sans": "spiffe://example.org/m"}), "certificate")
 	return f
 }
 
-// tlsClientAuth authenticates client m presenting chain against the anchors
+// pkiAuthenticate authenticates client m presenting chain against the anchors
 // of mounts, wired as the runtime wires them.
-func tlsClientAuth(t *testing.T, store *vault.Store, mounts []string, chain ...*x509.Certificate) error {
+func pkiAuthenticate(t *testing.T, store *vault.Store, mounts []string, chain ...*x509.Certificate) error {
 	t.Helper()
 	p, err := store.PKIRoots(t.Context(), mounts, 0)
 	if err != nil {
@@ -134,7 +134,7 @@ func TestPKIAnchorsFromVault(t *testing.T) {
 		{"intermediate mount alone, leaf alone", []string{f.inter}, []*x509.Certificate{f.leaf}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tlsClientAuth(t, store, tc.mounts, tc.chain...)
+			err := pkiAuthenticate(t, store, tc.mounts, tc.chain...)
 			if (err == nil) != tc.ok {
 				t.Fatalf("authenticate: %v, want ok=%v", err, tc.ok)
 			}
@@ -146,7 +146,7 @@ func TestPKIAnchorsFromVault(t *testing.T) {
 
 	// The intermediate revoked in Vault: it neither completes a path nor
 	// passes when the client presents it itself.
-	write(t, f.c, f.inter+"/issuer/default/revoke", nil)
+	pkiWrite(t, f.c, f.inter+"/issuer/default/revoke", nil)
 	p, err = store.PKIRoots(t.Context(), both, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +156,7 @@ func TestPKIAnchorsFromVault(t *testing.T) {
 	}
 	p.Close()
 	for name, chain := range map[string][]*x509.Certificate{"presented": {f.leaf, f.interCA}, "completed": {f.leaf}} {
-		if err := tlsClientAuth(t, store, both, chain...); err == nil {
+		if err := pkiAuthenticate(t, store, both, chain...); err == nil {
 			t.Fatalf("revoked intermediate (%s) accepted", name)
 		}
 	}
@@ -169,15 +169,15 @@ func TestPKIRevokedRootAnchorsNothing(t *testing.T) {
 	c := v.root()
 	mount := "pki-rev-" + uniquePrefix()
 	mountPKI(t, c, mount)
-	write(t, c, mount+"/root/generate/internal", map[string]any{"common_name": "revoked root", "ttl": "700h", "key_type": "ec", "key_bits": 256})
-	write(t, c, mount+"/roles/client", map[string]any{"allow_any_name": true, "enforce_hostnames": false, "client_flag": true, "server_flag": false,
+	pkiWrite(t, c, mount+"/root/generate/internal", map[string]any{"common_name": "revoked root", "ttl": "700h", "key_type": "ec", "key_bits": 256})
+	pkiWrite(t, c, mount+"/roles/client", map[string]any{"allow_any_name": true, "enforce_hostnames": false, "client_flag": true, "server_flag": false,
 		"allowed_uri_sans": "spiffe://example.org/*", "key_type": "ec", "key_bits": 256, "ttl": "1h"})
-	leaf := pemCert(t, write(t, c, mount+"/issue/client", map[string]any{"common_name": "m", "uri_sans": "spiffe://example.org/m"}), "certificate")
-	if err := tlsClientAuth(t, store, []string{mount}, leaf); err != nil {
+	leaf := pemCert(t, pkiWrite(t, c, mount+"/issue/client", map[string]any{"common_name": "m", "uri_sans": "spiffe://example.org/m"}), "certificate")
+	if err := pkiAuthenticate(t, store, []string{mount}, leaf); err != nil {
 		t.Fatalf("before revocation: %v", err)
 	}
-	write(t, c, mount+"/issuer/default/revoke", nil)
-	if err := tlsClientAuth(t, store, []string{mount}, leaf); err == nil {
+	pkiWrite(t, c, mount+"/issuer/default/revoke", nil)
+	if err := pkiAuthenticate(t, store, []string{mount}, leaf); err == nil {
 		t.Fatalf("a root revoked in Vault still anchors %s", leaf.Subject)
 	}
 }
