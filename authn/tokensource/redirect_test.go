@@ -110,7 +110,7 @@ func TestTokenRequestNotRedirected(t *testing.T) {
 					http.Redirect(w, r, evil.URL+"/token", status)
 				})
 				cfg := tc.cfg
-				cfg.TokenURL, cfg.RootCAs, cfg.Retries = broker.URL+"/token", pool(t), -1
+				cfg.TokenURL, cfg.RootCAs = broker.URL+"/token", pool(t) // a redirect is not retried either
 				src, err := tokensource.New(cfg)
 				if err != nil {
 					t.Fatal(err)

@@ -213,7 +213,7 @@ func (s *Source) fetchWithRetry(ctx context.Context) (*oauth2.Token, error) {
 			return tok, nil
 		}
 		var se *ServerError
-		retriable := !errors.As(err, &se) || se.Status >= 500
+		retriable := (!errors.As(err, &se) || se.Status >= 500) && !errors.Is(err, ErrRedirect)
 		if !retriable || attempt >= s.cfg.Retries {
 			return nil, err
 		}
