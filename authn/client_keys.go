@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/go-jose/go-jose/v4"
+	josejson "github.com/go-jose/go-jose/v4/json"
 
 	"github.com/tokenbroker/tokenbroker/backends"
 )
@@ -86,10 +87,58 @@ func (k *KeySource) inline(c *backends.Client) ([]jose.JSONWebKey, error) {
 	return keys, nil
 }
 
-// ParsePublicJWKS parses a JWK Set and keeps only asymmetric keys, reduced
-// to their public part: a symmetric ("oct") key can never verify anything,
-// which makes HMAC-with-the-public-key impossible by construction.
+// MaxClientKeys bounds a client's JWK Set: every key without a matching kid
+// may cost a signature verification, so the set's size is the cost of a
+// forged assertion.
+const MaxClientKeys = 10
+
+// ErrClientJWKS is wrapped by CheckClientJWKS's refusals.
+var ErrClientJWKS = errors.New("client jwks")
+
+// CheckClientJWKS applies the rules a client's JWK Set (jwks, or the document
+// at jwks_uri) must meet before any key in it is used: a JSON object whose
+// "keys" array holds 1 to MaxClientKeys keys and, when it holds more than one,
+// a non-empty "kid" string on every key (RFC 7517 §4.5), so that an assertion's
+// kid selects the key to verify with instead of the broker trying them all.
+// Registration checks it on write, authentication on every parse.
+func CheckClientJWKS(b []byte) error {
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(b, &set); err != nil {
+		return fmt.Errorf("%w: not a JWK Set: %w", ErrClientJWKS, err)
+	}
+	switch n := len(set.Keys); {
+	case n == 0:
+		return fmt.Errorf("%w: no keys", ErrClientJWKS)
+	case n > MaxClientKeys:
+		return fmt.Errorf("%w: %d keys, at most %d allowed", ErrClientJWKS, n, MaxClientKeys)
+	case n == 1:
+		return nil
+	}
+	for i, raw := range set.Keys {
+		var k struct {
+			Kid any `json:"kid"`
+		}
+		// go-jose's json, as the key parser uses: "KID" is not "kid".
+		if err := josejson.Unmarshal(raw, &k); err != nil {
+			return fmt.Errorf("%w: key %d: %w", ErrClientJWKS, i, err)
+		}
+		if kid, ok := k.Kid.(string); !ok || kid == "" {
+			return fmt.Errorf("%w: key %d has no kid; every key needs one when the set holds more than one", ErrClientJWKS, i)
+		}
+	}
+	return nil
+}
+
+// ParsePublicJWKS checks a client's JWK Set (CheckClientJWKS), parses it and
+// keeps only asymmetric keys, reduced to their public part: a symmetric
+// ("oct") key can never verify anything, which makes HMAC-with-the-public-key
+// impossible by construction.
 func ParsePublicJWKS(b []byte) ([]jose.JSONWebKey, error) {
+	if err := CheckClientJWKS(b); err != nil {
+		return nil, err
+	}
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(b, &set); err != nil {
 		return nil, fmt.Errorf("jwks: %w", err)

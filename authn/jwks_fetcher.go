@@ -38,9 +38,10 @@ type FetcherOptions struct {
 // JWKSFetcher fetches clients' jwks_uri documents: HTTPS only, with a
 // timeout and a size limit, cached per Cache-Control max-age clamped to
 // [1 min, 24 h], refetched on an unknown kid at most once per client per
-// 10 s, and never from a loopback, private or link-local address unless
-// allowed — checked on the address actually dialed, so DNS rebinding
-// cannot get around it.
+// 10 s, a failure remembered for 30 s (so a dead or slow jwks_uri costs one
+// wait per 30 s, not one per request), and never from a special-purpose
+// address (PublicAddr) unless allowed — checked on the address actually
+// dialed, so DNS rebinding cannot get around it.
 type JWKSFetcher struct {
 	opt    FetcherOptions
 	client *http.Client
@@ -49,7 +50,15 @@ type JWKSFetcher struct {
 
 	mu      sync.Mutex
 	cache   map[string]*jwksEntry
-	refetch map[string]time.Time // client_id → last unknown-kid refetch
+	failed  map[string]*jwksFailure // uri → last failed fetch, for jwksNegativeTTL
+	refetch map[string]time.Time    // client_id → last unknown-kid refetch
+}
+
+// jwksFailure is a negatively cached fetch: a jwks_uri that is slow, dead or
+// serving garbage is not fetched again — nor waited on — for jwksNegativeTTL.
+type jwksFailure struct {
+	err   error
+	until time.Time
 }
 
 type jwksEntry struct {
@@ -63,6 +72,7 @@ const (
 	jwksMaxTTL        = 24 * time.Hour
 	jwksDefaultTTL    = time.Hour
 	jwksRefetchPeriod = 10 * time.Second
+	jwksNegativeTTL   = 30 * time.Second
 )
 
 // NewJWKSFetcher returns a fetcher.
@@ -105,38 +115,48 @@ func NewJWKSFetcher(opt FetcherOptions) *JWKSFetcher {
 		}},
 		now:     time.Now,
 		cache:   map[string]*jwksEntry{},
+		failed:  map[string]*jwksFailure{},
 		refetch: map[string]time.Time{},
 	}
 }
 
-// PublicAddr reports whether ip is a globally routable unicast address.
-func PublicAddr(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	cgnat := netip.MustParsePrefix("100.64.0.0/10")
-	return ip.IsValid() && ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() &&
-		!ip.IsLinkLocalUnicast() && !cgnat.Contains(ip) && !(ip.Is4() && ip.As4()[0] == 0)
-}
-
 // Get returns the keys at uri for clientID; kid, when set and unknown,
-// triggers a throttled refetch.
+// triggers a throttled refetch. A fetch that failed is not retried for
+// jwksNegativeTTL: meanwhile the last good keys, or the failure, come back at
+// once. Concurrent callers share one fetch, which runs on its own deadline
+// (Timeout), so a caller that gives up does not fail it for the others.
 func (f *JWKSFetcher) Get(ctx context.Context, clientID, uri, kid string) ([]jose.JSONWebKey, error) {
 	now := f.now()
 	f.mu.Lock()
-	e := f.cache[uri]
+	e, bad := f.cache[uri], f.failed[uri]
 	f.mu.Unlock()
 	if e != nil && now.Before(e.expires) {
 		if kid == "" || hasKid(e.keys, kid) || !f.mayRefetch(clientID, now) {
 			return e.keys, nil
 		}
 	}
-	v, err, _ := f.group.Do(uri, func() (any, error) { return f.fetch(ctx, uri) })
-	if err != nil {
+	if bad != nil && now.Before(bad.until) {
 		if e != nil {
-			return e.keys, nil // keep the last good keys through a failed refetch
+			return e.keys, nil
 		}
-		return nil, err
+		return nil, bad.err
 	}
-	return v.(*jwksEntry).keys, nil
+	ch := f.group.DoChan(uri, func() (any, error) {
+		// Detached from the first caller's cancellation, bounded by its own timeout.
+		return f.fetch(context.WithoutCancel(ctx), uri)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			if e != nil {
+				return e.keys, nil // keep the last good keys through a failed refetch
+			}
+			return nil, r.Err
+		}
+		return r.Val.(*jwksEntry).keys, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("jwks_uri: %w", ctx.Err())
+	}
 }
 
 func hasKid(keys []jose.JSONWebKey, kid string) bool {
@@ -161,7 +181,28 @@ func (f *JWKSFetcher) mayRefetch(clientID string, now time.Time) bool {
 	return true
 }
 
+// fetch gets uri and caches the outcome: the keys, or the failure for
+// jwksNegativeTTL.
 func (f *JWKSFetcher) fetch(ctx context.Context, uri string) (*jwksEntry, error) {
+	e, err := f.get(ctx, uri)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil {
+		if len(f.failed) >= f.opt.MaxEntries {
+			clear(f.failed)
+		}
+		f.failed[uri] = &jwksFailure{err: err, until: f.now().Add(jwksNegativeTTL)}
+		return nil, err
+	}
+	delete(f.failed, uri)
+	if len(f.cache) >= f.opt.MaxEntries {
+		clear(f.cache)
+	}
+	f.cache[uri] = e
+	return e, nil
+}
+
+func (f *JWKSFetcher) get(ctx context.Context, uri string) (*jwksEntry, error) {
 	u, err := url.Parse(uri)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, errors.New("jwks_uri: must be an https URL")
@@ -192,14 +233,7 @@ func (f *JWKSFetcher) fetch(ctx context.Context, uri string) (*jwksEntry, error)
 	if err != nil {
 		return nil, err
 	}
-	e := &jwksEntry{keys: keys, expires: f.now().Add(cacheTTL(resp.Header.Get("Cache-Control")))}
-	f.mu.Lock()
-	if len(f.cache) >= f.opt.MaxEntries {
-		clear(f.cache)
-	}
-	f.cache[uri] = e
-	f.mu.Unlock()
-	return e, nil
+	return &jwksEntry{keys: keys, expires: f.now().Add(cacheTTL(resp.Header.Get("Cache-Control")))}, nil
 }
 
 // cacheTTL reads max-age from Cache-Control, clamped to [1 min, 24 h].

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,6 +173,9 @@ func (m *privateKeyJWT) Verify(ctx context.Context, r *Request, e *cache.ClientE
 		return errors.New("unknown client") // the Authenticator's stand-in
 	}
 	h := tok.Signatures[0].Header
+	if err := checkAssertionType(h); err != nil {
+		return err
+	}
 	if c.TokenEndpointAuthSigningAlg != "" && h.Algorithm != c.TokenEndpointAuthSigningAlg {
 		return fmt.Errorf("assertion alg %s, client registered %s", h.Algorithm, c.TokenEndpointAuthSigningAlg)
 	}
@@ -227,6 +231,29 @@ func (m *privateKeyJWT) Verify(ctx context.Context, r *Request, e *cache.ClientE
 		return fmt.Errorf("assertion jti %q replayed", claims.ID)
 	}
 	return nil
+}
+
+// checkAssertionType refuses an assertion whose JOSE header says it is some
+// other kind of JWT (an access token, at+jwt; an ID token; a logout token):
+// draft-ietf-oauth-rfc7523bis §5 (explicit typing, RFC 8725 §3.11) lets a
+// client assertion be untyped, "JWT" or "client-authentication+jwt", and
+// nothing else. Media types compare case-insensitively, and a value without
+// a "/" has "application/" prepended (RFC 7515 §4.1.9).
+func checkAssertionType(h jose.Header) error {
+	v, ok := h.ExtraHeaders[jose.HeaderType]
+	if !ok {
+		return nil
+	}
+	typ, _ := v.(string)
+	mt := strings.ToLower(typ)
+	if !strings.Contains(mt, "/") {
+		mt = "application/" + mt
+	}
+	switch mt {
+	case "application/jwt", "application/client-authentication+jwt":
+		return nil
+	}
+	return fmt.Errorf("assertion typ %.40q is not a client assertion", typ)
 }
 
 func (m *privateKeyJWT) checkClaims(cl *jwt.Claims, clientID string, now time.Time) error {

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,13 +16,36 @@ import (
 
 // TLSClientAuth is RFC 8705 §2.1 PKI mutual-TLS client authentication.
 // roots returns the current client CA pool (it may be reloaded); crls may be nil.
-func TLSClientAuth(roots func() *x509.CertPool, crls *certs.CRLSet) Method {
-	return &tlsClientAuth{roots: roots, crls: crls, verified: map[verifyKey]verifiedChains{}}
+func TLSClientAuth(roots func() *x509.CertPool, crls *certs.CRLSet, opts ...TLSOption) Method {
+	m := &tlsClientAuth{roots: roots, crls: crls, verified: map[verifyKey]verifiedChains{}}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
+}
+
+// TLSOption configures TLSClientAuth.
+type TLSOption func(*tlsClientAuth)
+
+// WithIntermediates adds operator-provided intermediate CA certificates
+// (e.g. a Vault PKI intermediate mount's issuers): they may complete a path
+// from a client's certificate to a root, and never terminate one.
+func WithIntermediates(pool func() *x509.CertPool) TLSOption {
+	return func(m *tlsClientAuth) { m.intermediates = pool }
+}
+
+// WithDistrusted refuses every chain holding a certificate for which
+// distrusted reports true (e.g. an issuer revoked in Vault PKI), even one the
+// client presents itself.
+func WithDistrusted(distrusted func(*x509.Certificate) bool) TLSOption {
+	return func(m *tlsClientAuth) { m.distrusted = distrusted }
 }
 
 type tlsClientAuth struct {
-	roots func() *x509.CertPool
-	crls  *certs.CRLSet
+	roots         func() *x509.CertPool
+	intermediates func() *x509.CertPool
+	distrusted    func(*x509.Certificate) bool
+	crls          *certs.CRLSet
 
 	// verified caches successful path building for a presented chain and CA
 	// pool, so a client on a keep-alive connection does not pay the chain's
@@ -32,8 +56,8 @@ type tlsClientAuth struct {
 }
 
 type verifyKey struct {
-	chain [32]byte
-	roots *x509.CertPool
+	chain        [32]byte
+	roots, inter *x509.CertPool
 }
 
 type verifiedChains struct {
@@ -49,7 +73,11 @@ const (
 // verify returns the verified chains, from the cache when possible.
 func (m *tlsClientAuth) verify(presented *certs.Presented, now time.Time) ([][]*x509.Certificate, error) {
 	roots := m.roots()
-	k := verifyKey{chain: presented.ChainSHA256, roots: roots}
+	var inter *x509.CertPool
+	if m.intermediates != nil {
+		inter = m.intermediates()
+	}
+	k := verifyKey{chain: presented.ChainSHA256, roots: roots, inter: inter}
 	m.mu.Lock()
 	v, ok := m.verified[k]
 	m.mu.Unlock()
@@ -63,7 +91,7 @@ func (m *tlsClientAuth) verify(presented *certs.Presented, now time.Time) ([][]*
 		}
 		return v.chains, nil
 	}
-	chains, err := certs.VerifyClientChain(presented.Chain, roots, now)
+	chains, err := certs.VerifyClientChainWith(presented.Chain, roots, inter, now)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +128,10 @@ func (m *tlsClientAuth) Verify(ctx context.Context, r *Request, e *cache.ClientE
 	// Every verified chain must survive the pin and the CRLs; one good chain suffices.
 	var last error
 	for _, ch := range chains {
+		if m.distrusted != nil && slices.ContainsFunc(ch[1:], m.distrusted) {
+			last = errors.New("chain holds a distrusted (revoked) issuer")
+			continue
+		}
 		if pin := c.TLSClientAuthCASHA256; pin != "" {
 			if len(ch) < 2 || certs.SHA256Hex(ch[1]) != certs.NormalizeHexFingerprint(pin) {
 				last = errors.New("issuing CA does not match the pinned tls_client_auth_ca_sha256")

@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -11,7 +12,9 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +24,12 @@ const (
 	crlFetchTimeout = 10 * time.Second
 	crlMaxRefetch   = time.Hour
 	crlMinRefetch   = time.Minute
+	// maxCRLSlots bounds the issuers whose CRLs are tracked.
+	maxCRLSlots = 1024
+	// DefaultCRLGrace is how long past its nextUpdate a CRL is still used
+	// without counting as stale: time for the issuer to publish the next one
+	// and for the refetch (at most crlMaxRefetch apart) to pick it up.
+	DefaultCRLGrace = time.Hour
 )
 
 // crl is one parsed revocation list.
@@ -28,21 +37,56 @@ type crl struct {
 	list    *x509.RevocationList
 	revoked map[string]bool // serial numbers (decimal)
 	source  string
+	slot    string // source, issuer name and authority key id
+	// issuer verified the list's signature (set when it becomes the held list).
+	issuer      *x509.Certificate
+	staleWarned atomic.Bool
 }
+
+// crlSlot holds the lists of one issuer from one source: the newest whose
+// signature verified, and the latest loads not verified yet (judged by the
+// first Check that meets their issuer; several, so that a newer list is not
+// displaced by an older or forged one before anyone could verify it).
+type crlSlot struct {
+	held    *crl
+	pending []*crl
+}
+
+// maxPendingCRLs bounds a slot's unverified lists; the oldest loaded goes first.
+const maxPendingCRLs = 4
+
+// Errors of Check.
+var (
+	// ErrRevoked is returned for a certificate on a CRL of its issuer.
+	ErrRevoked = errors.New("certificate revoked")
+	// ErrStaleCRL is returned, when failing closed, for a certificate whose
+	// issuer's CRL is past its nextUpdate plus the grace.
+	ErrStaleCRL = errors.New("CRL stale")
+)
 
 // CRLSet checks certificates against revocation lists loaded from files
 // (re-read when they change) and URLs (fetched with a timeout, refetched at
 // nextUpdate, bounded to [1m, 1h]). A CRL is used only once its signature
 // verifies against the certificate that issued the checked certificate.
+//
+// CRLs only move forward (RFC 5280 §5.2.3): per source and issuer, a list
+// older than the one held — a lower CRL Number, or an equal or absent one
+// and an earlier thisUpdate — is refused and the held one kept, so a
+// replayed old list (CRLs travel over plain http) cannot un-revoke a
+// certificate. A list past its nextUpdate plus a grace (DefaultCRLGrace) is
+// stale: certificates of that issuer are refused (the default) or, with
+// CRLFailClosed(false), accepted with a warning.
 type CRLSet struct {
-	files  []string
-	urls   []string
-	client *http.Client
-	log    *slog.Logger
+	files      []string
+	urls       []string
+	client     *http.Client
+	log        *slog.Logger
+	grace      time.Duration
+	failClosed bool
+	now        func() time.Time
 
 	mu       sync.RWMutex
-	fromFile []*crl
-	fromURL  map[string]*crl
+	slots    map[string]*crlSlot
 	verified sync.Map // [sha256(crl)+sha256(issuer)] → bool
 
 	fileStamp string
@@ -52,14 +96,28 @@ type CRLSet struct {
 	wg        sync.WaitGroup
 }
 
+// CRLOption configures a CRLSet.
+type CRLOption func(*CRLSet)
+
+// CRLFailClosed decides what a stale CRL does: refuse the certificates of
+// its issuer (true, the default: the operator asked for revocation checking,
+// and OpenSSL, nginx and Envoy refuse on an expired CRL too) or only warn.
+func CRLFailClosed(on bool) CRLOption { return func(s *CRLSet) { s.failClosed = on } }
+
+// CRLGrace sets how long past nextUpdate a CRL is still fresh (default DefaultCRLGrace).
+func CRLGrace(d time.Duration) CRLOption { return func(s *CRLSet) { s.grace = d } }
+
 // NewCRLSet loads every source once (a file that fails to load is an error;
 // a URL that fails is logged and retried) and refreshes them every interval.
-func NewCRLSet(ctx context.Context, files, urls []string, interval time.Duration, log *slog.Logger) (*CRLSet, error) {
+func NewCRLSet(ctx context.Context, files, urls []string, interval time.Duration, log *slog.Logger, opts ...CRLOption) (*CRLSet, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &CRLSet{files: files, urls: urls, log: log, fromURL: map[string]*crl{}, nextFetch: map[string]time.Time{}, stop: make(chan struct{}),
-		client: &http.Client{Timeout: crlFetchTimeout}}
+	s := &CRLSet{files: files, urls: urls, log: log, slots: map[string]*crlSlot{}, nextFetch: map[string]time.Time{}, stop: make(chan struct{}),
+		client: &http.Client{Timeout: crlFetchTimeout}, grace: DefaultCRLGrace, failClosed: true, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
 	if err := s.loadFiles(); err != nil {
 		return nil, err
 	}
@@ -109,7 +167,7 @@ func (s *CRLSet) loadFiles() error {
 		}
 	}
 	s.mu.RLock()
-	same := stamp == s.fileStamp && s.fromFile != nil
+	same := stamp == s.fileStamp && stamp != ""
 	s.mu.RUnlock()
 	if same {
 		return nil
@@ -131,10 +189,13 @@ func (s *CRLSet) loadFiles() error {
 		}
 		lists = append(lists, ls...)
 	}
-	s.mu.Lock()
-	s.fromFile, s.fileStamp = lists, stamp
-	s.mu.Unlock()
 	s.verified.Clear() // bounded: only the current lists' checks are kept
+	for _, c := range lists {
+		s.offer(c)
+	}
+	s.mu.Lock()
+	s.fileStamp = stamp
+	s.mu.Unlock()
 	return nil
 }
 
@@ -172,7 +233,8 @@ func parseCRL(der []byte, source string) (*crl, error) {
 	if err != nil {
 		return nil, fmt.Errorf("crl %s: %w", source, err)
 	}
-	c := &crl{list: l, revoked: make(map[string]bool, len(l.RevokedCertificateEntries)), source: source}
+	c := &crl{list: l, revoked: make(map[string]bool, len(l.RevokedCertificateEntries)), source: source,
+		slot: source + "\x00" + string(l.RawIssuer) + "\x00" + string(l.AuthorityKeyId)}
 	for _, e := range l.RevokedCertificateEntries {
 		c.revoked[e.SerialNumber.String()] = true
 	}
@@ -202,9 +264,10 @@ func (s *CRLSet) fetchDue(ctx context.Context) {
 		} else if next.Sub(now) < crlMinRefetch {
 			next = now.Add(crlMinRefetch)
 		}
-		s.fromURL[u], s.nextFetch[u] = c, next
+		s.nextFetch[u] = next
 		s.mu.Unlock()
 		s.verified.Clear()
+		s.offer(c)
 	}
 }
 
@@ -235,34 +298,151 @@ func (s *CRLSet) fetch(ctx context.Context, u string) (*crl, error) {
 	return ls[0], nil
 }
 
-// ErrRevoked is returned for a certificate on a CRL of its issuer.
-var ErrRevoked = errors.New("certificate revoked")
+// offer makes c the pending list of its slot. When the held list's issuer
+// is known, c is judged at once; otherwise at the first Check that meets
+// its issuer.
+func (s *CRLSet) offer(c *crl) {
+	s.mu.Lock()
+	slot := s.slots[c.slot]
+	if slot == nil {
+		if len(s.slots) >= maxCRLSlots && !s.evictUnverified() {
+			s.mu.Unlock()
+			s.log.Warn("CRL: too many issuers; list ignored", "source", c.source, "max", maxCRLSlots)
+			return
+		}
+		slot = &crlSlot{}
+		s.slots[c.slot] = slot
+	}
+	if slot.held != nil && bytes.Equal(slot.held.list.Raw, c.list.Raw) {
+		s.mu.Unlock()
+		return // the list held, again
+	}
+	for _, p := range slot.pending {
+		if bytes.Equal(p.list.Raw, c.list.Raw) {
+			s.mu.Unlock()
+			return
+		}
+	}
+	if len(slot.pending) >= maxPendingCRLs {
+		slot.pending = slices.Delete(slot.pending, 0, 1)
+	}
+	slot.pending = append(slot.pending, c)
+	var issuer *x509.Certificate
+	if slot.held != nil {
+		issuer = slot.held.issuer
+	}
+	s.mu.Unlock()
+	if issuer != nil && !s.resolve(slot, c, issuer) {
+		s.log.Warn("CRL not signed by the issuer of the list held; keeping the held one", "source", c.source)
+	}
+}
+
+// evictUnverified drops one slot that never held a verified list (s.mu held).
+func (s *CRLSet) evictUnverified() bool {
+	for k, sl := range s.slots {
+		if sl.held == nil {
+			delete(s.slots, k)
+			return true
+		}
+	}
+	return false
+}
+
+// resolve promotes c, a pending list of slot, to held when issuer signed
+// it and it is not older than the held list; an older one is refused. It
+// reports whether issuer signed c.
+func (s *CRLSet) resolve(slot *crlSlot, c *crl, issuer *x509.Certificate) bool {
+	if !s.signedBy(c, issuer) {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.Index(slot.pending, c)
+	if i < 0 {
+		return true // judged meanwhile
+	}
+	slot.pending = slices.Delete(slot.pending, i, i+1)
+	if h := slot.held; h != nil && crlOlder(c.list, h.list) {
+		s.log.Warn("CRL older than the one held refused; keeping the held one (RFC 5280 §5.2.3)", "source", c.source,
+			"number", c.list.Number, "this_update", c.list.ThisUpdate, "held_number", h.list.Number, "held_this_update", h.list.ThisUpdate)
+		return true
+	}
+	c.issuer = issuer
+	slot.held = c
+	return true
+}
+
+// crlOlder reports whether a was issued before b: a lower CRL Number
+// (RFC 5280 §5.2.3: monotonically increasing per issuer) or, when the
+// numbers are equal or either is absent, an earlier thisUpdate.
+func crlOlder(a, b *x509.RevocationList) bool {
+	if a.Number != nil && b.Number != nil {
+		if c := a.Number.Cmp(b.Number); c != 0 {
+			return c < 0
+		}
+	}
+	return a.ThisUpdate.Before(b.ThisUpdate)
+}
 
 // Check returns ErrRevoked when any certificate of the verified chain (leaf
-// … anchor) appears on a CRL signed by its issuer.
+// … anchor) appears on a CRL signed by its issuer, and ErrStaleCRL when that
+// CRL is stale and the set fails closed.
 func (s *CRLSet) Check(chain []*x509.Certificate) error {
 	if s == nil {
 		return nil
 	}
-	s.mu.RLock()
-	lists := make([]*crl, 0, len(s.fromFile)+len(s.fromURL))
-	lists = append(lists, s.fromFile...)
-	for _, c := range s.fromURL {
-		lists = append(lists, c)
-	}
-	s.mu.RUnlock()
+	now := s.now()
 	for i := 0; i+1 < len(chain); i++ {
 		cert, issuer := chain[i], chain[i+1]
-		for _, c := range lists {
-			if string(c.list.RawIssuer) != string(issuer.RawSubject) || !s.signedBy(c, issuer) {
+		for _, slot := range s.slotsOf(issuer) {
+			s.mu.RLock()
+			pending := slices.Clone(slot.pending)
+			s.mu.RUnlock()
+			for _, p := range pending {
+				if string(p.list.RawIssuer) == string(issuer.RawSubject) {
+					s.resolve(slot, p, issuer)
+				}
+			}
+			s.mu.RLock()
+			c := slot.held
+			s.mu.RUnlock()
+			if c == nil || string(c.list.RawIssuer) != string(issuer.RawSubject) || !s.signedBy(c, issuer) {
 				continue
 			}
 			if c.revoked[cert.SerialNumber.String()] {
 				return fmt.Errorf("%w: serial %s on %s", ErrRevoked, cert.SerialNumber, c.source)
 			}
+			if next := c.list.NextUpdate; !next.IsZero() && now.After(next.Add(s.grace)) {
+				if s.failClosed {
+					return fmt.Errorf("%w: the CRL of %q from %s was due at %s (grace %s)", ErrStaleCRL,
+						issuer.Subject.CommonName, c.source, next.UTC().Format(time.RFC3339), s.grace)
+				}
+				if !c.staleWarned.Swap(true) {
+					s.log.Warn("CRL stale; certificates of its issuer still accepted (tls.crl_fail_closed is off)",
+						"source", c.source, "issuer", issuer.Subject.String(), "next_update", next)
+				}
+			}
 		}
 	}
 	return nil
+}
+
+// slotsOf returns the slots holding lists named for issuer.
+func (s *CRLSet) slotsOf(issuer *x509.Certificate) []*crlSlot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []*crlSlot
+	for _, sl := range s.slots {
+		c := sl.held
+		if c == nil && len(sl.pending) > 0 {
+			c = sl.pending[0]
+		}
+		// A slot's lists all carry the issuer name it is keyed by.
+		if c != nil && string(c.list.RawIssuer) == string(issuer.RawSubject) {
+			out = append(out, sl)
+		}
+	}
+	return out
 }
 
 // signedBy memoizes CRL signature checks: one verification per (CRL, issuer).

@@ -15,6 +15,14 @@ import (
 // now, the clientAuth extended key usage, and a leaf that is not a CA.
 // It returns the verified chains (leaf … anchor).
 func VerifyClientChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) ([][]*x509.Certificate, error) {
+	return VerifyClientChainWith(chain, roots, nil, now)
+}
+
+// VerifyClientChainWith is VerifyClientChain with operator-provided
+// intermediates (may be nil): certificates that can complete a path from the
+// presented chain to one of roots but never end one (RFC 5280 §6.1: the
+// trust anchor is the operator's choice; an intermediate CA is not one).
+func VerifyClientChainWith(chain []*x509.Certificate, roots, intermediates *x509.CertPool, now time.Time) ([][]*x509.Certificate, error) {
 	if len(chain) == 0 {
 		return nil, errors.New("no client certificate")
 	}
@@ -29,6 +37,9 @@ func VerifyClientChain(chain []*x509.Certificate, roots *x509.CertPool, now time
 		return nil, errors.New("client certificate is a CA certificate")
 	}
 	inter := x509.NewCertPool()
+	if intermediates != nil {
+		inter = intermediates.Clone()
+	}
 	for _, c := range chain[1:] {
 		inter.AddCert(c)
 	}

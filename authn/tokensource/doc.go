@@ -4,7 +4,9 @@
 // expiry (single-flight) and retries server errors with backoff; and an
 // *http.Client that presents the same client certificate to the API as to the
 // broker — so certificate-bound tokens work — and fetches a new token after a
-// 401 invalid_token.
+// 401 invalid_token. Credentials go only where they were set up to go: the
+// token request follows no redirect, and the API client adds the token only
+// to the origin the caller addressed, never to a redirect to another one.
 //
 //	src, err := tokensource.New(tokensource.Config{
 //		TokenURL:    "https://auth.example.com/token",

@@ -97,8 +97,19 @@ func New(cfg Config) (*Source, error) {
 		tlsCfg.Certificates = []tls.Certificate{*cfg.Certificate}
 	}
 	tr := &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: cfg.Timeout}
-	return &Source{cfg: cfg, transport: tr, http: &http.Client{Transport: tr, Timeout: cfg.Timeout}}, nil
+	return &Source{cfg: cfg, transport: tr, http: &http.Client{Transport: tr, Timeout: cfg.Timeout, CheckRedirect: refuseRedirect}}, nil
 }
+
+// ErrRedirect is returned when the token endpoint answers with a redirect.
+var ErrRedirect = errors.New("tokensource: the token endpoint redirected; not followed")
+
+// refuseRedirect: a token request carries the client's credentials (Basic
+// header, client_secret or a still unspent assertion in the body) and a 307 or
+// 308 would replay all of them to wherever the Location points — Go keeps
+// Authorization across a redirect to the same host name on another port, and
+// always re-sends the body. RFC 6749 §3.2 defines no redirect of the token
+// endpoint, so none is followed, not even to the same origin.
+func refuseRedirect(*http.Request, []*http.Request) error { return ErrRedirect }
 
 // Token implements oauth2.TokenSource.
 func (s *Source) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
@@ -202,7 +213,7 @@ func (s *Source) fetchWithRetry(ctx context.Context) (*oauth2.Token, error) {
 			return tok, nil
 		}
 		var se *ServerError
-		retriable := !errors.As(err, &se) || se.Status >= 500
+		retriable := (!errors.As(err, &se) || se.Status >= 500) && !errors.Is(err, ErrRedirect)
 		if !retriable || attempt >= s.cfg.Retries {
 			return nil, err
 		}
@@ -308,7 +319,9 @@ func (s *Source) Client() *http.Client {
 }
 
 // RoundTripper wraps base (default: a transport with this source's TLS
-// settings, including the client certificate). On a 401 whose
+// settings, including the client certificate). It adds the token to the
+// request the caller made and to redirects within that request's origin,
+// never to a redirect to another origin. On a 401 whose
 // WWW-Authenticate says invalid_token it gets a new token and retries once,
 // when the request body can be replayed.
 func (s *Source) RoundTripper(base http.RoundTripper) http.RoundTripper {
@@ -324,6 +337,12 @@ type roundTripper struct {
 }
 
 func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !sameOrigin(req.URL, firstRequest(req).URL) {
+		// A redirect to another origin: the token is for the API the caller
+		// addressed, so it never follows the request elsewhere (a bearer token
+		// replayed by whoever receives it; RFC 6750 §5.3).
+		return rt.base.RoundTrip(req)
+	}
 	tok, err := rt.src.TokenContext(req.Context())
 	if err != nil {
 		return nil, err
@@ -356,4 +375,33 @@ func withToken(req *http.Request, tok *oauth2.Token) *http.Request {
 	r := req.Clone(req.Context())
 	r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 	return r
+}
+
+// firstRequest returns the request the caller made, walking back the
+// redirects an http.Client followed to reach req.
+func firstRequest(req *http.Request) *http.Request {
+	for i := 0; req.Response != nil && req.Response.Request != nil && i < 100; i++ {
+		req = req.Response.Request
+	}
+	return req
+}
+
+// sameOrigin compares scheme, host and port (RFC 6454 §4), the port
+// defaulted by the scheme.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) &&
+		portOf(a) == portOf(b)
+}
+
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
 }

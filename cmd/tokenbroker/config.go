@@ -27,6 +27,7 @@ type fileConfig struct {
 		ClientCAFiles  []string `yaml:"client_ca_files"`
 		CRLFiles       []string `yaml:"crl_files"`
 		CRLURLs        []string `yaml:"crl_urls"`
+		CRLFailClosed  *bool    `yaml:"crl_fail_closed"` // default true: a stale CRL refuses its issuer's certificates
 		ReloadInterval duration `yaml:"reload_interval"`
 	} `yaml:"tls"`
 	MTLS struct {

@@ -352,13 +352,18 @@ func (rt *runtime) load(ctx context.Context, reload time.Duration) error {
 		}
 	}
 	if anchors.file != nil || anchors.pki != nil {
-		crls, err := certs.NewCRLSet(ctx, fc.TLS.CRLFiles, fc.TLS.CRLURLs, reload, rt.log)
+		crls, err := certs.NewCRLSet(ctx, fc.TLS.CRLFiles, fc.TLS.CRLURLs, reload, rt.log,
+			certs.CRLFailClosed(fc.TLS.CRLFailClosed == nil || *fc.TLS.CRLFailClosed))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("tls.crl_files: %w", err))
 		} else {
 			rt.closers = append(rt.closers, crls)
 			rt.crls = crls
-			rt.cfg.Methods = append(rt.cfg.Methods, authn.TLSClientAuth(anchors.Get, crls))
+			var opts []authn.TLSOption
+			if pki := anchors.pki; pki != nil { // intermediates complete paths, never end them; revoked issuers refuse
+				opts = append(opts, authn.WithIntermediates(pki.Intermediates), authn.WithDistrusted(pki.Distrusted))
+			}
+			rt.cfg.Methods = append(rt.cfg.Methods, authn.TLSClientAuth(anchors.Get, crls, opts...))
 		}
 	} else if len(fc.TLS.CRLFiles)+len(fc.TLS.CRLURLs) > 0 {
 		errs = append(errs, errors.New("tls.crl_files, tls.crl_urls: need tls.client_ca_files or backend.vault.pki_mounts"))
