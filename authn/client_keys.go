@@ -105,7 +105,7 @@ func CheckClientJWKS(b []byte) error {
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
-	if err := json.Unmarshal(b, &set); err != nil {
+	if err := josejson.Unmarshal(b, &set); err != nil { // case-sensitive, as go-jose reads the set
 		return fmt.Errorf("%w: not a JWK Set: %w", ErrClientJWKS, err)
 	}
 	switch n := len(set.Keys); {

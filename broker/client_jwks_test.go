@@ -93,3 +93,30 @@ func TestClientJWKSBounds(t *testing.T) {
 		}
 	}
 }
+
+// Registration refuses a JWK Set that authentication would refuse: more than
+// 10 keys, a key without kid in a set of several, or the keys hidden under a
+// case variant of "keys" that encoding/json would have matched.
+func TestRegistrationRefusesOversizedJWKS(t *testing.T) {
+	e := newEnv(t)
+	key := newAssertionKey(t, "k0")
+	named := func(i int) string { return fmt.Sprintf("k%d", i) }
+	eleven := setWith(t, key, 11, named)
+	for _, c := range []struct {
+		name string
+		jwks string
+	}{
+		{"eleven keys", string(eleven)},
+		{"a key without kid", string(setWith(t, key, 2, func(i int) string { return named(i)[:2*(1-i)] }))},
+		{"keys under KEYS", `{"KEYS":` + strings.TrimSuffix(strings.TrimPrefix(string(eleven), `{"keys":`), "}") + `,"keys":[]}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			body := `{"token_endpoint_auth_method":"private_key_jwt","scope":"read","jwks":` + c.jwks + `}`
+			resp, b := e.reg("POST", "/register", e.regToken, body)
+			desc, _ := b["error_description"].(string)
+			if resp.StatusCode != 400 || b["error"] != "invalid_client_metadata" || !strings.HasPrefix(desc, "jwks:") {
+				t.Fatalf("got %d %v, want 400 invalid_client_metadata naming jwks", resp.StatusCode, b)
+			}
+		})
+	}
+}

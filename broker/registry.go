@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
 )
 
@@ -408,11 +408,10 @@ func validateKeys(c *backends.Client) error {
 		return bad("jwks", "larger than 64 KiB")
 	}
 	if len(c.JWKS) > 0 {
-		var set struct {
-			Keys []json.RawMessage `json:"keys"`
-		}
-		if err := json.Unmarshal(c.JWKS, &set); err != nil || len(set.Keys) == 0 {
-			return bad("jwks", "must be a JWK Set with at least one key")
+		// At most authn.MaxClientKeys keys, each with a kid when there are
+		// several: the rule authentication enforces, refused here up front.
+		if err := authn.CheckClientJWKS(c.JWKS); err != nil {
+			return bad("jwks", err.Error())
 		}
 	}
 	if c.JWKSURI != "" {
