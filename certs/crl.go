@@ -104,6 +104,29 @@ type CRLOption func(*CRLSet)
 // and OpenSSL, nginx and Envoy refuse on an expired CRL too) or only warn.
 func CRLFailClosed(on bool) CRLOption { return func(s *CRLSet) { s.failClosed = on } }
 
+// CRLInherit starts the set from the lists prev holds for sources the new
+// set also reads, so that a configuration reload (a new CRLSet) never moves
+// a source's CRL backwards: an old list replayed right after a reload is
+// judged against the one held before it (RFC 5280 §5.2.3). prev may be nil.
+func CRLInherit(prev *CRLSet) CRLOption {
+	return func(s *CRLSet) {
+		if prev == nil {
+			return
+		}
+		sources := map[string]bool{}
+		for _, src := range append(slices.Clone(s.files), s.urls...) {
+			sources[src] = true
+		}
+		prev.mu.RLock()
+		defer prev.mu.RUnlock()
+		for k, sl := range prev.slots {
+			if sl.held != nil && sources[sl.held.source] && len(s.slots) < maxCRLSlots {
+				s.slots[k] = &crlSlot{held: sl.held}
+			}
+		}
+	}
+}
+
 // CRLGrace sets how long past nextUpdate a CRL is still fresh (default DefaultCRLGrace).
 func CRLGrace(d time.Duration) CRLOption { return func(s *CRLSet) { s.grace = d } }
 

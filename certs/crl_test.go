@@ -179,3 +179,64 @@ func TestStaleCRL(t *testing.T) {
 		})
 	}
 }
+
+// A reload builds a new CRLSet; with CRLInherit it starts from the lists the
+// old set held, so an old CRL put back (or replayed over http) just before
+// the reload cannot un-revoke a certificate. Without it the new set would
+// take the old list as its first.
+func TestCRLInheritAcrossReload(t *testing.T) {
+	ca := testCA(t)
+	leaf := issue(t, ca, certs.Leaf{CommonName: "leaf", Client: true})
+	chain := []*x509.Certificate{leaf, ca.Cert}
+	now := time.Now()
+	older := signedCRL(t, ca, 1, now.Add(-2*time.Hour), now.Add(24*time.Hour))
+	revoking := signedCRL(t, ca, 2, now.Add(-time.Hour), now.Add(24*time.Hour), leaf.SerialNumber)
+	path := filepath.Join(t.TempDir(), "ca.crl")
+	if err := os.WriteFile(path, revoking, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first, err := certs.NewCRLSet(t.Context(), []string{path}, nil, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if err := first.Check(chain); !errors.Is(err, certs.ErrRevoked) {
+		t.Fatalf("first set: %v", err)
+	}
+	if err := os.WriteFile(path, older, 0o600); err != nil { // the old list put back
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		opts    []certs.CRLOption
+		revoked bool
+	}{
+		{"inherited", []certs.CRLOption{certs.CRLInherit(first)}, true},
+		{"inherited from nil", []certs.CRLOption{certs.CRLInherit(nil)}, false},
+		{"fresh", nil, false}, // what a reload did before: the old list wins
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next, err := certs.NewCRLSet(t.Context(), []string{path}, nil, 0, nil, tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer next.Close()
+			if err := next.Check(chain); errors.Is(err, certs.ErrRevoked) != tc.revoked {
+				t.Fatalf("after the reload: %v, want revoked=%v", err, tc.revoked)
+			}
+		})
+	}
+	// A source the new configuration no longer reads is not inherited.
+	other := filepath.Join(t.TempDir(), "other.crl")
+	if err := os.WriteFile(other, older, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	next, err := certs.NewCRLSet(t.Context(), []string{other}, nil, 0, nil, certs.CRLInherit(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	if err := next.Check(chain); err != nil {
+		t.Fatalf("a dropped source's list was inherited: %v", err)
+	}
+}

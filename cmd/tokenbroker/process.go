@@ -10,12 +10,14 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/certs"
 )
 
 // process is what one serve process owns across reloads (SIGHUP): the
@@ -33,6 +35,9 @@ type process struct {
 	audit   *broker.Auditor
 	metrics *broker.Metrics
 	closers []io.Closer
+	// crls is the CRL set of the newest instance: the next one starts from
+	// its lists, so a reload never moves a CRL backwards.
+	crls atomic.Pointer[certs.CRLSet]
 }
 
 // openProcess builds the process-lived parts from fc: a Redis client

@@ -353,12 +353,13 @@ func (rt *runtime) load(ctx context.Context, reload time.Duration) error {
 	}
 	if anchors.file != nil || anchors.pki != nil {
 		crls, err := certs.NewCRLSet(ctx, fc.TLS.CRLFiles, fc.TLS.CRLURLs, reload, rt.log,
-			certs.CRLFailClosed(fc.TLS.CRLFailClosed == nil || *fc.TLS.CRLFailClosed))
+			certs.CRLFailClosed(fc.TLS.CRLFailClosed == nil || *fc.TLS.CRLFailClosed), certs.CRLInherit(rt.proc.crls.Load()))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("tls.crl_files: %w", err))
 		} else {
 			rt.closers = append(rt.closers, crls)
 			rt.crls = crls
+			rt.proc.crls.Store(crls)
 			var opts []authn.TLSOption
 			if pki := anchors.pki; pki != nil { // intermediates complete paths, never end them; revoked issuers refuse
 				opts = append(opts, authn.WithIntermediates(pki.Intermediates), authn.WithDistrusted(pki.Distrusted))
