@@ -32,7 +32,8 @@ type Ceiling struct {
 	// AllowedResources and DefaultAudience bound the client's audiences.
 	AllowedResources []string `json:"allowed_resources,omitempty"`
 	DefaultAudience  string   `json:"default_audience,omitempty"`
-	// AccessTokenLifetime, when > 0, is the longest lifetime the client may register.
+	// AccessTokenLifetime is the longest lifetime (seconds) the client may
+	// register; 0 grants the broker's default (tokens.lifetime), not more.
 	AccessTokenLifetime int64 `json:"access_token_lifetime,omitempty"`
 }
 

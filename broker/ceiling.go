@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tokenbroker/tokenbroker/backends"
 )
@@ -19,8 +20,10 @@ import (
 //   - scope, allowed_resources, default_audience, access_token_lifetime:
 //     omitted means the granted value; a subset narrows; anything beyond the
 //     grant is refused, and the grant stays, so a narrowed client can widen
-//     back up to it later.
-func narrow(c *backends.Client, g *backends.Ceiling) error {
+//     back up to it later. A granted lifetime of 0 is the broker's default
+//     (def, tokens.lifetime), not "no limit": the client may shorten it, never
+//     lengthen it.
+func narrow(c *backends.Client, g *backends.Ceiling, def time.Duration) error {
 	bad := func(f, format string, args ...any) error {
 		return &MetadataError{f, fmt.Sprintf(format, args...)}
 	}
@@ -81,8 +84,12 @@ func narrow(c *backends.Client, g *backends.Ceiling) error {
 	if c.AccessTokenLifetime == 0 {
 		c.AccessTokenLifetime = g.AccessTokenLifetime
 	}
-	if g.AccessTokenLifetime > 0 && c.AccessTokenLifetime > g.AccessTokenLifetime {
-		return bad("access_token_lifetime", "longer than the %d seconds the operator granted", g.AccessTokenLifetime)
+	maxLife := g.AccessTokenLifetime
+	if maxLife == 0 {
+		maxLife = int64(def / time.Second) // 0 granted the default lifetime
+	}
+	if c.AccessTokenLifetime > maxLife {
+		return bad("access_token_lifetime", "longer than the %d seconds the operator granted", maxLife)
 	}
 	return nil
 }

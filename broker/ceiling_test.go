@@ -245,3 +245,28 @@ func TestRegistrationWritesAreAudited(t *testing.T) {
 		}
 	}
 }
+
+// A granted lifetime of 0 is the broker's default (tokens.lifetime, 5m in
+// the test env), and that default is the ceiling: the client may shorten its
+// tokens and go back up to the default, never beyond it.
+func TestSelfUpdateDefaultLifetimeIsTheCeiling(t *testing.T) {
+	e := newEnv(t)
+	r, err := e.srv.Registry().Create(context.Background(), &backends.Client{ClientID: "svc-life", Scope: "read", AllowedResources: []string{audience}}, broker.WithRegistrationToken())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.handedOut = append(e.handedOut, r.Secret, r.RegistrationToken)
+	for _, st := range []struct {
+		life   int
+		status int
+	}{{120, 200}, {300, 200}, {301, 400}, {900, 400}, {60, 200}} {
+		status, code, b := e.putMeta("svc-life", r.RegistrationToken, map[string]any{"access_token_lifetime": st.life})
+		if status != st.status || (status == 400 && !strings.HasPrefix(code, "invalid_client_metadata access_token_lifetime:")) {
+			t.Fatalf("PUT lifetime %d: %d %q %v, want %d", st.life, status, code, b, st.status)
+		}
+	}
+	resp, b := e.post(url.Values{"grant_type": {"client_credentials"}}, basic("svc-life", r.Secret))
+	if resp.StatusCode != 200 || b["expires_in"] != float64(60) {
+		t.Fatalf("token after narrowing to 60s: %d %v", resp.StatusCode, b)
+	}
+}

@@ -14,6 +14,9 @@ import (
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
+// DefaultTokenLifetime is tokens.lifetime when the configuration sets none.
+const DefaultTokenLifetime = 5 * time.Minute
+
 // HardMaxTokenLifetime caps every access token, whatever the configuration says.
 const HardMaxTokenLifetime = 15 * time.Minute
 
@@ -93,7 +96,7 @@ type Config struct {
 
 func (c *Config) fill() {
 	if c.TokenLifetime == 0 {
-		c.TokenLifetime = 5 * time.Minute
+		c.TokenLifetime = DefaultTokenLifetime
 	}
 	if c.MaxTokenLifetime == 0 {
 		c.MaxTokenLifetime = HardMaxTokenLifetime

@@ -27,6 +27,11 @@ type RegistryConfig struct {
 	ScopesSupported []string
 	// MaxLifetime bounds access_token_lifetime.
 	MaxLifetime time.Duration
+	// DefaultLifetime is the lifetime of a client registered with
+	// access_token_lifetime 0 (the broker's tokens.lifetime, default 5m). A
+	// ceiling of 0 grants this default, so a client's own update cannot go
+	// beyond it.
+	DefaultLifetime time.Duration
 	// RotationGrace is how long an old secret stays valid after rotate-secret.
 	RotationGrace time.Duration
 	// OnChange is called with a client_id after every write (cache invalidation).
@@ -50,6 +55,9 @@ func NewRegistry(store backends.Store, cfg RegistryConfig) *Registry {
 	}
 	if cfg.MaxLifetime == 0 {
 		cfg.MaxLifetime = HardMaxTokenLifetime
+	}
+	if cfg.DefaultLifetime == 0 {
+		cfg.DefaultLifetime = DefaultTokenLifetime
 	}
 	if cfg.OnChange == nil {
 		cfg.OnChange = func(string) {}
@@ -251,7 +259,7 @@ func (r *Registry) SelfUpdate(ctx context.Context, id string, md *backends.Clien
 	if len(c.GrantTypes) == 0 {
 		c.GrantTypes = []string{backends.GrantClientCredentials}
 	}
-	if err := narrow(c, ceil); err != nil {
+	if err := narrow(c, ceil, r.cfg.DefaultLifetime); err != nil {
 		return nil, err
 	}
 	if err := r.Validate(c); err != nil {

@@ -96,6 +96,7 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 		Methods:         s.auth.Methods(),
 		ScopesSupported: cfg.ScopesSupported,
 		MaxLifetime:     cfg.MaxTokenLifetime,
+		DefaultLifetime: cfg.TokenLifetime,
 		RotationGrace:   cfg.SecretRotationGrace,
 		OnChange:        s.clients.Invalidate,
 		Audit:           func(ev AuditEvent) { _ = s.audit(ev) }, // failures are logged and counted by s.audit

@@ -320,6 +320,7 @@ func openRegistry(ctx context.Context, bf *backendFlags, stderr io.Writer) (*bro
 		Methods:         supportedMethodNames,
 		ScopesSupported: fc.ScopesSupported,
 		MaxLifetime:     time.Duration(fc.Tokens.MaxLifetime),
+		DefaultLifetime: time.Duration(fc.Tokens.Lifetime),
 		RotationGrace:   time.Duration(fc.Secrets.RotationGrace),
 	})
 	return reg, func() { store.Close() }, nil
