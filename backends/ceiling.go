@@ -1,6 +1,9 @@
 package backends
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -12,7 +15,8 @@ import (
 // Ceiling is the operator's grant to one client, stored with its record
 // (member "operator_ceiling"). A client's RFC 7592 update may narrow its
 // metadata within the ceiling but never widen it: the authentication method,
-// the certificate match and CA pin are fixed; the bound-token requirement
+// the certificate match and CA pin are fixed (for self_signed_tls_client_auth
+// the match is the registered jwks / jwks_uri, pinned here); the bound-token requirement
 // cannot be dropped; scope, allowed resources, default audience and token
 // lifetime stay within what is granted here. Only the operator (CLI, direct
 // backend writes) sets it; a registration request cannot name it.
@@ -25,6 +29,13 @@ type Ceiling struct {
 	TLSClientAuthSANIP     string `json:"tls_client_auth_san_ip,omitempty"`
 	TLSClientAuthSANEmail  string `json:"tls_client_auth_san_email,omitempty"`
 	TLSClientAuthCASHA256  string `json:"tls_client_auth_ca_sha256,omitempty"`
+	// RFC 8705 §2.2: a self_signed_tls_client_auth client's certificate is its
+	// registered jwks or jwks_uri, so that is its match, fixed like the
+	// tls_client_auth_* one: JWKSSHA256 is JWKSDigest of the granted jwks,
+	// JWKSURI the granted jwks_uri (see PinKeys). Both empty for other methods:
+	// a private_key_jwt client rotates its keys through RFC 7592.
+	JWKSSHA256 string `json:"jwks_sha256,omitempty"`
+	JWKSURI    string `json:"jwks_uri,omitempty"`
 	// RFC 8705 §3.4: when true, the client cannot drop the requirement.
 	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 	// Scope is the widest scope the client may register (RFC 6749 §3.3 list).
@@ -39,7 +50,7 @@ type Ceiling struct {
 
 // CeilingOf returns the ceiling that grants exactly what c holds now.
 func CeilingOf(c *Client) *Ceiling {
-	return &Ceiling{
+	g := &Ceiling{
 		TokenEndpointAuthMethod:               c.TokenEndpointAuthMethod,
 		TLSClientAuthSubjectDN:                c.TLSClientAuthSubjectDN,
 		TLSClientAuthSANDNS:                   c.TLSClientAuthSANDNS,
@@ -53,6 +64,55 @@ func CeilingOf(c *Client) *Ceiling {
 		DefaultAudience:                       c.DefaultAudience,
 		AccessTokenLifetime:                   c.AccessTokenLifetime,
 	}
+	g.PinKeys(c)
+	return g
+}
+
+// PinKeys fixes c's jwks or jwks_uri as the granted certificate when g grants
+// self_signed_tls_client_auth, and clears the pin for any other method.
+func (g *Ceiling) PinKeys(c *Client) {
+	g.JWKSSHA256, g.JWKSURI = "", ""
+	if g.TokenEndpointAuthMethod != AuthSelfSignedTLSClient {
+		return
+	}
+	if len(c.JWKS) > 0 {
+		g.JWKSSHA256 = JWKSDigest(c.JWKS)
+	}
+	g.JWKSURI = c.JWKSURI
+}
+
+// PinsKeys reports whether g holds a certificate pin (PinKeys).
+func (g *Ceiling) PinsKeys() bool { return g.JWKSSHA256 != "" || g.JWKSURI != "" }
+
+// GrantsKeys reports whether jwks and jwksURI (one of them set) are the
+// certificate g pins.
+func (g *Ceiling) GrantsKeys(jwks json.RawMessage, jwksURI string) bool {
+	switch {
+	case len(jwks) > 0 && jwksURI == "":
+		return g.JWKSSHA256 != "" && JWKSDigest(jwks) == g.JWKSSHA256
+	case len(jwks) == 0 && jwksURI != "":
+		return jwksURI == g.JWKSURI
+	}
+	return false
+}
+
+// JWKSDigest is the hex SHA-256 of a JWK Set in a canonical form — members
+// sorted by name, no insignificant whitespace, numbers as written — so a
+// client that sends back its registered set reformatted or with members
+// reordered still matches, and any change to a key or certificate does not.
+// Bytes that are not JSON are hashed as they are.
+func JWKSDigest(jwks json.RawMessage) string {
+	canon := []byte(jwks)
+	dec := json.NewDecoder(bytes.NewReader(jwks))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) == nil {
+		if b, err := MarshalCompact(v); err == nil {
+			canon = b
+		}
+	}
+	sum := sha256.Sum256(canon)
+	return hex.EncodeToString(sum[:])
 }
 
 // Clone returns a deep copy.

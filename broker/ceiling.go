@@ -9,13 +9,16 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends"
 )
 
-// narrow fits a client's RFC 7592 §2.2 update c within the operator's ceiling
-// g. §2.2 lets the server replace an omitted or invalid value with a default
-// and return it; the default here is what the operator granted:
+// narrow fits a client's RFC 7592 §2.2 update c of the stored record held
+// within the operator's ceiling g. §2.2 lets the server replace an omitted or
+// invalid value with a default and return it; the default here is what the
+// operator granted:
 //
 //   - fixed: token_endpoint_auth_method, the tls_client_auth_* match and
 //     tls_client_auth_ca_sha256 — omitted means the granted value, another
 //     value is refused (a client cannot switch how it authenticates);
+//   - fixed for self_signed_tls_client_auth: jwks / jwks_uri, its certificate
+//     (keepCertificate); a private_key_jwt client may rotate its keys;
 //   - tls_client_certificate_bound_access_tokens stays true once granted so;
 //   - scope, allowed_resources, default_audience, access_token_lifetime:
 //     omitted means the granted value; a subset narrows; anything beyond the
@@ -23,7 +26,7 @@ import (
 //     back up to it later. A granted lifetime of 0 is the broker's default
 //     (def, tokens.lifetime), not "no limit": the client may shorten it, never
 //     lengthen it.
-func narrow(c *backends.Client, g *backends.Ceiling, def time.Duration) error {
+func narrow(c, held *backends.Client, g *backends.Ceiling, def time.Duration) error {
 	bad := func(f, format string, args ...any) error {
 		return &MetadataError{f, fmt.Sprintf(format, args...)}
 	}
@@ -54,6 +57,11 @@ func narrow(c *backends.Client, g *backends.Ceiling, def time.Duration) error {
 	}
 	if err := fixed("tls_client_auth_ca_sha256", &c.TLSClientAuthCASHA256, g.TLSClientAuthCASHA256); err != nil {
 		return err
+	}
+	if g.TokenEndpointAuthMethod == backends.AuthSelfSignedTLSClient {
+		if err := keepCertificate(c, held, g); err != nil {
+			return err
+		}
 	}
 	// RFC 8705 §3.4: a bound-token requirement the operator set stays.
 	c.TLSClientCertificateBoundAccessTokens = c.TLSClientCertificateBoundAccessTokens || g.TLSClientCertificateBoundAccessTokens
@@ -91,6 +99,32 @@ func narrow(c *backends.Client, g *backends.Ceiling, def time.Duration) error {
 	if c.AccessTokenLifetime > maxLife {
 		return bad("access_token_lifetime", "longer than the %d seconds the operator granted", maxLife)
 	}
+	return nil
+}
+
+// keepCertificate holds a self_signed_tls_client_auth client to the
+// certificate the operator granted: RFC 8705 §2.2 makes the registered jwks
+// or jwks_uri the match, so replacing it would let whoever holds the
+// registration access token authenticate as the client with a certificate of
+// its own. Omitted means the granted one; the same set sent back (however
+// formatted) is accepted; anything else is refused. The stored value is what
+// stays, never the client's bytes, and a stored value that is not the
+// ceiling's (a direct backend write) refuses the update until the operator
+// reconciles them.
+func keepCertificate(c, held *backends.Client, g *backends.Ceiling) error {
+	const why = "the certificate (RFC 8705 §2.2) is set by the operator; a client cannot change it"
+	if len(c.JWKS) > 0 || c.JWKSURI != "" {
+		if !g.GrantsKeys(c.JWKS, c.JWKSURI) {
+			if len(c.JWKS) == 0 {
+				return &MetadataError{"jwks_uri", why}
+			}
+			return &MetadataError{"jwks", why}
+		}
+	}
+	if !g.GrantsKeys(held.JWKS, held.JWKSURI) {
+		return &MetadataError{"jwks", "the registered certificate is not the one the operator granted; the operator must update the client"}
+	}
+	c.JWKS, c.JWKSURI = slices.Clone(held.JWKS), held.JWKSURI
 	return nil
 }
 

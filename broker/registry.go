@@ -118,7 +118,9 @@ func IsSecretMethod(m string) bool {
 // client with a new secret (for secret methods) and, WithRegistrationToken, a
 // registration access token. The operator ceiling is md.Ceiling, or else
 // exactly what the record grants: for a self-registered client, what the
-// registration policy allowed it to register.
+// registration policy allowed it to register. Either way a
+// self_signed_tls_client_auth client's certificate is pinned to the record's
+// jwks / jwks_uri (Ceiling.PinKeys).
 func (r *Registry) Create(ctx context.Context, md *backends.Client, opts ...CreateOption) (*Registered, error) {
 	var o createOptions
 	for _, opt := range opts {
@@ -139,6 +141,7 @@ func (r *Registry) Create(ctx context.Context, md *backends.Client, opts ...Crea
 	if c.Ceiling == nil {
 		c.Ceiling = backends.CeilingOf(c)
 	}
+	c.Ceiling.PinKeys(c) // the operator's record is the granted certificate
 	if err := r.Validate(c); err != nil {
 		return nil, err
 	}
@@ -178,7 +181,9 @@ func (r *Registry) List(ctx context.Context) ([]string, error) { return r.store.
 // client_id and client_id_issued_at. If md.Revision is set it must match the
 // stored revision; otherwise the current revision is used, and a concurrent
 // writer still makes the store refuse (check-and-set). The ceiling is
-// md.Ceiling, or else exactly what md grants. A switch to a secret method
+// md.Ceiling, or else exactly what md grants; a self_signed_tls_client_auth
+// certificate pin is always md's jwks / jwks_uri, so the operator rebinds a
+// self-signed client here (clients update --jwks). A switch to a secret method
 // without a usable secret issues one. A client's own update is SelfUpdate.
 func (r *Registry) Update(ctx context.Context, id string, md *backends.Client) (*Registered, error) {
 	cur, err := r.store.GetClient(ctx, id)
@@ -202,6 +207,7 @@ func (r *Registry) Update(ctx context.Context, id string, md *backends.Client) (
 	if c.Ceiling == nil {
 		c.Ceiling = backends.CeilingOf(c)
 	}
+	c.Ceiling.PinKeys(c) // the operator's record is the granted certificate
 	if err := r.Validate(c); err != nil {
 		return nil, err
 	}
@@ -238,7 +244,8 @@ func (r *Registry) Update(ctx context.Context, id string, md *backends.Client) (
 // that revision: an operator change made meanwhile makes it fail with
 // ErrConflict, never silently undone. A record without a ceiling (written
 // before ceilings existed, or by the backend's own tooling) has its current
-// values as the ceiling, stored from now on.
+// values as the ceiling, stored from now on; so does a self-signed client's
+// certificate when its ceiling predates certificate pins.
 func (r *Registry) SelfUpdate(ctx context.Context, id string, md *backends.Client) (*Registered, error) {
 	cur, err := r.store.GetClient(ctx, id)
 	if err != nil {
@@ -248,8 +255,14 @@ func (r *Registry) SelfUpdate(ctx context.Context, id string, md *backends.Clien
 		return nil, ErrDisabled
 	}
 	ceil := cur.Ceiling
-	if ceil == nil {
+	switch {
+	case ceil == nil:
 		ceil = backends.CeilingOf(cur)
+	case ceil.TokenEndpointAuthMethod == backends.AuthSelfSignedTLSClient && !ceil.PinsKeys():
+		// A ceiling from before certificates were pinned: the stored
+		// certificate is the grant, pinned from now on.
+		ceil = ceil.Clone()
+		ceil.PinKeys(cur)
 	}
 	c := md.Clone()
 	if c.ClientID != "" && c.ClientID != id {
@@ -259,7 +272,7 @@ func (r *Registry) SelfUpdate(ctx context.Context, id string, md *backends.Clien
 	if len(c.GrantTypes) == 0 {
 		c.GrantTypes = []string{backends.GrantClientCredentials}
 	}
-	if err := narrow(c, ceil, r.cfg.DefaultLifetime); err != nil {
+	if err := narrow(c, cur, ceil, r.cfg.DefaultLifetime); err != nil {
 		return nil, err
 	}
 	if err := r.Validate(c); err != nil {

@@ -3,10 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/certs"
 )
 
 // An operator-created client gets an RFC 7592 registration access token only
@@ -67,5 +74,59 @@ func TestClientsSelfManageAndCeiling(t *testing.T) {
 	}
 	if out, err := cli("clients", "create", "--id", "variant", "--metadata", "md.json"); err == nil || !strings.Contains(out+err.Error(), "Scope") {
 		t.Fatalf("case variant in --metadata accepted: %v %s", err, out)
+	}
+}
+
+// A self_signed_tls_client_auth client's certificate (its jwks, RFC 8705
+// §2.2) is pinned in its ceiling, so its own RFC 7592 update cannot rebind
+// it; the operator's clients update --jwks can, and re-pins it.
+func TestClientsUpdateRebindsSelfSignedCertificate(t *testing.T) {
+	t.Chdir(t.TempDir())
+	_, _, stop := startDev(t, freeAddr(t))
+	stop()
+	ctx := context.Background()
+	cli := func(args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		err := run(ctx, args, &out, &errb)
+		return out.String() + errb.String(), err
+	}
+	writeJWKS := func(file, cn string) json.RawMessage {
+		t.Helper()
+		certPEM, _, err := certs.SelfSigned(certs.Leaf{CommonName: cn, Client: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, _ := pem.Decode(certPEM)
+		leaf, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: leaf.PublicKey, Certificates: []*x509.Certificate{leaf}, KeyID: cn}}})
+		if err := os.WriteFile(file, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	pinned := func(out string) string {
+		t.Helper()
+		var r struct {
+			Client struct {
+				Ceiling map[string]any `json:"operator_ceiling"`
+			} `json:"client"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("output: %v %s", err, out)
+		}
+		s, _ := r.Client.Ceiling["jwks_sha256"].(string)
+		return s
+	}
+	first, second := writeJWKS("a.json", "ss-a"), writeJWKS("b.json", "ss-b")
+	out, err := cli("clients", "create", "--id", "ss", "--method", "self_signed_tls_client_auth", "--jwks", "a.json", "--scope", "read", "--self-manage")
+	if err != nil || pinned(out) != backends.JWKSDigest(first) {
+		t.Fatalf("create: %v %s", err, out)
+	}
+	out, err = cli("clients", "update", "ss", "--jwks", "b.json")
+	if err != nil || pinned(out) != backends.JWKSDigest(second) {
+		t.Fatalf("update --jwks: %v %s", err, out)
 	}
 }
