@@ -1,4 +1,4 @@
-package state
+package state_test
 
 import (
 	"context"
@@ -10,18 +10,19 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokenbroker/tokenbroker/backends/state"
 )
 
-// REVIEW: the Redis store judges expiry by each replica's own wall clock (the
-// script's "now" is the caller's time.Now(), and ZREMRANGEBYSCORE drops every
-// member of the owner's set whose exp ≤ that now). Before, SET NX PX let the
-// Redis server expire keys. A replica whose clock runs ahead (here 2 minutes)
-// purges the other replicas' live jtis and revocations at its next Once for
-// that owner, so a spent assertion is accepted again by a correct replica,
-// and a revoked token reads as not revoked (Has).
-//
-// The skewed replica is simulated by running the store's own script with its
-// clock (the only thing that differs between two Redis.Once calls).
+// A replica whose clock runs ahead (here 2 minutes) must not purge the other
+// replicas' live jtis and revocations: the store judges expiry by the Redis
+// server's clock (TIME inside the scripts), so the only thing a skewed
+// replica contributes is the absolute exp of its own keys — data, taken from
+// its own token or assertion. Before the fix the script's "now" was the
+// caller's time.Now(), and ZREMRANGEBYSCORE dropped every member of the
+// owner's set whose exp ≤ that now: a spent assertion was accepted again by
+// a correct replica (RFC 7523 §3 item 7) and a revoked token read as not
+// revoked (RFC 7009 §2.2).
 func TestReviewRedisSharesSurviveReplicaClockSkew(t *testing.T) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -50,22 +51,23 @@ func TestReviewRedisSharesSurviveReplicaClockSkew(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { c.Close() })
 	ctx := context.Background()
-	b := NewRedis(c, "tb:") // replica B, correct clock
-	share := Share{Owner: "jti:victim", Max: 100}
+	b := state.NewRedis(c, "tb:") // replica B, correct clock
+	share := state.Share{Owner: "jti:victim", Max: 100}
 
 	exp := time.Now().Add(time.Minute) // the assertion's exp + skew
 	if fresh, err := b.Once(ctx, share, "jti-1", exp); err != nil || !fresh {
 		t.Fatalf("first use: %v %v", fresh, err)
 	}
-	if _, err := b.Once(ctx, Share{Owner: "revoked:victim", Max: 100}, "tok-1", exp); err != nil {
+	if _, err := b.Once(ctx, state.Share{Owner: "revoked:victim", Max: 100}, "tok-1", exp); err != nil {
 		t.Fatal(err)
 	}
 
 	// Replica A, clock 2 minutes ahead, records the same client's next jti
-	// and a revocation — exactly the call its Redis.Once makes.
+	// and a revocation: its exp values are 2 minutes ahead too.
+	a := state.NewRedis(c, "tb:")
 	ahead := time.Now().Add(2 * time.Minute)
 	for _, owner := range []string{"jti:victim", "revoked:victim"} {
-		if _, err := once.Run(ctx, c, []string{b.shareKey(owner)}, "other", ahead.UnixMilli(), ahead.Add(time.Minute).UnixMilli(), 100).Int64(); err != nil {
+		if _, err := a.Once(ctx, state.Share{Owner: owner, Max: 100}, "other", ahead.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}
