@@ -89,12 +89,13 @@ func (r *Redis) Has(ctx context.Context, owner, key string) (bool, error) {
 // Ping reports whether Redis answers (readiness).
 func (r *Redis) Ping(ctx context.Context) error { return r.c.Ping(ctx).Err() }
 
-// tokenBucket atomically refills and takes from a bucket stored as a hash.
-// KEYS[1] bucket; ARGV: cost, rate (tokens/s), burst, now (ms). Returns
-// {allowed (0/1), milliseconds until cost tokens are available}.
-var tokenBucket = redis.NewScript(`
+// tokenBucket atomically refills and takes from a bucket stored as a hash,
+// timed by the Redis server's clock (serverNow) like the shares. KEYS[1]
+// bucket; ARGV: cost, rate (tokens/s), burst. Returns {allowed (0/1),
+// milliseconds until cost tokens are available}.
+var tokenBucket = redis.NewScript(serverNow + `
 local b = redis.call('HMGET', KEYS[1], 't', 'ts')
-local cost, rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local cost, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local tokens, ts = tonumber(b[1]), tonumber(b[2])
 if tokens == nil then tokens, ts = burst, now end
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
@@ -112,7 +113,7 @@ return {1, 0}
 
 // Take implements Limiter.
 func (r *Redis) Take(ctx context.Context, key string, cost, rate, burst float64) (bool, time.Duration, error) {
-	res, err := tokenBucket.Run(ctx, r.c, []string{r.prefix + "rl:" + key}, cost, rate, burst, time.Now().UnixMilli()).Int64Slice()
+	res, err := tokenBucket.Run(ctx, r.c, []string{r.prefix + "rl:" + key}, cost, rate, burst).Int64Slice()
 	if err != nil {
 		return false, 0, fmt.Errorf("state: redis: %w", err)
 	}
