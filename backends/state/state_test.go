@@ -118,3 +118,45 @@ func TestMemoryFullSweepsRarely(t *testing.T) {
 		t.Fatalf("expired key not swept after a second: %v, %v", ok, err)
 	}
 }
+
+// An owner's own expired keys leave the burst half at once (its expiry heap,
+// no sweep); other owners' expired burst keys at the next relief sweep, at
+// most a second after the last.
+func TestMemoryBurstFreedByExpiry(t *testing.T) {
+	ctx := context.Background()
+	s := state.NewMemory(20, state.WithFloor(1)) // burst half: 10 keys
+	a, b, c := state.Share{Owner: "a"}, state.Share{Owner: "b"}, state.Share{Owner: "c"}
+	long, short := time.Now().Add(time.Minute), time.Now().Add(50*time.Millisecond)
+	for _, sh := range []state.Share{a, b, c} {
+		s.Once(ctx, sh, "floor", long)
+	}
+	for i := range 5 {
+		s.Once(ctx, a, fmt.Sprint(i), short)
+		s.Once(ctx, b, fmt.Sprint(i), short)
+	}
+	if _, err := s.Once(ctx, c, "0", long); !errors.Is(err, state.ErrFull) { // relief sweep: nothing expired yet
+		t.Fatalf("burst key with the burst half taken = %v, want ErrFull", err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if ok, err := s.Once(ctx, a, "again", long); !ok || err != nil {
+		t.Fatalf("owner's own expired burst keys not freed: %v, %v", ok, err)
+	}
+	// b's expired burst keys stay counted: b is not refused, so nothing
+	// looks at them until a relief sweep, at most one a second.
+	if ok, err := s.Once(ctx, b, "again", long); !ok || err != nil {
+		t.Fatalf("b: %v, %v", ok, err)
+	}
+	for i := range 4 {
+		ok, err := s.Once(ctx, c, fmt.Sprint(i), long)
+		if i < 3 && (!ok || err != nil) || i == 3 && !errors.Is(err, state.ErrFull) {
+			t.Fatalf("burst key %d before the next relief sweep: %v, %v", i, ok, err)
+		}
+	}
+	time.Sleep(time.Second)
+	for i := 3; i < 9; i++ {
+		ok, err := s.Once(ctx, c, fmt.Sprint(i), long)
+		if i < 8 && (!ok || err != nil) || i == 8 && !errors.Is(err, state.ErrFull) {
+			t.Fatalf("burst key %d after the relief sweep: %v, %v", i, ok, err)
+		}
+	}
+}
