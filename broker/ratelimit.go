@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"math"
 	"net/http"
@@ -59,6 +61,12 @@ type RateLimits struct {
 	// IssuancePerClient, when set, is a quota of tokens per client
 	// (rate_limits.issuance_per_client); it costs a limiter round trip per token.
 	IssuancePerClient Rate
+	// Registrations, when set, bounds successful RFC 7591 registrations per
+	// initial access token (rate_limits.registrations): whoever holds one
+	// can otherwise mint clients without end, each with its own shares of
+	// the shared state (sybils). Charged after the token and the metadata
+	// were accepted, so a refused registration costs nothing.
+	Registrations Rate
 	// Limiter holds the buckets (default in memory; Redis shares them across replicas).
 	Limiter state.Limiter
 }
@@ -68,7 +76,7 @@ func (rl RateLimits) validate() []error {
 	for _, b := range []struct {
 		key string
 		r   Rate
-	}{{"rate_limits.failed_per_client", rl.FailedPerClient}, {"rate_limits.failed_per_address", rl.FailedPerAddress}, {"rate_limits.issuance_per_client", rl.IssuancePerClient}} {
+	}{{"rate_limits.failed_per_client", rl.FailedPerClient}, {"rate_limits.failed_per_address", rl.FailedPerAddress}, {"rate_limits.issuance_per_client", rl.IssuancePerClient}, {"rate_limits.registrations", rl.Registrations}} {
 		if err := b.r.Validate(b.key); err != nil {
 			errs = append(errs, err)
 		}
@@ -124,6 +132,13 @@ func (s *Server) take(ctx context.Context, kind, key string, r Rate, cause error
 		e.retryAfter = 1
 	}
 	return e
+}
+
+// registrationKey is the bucket key of an initial access token: a short
+// hash of it, never the token itself — buckets live in Redis and in logs.
+func registrationKey(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return base64.RawURLEncoding.EncodeToString(sum[:12])
 }
 
 // sourceKey is the bucket key of a source address: the address, or for

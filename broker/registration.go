@@ -96,6 +96,12 @@ func (s *Server) register(c echo.Context) error {
 	if err := s.checkSelfService(md); err != nil {
 		return s.regError(c, event, "", err)
 	}
+	// Each initial access token may register so many clients per second:
+	// without a bound one holder registers sybils until their per-client
+	// shares fill the shared state (see state.Memory's floor).
+	if e := s.take(c.Request().Context(), "register", registrationKey(tok), s.cfg.RateLimits.Registrations, nil); e != nil {
+		return s.regError(c, event, "", e)
+	}
 	// The ceiling is what this registration was allowed to register.
 	reg, err := s.registry.Create(c.Request().Context(), md, WithRegistrationToken())
 	if err != nil {

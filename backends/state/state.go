@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -38,18 +39,50 @@ type Store interface {
 	Has(ctx context.Context, owner, key string) (bool, error)
 }
 
-// Memory is the single-node Store.
+// Memory is the single-node Store. Its capacity is split so that owners who
+// are many (self-registered sybil clients, RFC 7591 §3 with an initial access
+// token) cannot together make everyone else fail closed: each owner's first
+// floor keys are admitted while the store is below its hard cap, but keys
+// beyond an owner's floor ("burst" keys) only while all owners' burst keys
+// together stay under half the capacity. Sybils can take the burst half; an
+// honest owner loses its floor only when hundreds of sybils (capacity / 2 /
+// floor) each fill their own floor — which registration rate limits bound.
 type Memory struct {
-	max int
-	now func() time.Time
+	max      int
+	floor    int // keys per owner admitted up to the hard cap
+	burstMax int // bound on the sum of keys above owners' floors: max / 2
+	now      func() time.Time
 
-	mu        sync.Mutex
-	m         map[slot]time.Time
-	shares    map[string]*ownerShare
-	nextSweep time.Time
+	mu         sync.Mutex
+	m          map[slot]time.Time
+	shares     map[string]*ownerShare
+	burst      int       // Σ max(0, owner's keys − floor)
+	nextSweep  time.Time // the scheduled sweep
+	lastRelief time.Time // the last sweep forced by pressure
 }
 
 var _ Store = (*Memory)(nil)
+
+// MemoryOption configures NewMemory.
+type MemoryOption func(*Memory)
+
+// WithFloor sets the keys per owner guaranteed while the store is below its
+// hard cap (default 1,000; n ≤ 0 keeps the default).
+func WithFloor(n int) MemoryOption {
+	return func(s *Memory) {
+		if n > 0 {
+			s.floor = n
+		}
+	}
+}
+
+// Sweep intervals: the whole store is walked (under its lock) once a minute,
+// and at most once a second while it is under pressure — never on every
+// call, which a full store would otherwise cost.
+const (
+	sweepEvery    = time.Minute
+	sweepPressure = time.Second
+)
 
 // slot is a key within its owner's share.
 type slot struct{ owner, key string }
@@ -79,15 +112,22 @@ func (h *expHeap) Pop() any {
 	return x
 }
 
-// NewMemory returns an in-memory store holding at most max live keys in all.
-func NewMemory(max int) *Memory {
+// NewMemory returns an in-memory store holding at most max live keys in all
+// (≤ 0: 1,000,000), of which at most half above owners' floors.
+func NewMemory(max int, opts ...MemoryOption) *Memory {
 	if max <= 0 {
 		max = 1_000_000
 	}
-	return &Memory{max: max, now: time.Now, m: map[slot]time.Time{}, shares: map[string]*ownerShare{}}
+	s := &Memory{max: max, floor: 1_000, burstMax: max / 2, now: time.Now, m: map[slot]time.Time{}, shares: map[string]*ownerShare{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
-// Once implements Store.
+// Once implements Store. A new key beyond share.Max is ErrShareFull; a new
+// key the store cannot take (hard cap, or burst half taken while the owner
+// is above its floor) is ErrFull.
 func (s *Memory) Once(ctx context.Context, share Share, key string, exp time.Time) (bool, error) {
 	now := s.now()
 	k := slot{share.Owner, key}
@@ -99,7 +139,7 @@ func (s *Memory) Once(ctx context.Context, share Share, key string, exp time.Tim
 		}
 		s.drop(k) // expired: its place is free
 	}
-	if len(s.m) >= s.max || now.After(s.nextSweep) {
+	if now.After(s.nextSweep) {
 		s.sweep(now)
 	}
 	o := s.shares[share.Owner]
@@ -109,17 +149,37 @@ func (s *Memory) Once(ctx context.Context, share Share, key string, exp time.Tim
 			return false, ErrShareFull
 		}
 	}
-	if len(s.m) >= s.max {
+	if o != nil && o.n >= s.floor && s.burst >= s.burstMax {
+		s.expire(share.Owner, o, now)
+		if o.n >= s.floor && s.burst >= s.burstMax && !s.relieve(now, func() bool { return s.burst < s.burstMax }) {
+			return false, fmt.Errorf("%w: keys above the per-owner floor hold half the store", ErrFull)
+		}
+	}
+	if len(s.m) >= s.max && !s.relieve(now, func() bool { return len(s.m) < s.max }) {
 		return false, ErrFull
 	}
+	o = s.shares[share.Owner] // a sweep drops owners left without keys
 	if o == nil {
 		o = &ownerShare{}
 		s.shares[share.Owner] = o
 	}
 	s.m[k] = exp
+	if o.n >= s.floor {
+		s.burst++
+	}
 	o.n++
 	heap.Push(&o.exps, expiry{exp.UnixNano(), key})
 	return true, nil
+}
+
+// relieve sweeps a store under pressure, at most once per sweepPressure,
+// and reports whether ok() holds afterwards.
+func (s *Memory) relieve(now time.Time, ok func() bool) bool {
+	if now.Sub(s.lastRelief) >= sweepPressure {
+		s.lastRelief = now
+		s.sweep(now)
+	}
+	return ok()
 }
 
 // Has implements Store.
@@ -142,6 +202,9 @@ func (s *Memory) drop(k slot) {
 	delete(s.m, k)
 	if o := s.shares[k.owner]; o != nil {
 		o.n--
+		if o.n >= s.floor {
+			s.burst--
+		}
 	}
 }
 
@@ -171,5 +234,5 @@ func (s *Memory) sweep(now time.Time) {
 		}
 		s.expire(owner, o, now) // only stale items remain to pop
 	}
-	s.nextSweep = now.Add(time.Minute)
+	s.nextSweep = now.Add(sweepEvery)
 }

@@ -145,6 +145,7 @@ type fileConfig struct {
 		FailedPerClient   rateConfig `yaml:"failed_per_client"`
 		FailedPerAddress  rateConfig `yaml:"failed_per_address"`
 		IssuancePerClient rateConfig `yaml:"issuance_per_client"`
+		Registrations     rateConfig `yaml:"registrations"`
 	} `yaml:"rate_limits"`
 }
 

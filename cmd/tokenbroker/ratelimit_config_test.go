@@ -20,6 +20,7 @@ func TestRateLimitAndProxyConfig(t *testing.T) {
 		{"per_second alone", "rate_limits:\n  failed_per_client: {per_second: 1}\n", "rate_limits.failed_per_client.burst: required when per_second is set"},
 		{"burst alone", "rate_limits:\n  failed_per_address: {burst: 5}\n", "rate_limits.failed_per_address.per_second: required when burst is set"},
 		{"quota half set", "rate_limits:\n  issuance_per_client: {per_second: 2}\n", "rate_limits.issuance_per_client.burst"},
+		{"registrations half set", "rate_limits:\n  registrations: {burst: 20}\n", "rate_limits.registrations.per_second: required when burst is set"},
 		{"negative", "rate_limits:\n  failed_per_client: {per_second: -1, burst: 3}\n", "rate_limits.failed_per_client: per_second and burst must not be negative"},
 		{"address header", "proxy:\n  format: nginx\n  trusted_proxies: [10.0.0.1]\n  address_header: X-Real-IP\n", "proxy.address_header"},
 	} {

@@ -187,8 +187,9 @@ func buildRuntimeIn(ctx context.Context, proc *process, fc *fileConfig, logOut i
 		FailedPerClient:   rateOf(fc.RateLimits.FailedPerClient, broker.Rate{PerSecond: 0.5, Burst: 10}),
 		FailedPerAddress:  rateOf(fc.RateLimits.FailedPerAddress, broker.Rate{PerSecond: 1, Burst: 30}),
 		IssuancePerClient: rateOf(fc.RateLimits.IssuancePerClient, broker.Rate{}),
+		Registrations:     rateOf(fc.RateLimits.Registrations, broker.Rate{PerSecond: 1, Burst: 20}),
 	}
-	for name, r := range map[string]rateConfig{"failed_per_client": fc.RateLimits.FailedPerClient, "failed_per_address": fc.RateLimits.FailedPerAddress, "issuance_per_client": fc.RateLimits.IssuancePerClient} {
+	for name, r := range map[string]rateConfig{"failed_per_client": fc.RateLimits.FailedPerClient, "failed_per_address": fc.RateLimits.FailedPerAddress, "issuance_per_client": fc.RateLimits.IssuancePerClient, "registrations": fc.RateLimits.Registrations} {
 		if err := (broker.Rate{PerSecond: r.PerSecond, Burst: r.Burst}).Validate("rate_limits." + name); err != nil {
 			bad(err)
 		}
