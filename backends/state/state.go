@@ -76,6 +76,15 @@ func WithFloor(n int) MemoryOption {
 	}
 }
 
+// WithClock sets the clock (tests; default time.Now).
+func WithClock(now func() time.Time) MemoryOption {
+	return func(s *Memory) {
+		if now != nil {
+			s.now = now
+		}
+	}
+}
+
 // Sweep intervals: the whole store is walked (under its lock) once a minute,
 // and at most once a second while it is under pressure — never on every
 // call, which a full store would otherwise cost.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,13 +46,14 @@ func TestMemoryGlobalBound(t *testing.T) {
 // the per-owner bookkeeping does not grow with churn.
 func TestMemoryShareChurn(t *testing.T) {
 	ctx := context.Background()
-	s := state.NewMemory(1000)
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	s := state.NewMemory(1000, state.WithClock(clk.Now))
 	sh := state.Share{Owner: "jti:churn", Max: 3}
 	for i := range 300 {
-		exp := time.Now().Add(time.Millisecond)
 		if i%3 == 0 {
-			time.Sleep(2 * time.Millisecond) // the previous three have expired
+			clk.Add(2 * time.Millisecond) // the previous three have expired
 		}
+		exp := clk.Now().Add(time.Millisecond)
 		if ok, err := s.Once(ctx, sh, fmt.Sprint(i), exp); !ok || err != nil {
 			t.Fatalf("key %d: %v, %v", i, ok, err)
 		}
@@ -101,19 +103,20 @@ func TestMemoryFloorReserve(t *testing.T) {
 // call: an expired key frees its place at the next relief sweep.
 func TestMemoryFullSweepsRarely(t *testing.T) {
 	ctx := context.Background()
-	s := state.NewMemory(2)
-	long := time.Now().Add(time.Minute)
-	s.Once(ctx, state.Share{Owner: "a"}, "short", time.Now().Add(50*time.Millisecond))
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	s := state.NewMemory(2, state.WithClock(clk.Now))
+	long := clk.Now().Add(time.Minute)
+	s.Once(ctx, state.Share{Owner: "a"}, "short", clk.Now().Add(50*time.Millisecond))
 	s.Once(ctx, state.Share{Owner: "b"}, "long", long)
 	c := state.Share{Owner: "c"}
 	if _, err := s.Once(ctx, c, "1", long); !errors.Is(err, state.ErrFull) { // sweeps: nothing expired
 		t.Fatalf("full store = %v, want ErrFull", err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	clk.Add(100 * time.Millisecond) // "short" expired, but the last sweep was moments ago
 	if _, err := s.Once(ctx, c, "1", long); !errors.Is(err, state.ErrFull) {
 		t.Fatalf("full store swept again within a second: %v", err)
 	}
-	time.Sleep(time.Second)
+	clk.Add(time.Second)
 	if ok, err := s.Once(ctx, c, "1", long); !ok || err != nil {
 		t.Fatalf("expired key not swept after a second: %v, %v", ok, err)
 	}
@@ -124,9 +127,10 @@ func TestMemoryFullSweepsRarely(t *testing.T) {
 // most a second after the last.
 func TestMemoryBurstFreedByExpiry(t *testing.T) {
 	ctx := context.Background()
-	s := state.NewMemory(20, state.WithFloor(1)) // burst half: 10 keys
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	s := state.NewMemory(20, state.WithFloor(1), state.WithClock(clk.Now)) // burst half: 10 keys
 	a, b, c := state.Share{Owner: "a"}, state.Share{Owner: "b"}, state.Share{Owner: "c"}
-	long, short := time.Now().Add(time.Minute), time.Now().Add(50*time.Millisecond)
+	long, short := clk.Now().Add(time.Minute), clk.Now().Add(50*time.Millisecond)
 	for _, sh := range []state.Share{a, b, c} {
 		s.Once(ctx, sh, "floor", long)
 	}
@@ -137,7 +141,7 @@ func TestMemoryBurstFreedByExpiry(t *testing.T) {
 	if _, err := s.Once(ctx, c, "0", long); !errors.Is(err, state.ErrFull) { // relief sweep: nothing expired yet
 		t.Fatalf("burst key with the burst half taken = %v, want ErrFull", err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	clk.Add(100 * time.Millisecond)
 	if ok, err := s.Once(ctx, a, "again", long); !ok || err != nil {
 		t.Fatalf("owner's own expired burst keys not freed: %v, %v", ok, err)
 	}
@@ -152,7 +156,7 @@ func TestMemoryBurstFreedByExpiry(t *testing.T) {
 			t.Fatalf("burst key %d before the next relief sweep: %v, %v", i, ok, err)
 		}
 	}
-	time.Sleep(time.Second)
+	clk.Add(time.Second)
 	for i := 3; i < 9; i++ {
 		ok, err := s.Once(ctx, c, fmt.Sprint(i), long)
 		if i < 8 && (!ok || err != nil) || i == 8 && !errors.Is(err, state.ErrFull) {
@@ -160,3 +164,11 @@ func TestMemoryBurstFreedByExpiry(t *testing.T) {
 		}
 	}
 }
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
