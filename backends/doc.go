@@ -2,7 +2,10 @@
 // metadata), client secrets and the broker's signing keys — and the small store
 // interfaces every backend implements: file (the embedded default), Vault and
 // AWS Secrets Manager. The cache subpackage wraps any Store so the token
-// endpoint never waits on a backend; backendtest holds the conformance suite.
+// endpoint never waits on a backend: it caches a ClientEntry (record and
+// secrets) per client, primed at start from a backend that is a Warmer;
+// backendtest holds the conformance suite. This package is the bottom of the
+// backends layer: it imports no backend, cache, authn or broker code.
 //
 // Records decode strictly (DecodeClient: exact member names, no duplicates or
 // case variants, reserved names refused, bounded size and depth) wherever they
