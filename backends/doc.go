@@ -2,16 +2,19 @@
 // metadata), client secrets and the broker's signing keys — and the small store
 // interfaces every backend implements: file (the embedded default), Vault and
 // AWS Secrets Manager. The cache subpackage wraps any Store so the token
-// endpoint never waits on a backend: it caches a ClientEntry (record and
-// secrets) per client, primed at start from a backend that is a Warmer;
-// backendtest holds the conformance suite. This package is the bottom of the
-// backends layer: it imports no backend, cache, authn or broker code.
+// endpoint never waits on a backend; backendtest holds the conformance suite.
 //
 // Records decode strictly (DecodeClient: exact member names, no duplicates or
 // case variants, reserved names refused, bounded size and depth) wherever they
 // come from; a stored record that does not is ErrInvalidRecord for that client.
 // Each record carries the operator's Ceiling, which self-management narrows
 // within and never widens.
+//
+// The token endpoint needs a client's record and secrets together: a
+// ClientEntry, which the cache loads per client and primes at start from a
+// backend that is a Warmer (lists every client in a few bulk calls). This
+// package is the bottom of its layer: it imports no backend, cache, authn or
+// broker code (internal/layering checks it).
 //
 //	store, err := file.New("/var/lib/tokenbroker")
 //	c, err := store.GetClient(ctx, "payments-api")
