@@ -12,7 +12,6 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/tokenbroker/tokenbroker/backends"
-	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -173,12 +172,13 @@ type Method interface {
 	// client_id they claim. A malformed credential returns an error.
 	Detect(r *Request) (clientID string, present bool, err error)
 	// Verify checks r's credentials against the client's registration.
-	Verify(ctx context.Context, r *Request, e *cache.ClientEntry) error
+	Verify(ctx context.Context, r *Request, e *backends.ClientEntry) error
 }
 
-// ClientSource looks clients up; *cache.Clients implements it.
+// ClientSource looks clients up. authn owns it so that it depends on no
+// cache: the broker hands in the client cache (*cache.Clients).
 type ClientSource interface {
-	Get(ctx context.Context, id string) (*cache.ClientEntry, error)
+	Get(ctx context.Context, id string) (*backends.ClientEntry, error)
 }
 
 // Authenticator applies the cross-method rules.
@@ -189,7 +189,7 @@ type Authenticator struct {
 	// (RFC 8705 §2); they apply when no other credential is present.
 	certOnly map[string]Method
 	names    []string
-	dummy    *cache.ClientEntry
+	dummy    *backends.ClientEntry
 }
 
 // CertificateMethod marks methods whose credential is the TLS client certificate itself.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/backends"
-	"github.com/tokenbroker/tokenbroker/backends/cache"
 )
 
 // ClientSecretBasic is RFC 6749 §2.3.1 HTTP Basic authentication.
@@ -47,7 +46,7 @@ func (m secretMethod) Detect(r *Request) (string, bool, error) {
 	return id, true, nil
 }
 
-func (m secretMethod) Verify(ctx context.Context, r *Request, e *cache.ClientEntry) error {
+func (m secretMethod) Verify(ctx context.Context, r *Request, e *backends.ClientEntry) error {
 	var secret string
 	if m.basic {
 		_, secret, _, _ = r.Basic()
@@ -118,10 +117,10 @@ func ParseBasic(h string) (id, secret string, present bool, err error) {
 
 // dummyEntry is verified against when the client is unknown, so both paths
 // do the same work.
-func dummyEntry() *cache.ClientEntry {
+func dummyEntry() *backends.ClientEntry {
 	set := &backends.SecretSet{}
 	for _, s := range []string{"tokenbroker-dummy-1", "tokenbroker-dummy-2"} {
 		set.Secrets = append(set.Secrets, backends.Secret{Hash: backends.HashSecret(s)})
 	}
-	return &cache.ClientEntry{Client: &backends.Client{}, Secrets: set}
+	return &backends.ClientEntry{Client: &backends.Client{}, Secrets: set}
 }

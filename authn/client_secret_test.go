@@ -10,7 +10,6 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
-	"github.com/tokenbroker/tokenbroker/backends/cache"
 )
 
 func basicHeader(id, secret string) string {
@@ -64,9 +63,9 @@ func TestVerifySecret(t *testing.T) {
 	}
 }
 
-type source map[string]*cache.ClientEntry
+type source map[string]*backends.ClientEntry
 
-func (s source) Get(_ context.Context, id string) (*cache.ClientEntry, error) {
+func (s source) Get(_ context.Context, id string) (*backends.ClientEntry, error) {
 	if e, ok := s[id]; ok {
 		return e, nil
 	}

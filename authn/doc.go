@@ -3,7 +3,8 @@
 // RFC 8705 mutual TLS) is one Method in its own file; the Authenticator
 // enforces the rules that span them: a request carries exactly one method, the
 // method is the one the client registered, and every failure looks the same
-// from outside.
+// from outside. Clients come from a ClientSource, the small interface authn
+// owns so that it depends on no cache: the broker hands in its client cache.
 //
 //	a, err := authn.New(clients, []authn.Method{authn.ClientSecretBasic(), authn.ClientSecretPost()})
 //	res, err := a.Authenticate(ctx, &authn.Request{Form: form, Authorization: r.Header.Get("Authorization")})

@@ -9,12 +9,11 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
-	"github.com/tokenbroker/tokenbroker/backends/cache"
 )
 
 type failingSource struct{ err error }
 
-func (f failingSource) Get(context.Context, string) (*cache.ClientEntry, error) { return nil, f.err }
+func (f failingSource) Get(context.Context, string) (*backends.ClientEntry, error) { return nil, f.err }
 
 // A record that fails validation refuses its client as invalid_client, with
 // the cause kept for the log; an outage stays an outage (issue 11 item 1).

@@ -21,7 +21,6 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn/internal/jws"
 	"github.com/tokenbroker/tokenbroker/backends"
-	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/internal/es256"
 )
@@ -152,7 +151,7 @@ func ParseAssertion(a string) (*jose.JSONWebSignature, error) {
 	return tok, nil
 }
 
-func (m *privateKeyJWT) Verify(ctx context.Context, r *Request, e *cache.ClientEntry) (err error) {
+func (m *privateKeyJWT) Verify(ctx context.Context, r *Request, e *backends.ClientEntry) (err error) {
 	c := e.Client
 	tok := r.assertion
 	if tok == nil {

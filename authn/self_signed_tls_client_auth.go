@@ -7,7 +7,6 @@ import (
 	"errors"
 
 	"github.com/tokenbroker/tokenbroker/backends"
-	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -24,7 +23,7 @@ func (*selfSigned) Name() string                          { return backends.Auth
 func (*selfSigned) certificateOnly()                      {}
 func (*selfSigned) Detect(*Request) (string, bool, error) { return "", false, nil }
 
-func (m *selfSigned) Verify(ctx context.Context, r *Request, e *cache.ClientEntry) error {
+func (m *selfSigned) Verify(ctx context.Context, r *Request, e *backends.ClientEntry) error {
 	if r.Certificates == nil {
 		return errors.New("no client certificate")
 	}

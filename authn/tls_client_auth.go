@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/backends"
-	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -113,7 +112,7 @@ func (*tlsClientAuth) certificateOnly() {}
 // method from the client's registration when no other credential is present.
 func (*tlsClientAuth) Detect(*Request) (string, bool, error) { return "", false, nil }
 
-func (m *tlsClientAuth) Verify(ctx context.Context, r *Request, e *cache.ClientEntry) error {
+func (m *tlsClientAuth) Verify(ctx context.Context, r *Request, e *backends.ClientEntry) error {
 	if r.Certificates == nil {
 		return errors.New("no client certificate")
 	}

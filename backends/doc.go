@@ -10,6 +10,12 @@
 // Each record carries the operator's Ceiling, which self-management narrows
 // within and never widens.
 //
+// The token endpoint needs a client's record and secrets together: a
+// ClientEntry, which the cache loads per client and primes at start from a
+// backend that is a Warmer (lists every client in a few bulk calls). This
+// package is the bottom of its layer: it imports no backend, cache, authn or
+// broker code (internal/layering checks it).
+//
 //	store, err := file.New("/var/lib/tokenbroker")
 //	c, err := store.GetClient(ctx, "payments-api")
 //	if errors.Is(err, backends.ErrNotFound) { … }

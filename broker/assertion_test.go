@@ -26,7 +26,6 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
-	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
@@ -233,9 +232,9 @@ func TestPrivateKeyJWTWithJWKSURI(t *testing.T) {
 
 func newReplay() *state.Memory { return state.NewMemory(0) }
 
-type staticSource map[string]*cache.ClientEntry
+type staticSource map[string]*backends.ClientEntry
 
-func (s staticSource) Get(_ context.Context, id string) (*cache.ClientEntry, error) {
+func (s staticSource) Get(_ context.Context, id string) (*backends.ClientEntry, error) {
 	if e, ok := s[id]; ok {
 		return e, nil
 	}
@@ -245,7 +244,7 @@ func (s staticSource) Get(_ context.Context, id string) (*cache.ClientEntry, err
 func sourceOf(cs ...*backends.Client) staticSource {
 	s := staticSource{}
 	for _, c := range cs {
-		s[c.ClientID] = &cache.ClientEntry{Client: c, Secrets: &backends.SecretSet{}}
+		s[c.ClientID] = &backends.ClientEntry{Client: c, Secrets: &backends.SecretSet{}}
 	}
 	return s
 }

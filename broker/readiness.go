@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Readiness errors: the public reason a broker is not ready, for a load
@@ -59,12 +61,13 @@ func (s *Server) readiness(ctx context.Context) (int, string) {
 }
 
 // stateProbe caches the shared state's last ping and lets one caller ping
-// at a time; the others wait for its answer (or their own context).
+// at a time (single-flight); the others wait for its answer (or their own
+// context).
 type stateProbe struct {
-	mu   sync.Mutex
-	at   time.Time
-	err  error
-	wait chan struct{}
+	flight singleflight.Group
+	mu     sync.Mutex
+	at     time.Time
+	err    error
 }
 
 func (p *stateProbe) check(ctx context.Context, st any) error {
@@ -72,33 +75,33 @@ func (p *stateProbe) check(ctx context.Context, st any) error {
 	if !ok {
 		return nil // in memory: always there
 	}
-	p.mu.Lock()
-	if !p.at.IsZero() && time.Since(p.at) < stateCheckTTL {
-		err := p.err
-		p.mu.Unlock()
+	if fresh, err := p.cached(); fresh {
 		return err
 	}
-	if w := p.wait; w != nil {
-		p.mu.Unlock()
-		select {
-		case <-w:
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			return p.err
-		case <-ctx.Done():
-			return ctx.Err()
+	ch := p.flight.DoChan("ping", func() (any, error) {
+		if fresh, err := p.cached(); fresh { // a ping ended since the check above
+			return nil, err
 		}
+		// The ping outlives a caller that gives up: the others wait for it.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		err := pg.Ping(pctx)
+		cancel()
+		p.mu.Lock()
+		p.at, p.err = time.Now(), err
+		p.mu.Unlock()
+		return nil, err
+	})
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	w := make(chan struct{})
-	p.wait = w
-	p.mu.Unlock()
-	// The ping outlives a caller that gives up: the others wait for it.
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	err := pg.Ping(pctx)
-	cancel()
+}
+
+// cached returns the last ping's answer while it is younger than stateCheckTTL.
+func (p *stateProbe) cached() (fresh bool, err error) {
 	p.mu.Lock()
-	p.at, p.err, p.wait = time.Now(), err, nil
-	p.mu.Unlock()
-	close(w)
-	return err
+	defer p.mu.Unlock()
+	return !p.at.IsZero() && time.Since(p.at) < stateCheckTTL, p.err
 }

@@ -31,6 +31,9 @@ const (
 	PathRevoke     = "/revoke"
 )
 
+// The client cache is the authenticator's client source (authn owns the interface).
+var _ authn.ClientSource = (*cache.Clients)(nil)
+
 // Server is the authorization server.
 type Server struct {
 	cfg      Config
@@ -101,7 +104,7 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 		OnChange:        s.clients.Invalidate,
 		Audit:           func(ev AuditEvent) { _ = s.audit(ev) }, // failures are logged and counted by s.audit
 	})
-	if w, ok := store.(cache.Warmer); ok { // after the registry: the warm start validates too
+	if w, ok := store.(backends.Warmer); ok { // after the registry: the warm start validates too
 		n, err := s.clients.Warm(ctx, w)
 		if err != nil {
 			// Not fatal: clients load one by one on first use instead.

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tokenbroker/tokenbroker/internal/refresh"
 )
 
 // Limits on CRL sources.
@@ -91,9 +93,7 @@ type CRLSet struct {
 
 	fileStamp string
 	nextFetch map[string]time.Time
-	stop      chan struct{}
-	once      sync.Once
-	wg        sync.WaitGroup
+	loop      *refresh.Loop
 }
 
 // CRLOption configures a CRLSet.
@@ -136,7 +136,7 @@ func NewCRLSet(ctx context.Context, files, urls []string, interval time.Duration
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &CRLSet{files: files, urls: urls, log: log, slots: map[string]*crlSlot{}, nextFetch: map[string]time.Time{}, stop: make(chan struct{}),
+	s := &CRLSet{files: files, urls: urls, log: log, slots: map[string]*crlSlot{}, nextFetch: map[string]time.Time{},
 		client: &http.Client{Timeout: crlFetchTimeout}, grace: DefaultCRLGrace, failClosed: true, now: time.Now}
 	for _, o := range opts {
 		o(s)
@@ -145,26 +145,21 @@ func NewCRLSet(ctx context.Context, files, urls []string, interval time.Duration
 		return nil, err
 	}
 	s.fetchDue(ctx)
-	if interval > 0 && (len(files) > 0 || len(urls) > 0) {
-		s.wg.Go(func() {
-			t := time.NewTicker(interval)
-			defer t.Stop()
-			for {
-				select {
-				case <-s.stop:
-					return
-				case <-t.C:
-					if err := s.loadFiles(); err != nil {
-						s.log.Warn("CRL files: reload failed; keeping the previous lists", "err", err)
-					}
-					fctx, cancel := context.WithTimeout(context.Background(), crlFetchTimeout)
-					s.fetchDue(fctx)
-					cancel()
-				}
-			}
-		})
+	if len(files) > 0 || len(urls) > 0 {
+		// The loop outlives the constructor's context (a start-up deadline).
+		s.loop = refresh.Every(context.WithoutCancel(ctx), interval, s.tick)
 	}
 	return s, nil
+}
+
+// tick is one background refresh: files when changed, URLs when due.
+func (s *CRLSet) tick(ctx context.Context) {
+	if err := s.loadFiles(); err != nil {
+		s.log.Warn("CRL files: reload failed; keeping the previous lists", "err", err)
+	}
+	fctx, cancel := context.WithTimeout(ctx, crlFetchTimeout)
+	s.fetchDue(fctx)
+	cancel()
 }
 
 // Refresh re-reads the CRL files (when changed) and refetches URLs that are due.
@@ -176,8 +171,7 @@ func (s *CRLSet) Refresh(ctx context.Context) error {
 
 // Close stops refreshing; safe to call twice.
 func (s *CRLSet) Close() error {
-	s.once.Do(func() { close(s.stop) })
-	s.wg.Wait()
+	s.loop.Stop()
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tokenbroker/tokenbroker/internal/refresh"
 )
 
 // Reloader holds a value built from files and rebuilds it when any file's
@@ -21,9 +24,7 @@ type Reloader[T any] struct {
 	cur   atomic.Pointer[T]
 	mu    sync.Mutex // serializes Check
 	stamp string
-	stop  chan struct{}
-	once  sync.Once
-	wg    sync.WaitGroup
+	loop  *refresh.Loop
 }
 
 // NewReloader loads the value once (which must succeed) and then checks the
@@ -32,27 +33,14 @@ func NewReloader[T any](paths []string, load func() (T, error), interval time.Du
 	if log == nil {
 		log = slog.Default()
 	}
-	r := &Reloader[T]{paths: paths, load: load, log: log, stop: make(chan struct{})}
+	r := &Reloader[T]{paths: paths, load: load, log: log}
 	v, err := load()
 	if err != nil {
 		return nil, err
 	}
 	r.cur.Store(&v)
 	r.stamp = r.fileStamp()
-	if interval > 0 {
-		r.wg.Go(func() {
-			t := time.NewTicker(interval)
-			defer t.Stop()
-			for {
-				select {
-				case <-r.stop:
-					return
-				case <-t.C:
-					r.Check()
-				}
-			}
-		})
-	}
+	r.loop = refresh.Every(context.Background(), interval, func(context.Context) { r.Check() })
 	return r, nil
 }
 
@@ -92,7 +80,6 @@ func (r *Reloader[T]) fileStamp() string {
 
 // Close stops polling; safe to call twice.
 func (r *Reloader[T]) Close() error {
-	r.once.Do(func() { close(r.stop) })
-	r.wg.Wait()
+	r.loop.Stop()
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
+	"golang.org/x/sync/singleflight"
 )
 
 // Config says how to get tokens. Exactly one of Secret, PrivateKey or (alone)
@@ -58,10 +59,9 @@ type Source struct {
 	transport *http.Transport
 	http      *http.Client
 
-	mu       sync.Mutex
-	tok      *oauth2.Token
-	inflight chan struct{}
-	lastErr  error
+	mu     sync.Mutex
+	tok    *oauth2.Token
+	flight singleflight.Group // one token request at a time
 }
 
 var _ oauth2.TokenSource = (*Source)(nil)
@@ -118,52 +118,45 @@ func (s *Source) Token() (*oauth2.Token, error) { return s.TokenContext(context.
 // request is in flight at a time; concurrent callers share its result. When a
 // refresh fails but the cached token is still valid, the cached token is returned.
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
-	for {
-		s.mu.Lock()
-		tok := s.tok
-		if tok != nil && !s.due(tok) {
-			s.mu.Unlock()
+	if tok := s.current(); tok != nil {
+		return tok, nil
+	}
+	ch := s.flight.DoChan("token", func() (any, error) {
+		if tok := s.current(); tok != nil { // a request ended since the check above
 			return tok, nil
 		}
-		if ch := s.inflight; ch != nil {
-			s.mu.Unlock()
-			select {
-			case <-ch:
-				s.mu.Lock()
-				tok, err := s.tok, s.lastErr
-				s.mu.Unlock()
-				if tok != nil && time.Now().Before(tok.Expiry) {
-					return tok, nil
-				}
-				if err != nil {
-					return nil, err
-				}
-				continue
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		}
-		ch := make(chan struct{})
-		s.inflight = ch
-		s.mu.Unlock()
-
+		// The first caller's context bounds the request, as if it ran alone.
 		fresh, err := s.fetchWithRetry(ctx)
 		s.mu.Lock()
-		s.inflight, s.lastErr = nil, err
+		defer s.mu.Unlock()
 		if err == nil {
 			s.tok = fresh
+			return fresh, nil
 		}
-		cached := s.tok
-		s.mu.Unlock()
-		close(ch)
-		if err != nil {
-			if cached != nil && time.Now().Before(cached.Expiry) {
-				return cached, nil
-			}
-			return nil, err
+		if s.tok != nil && time.Now().Before(s.tok.Expiry) {
+			return s.tok, nil // the refresh failed; the cached token still serves
 		}
-		return fresh, nil
+		return nil, err
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*oauth2.Token), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
+}
+
+// current returns the cached token unless it is due for a refresh.
+func (s *Source) current() *oauth2.Token {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tok != nil && !s.due(s.tok) {
+		return s.tok
+	}
+	return nil
 }
 
 // due reports whether tok should be replaced now.

@@ -8,21 +8,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/tokenbroker/tokenbroker/backends/cache"
+	"github.com/tokenbroker/tokenbroker/backends"
 )
 
-var _ cache.Warmer = (*Store)(nil)
+var _ backends.Warmer = (*Store)(nil)
 
 // WarmClients lists the client secrets by prefix and reads them with
 // BatchGetSecretValue, 20 at a time. Secrets mid-rotation (with an
 // AWSPENDING or AWSPREVIOUS version) are read in full with GetSecrets.
-func (s *Store) WarmClients(ctx context.Context) ([]*cache.ClientEntry, error) {
+func (s *Store) WarmClients(ctx context.Context) ([]*backends.ClientEntry, error) {
 	names, stages, err := s.list(ctx)
 	if err != nil {
 		return nil, err
 	}
 	prefix := s.cfg.Prefix + "/clients/"
-	var out []*cache.ClientEntry
+	var out []*backends.ClientEntry
 	for chunk := range slices.Chunk(names, 20) {
 		cctx, cancel := s.ctx(ctx)
 		res, err := s.c.BatchGetSecretValue(cctx, &sm.BatchGetSecretValueInput{SecretIdList: chunk})
@@ -42,7 +42,7 @@ func (s *Store) WarmClients(ctx context.Context) ([]*cache.ClientEntry, error) {
 				if err != nil {
 					continue
 				}
-				out = append(out, &cache.ClientEntry{Client: c, Secrets: set})
+				out = append(out, &backends.ClientEntry{Client: c, Secrets: set})
 				continue
 			}
 			// An invalid document is skipped: a load of that one client
@@ -60,7 +60,7 @@ func (s *Store) WarmClients(ctx context.Context) ([]*cache.ClientEntry, error) {
 			d.client.Revision = aws.ToString(v.VersionId)
 			set := d.set
 			set.Revision = d.client.Revision
-			out = append(out, &cache.ClientEntry{Client: d.client, Secrets: &set})
+			out = append(out, &backends.ClientEntry{Client: d.client, Secrets: &set})
 		}
 	}
 	return out, nil

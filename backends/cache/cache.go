@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/tokenbroker/tokenbroker/backends"
 )
 
@@ -86,15 +88,12 @@ type entry[V any] struct {
 	err      error // negative entries: backends.ErrNotFound or an ErrInvalidRecord wrap
 	loadedAt time.Time
 	failedAt time.Time // last failed refresh, zero if none since loadedAt
+	// refreshing is set by the one request that starts this entry's
+	// background refresh; the reload replaces the entry, so it is never reset.
+	refreshing atomic.Bool
 }
 
 func (e *entry[V]) negative() bool { return e.err != nil }
-
-type call[V any] struct {
-	done chan struct{}
-	e    *entry[V]
-	err  error
-}
 
 // Stats are cumulative counters, for metrics.
 type Stats struct {
@@ -111,7 +110,7 @@ type Cache[V any] struct {
 	mu       sync.RWMutex
 	entries  map[string]*entry[V] // values
 	negative map[string]*entry[V] // not found or invalid: bounded apart, never evicting values
-	inflight map[string]*call[V]
+	flight   singleflight.Group   // one backend load per key at a time
 
 	downUntil                       atomic.Int64 // unix nanos: fail misses fast until then
 	degraded                        atomic.Bool
@@ -130,7 +129,7 @@ type Cache[V any] struct {
 func New[V any](load Loader[V], opt Options) *Cache[V] {
 	opt.fill()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Cache[V]{load: load, opt: opt, entries: map[string]*entry[V]{}, negative: map[string]*entry[V]{}, inflight: map[string]*call[V]{}, ctx: ctx, cancel: cancel}
+	return &Cache[V]{load: load, opt: opt, entries: map[string]*entry[V]{}, negative: map[string]*entry[V]{}, ctx: ctx, cancel: cancel}
 }
 
 // Get returns the value for key. Errors are backends.ErrNotFound,
@@ -190,38 +189,49 @@ func (c *Cache[V]) negativeRefreshAfter() time.Duration {
 	return c.opt.NegativeTTL / 2
 }
 
-// fetch loads key once for all concurrent callers and stores the result.
+// fetch loads key once for all concurrent callers (single-flight) and
+// stores the result; a caller whose context ends stops waiting, the load
+// goes on for the others.
 func (c *Cache[V]) fetch(ctx context.Context, key string) (*entry[V], error) {
-	c.mu.Lock()
-	if cl, ok := c.inflight[key]; ok {
-		c.mu.Unlock()
-		select {
-		case <-cl.done:
-			return cl.e, cl.err
-		case <-ctx.Done():
-			return nil, fmt.Errorf("cache: %w: %w", backends.ErrUnavailable, ctx.Err())
+	ch := c.flight.DoChan(key, func() (any, error) {
+		// Close waits for the load like for any background work.
+		if !c.enter() {
+			return nil, fmt.Errorf("cache: closed: %w", backends.ErrUnavailable)
 		}
+		defer c.wg.Done()
+		return c.loadAndStore(key)
+	})
+	select {
+	case r := <-ch:
+		e, _ := r.Val.(*entry[V])
+		return e, r.Err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("cache: %w: %w", backends.ErrUnavailable, ctx.Err())
 	}
-	cl := &call[V]{done: make(chan struct{})}
-	c.inflight[key] = cl
-	c.mu.Unlock()
+}
 
+// loadAndStore is the one load of key in flight: it asks the backend and
+// stores what it answered.
+func (c *Cache[V]) loadAndStore(key string) (*entry[V], error) {
 	// The load is shared: it must not die with the first caller's request.
 	lctx, cancel := context.WithTimeout(c.ctx, c.opt.LoadTimeout)
 	v, err := c.load(lctx, key)
 	cancel()
 	now := c.opt.Now()
 
+	var (
+		e    *entry[V]
+		lerr error
+	)
 	c.mu.Lock()
-	delete(c.inflight, key)
 	switch {
 	case err == nil:
-		cl.e = &entry[V]{val: v, loadedAt: now}
-		c.put(key, cl.e)
+		e = &entry[V]{val: v, loadedAt: now}
+		c.put(key, e)
 		c.degraded.Store(false)
 	case errors.Is(err, backends.ErrNotFound):
-		cl.e = &entry[V]{err: backends.ErrNotFound, loadedAt: now}
-		c.put(key, cl.e)
+		e = &entry[V]{err: backends.ErrNotFound, loadedAt: now}
+		c.put(key, e)
 		c.degraded.Store(false)
 	case errors.Is(err, backends.ErrInvalidRecord):
 		// The backend answered: one bad record refuses its client, it is
@@ -229,8 +239,8 @@ func (c *Cache[V]) fetch(ctx context.Context, key string) (*entry[V], error) {
 		if old, _ := c.lookup(key); old == nil || old.err == nil || !errors.Is(old.err, backends.ErrInvalidRecord) {
 			c.opt.Logger.Warn("invalid client record; refusing that client", "key", key, "err", err)
 		}
-		cl.e = &entry[V]{err: fmt.Errorf("cache: %q: %w", key, err), loadedAt: now}
-		c.put(key, cl.e)
+		e = &entry[V]{err: fmt.Errorf("cache: %q: %w", key, err), loadedAt: now}
+		c.put(key, e)
 		c.degraded.Store(false)
 	default:
 		c.loadErrors.Add(1)
@@ -238,21 +248,18 @@ func (c *Cache[V]) fetch(ctx context.Context, key string) (*entry[V], error) {
 		c.lastFailed.Store(&key)
 		old, m := c.lookup(key)
 		if old != nil {
-			upd := *old
-			upd.failedAt = now
-			m[key] = &upd
+			m[key] = &entry[V]{val: old.val, err: old.err, loadedAt: old.loadedAt, failedAt: now}
 			c.opt.Logger.Warn("backend load failed; serving last good value", "key", key, "age", now.Sub(old.loadedAt).Round(time.Millisecond), "err", err)
 		} else {
 			c.opt.Logger.Warn("backend load failed", "key", key, "err", err)
 		}
-		cl.err = fmt.Errorf("cache: load %q: %w: %w", key, backends.ErrUnavailable, err)
+		lerr = fmt.Errorf("cache: load %q: %w: %w", key, backends.ErrUnavailable, err)
 	}
 	c.mu.Unlock()
-	if cl.err != nil && !c.degraded.Swap(true) {
+	if lerr != nil && !c.degraded.Swap(true) {
 		c.startProbe()
 	}
-	close(cl.done)
-	return cl.e, cl.err
+	return e, lerr
 }
 
 // lookup returns key's entry and the map holding it; the caller holds c.mu.
@@ -285,16 +292,15 @@ func (c *Cache[V]) put(key string, e *entry[V]) {
 	m[key] = e
 }
 
-// refreshAsync reloads key in the background unless a load is already
-// running or the last one failed less than RetryBackoff ago.
+// refreshAsync reloads key in the background unless this entry's reload
+// was started already or its last one failed less than RetryBackoff ago.
+// Only the first request to see the entry due starts the goroutine; a load
+// of key already in flight (a miss, the probe) is joined, not repeated.
 func (c *Cache[V]) refreshAsync(key string, e *entry[V], now time.Time) {
 	if !e.failedAt.IsZero() && now.Sub(e.failedAt) < c.opt.RetryBackoff {
 		return
 	}
-	c.mu.RLock()
-	_, busy := c.inflight[key]
-	c.mu.RUnlock()
-	if busy {
+	if !e.refreshing.CompareAndSwap(false, true) {
 		return
 	}
 	c.background(func() { _, _ = c.fetch(c.ctx, key) })
@@ -302,12 +308,25 @@ func (c *Cache[V]) refreshAsync(key string, e *entry[V], now time.Time) {
 
 // background runs f on the cache's wait group unless the cache is closed.
 func (c *Cache[V]) background(f func()) bool {
+	if !c.enter() {
+		return false
+	}
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// enter adds one to the wait group Close waits for, unless the cache is
+// closed; the caller calls c.wg.Done when its work ends.
+func (c *Cache[V]) enter() bool {
 	c.bgMu.Lock()
 	defer c.bgMu.Unlock()
 	if c.closed {
 		return false
 	}
-	c.wg.Go(f)
+	c.wg.Add(1)
 	return true
 }
 

@@ -9,16 +9,9 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends"
 )
 
-// ClientEntry is what the token endpoint needs about one client: its record
-// and its secrets, loaded together and never mutated once cached.
-type ClientEntry struct {
-	Client  *backends.Client
-	Secrets *backends.SecretSet // empty, never nil, for clients without secrets
-}
-
 // Clients caches client records with their secrets.
 type Clients struct {
-	*Cache[*ClientEntry]
+	*Cache[*backends.ClientEntry]
 	validate func(*backends.Client) error
 	log      *slog.Logger
 }
@@ -40,7 +33,7 @@ func NewClients(store backends.Store, opt Options, opts ...ClientsOption) *Clien
 	for _, o := range opts {
 		o(cl)
 	}
-	load := func(ctx context.Context, id string) (*ClientEntry, error) {
+	load := func(ctx context.Context, id string) (*backends.ClientEntry, error) {
 		c, err := store.GetClient(ctx, id)
 		if err != nil {
 			return nil, err
@@ -55,7 +48,7 @@ func NewClients(store backends.Store, opt Options, opts ...ClientsOption) *Clien
 		if err != nil {
 			return nil, err
 		}
-		return &ClientEntry{Client: c, Secrets: s}, nil
+		return &backends.ClientEntry{Client: c, Secrets: s}, nil
 	}
 	cl.Cache = New(load, opt)
 	cl.log = cl.Cache.opt.Logger
@@ -73,17 +66,11 @@ func (c *Clients) check(rec *backends.Client) error {
 	return nil
 }
 
-// Warmer is implemented by backends that can load every client in a few
-// bulk calls (AWS BatchGetSecretValue); the broker primes its cache with them
-// at start so steady-state token issuance makes no backend calls.
-type Warmer interface {
-	WarmClients(ctx context.Context) ([]*ClientEntry, error)
-}
-
-// Warm primes the cache from w and returns how many clients it loaded.
+// Warm primes the cache from w (a backend that lists its clients in bulk)
+// and returns how many clients it loaded.
 // Records the validator refuses are left out (and logged): they load, and
 // are refused, one by one on first use.
-func (c *Clients) Warm(ctx context.Context, w Warmer) (int, error) {
+func (c *Clients) Warm(ctx context.Context, w backends.Warmer) (int, error) {
 	entries, err := w.WarmClients(ctx)
 	if err != nil {
 		return 0, err

@@ -7,7 +7,8 @@
 // it is still served at once while a background reload runs
 // (stale-while-revalidate), and while the backend fails the last good value is
 // served (and logged) until TTL+StaleWindow. Only a true miss waits on the
-// backend, single-flight and bounded by LoadTimeout; a miss while the backend
+// backend, single-flight (x/sync/singleflight: concurrent misses of a key
+// share one load) and bounded by LoadTimeout; a miss while the backend
 // is known to be down fails fast with backends.ErrUnavailable.
 //
 // "Not found" and an invalid record (backends.ErrInvalidRecord: that client

@@ -44,9 +44,9 @@ func TestInvalidRecordIsNotAnOutage(t *testing.T) {
 	waitFor(t, func() bool { v, _ := c.Get(ctx, "bad"); return v == "fixed" })
 }
 
-type warmer []*cache.ClientEntry
+type warmer []*backends.ClientEntry
 
-func (w warmer) WarmClients(context.Context) ([]*cache.ClientEntry, error) { return w, nil }
+func (w warmer) WarmClients(context.Context) ([]*backends.ClientEntry, error) { return w, nil }
 
 // WithValidator refuses what the registry would refuse, on a load and on a
 // warm start, as ErrInvalidRecord.

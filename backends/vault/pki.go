@@ -6,11 +6,11 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/internal/refresh"
 )
 
 // PKIRoots holds the issuers of one or more PKI mounts for tls_client_auth,
@@ -24,9 +24,7 @@ type PKIRoots struct {
 	s      *Store
 	mounts []string
 	cur    atomic.Pointer[pkiSet]
-	stop   chan struct{}
-	once   sync.Once
-	wg     sync.WaitGroup
+	loop   *refresh.Loop
 }
 
 // pkiSet is one load of the mounts' issuers.
@@ -36,30 +34,21 @@ type pkiSet struct {
 	revoked      map[[32]byte]bool // SHA-256 of the certificate DER
 }
 
-// PKIRoots loads the mounts' issuers once (which must succeed) and then every refresh.
-func (s *Store) PKIRoots(ctx context.Context, mounts []string, refresh time.Duration) (*PKIRoots, error) {
-	p := &PKIRoots{s: s, mounts: mounts, stop: make(chan struct{})}
+// PKIRoots loads the mounts' issuers once (which must succeed) and then every
+// interval (not at all when it is 0); Close stops the refresh.
+func (s *Store) PKIRoots(ctx context.Context, mounts []string, every time.Duration) (*PKIRoots, error) {
+	p := &PKIRoots{s: s, mounts: mounts}
 	if err := p.load(ctx); err != nil {
 		return nil, err
 	}
-	if refresh > 0 {
-		p.wg.Go(func() {
-			t := time.NewTicker(refresh)
-			defer t.Stop()
-			for {
-				select {
-				case <-p.stop:
-					return
-				case <-t.C:
-					ctx, cancel := context.WithTimeout(context.Background(), 2*s.cfg.Timeout)
-					if err := p.load(ctx); err != nil {
-						s.log.Warn("vault pki: refresh failed; keeping the previous trust anchors", "err", err)
-					}
-					cancel()
-				}
-			}
-		})
-	}
+	// The loop outlives the constructor's context (a start-up deadline).
+	p.loop = refresh.Every(context.WithoutCancel(ctx), every, func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, 2*s.cfg.Timeout)
+		defer cancel()
+		if err := p.load(ctx); err != nil {
+			s.log.Warn("vault pki: refresh failed; keeping the previous trust anchors", "err", err)
+		}
+	})
 	return p, nil
 }
 
@@ -137,7 +126,6 @@ func (p *PKIRoots) Distrusted(c *x509.Certificate) bool {
 
 // Close stops refreshing; safe to call twice.
 func (p *PKIRoots) Close() error {
-	p.once.Do(func() { close(p.stop) })
-	p.wg.Wait()
+	p.loop.Stop()
 	return nil
 }

@@ -12,14 +12,13 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
-	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/vault"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
-type pkiClients map[string]*cache.ClientEntry
+type pkiClients map[string]*backends.ClientEntry
 
-func (s pkiClients) Get(_ context.Context, id string) (*cache.ClientEntry, error) {
+func (s pkiClients) Get(_ context.Context, id string) (*backends.ClientEntry, error) {
 	if e, ok := s[id]; ok {
 		return e, nil
 	}

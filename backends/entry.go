@@ -1,0 +1,18 @@
+package backends
+
+import "context"
+
+// ClientEntry is what the token endpoint needs about one client: its record
+// and its secrets, loaded together and never mutated once handed out (the
+// client cache shares one entry between requests).
+type ClientEntry struct {
+	Client  *Client
+	Secrets *SecretSet // empty, never nil, for clients without secrets
+}
+
+// Warmer is implemented by backends that can load every client in a few
+// bulk calls (AWS BatchGetSecretValue); the client cache is primed with them
+// at start so steady-state token issuance makes no backend calls.
+type Warmer interface {
+	WarmClients(ctx context.Context) ([]*ClientEntry, error)
+}
