@@ -55,7 +55,9 @@ const (
 // chain at that point ("tokenbroker audit verify"). With a chain key each
 // line also ends with "mac", an HMAC-SHA-256 of the line under the key, so
 // that no one without the key can rewrite a line — the last one included —
-// and recompute the chain.
+// and recompute the chain. A file writer calls Open after NewAuditor, so
+// that its time in the file is bracketed by trail_opened and trail_closed
+// (see EventTrailOpened).
 type Auditor struct {
 	mu     sync.Mutex
 	w      io.Writer
