@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -20,7 +19,7 @@ import (
 // It never holds a secret, an assertion or a token — tokens appear by jti.
 type AuditEvent struct {
 	Time           time.Time `json:"time"`
-	Event          string    `json:"event"` // token_issued, token_refused, token_revoked
+	Event          string    `json:"event"` // token_issued, token_refused, token_revoked, trail_opened, trail_closed
 	RequestID      string    `json:"request_id"`
 	ClientID       string    `json:"client_id,omitempty"`
 	Method         string    `json:"auth_method,omitempty"`
@@ -35,6 +34,9 @@ type AuditEvent struct {
 	Peer           string    `json:"peer,omitempty"` // the TCP peer, when a trusted proxy forwarded another address
 	// Truncated is set when a field was cut to keep the line bounded.
 	Truncated bool `json:"truncated,omitempty"`
+	// Offset is, on a trail_opened line, the size in bytes of the file the
+	// writer found and continues: the byte at which this line starts.
+	Offset int64 `json:"offset,omitempty"`
 	// Prev is the hex SHA-256 of the previous line (tamper-evident mode).
 	Prev string `json:"prev,omitempty"`
 }
@@ -53,7 +55,9 @@ const (
 // chain at that point ("tokenbroker audit verify"). With a chain key each
 // line also ends with "mac", an HMAC-SHA-256 of the line under the key, so
 // that no one without the key can rewrite a line — the last one included —
-// and recompute the chain.
+// and recompute the chain. A file writer calls Open after NewAuditor, so
+// that its time in the file is bracketed by trail_opened and trail_closed
+// (see EventTrailOpened).
 type Auditor struct {
 	mu     sync.Mutex
 	w      io.Writer
@@ -61,6 +65,9 @@ type Auditor struct {
 	key    []byte
 	prev   string
 	closed bool
+	// opened is set by Open: Rotate and Close then bracket the file with
+	// trail_closed (and trail_opened in the next one).
+	opened bool
 }
 
 // chainGenesis is the prev of the first line.
@@ -103,6 +110,11 @@ func (a *Auditor) Record(ev AuditEvent) error {
 	if a.closed {
 		return errors.New("audit: trail closed")
 	}
+	return a.record(ev)
+}
+
+// record writes ev; a.mu is held.
+func (a *Auditor) record(ev AuditEvent) error {
 	if a.chain {
 		ev.Prev = a.prev
 	}
@@ -205,137 +217,4 @@ func checkMAC(line, key []byte) bool {
 	m := hmac.New(sha256.New, key)
 	m.Write(body)
 	return hmac.Equal(got, m.Sum(nil))
-}
-
-// Rotate makes w the destination of the next event and closes the previous
-// writer when it is an io.Closer (log rotation: the file was renamed, w is
-// a new one at the old path). The chain goes on: the first line in w links to
-// the last line of the previous writer ("audit verify --from").
-func (a *Auditor) Rotate(w io.Writer) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
-		return errors.New("audit: trail closed")
-	}
-	old := a.w
-	a.w = w
-	if c, ok := old.(io.Closer); ok {
-		return c.Close()
-	}
-	return nil
-}
-
-// Close closes the underlying writer when it is an io.Closer; later events
-// fail. Safe to call twice.
-func (a *Auditor) Close() error {
-	if a == nil {
-		return nil
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
-		return nil
-	}
-	a.closed = true
-	if c, ok := a.w.(io.Closer); ok {
-		return c.Close()
-	}
-	return nil
-}
-
-// LastAuditHash returns the hash to continue a chained trail from (the hash
-// of its last line). r is read from the end when it can seek (an *os.File),
-// so opening a long trail does not read all of it.
-func LastAuditHash(r io.Reader) (string, error) {
-	if f, ok := r.(sizedReaderAt); ok {
-		if size, err := f.Seek(0, io.SeekEnd); err == nil {
-			l, err := lastLineAt(f, size)
-			if err != nil || l == nil {
-				return "", err
-			}
-			sum := sha256.Sum256(l)
-			return hex.EncodeToString(sum[:]), nil
-		}
-	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	last := ""
-	for sc.Scan() {
-		if l := sc.Bytes(); len(bytes.TrimSpace(l)) > 0 {
-			sum := sha256.Sum256(l)
-			last = hex.EncodeToString(sum[:])
-		}
-	}
-	return last, sc.Err()
-}
-
-type sizedReaderAt interface {
-	io.ReaderAt
-	io.Seeker
-}
-
-// lastLineAt returns the last non-blank line of the first size bytes of r.
-func lastLineAt(r io.ReaderAt, size int64) ([]byte, error) {
-	const block = 16 << 10
-	var tail []byte
-	for end := size; end > 0; {
-		start := max(end-block, 0)
-		buf := make([]byte, end-start)
-		if _, err := r.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
-			return nil, err
-		}
-		tail = append(buf, tail...)
-		end = start
-		t := bytes.TrimRight(tail, " \t\r\n")
-		if i := bytes.LastIndexByte(t, '\n'); i >= 0 {
-			return t[i+1:], nil
-		}
-		if end == 0 {
-			if len(t) == 0 {
-				return nil, nil
-			}
-			return t, nil
-		}
-		if len(tail) > 1<<20 {
-			return nil, errors.New("audit: last line longer than 1 MiB")
-		}
-	}
-	return nil, nil
-}
-
-// VerifyAuditChain checks a chained trail and returns the number of lines
-// and the first broken line (0 when the chain is intact). start is the hash
-// the first line must follow: "" for a trail that began with this file, the
-// last hash of the previous file for a rotated one. With key, every line's
-// mac must verify too (a keyed trail: WithChainKey).
-//
-// What it detects: an edited, inserted or deleted line anywhere but at the
-// end. Without a key anyone can rewrite the tail and recompute the hashes;
-// with a key only its holder can. Neither detects lines cut off the end.
-func VerifyAuditChain(r io.Reader, start string, key []byte) (lines, broken int, err error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	prev := start
-	if prev == "" {
-		prev = chainGenesis
-	}
-	for sc.Scan() {
-		l := sc.Bytes()
-		if len(bytes.TrimSpace(l)) == 0 {
-			continue
-		}
-		lines++
-		var ev struct {
-			Prev string `json:"prev"`
-		}
-		if err := json.Unmarshal(l, &ev); err != nil {
-			return lines, lines, fmt.Errorf("line %d: not JSON", lines)
-		}
-		if ev.Prev != prev || key != nil && !checkMAC(l, key) {
-			return lines, lines, nil
-		}
-		sum := sha256.Sum256(l)
-		prev = hex.EncodeToString(sum[:])
-	}
-	return lines, 0, sc.Err()
 }

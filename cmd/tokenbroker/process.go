@@ -38,6 +38,9 @@ type process struct {
 	// crls is the CRL set of the newest instance: the next one starts from
 	// its lists, so a reload never moves a CRL backwards.
 	crls atomic.Pointer[certs.CRLSet]
+	// auditErr is a failure to open the audit trail that did not stop the
+	// process (trail_opened not written), for the first instance to log.
+	auditErr error
 }
 
 // openProcess builds the process-lived parts from fc: a Redis client
@@ -56,6 +59,10 @@ func openProcess(ctx context.Context, fc *fileConfig) (*process, error) {
 	}
 	if fc.Audit.File != "" {
 		aud, err := openAudit(fc)
+		var notOpened *trailNotOpenedError
+		if errors.As(err, &notOpened) {
+			p.auditErr, err = err, nil
+		}
 		if err != nil {
 			p.Close()
 			return nil, err
@@ -80,7 +87,9 @@ func (p *process) Close() error {
 // reopenAudit reopens the audit file at its configured path (SIGHUP), so
 // that log rotation works: after a rename the trail continues in a new file
 // at the old path, its first line linked to the last line of the renamed one.
-// The one writer and its chain are kept; only the file handle changes.
+// The one writer and its chain are kept; only the file handle changes. A
+// chained trail records trail_closed in the old file and trail_opened in
+// the new one (the same file again when it was not renamed).
 func (p *process) reopenAudit() error {
 	path := p.fc.Audit.File
 	if p.audit == nil || path == "-" || path == "stdout" {
@@ -88,10 +97,10 @@ func (p *process) reopenAudit() error {
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
-		return fmt.Errorf("audit.file: %w", err)
+		return fmt.Errorf("audit.file: not reopened, still writing to the previous file: %w", err)
 	}
 	if err := p.audit.Rotate(f); err != nil {
-		return fmt.Errorf("audit.file: closing the previous file: %w", err)
+		return fmt.Errorf("audit.file: reopened, but: %w", err)
 	}
 	return nil
 }
@@ -142,14 +151,21 @@ func openRedis(ctx context.Context, fc *fileConfig) (*state.Redis, redis.Univers
 }
 
 // openAudit opens the audit trail: "-" for stdout, else a file appended to
-// (0600); a chained trail continues from the file's last line. With
-// audit.chain_key_file the chain is keyed (each line carries an HMAC).
+// (0600); a chained trail continues from the file's last line. A
+// *trailNotOpenedError comes with a usable Auditor. With
+// audit.chain_key_file the chain is keyed (each line carries an HMAC), and
+// the file's last line must verify under the key before the trail goes on:
+// if it does not, someone edited the end of the file (or the key changed)
+// and the broker refuses to start rather than vouch for that line — rename
+// the file aside to start a new trail. A chained file trail is bracketed:
+// trail_opened now, trail_closed when the process closes it.
 func openAudit(fc *fileConfig) (*broker.Auditor, error) {
 	a := fc.Audit
 	var opts []broker.AuditOption
+	var key []byte
 	if a.ChainKeyFile != "" {
-		key, err := readChainKey(a.ChainKeyFile)
-		if err != nil {
+		var err error
+		if key, err = readChainKey(a.ChainKeyFile); err != nil {
 			return nil, fmt.Errorf("audit.chain_key_file: %w", err)
 		}
 		opts = append(opts, broker.WithChainKey(key))
@@ -160,11 +176,14 @@ func openAudit(fc *fileConfig) (*broker.Auditor, error) {
 	}
 	prev := ""
 	if st, err := os.Stat(a.File); chain && err == nil && st.Mode().IsRegular() {
-		// Read from the end: the last line is all a continued chain needs.
+		// Read from the end: the last lines are all a continued chain needs.
 		r, err := os.Open(a.File)
 		if err == nil {
-			prev, err = broker.LastAuditHash(r)
+			prev, err = broker.ContinueAuditTrail(r, key)
 			r.Close()
+		}
+		if errors.Is(err, broker.ErrAuditTail) {
+			return nil, fmt.Errorf("audit.file: %s: %w; keep it as evidence and move it aside to start a new trail", a.File, err)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("audit.file: %w", err)
@@ -174,7 +193,33 @@ func openAudit(fc *fileConfig) (*broker.Auditor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit.file: %w", err)
 	}
-	return broker.NewAuditor(f, chain, prev, opts...), nil
+	aud := broker.NewAuditor(f, chain, prev, opts...)
+	if chain {
+		if err := openTrail(aud, f); err != nil {
+			// Like any failed audit write, it does not stop the broker.
+			return aud, &trailNotOpenedError{err}
+		}
+	}
+	return aud, nil
+}
+
+// trailNotOpenedError is openAudit's error when the trail is open but its
+// trail_opened line could not be written (a full disk): the broker starts,
+// and logs it.
+type trailNotOpenedError struct{ err error }
+
+func (e *trailNotOpenedError) Error() string {
+	return "audit.file: trail_opened not written: " + e.err.Error()
+}
+func (e *trailNotOpenedError) Unwrap() error { return e.err }
+
+// openTrail records trail_opened in f, with the size f had.
+func openTrail(aud *broker.Auditor, f *os.File) error {
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	return aud.Open(size)
 }
 
 // readChainKey reads an audit chain key: the file's contents, surrounding

@@ -334,7 +334,9 @@ func TestSIGHUPRotatesAuditFile(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	token()
-	if out, err := cli("audit", "verify", trail+".1"); err != nil || !strings.Contains(out, "2 events, chain intact") {
+	// The rotated file ends with the writer's trail_closed, the new one
+	// starts with its trail_opened.
+	if out, err := cli("audit", "verify", trail+".1"); err != nil || !strings.Contains(out, "2 events, chain intact (4 lines with 1 trail_opened, 1 trail_closed)") {
 		t.Fatalf("rotated file: %v %s", err, out)
 	}
 	f, _ := os.Open(trail + ".1")
@@ -343,7 +345,7 @@ func TestSIGHUPRotatesAuditFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := cli("audit", "verify", trail, "--from", last); err != nil || !strings.Contains(out, "1 events, chain intact") {
+	if out, err := cli("audit", "verify", trail, "--from", last); err != nil || !strings.Contains(out, "1 events, chain intact (2 lines with 1 trail_opened, 0 trail_closed)") {
 		t.Fatalf("new file, --from the rotated one's last hash: %v %s", err, out)
 	}
 }

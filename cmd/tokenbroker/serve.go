@@ -92,6 +92,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cur.Store(first)
 	defer func() { cur.Load().close() }()
 	rt := first.rt
+	if proc.auditErr != nil {
+		rt.log.Error("audit trail opened, but", "err", proc.auditErr)
+	}
 
 	ln, err := net.Listen("tcp", fc.Listen)
 	if err != nil {
@@ -210,7 +213,7 @@ func reload(ctx context.Context, proc *process, cur *atomic.Pointer[instance], l
 	old := cur.Load()
 	log := old.rt.log
 	if err := proc.reopenAudit(); err != nil {
-		log.Error("SIGHUP: audit file not reopened; still writing to the previous one", "err", err)
+		log.Error("SIGHUP: reopening the audit file", "err", err)
 	}
 	fc, err := load()
 	if err == nil && (fc.Listen != orig.Listen || fc.MTLS.Listen != orig.MTLS.Listen || fc.Admin.Listen != orig.Admin.Listen) {
