@@ -19,6 +19,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/state"
+	"github.com/tokenbroker/tokenbroker/certs"
 )
 
 // Endpoint paths, relative to the issuer.
@@ -297,7 +298,7 @@ func Serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config, h http.Hand
 	hs := &http.Server{
 		Handler:           h,
 		TLSConfig:         tlsCfg,
-		ConnContext:       ConnContext,
+		ConnContext:       certs.ConnContext,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      15 * time.Second,

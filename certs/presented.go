@@ -3,6 +3,7 @@ package certs
 import (
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"strconv"
 	"sync"
 )
@@ -22,6 +23,7 @@ type Presented struct {
 	// Subject is the leaf's subject as an RFC 4514 string, for the audit trail.
 	Subject string
 
+	keyOnce    sync.Once
 	subjectKey string // canonical DN (see DN.key); "" when the subject is not a string DN
 }
 
@@ -31,15 +33,17 @@ func NewPresented(chain []*x509.Certificate) *Presented {
 		return nil
 	}
 	p := &Presented{Chain: chain, Subject: chain[0].Subject.String()}
+	if len(chain) == 1 { // the usual case: the chain's hash is the leaf's
+		p.ChainSHA256 = sha256.Sum256(chain[0].Raw)
+		p.Thumbprint = base64.RawURLEncoding.EncodeToString(p.ChainSHA256[:])
+		return p
+	}
 	h := sha256.New()
 	for _, c := range chain {
 		h.Write(c.Raw)
 	}
 	h.Sum(p.ChainSHA256[:0])
 	p.Thumbprint = Thumbprint(chain[0])
-	if dn, err := SubjectDN(chain[0]); err == nil {
-		p.subjectKey = dn.key()
-	}
 	return p
 }
 
@@ -50,6 +54,13 @@ func (p *Presented) Leaf() *x509.Certificate { return p.Chain[0] }
 // compared as DN.Equal does.
 func (p *Presented) MatchSubjectDN(dn string) bool {
 	want, ok := registeredDNKey(dn)
+	// The canonical subject is derived on first use: only tls_client_auth
+	// with a registered DN needs it, not the resource middleware.
+	p.keyOnce.Do(func() {
+		if d, err := SubjectDN(p.Chain[0]); err == nil {
+			p.subjectKey = d.key()
+		}
+	})
 	return ok && p.subjectKey != "" && p.subjectKey == want
 }
 

@@ -2,17 +2,13 @@ package resource
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -349,36 +345,17 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request, token string, bi
 
 // checkBinding: RFC 8705 §3 — the certificate on this request must be the one the token is bound to.
 func (v *Verifier) checkBinding(r *http.Request, want string) error {
-	leaf, err := v.clientCert(r)
+	p, err := certs.FromRequest(r, v.cfg.Proxy)
 	if err != nil {
 		return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed or untrusted client certificate header", cause: err}
 	}
-	if leaf == nil {
+	if p == nil {
 		return invalidToken("certificate-bound token presented without a client certificate", nil)
 	}
-	sum := sha256.Sum256(leaf.Raw)
-	got := base64.RawURLEncoding.EncodeToString(sum[:])
-	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(p.Thumbprint), []byte(want)) != 1 {
 		return invalidToken("token is bound to another certificate", nil)
 	}
 	return nil
-}
-
-func (v *Verifier) clientCert(r *http.Request) (*x509.Certificate, error) {
-	if peer, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && v.cfg.Proxy.Trusted(peer.Addr()) {
-		chain, err := v.cfg.Proxy.Extract(r.Header)
-		if err != nil || len(chain) == 0 {
-			return nil, err
-		}
-		return chain[0], nil
-	}
-	if v.cfg.Proxy.HasCertHeader(r.Header) {
-		return nil, certs.ErrUntrustedCertHeader
-	}
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		return r.TLS.PeerCertificates[0], nil
-	}
-	return nil, nil
 }
 
 // introspect asks the issuer whether the token is still active (RFC 7662).
