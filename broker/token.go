@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
@@ -61,7 +62,7 @@ func (s *Server) token(c echo.Context) error {
 	if e := s.take(req.Context(), "issue", res.Client.ClientID, s.cfg.RateLimits.IssuancePerClient, nil); e != nil {
 		return s.tokenError(c, e, &ev, now)
 	}
-	tok, claims, err := mint(req.Context(), s.keys, s.cfg.Issuer, g, now)
+	tok, claims, err := accesstoken.Mint(req.Context(), tokenSigner{s.keys}, s.cfg.Issuer, g, now)
 	if err != nil {
 		return s.tokenError(c, err, &ev, now)
 	}
