@@ -82,7 +82,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.cause != nil {
+	if e.cause != nil && e.cause.Error() != e.Description { // an accesstoken reason is often the description itself
 		return e.Code + ": " + e.Description + ": " + e.cause.Error()
 	}
 	return e.Code + ": " + e.Description
