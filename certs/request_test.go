@@ -107,3 +107,48 @@ func TestFromRequest(t *testing.T) {
 		})
 	}
 }
+
+// FuzzFromRequest: whatever the headers, a certificate header from an
+// untrusted peer is refused and never read, and a trusted proxy's header
+// yields a certificate or an error, never both and never the handshake's.
+func FuzzFromRequest(f *testing.F) {
+	ca := testCA(f)
+	direct := issue(f, ca, certs.Leaf{CommonName: "direct", Client: true})
+	via := issue(f, ca, certs.Leaf{CommonName: "via proxy", Client: true})
+	px, err := certs.NewProxyExtractor(certs.ProxyConfig{Format: certs.FormatXFCC, Trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add("X-Forwarded-Client-Cert", `Cert="`+url.PathEscape(pemOf(via))+`"`, true)
+	f.Add("Client-Cert", ":AA==:", false)
+	f.Add("x-ssl-client-cert", "%", true)
+	f.Add("Authorization", "Bearer x", false)
+	f.Fuzz(func(t *testing.T, name, value string, trusted bool) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = "192.0.2.1:4000"
+		if trusted {
+			r.RemoteAddr = "10.1.2.3:4000"
+		}
+		if name != "" && http.CanonicalHeaderKey(name) != "" {
+			r.Header.Set(name, value)
+		}
+		r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{direct}}
+		p, err := certs.FromRequest(r, px)
+		if err != nil && p != nil {
+			t.Fatal("a certificate and an error")
+		}
+		if trusted {
+			if p != nil && p.Leaf() == direct {
+				t.Fatal("a trusted proxy's own certificate taken for the client's")
+			}
+			return
+		}
+		if px.HasCertHeader(r.Header) {
+			if !errors.Is(err, certs.ErrUntrustedCertHeader) {
+				t.Fatalf("header %q from an untrusted peer: %v %v", name, p, err)
+			}
+		} else if err != nil || p == nil || p.Leaf() != direct {
+			t.Fatalf("handshake certificate lost: %v %v", p, err)
+		}
+	})
+}
