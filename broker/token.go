@@ -53,7 +53,7 @@ func (s *Server) token(c echo.Context) error {
 	}
 	ev.ClientID, ev.Method = res.Client.ClientID, res.Method
 	if res.Certificate != nil {
-		ev.CertSubject, ev.CertThumbprint = res.Certificate.Subject, res.Certificate.Thumbprint
+		ev.CertSubject, ev.CertThumbprint = res.Certificate.Subject(), res.Certificate.Thumbprint
 	}
 	g, err := s.decide(res, form.Get("scope"), form["resource"])
 	if err != nil {

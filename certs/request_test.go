@@ -42,7 +42,7 @@ func TestConnMemo(t *testing.T) {
 		t.Error("the same chain on the same connection was derived twice")
 	}
 	pb := from(tlsRequest(ctx, b))
-	if pb == pa || pb.Leaf() != b || pb.Subject != "CN=b" {
+	if pb == pa || pb.Leaf() != b || pb.Subject() != "CN=b" {
 		t.Errorf("another chain got %+v", pb)
 	}
 	if other := from(tlsRequest(certs.ConnContext(context.Background(), nil), a)); other == pa {
@@ -100,7 +100,7 @@ func TestFromRequest(t *testing.T) {
 			}
 			switch {
 			case tc.want == nil && p != nil:
-				t.Fatalf("got %s, want no certificate", p.Subject)
+				t.Fatalf("got %s, want no certificate", p.Subject())
 			case tc.want != nil && (p == nil || !p.Leaf().Equal(tc.want)):
 				t.Fatalf("got %+v, want %s", p, tc.want.Subject)
 			}
