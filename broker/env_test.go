@@ -23,6 +23,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/file"
@@ -281,7 +282,7 @@ func (e *env) jwks() jose.JSONWebKeySet {
 }
 
 // verify checks a token's signature against the published JWKS and returns its claims and header.
-func (e *env) verify(tok string) (broker.AccessTokenClaims, jose.Header) {
+func (e *env) verify(tok string) (accesstoken.Claims, jose.Header) {
 	e.t.Helper()
 	parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256, jose.PS256})
 	if err != nil {
@@ -293,7 +294,7 @@ func (e *env) verify(tok string) (broker.AccessTokenClaims, jose.Header) {
 	if len(keys) != 1 {
 		e.t.Fatalf("kid %q not published in the JWKS", h.KeyID)
 	}
-	var claims broker.AccessTokenClaims
+	var claims accesstoken.Claims
 	if err := parsed.Claims(keys[0].Key, &claims); err != nil {
 		e.t.Fatalf("signature does not verify against the JWKS: %v", err)
 	}

@@ -8,22 +8,23 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 )
 
 // introspection is the RFC 7662 §2.2 response.
 type introspection struct {
-	Active    bool          `json:"active"`
-	Scope     string        `json:"scope,omitempty"`
-	ClientID  string        `json:"client_id,omitempty"`
-	Subject   string        `json:"sub,omitempty"`
-	Audience  Audience      `json:"aud,omitempty"`
-	Issuer    string        `json:"iss,omitempty"`
-	Expiry    int64         `json:"exp,omitempty"`
-	IssuedAt  int64         `json:"iat,omitempty"`
-	NotBefore int64         `json:"nbf,omitempty"`
-	ID        string        `json:"jti,omitempty"`
-	TokenType string        `json:"token_type,omitempty"`
-	Cnf       *Confirmation `json:"cnf,omitempty"`
+	Active    bool                      `json:"active"`
+	Scope     string                    `json:"scope,omitempty"`
+	ClientID  string                    `json:"client_id,omitempty"`
+	Subject   string                    `json:"sub,omitempty"`
+	Audience  accesstoken.Audience      `json:"aud,omitempty"`
+	Issuer    string                    `json:"iss,omitempty"`
+	Expiry    int64                     `json:"exp,omitempty"`
+	IssuedAt  int64                     `json:"iat,omitempty"`
+	NotBefore int64                     `json:"nbf,omitempty"`
+	ID        string                    `json:"jti,omitempty"`
+	TokenType string                    `json:"token_type,omitempty"`
+	Cnf       *accesstoken.Confirmation `json:"cnf,omitempty"`
 }
 
 // introspect is RFC 7662. The caller authenticates as a client with any
@@ -37,7 +38,7 @@ func (s *Server) introspect(c echo.Context) error {
 	if err != nil {
 		return s.refuse(c, err, "introspection_refused")
 	}
-	claims, err := s.verifyOwnToken(tok, now)
+	claims, err := s.verifyOwnToken(c.Request().Context(), tok, now)
 	if err != nil {
 		s.log.Info("introspection: inactive", "caller", res.Client.ClientID, "reason", err.Error())
 		return writeJSON(c, http.StatusOK, introspection{})
@@ -70,7 +71,7 @@ func (s *Server) revoke(c echo.Context) error {
 	if err != nil {
 		return s.refuse(c, err, "revocation_refused")
 	}
-	claims, err := s.verifyOwnToken(tok, now)
+	claims, err := s.verifyOwnToken(c.Request().Context(), tok, now)
 	switch {
 	case err != nil:
 		s.log.Info("revocation: not a live token of this broker; nothing to do", "caller", res.Client.ClientID, "reason", err.Error())

@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/backends"
 )
 
 // decide applies the broker's policy to an authenticated client's request:
 // the grant type is registered, scopes ⊆ registered, each resource allowed,
 // lifetime ≤ client max ≤ global max, and the certificate binding.
-func (s *Server) decide(res *authn.Result, scope string, resources []string) (*Grant, error) {
+func (s *Server) decide(res *authn.Result, scope string, resources []string) (*accesstoken.Grant, error) {
 	c := res.Client
 	grants := c.GrantTypes
 	if len(grants) == 0 {
@@ -37,7 +38,7 @@ func (s *Server) decide(res *authn.Result, scope string, resources []string) (*G
 		life = time.Duration(c.AccessTokenLifetime) * time.Second
 	}
 	life = min(life, s.cfg.MaxTokenLifetime, HardMaxTokenLifetime)
-	g := &Grant{ClientID: c.ClientID, Scopes: scopes, Audience: aud, Lifetime: life}
+	g := &accesstoken.Grant{ClientID: c.ClientID, Scopes: scopes, Audience: aud, Lifetime: life}
 	switch {
 	case c.UsesMTLS():
 		// RFC 8705 §3: tokens for mTLS-authenticated clients are always bound.

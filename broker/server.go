@@ -16,9 +16,11 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/state"
+	"github.com/tokenbroker/tokenbroker/certs"
 )
 
 // Endpoint paths, relative to the issuer.
@@ -41,6 +43,7 @@ type Server struct {
 	store    backends.Store
 	clients  *cache.Clients
 	keys     *Keyring
+	tokens   *accesstoken.Verifier // this broker's own tokens (introspection, revocation)
 	auth     *authn.Authenticator
 	registry *Registry
 	echo     *echo.Echo
@@ -89,6 +92,10 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 		return nil, err
 	}
 	s.keys = keys
+	if s.tokens, err = newOwnTokenVerifier(cfg.Issuer, keys); err != nil {
+		s.Close()
+		return nil, err
+	}
 	// Every record loaded is re-validated: a bad one refuses its client only.
 	s.clients = cache.NewClients(store, op.cacheOpt, cache.WithValidator(func(c *backends.Client) error { return s.registry.Validate(c) }))
 	if s.auth, err = authn.New(s.clients, cfg.Methods); err != nil {
@@ -301,7 +308,7 @@ func Serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config, h http.Hand
 	hs := &http.Server{
 		Handler:           h,
 		TLSConfig:         tlsCfg,
-		ConnContext:       ConnContext,
+		ConnContext:       certs.ConnContext,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      15 * time.Second,

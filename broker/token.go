@@ -1,9 +1,7 @@
 package broker
 
 import (
-	"context"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"log/slog"
@@ -11,12 +9,12 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
@@ -55,7 +53,7 @@ func (s *Server) token(c echo.Context) error {
 	}
 	ev.ClientID, ev.Method = res.Client.ClientID, res.Method
 	if res.Certificate != nil {
-		ev.CertSubject, ev.CertThumbprint = res.Certificate.Subject, res.Certificate.Thumbprint
+		ev.CertSubject, ev.CertThumbprint = res.Certificate.Subject(), res.Certificate.Thumbprint
 	}
 	g, err := s.decide(res, form.Get("scope"), form["resource"])
 	if err != nil {
@@ -64,7 +62,7 @@ func (s *Server) token(c echo.Context) error {
 	if e := s.take(req.Context(), "issue", res.Client.ClientID, s.cfg.RateLimits.IssuancePerClient, nil); e != nil {
 		return s.tokenError(c, e, &ev, now)
 	}
-	tok, claims, err := mint(req.Context(), s.keys, s.cfg.Issuer, g, now)
+	tok, claims, err := accesstoken.Mint(req.Context(), tokenSigner{s.keys}, s.cfg.Issuer, g, now)
 	if err != nil {
 		return s.tokenError(c, err, &ev, now)
 	}
@@ -190,59 +188,18 @@ func causeOf(oe *Error) string {
 	return oe.Description
 }
 
-// clientCertificates returns the caller's certificate chain: from a trusted
-// proxy's header when the TCP peer is a trusted proxy (never the proxy's own
-// TLS certificate), else from this connection's TLS handshake. A certificate
-// header from any other peer is refused: it can only be a spoof.
+// clientCertificates returns the caller's certificate chain
+// (certs.FromRequest): a certificate header counts only from a trusted proxy.
 func (s *Server) clientCertificates(r *http.Request) (*certs.Presented, error) {
-	peer, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err == nil && s.cfg.Proxy.Trusted(peer.Addr()) {
-		chain, err := s.cfg.Proxy.Extract(r.Header)
-		if err != nil {
-			return nil, oauthErr(http.StatusBadRequest, "invalid_request", "malformed client certificate header", err)
-		}
-		return certs.NewPresented(chain), nil
-	}
-	if s.cfg.Proxy.HasCertHeader(r.Header) {
+	p, err := certs.FromRequest(r, s.cfg.Proxy)
+	switch {
+	case errors.Is(err, certs.ErrUntrustedCertHeader):
 		s.log.Warn("client certificate header from an untrusted peer refused", "remote", r.RemoteAddr)
-		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "client certificate headers are accepted only from trusted proxies", certs.ErrUntrustedCertHeader)
+		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "client certificate headers are accepted only from trusted proxies", err)
+	case err != nil:
+		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "malformed client certificate header", err)
 	}
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		return connPresented(r.Context(), r.TLS.PeerCertificates), nil
-	}
-	return nil, nil
-}
-
-// connMemoKey is the context key of a connection's connMemo.
-type connMemoKey struct{}
-
-// connMemo holds what the broker derived from one TLS connection's client
-// chain (hashes, subject), so keep-alive requests do not derive it again.
-type connMemo struct {
-	mu   sync.Mutex
-	leaf *x509.Certificate
-	p    *certs.Presented
-}
-
-// ConnContext gives every connection a memo for its client certificate
-// chain; it is http.Server's ConnContext.
-func ConnContext(ctx context.Context, _ net.Conn) context.Context {
-	return context.WithValue(ctx, connMemoKey{}, &connMemo{})
-}
-
-// connPresented returns the Presented of chain, this connection's
-// handshake chain, from the connection's memo when there is one.
-func connPresented(ctx context.Context, chain []*x509.Certificate) *certs.Presented {
-	m, _ := ctx.Value(connMemoKey{}).(*connMemo)
-	if m == nil {
-		return certs.NewPresented(chain)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.leaf != chain[0] { // a renegotiation-free TLS connection keeps one chain; check anyway
-		m.leaf, m.p = chain[0], certs.NewPresented(chain)
-	}
-	return m.p
+	return p, nil
 }
 
 // peerIP is the TCP peer's address.

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/broker"
 )
@@ -206,7 +207,7 @@ func TestScopeResourceLifetimePolicy(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	secret := e.client(&backends.Client{ClientID: "p", Scope: "read write", AllowedResources: []string{"https://a.example.test", "https://b.example.test"}, DefaultAudience: "https://a.example.test", AccessTokenLifetime: 60})
-	tok := func(kv ...string) (map[string]any, broker.AccessTokenClaims) {
+	tok := func(kv ...string) (map[string]any, accesstoken.Claims) {
 		t.Helper()
 		v := url.Values{"grant_type": {"client_credentials"}}
 		for i := 0; i < len(kv); i += 2 {

@@ -3,6 +3,7 @@ package certs
 import (
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"strconv"
 	"sync"
 )
@@ -19,10 +20,11 @@ type Presented struct {
 	ChainSHA256 [32]byte
 	// Thumbprint is the leaf's RFC 8705 §3.1 x5t#S256.
 	Thumbprint string
-	// Subject is the leaf's subject as an RFC 4514 string, for the audit trail.
-	Subject string
 
-	subjectKey string // canonical DN (see DN.key); "" when the subject is not a string DN
+	subjectOnce sync.Once
+	subject     string // the leaf's subject as an RFC 4514 string
+	keyOnce     sync.Once
+	subjectKey  string // canonical DN (see DN.key); "" when the subject is not a string DN
 }
 
 // NewPresented derives a Presented from chain; nil for an empty chain.
@@ -30,26 +32,42 @@ func NewPresented(chain []*x509.Certificate) *Presented {
 	if len(chain) == 0 {
 		return nil
 	}
-	p := &Presented{Chain: chain, Subject: chain[0].Subject.String()}
+	p := &Presented{Chain: chain}
+	if len(chain) == 1 { // the usual case: the chain's hash is the leaf's
+		p.ChainSHA256 = sha256.Sum256(chain[0].Raw)
+		p.Thumbprint = base64.RawURLEncoding.EncodeToString(p.ChainSHA256[:])
+		return p
+	}
 	h := sha256.New()
 	for _, c := range chain {
 		h.Write(c.Raw)
 	}
 	h.Sum(p.ChainSHA256[:0])
 	p.Thumbprint = Thumbprint(chain[0])
-	if dn, err := SubjectDN(chain[0]); err == nil {
-		p.subjectKey = dn.key()
-	}
 	return p
 }
 
 // Leaf is the end-entity certificate.
 func (p *Presented) Leaf() *x509.Certificate { return p.Chain[0] }
 
+// Subject is the leaf's subject as an RFC 4514 string, for the audit trail;
+// derived on first use (the resource middleware never needs it).
+func (p *Presented) Subject() string {
+	p.subjectOnce.Do(func() { p.subject = p.Chain[0].Subject.String() })
+	return p.subject
+}
+
 // MatchSubjectDN reports whether the leaf's subject equals the RFC 4514 dn,
 // compared as DN.Equal does.
 func (p *Presented) MatchSubjectDN(dn string) bool {
 	want, ok := registeredDNKey(dn)
+	// The canonical subject is derived on first use: only tls_client_auth
+	// with a registered DN needs it, not the resource middleware.
+	p.keyOnce.Do(func() {
+		if d, err := SubjectDN(p.Chain[0]); err == nil {
+			p.subjectKey = d.key()
+		}
+	})
 	return ok && p.subjectKey != "" && p.subjectKey == want
 }
 

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-
-	"github.com/labstack/echo/v4"
 )
 
 // Option configures one protected route.
@@ -33,34 +31,58 @@ func FromContext(ctx context.Context) (*Claims, bool) {
 	return c, ok
 }
 
-// EchoContextKey is where the Echo middleware also stores the claims (c.Get).
-const EchoContextKey = "tokenbroker.claims"
+// NewContext returns ctx carrying claims, for FromContext; adapters to
+// other routers (echoresource) store the claims with it.
+func NewContext(ctx context.Context, claims *Claims) context.Context {
+	return context.WithValue(ctx, ctxKey{}, claims)
+}
 
-// check runs everything a route requires and returns the claims.
-func (v *Verifier) check(r *http.Request, rt *route) (*Claims, error) {
+// Guard is one protected route's checks, for adapters to other routers
+// (echoresource); net/http users call Middleware.
+type Guard struct {
+	v  *Verifier
+	rt route
+}
+
+// Guard returns the checks of a route protected with opts.
+func (v *Verifier) Guard(opts ...Option) *Guard {
+	g := &Guard{v: v}
+	for _, o := range opts {
+		o(&g.rt)
+	}
+	return g
+}
+
+// Check runs everything the route requires on r — the bearer token
+// (RFC 6750 §2.1), Verify, the scopes, introspection when asked for — and
+// returns the claims. Its errors are for Refuse.
+func (g *Guard) Check(r *http.Request) (*Claims, error) {
 	tok, err := bearerToken(r)
 	if err != nil {
 		return nil, err
 	}
-	claims, err := v.Verify(r.Context(), r, tok)
+	claims, err := g.v.Verify(r.Context(), r, tok)
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range rt.scopes {
+	for _, s := range g.rt.scopes {
 		if !claims.HasScope(s) {
-			return nil, &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "the token lacks a required scope", Scope: strings.Join(rt.scopes, " ")}
+			return nil, &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "the token lacks a required scope", Scope: strings.Join(g.rt.scopes, " ")}
 		}
 	}
-	if rt.introspect {
-		if v.cfg.Introspection == nil {
+	if g.rt.introspect {
+		if g.v.cfg.Introspection == nil {
 			return nil, &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "introspection not configured"}
 		}
-		if err := v.introspect(r.Context(), tok); err != nil {
+		if err := g.v.introspect(r.Context(), tok); err != nil {
 			return nil, err
 		}
 	}
 	return claims, nil
 }
+
+// Refuse answers a request Check refused, per RFC 6750 §3, and logs why.
+func (g *Guard) Refuse(w http.ResponseWriter, r *http.Request, err error) { g.v.writeError(w, r, err) }
 
 // bearerToken reads RFC 6750 §2.1 "Authorization: Bearer <token>"; tokens in
 // the query string or the body are not accepted.
@@ -104,39 +126,15 @@ func (v *Verifier) writeError(w http.ResponseWriter, r *http.Request, err error)
 
 // Middleware protects a net/http handler.
 func (v *Verifier) Middleware(opts ...Option) func(http.Handler) http.Handler {
-	rt := &route{}
-	for _, o := range opts {
-		o(rt)
-	}
+	g := v.Guard(opts...)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			claims, err := v.check(r, rt)
+			claims, err := g.Check(r)
 			if err != nil {
-				v.writeError(w, r, err)
+				g.Refuse(w, r, err)
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, claims)))
+			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), claims)))
 		})
-	}
-}
-
-// Echo protects Echo routes; the claims are in c.Get(EchoContextKey) and the request context.
-func (v *Verifier) Echo(opts ...Option) echo.MiddlewareFunc {
-	rt := &route{}
-	for _, o := range opts {
-		o(rt)
-	}
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			r := c.Request()
-			claims, err := v.check(r, rt)
-			if err != nil {
-				v.writeError(c.Response(), r, err)
-				return nil
-			}
-			c.Set(EchoContextKey, claims)
-			c.SetRequest(r.WithContext(context.WithValue(r.Context(), ctxKey{}, claims)))
-			return next(c)
-		}
 	}
 }

@@ -2,17 +2,13 @@ package resource
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"crypto/x509"
-	"encoding/base64"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -20,12 +16,9 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	josejson "github.com/go-jose/go-jose/v4/json"
-	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/tokenbroker/tokenbroker/authn/internal/jws"
+	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/certs"
-	"github.com/tokenbroker/tokenbroker/internal/es256"
 )
 
 // Config configures a Verifier.
@@ -39,7 +32,8 @@ type Config struct {
 	AnyAudience bool
 	// HTTPClient reaches the issuer (default: 10 s timeout, system roots).
 	HTTPClient *http.Client
-	// Skew tolerates clock differences for exp/nbf (default 30 s).
+	// Skew is how far ahead of this clock a token's nbf and iat may lie
+	// (default 30 s); exp is exact (accesstoken.Verifier's time rule).
 	Skew time.Duration
 	// Proxy, when set, reads the client certificate from a trusted proxy's header.
 	Proxy *certs.ProxyExtractor
@@ -88,7 +82,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.cause != nil {
+	if e.cause != nil && e.cause.Error() != e.Description { // an accesstoken reason is often the description itself
 		return e.Code + ": " + e.Description + ": " + e.cause.Error()
 	}
 	return e.Code + ": " + e.Description
@@ -111,17 +105,14 @@ type Verifier struct {
 	fetched  time.Time
 	expires  time.Time
 	fetching chan struct{}
-	tables   es256.Tables // ES256 verification tables for the issuer's keys
+	tokens   *accesstoken.Verifier
 }
 
 // Limits on what the verifier reads.
 const (
-	maxTokenSize    = 8 << 10
 	maxDocSize      = 256 << 10
 	minRefetchEvery = 10 * time.Second
 )
-
-var tokenAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256, jose.PS256}
 
 // New discovers the issuer's metadata and loads its JWKS; it fails when
 // either cannot be fetched, so a misconfigured API does not start.
@@ -142,6 +133,11 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		cfg.MinRefetch = minRefetchEvery
 	}
 	v := &Verifier{cfg: cfg, log: cfg.Logger, keys: map[string]jose.JSONWebKey{}}
+	var err error
+	if v.tokens, err = accesstoken.NewVerifier(issuerKeys{v}, accesstoken.Expected{
+		Issuer: cfg.Issuer, Audience: cfg.Audience, AnyAudience: cfg.AnyAudience, Leeway: cfg.Skew}); err != nil {
+		return nil, fmt.Errorf("resource: %w", err)
+	}
 	var md struct {
 		Issuer        string `json:"issuer"`
 		JWKSURI       string `json:"jwks_uri"`
@@ -263,17 +259,20 @@ func (v *Verifier) key(ctx context.Context, kid string) (jose.JSONWebKey, bool) 
 	return k, ok
 }
 
-type atClaims struct {
-	jwt.Claims
-	ClientID string `json:"client_id"`
-	Scope    string `json:"scope"`
-	Cnf      *struct {
-		X5tS256 string `json:"x5t#S256"`
-	} `json:"cnf"`
+// issuerKeys is the issuer's JWKS as accesstoken.Verifier looks keys up.
+type issuerKeys struct{ v *Verifier }
+
+var _ accesstoken.KeySet = issuerKeys{}
+
+// PublicKey implements accesstoken.KeySet.
+func (k issuerKeys) PublicKey(ctx context.Context, kid string) (crypto.PublicKey, bool) {
+	jwk, ok := k.v.key(ctx, kid)
+	return jwk.Key, ok
 }
 
 // Verify checks a bearer token presented on r: RFC 9068 typ, signature,
-// issuer, audience, times, and the certificate binding (RFC 8705 §3).
+// issuer, audience, times (accesstoken.Verifier's rule), and the certificate
+// binding (RFC 8705 §3).
 func (v *Verifier) Verify(ctx context.Context, r *http.Request, token string) (*Claims, error) {
 	return v.verify(ctx, r, token, true)
 }
@@ -286,99 +285,47 @@ func (v *Verifier) VerifyUnbound(ctx context.Context, token string) (*Claims, er
 }
 
 func (v *Verifier) verify(ctx context.Context, r *http.Request, token string, binding bool) (*Claims, error) {
-	if len(token) > maxTokenSize {
-		return nil, invalidToken("token too large", nil)
-	}
-	parsed, err := jose.ParseSignedCompact(token, tokenAlgs)
-	if err != nil || len(parsed.Signatures) != 1 {
-		return nil, invalidToken("malformed token", err)
-	}
-	h := parsed.Signatures[0].Header
-	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "at+jwt" && typ != "application/at+jwt" {
-		// RFC 9068 §4: reject tokens of any other type (e.g. an ID token or a client assertion).
-		return nil, invalidToken("not an access token", nil)
-	}
-	key, ok := v.key(ctx, h.KeyID)
-	if !ok {
-		return nil, invalidToken("unknown signing key", nil)
-	}
-	now := time.Now()
-	var payload []byte
-	if ok, handled := jws.VerifyES256(&v.tables, token, parsed, key.Key, now); handled {
-		if !ok {
-			return nil, invalidToken("bad signature", nil)
-		}
-		payload = parsed.UnsafePayloadWithoutVerification() // authentic: the signature covers it
-	} else if payload, err = parsed.Verify(key.Key); err != nil {
-		return nil, invalidToken("bad signature", err)
-	} else {
-		v.tables.Admit(key.Key, now) // the issuer signs with this key: worth a table
-	}
-	// go-jose's json, as jwt uses: member names match case-sensitively.
-	var c atClaims
-	if err := josejson.Unmarshal(payload, &c); err != nil {
-		return nil, invalidToken("malformed claims", err)
-	}
-	exp := jwt.Expected{Issuer: v.cfg.Issuer, Time: now}
-	if !v.cfg.AnyAudience {
-		exp.AnyAudience = jwt.Audience{v.cfg.Audience}
-	}
-	// go-jose skips a check whose field is empty: Issuer and Time are always set above.
-	if err := c.ValidateWithLeeway(exp, v.cfg.Skew); err != nil {
-		return nil, invalidToken("token is expired, not yet valid, or not for this API", err)
-	}
-	if c.Expiry == nil || c.ID == "" {
-		return nil, invalidToken("token without exp or jti", nil)
+	c, err := v.tokens.Verify(ctx, token, time.Now())
+	if err != nil {
+		return nil, invalidToken(description(err), err)
 	}
 	out := &Claims{Issuer: c.Issuer, Subject: c.Subject, ClientID: c.ClientID, Audience: c.Audience, Scopes: strings.Fields(c.Scope),
-		Expiry: c.Expiry.Time(), ID: c.ID}
-	if c.IssuedAt != nil {
-		out.IssuedAt = c.IssuedAt.Time()
+		Expiry: time.Unix(c.Expiry, 0), ID: c.ID}
+	if c.IssuedAt != 0 {
+		out.IssuedAt = time.Unix(c.IssuedAt, 0)
 	}
-	if c.Cnf != nil && c.Cnf.X5tS256 != "" {
+	if c.Bound() {
 		out.CertThumbprint = c.Cnf.X5tS256
-		if !binding {
-			return out, nil
-		}
-		if err := v.checkBinding(r, c.Cnf.X5tS256); err != nil {
-			return nil, err
+		if binding {
+			if err := v.checkBinding(r, c); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return out, nil
 }
 
-// checkBinding: RFC 8705 §3 — the certificate on this request must be the one the token is bound to.
-func (v *Verifier) checkBinding(r *http.Request, want string) error {
-	leaf, err := v.clientCert(r)
+// description is the RFC 6750 error_description for a refused token: the
+// reason accesstoken gives, without the detail (that goes to the log).
+func description(err error) string {
+	for _, reason := range []error{accesstoken.ErrMalformed, accesstoken.ErrNotAccessToken, accesstoken.ErrUnknownKey, accesstoken.ErrSignature, accesstoken.ErrRejected} {
+		if errors.Is(err, reason) {
+			return reason.Error()
+		}
+	}
+	return "invalid token"
+}
+
+// checkBinding: RFC 8705 §3 — the certificate on this request (certs.FromRequest) must be the one the token is bound to.
+func (v *Verifier) checkBinding(r *http.Request, c *accesstoken.Claims) error {
+	p, err := certs.FromRequest(r, v.cfg.Proxy)
 	if err != nil {
 		return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed or untrusted client certificate header", cause: err}
 	}
-	if leaf == nil {
-		return invalidToken("certificate-bound token presented without a client certificate", nil)
-	}
-	sum := sha256.Sum256(leaf.Raw)
-	got := base64.RawURLEncoding.EncodeToString(sum[:])
-	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-		return invalidToken("token is bound to another certificate", nil)
+	if err := c.CheckBinding(p); err != nil {
+		return invalidToken(err.Error(), err)
 	}
 	return nil
-}
-
-func (v *Verifier) clientCert(r *http.Request) (*x509.Certificate, error) {
-	if peer, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && v.cfg.Proxy.Trusted(peer.Addr()) {
-		chain, err := v.cfg.Proxy.Extract(r.Header)
-		if err != nil || len(chain) == 0 {
-			return nil, err
-		}
-		return chain[0], nil
-	}
-	if v.cfg.Proxy.HasCertHeader(r.Header) {
-		return nil, certs.ErrUntrustedCertHeader
-	}
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		return r.TLS.PeerCertificates[0], nil
-	}
-	return nil, nil
 }
 
 // introspect asks the issuer whether the token is still active (RFC 7662).

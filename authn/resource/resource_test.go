@@ -22,6 +22,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/authn/resource"
+	"github.com/tokenbroker/tokenbroker/authn/resource/echoresource"
 	"github.com/tokenbroker/tokenbroker/authn/tokensource"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/file"
@@ -149,9 +150,9 @@ func (w *world) startAPI(v *resource.Verifier) {
 	mux.Handle("/strict", v.Middleware(resource.Scopes("read"), resource.WithIntrospection())(hello))
 	e := echo.New()
 	e.GET("/echo", func(c echo.Context) error {
-		claims := c.Get(resource.EchoContextKey).(*resource.Claims)
+		claims, _ := echoresource.Claims(c)
 		return c.JSON(200, map[string]any{"client_id": claims.ClientID})
-	}, v.Echo(resource.Scopes("read")))
+	}, echoresource.Middleware(v, resource.Scopes("read")))
 	mux.Handle("/echo", e)
 	api := httptest.NewUnstartedServer(mux)
 	api.TLS = &tls.Config{Certificates: []tls.Certificate{w.serverCert()}, ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12}

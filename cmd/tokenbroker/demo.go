@@ -82,7 +82,7 @@ func runDemoAPI(ctx context.Context, isf *issuerFlags, pool *x509.CertPool, list
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"hello": c.ClientID, "scopes": c.Scopes, "bound_to": c.CertThumbprint})
 	})))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ConnContext: certs.ConnContext,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12}}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {

@@ -1,0 +1,49 @@
+package accesstoken
+
+import "encoding/json"
+
+// Claims are the RFC 9068 §2.2 claims of an access token. NumericDates are
+// whole seconds since the epoch.
+type Claims struct {
+	Issuer    string        `json:"iss"`
+	Subject   string        `json:"sub"`
+	Audience  Audience      `json:"aud"`
+	Expiry    int64         `json:"exp"`
+	IssuedAt  int64         `json:"iat"`
+	NotBefore int64         `json:"nbf"`
+	ID        string        `json:"jti"`
+	ClientID  string        `json:"client_id"`
+	Scope     string        `json:"scope,omitempty"`
+	Cnf       *Confirmation `json:"cnf,omitempty"`
+}
+
+// Confirmation binds a token to a certificate (RFC 8705 §3.1).
+type Confirmation struct {
+	X5tS256 string `json:"x5t#S256"`
+}
+
+// Audience is "aud": a single string when there is one value, else an array (RFC 7519 §4.1.3).
+type Audience []string
+
+// MarshalJSON implements json.Marshaler.
+func (a Audience) MarshalJSON() ([]byte, error) {
+	if len(a) == 1 {
+		return json.Marshal(a[0])
+	}
+	return json.Marshal([]string(a))
+}
+
+// UnmarshalJSON accepts a string or an array of strings.
+func (a *Audience) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*a = Audience{s}
+		return nil
+	}
+	var l []string
+	if err := json.Unmarshal(b, &l); err != nil {
+		return err
+	}
+	*a = l
+	return nil
+}

@@ -1,0 +1,4 @@
+package accesstoken
+
+// AppendClaims exposes appendClaims to the external tests.
+var AppendClaims = appendClaims
