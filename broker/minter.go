@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 )
 
 // AccessTokenClaims are the RFC 9068 §2.2 claims of an access token.
@@ -66,7 +68,7 @@ type Grant struct {
 }
 
 // mint signs an RFC 9068 access token for g with the active key.
-func mint(ctx context.Context, keys *Keyring, issuer string, g *Grant, now time.Time) (token string, claims *AccessTokenClaims, err error) {
+func mint(ctx context.Context, keys *signing.Keyring, issuer string, g *Grant, now time.Time) (token string, claims *AccessTokenClaims, err error) {
 	var id [16]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return "", nil, err
@@ -86,15 +88,15 @@ func mint(ctx context.Context, keys *Keyring, issuer string, g *Grant, now time.
 		claims.Cnf = &Confirmation{X5tS256: g.X5tS256}
 	}
 	payload := appendClaims(make([]byte, 0, 384), claims)
-	ak := keys.active()
+	ak := keys.Active()
 	enc := base64.RawURLEncoding
-	buf := make([]byte, 0, len(ak.header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(512))
-	buf = append(buf, ak.header...)
+	buf := make([]byte, 0, len(ak.Header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(512))
+	buf = append(buf, ak.Header...)
 	buf = append(buf, '.')
 	buf = enc.AppendEncode(buf, payload)
-	sig, err := ak.signer.Sign(ctx, buf)
+	sig, err := ak.Sign(ctx, buf)
 	if err != nil {
-		return "", nil, fmt.Errorf("sign with %s: %w", ak.signer.KeyID(), err)
+		return "", nil, fmt.Errorf("sign with %s: %w", ak.KeyID(), err)
 	}
 	buf = append(buf, '.')
 	buf = enc.AppendEncode(buf, sig)

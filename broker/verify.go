@@ -9,13 +9,14 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/state"
 )
 
 // maxTokenSize bounds a presented access token.
 const maxTokenSize = 8 << 10
 
-var tokenAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256, jose.PS256}
+var tokenAlgs = signing.JOSEAlgs()
 
 // verifyOwnToken checks that tok is an access token this broker issued and
 // that it has not expired: typ at+jwt (RFC 9068 §4), a published key's
@@ -32,7 +33,7 @@ func (s *Server) verifyOwnToken(tok string, now time.Time) (*AccessTokenClaims, 
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "at+jwt" && typ != "application/at+jwt" {
 		return nil, errors.New("not an RFC 9068 access token")
 	}
-	key := s.keys.publicKey(h.KeyID)
+	key := s.keys.PublicKey(h.KeyID)
 	if key == nil {
 		return nil, fmt.Errorf("unknown kid %q", h.KeyID)
 	}
