@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -29,8 +28,6 @@ type Options struct {
 	// Mount and Key place the keys inside a source that needs it (Vault
 	// Transit: the engine's mount and the key's name); empty for its defaults.
 	Mount, Key string
-	// Logger, for sources that log (nil: none).
-	Logger *slog.Logger
 }
 
 // ErrUnknownSource: Open was asked for a source no package registered.

@@ -35,7 +35,7 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer store.Close()
-	keys, err := openSigning(ctx, store, fc, rt.cfg, rt.log)
+	keys, err := openSigning(ctx, store, fc, rt.cfg)
 	if err != nil {
 		return err
 	}

@@ -370,7 +370,7 @@ func (rt *runtime) load(ctx context.Context, reload time.Duration) error {
 	} else if len(fc.TLS.CRLFiles)+len(fc.TLS.CRLURLs) > 0 {
 		errs = append(errs, errors.New("tls.crl_files, tls.crl_urls: need tls.client_ca_files or backend.vault.pki_mounts"))
 	}
-	if m, err := openSigning(ctx, rt.store, rt.fc, rt.cfg, rt.log); err != nil {
+	if m, err := openSigning(ctx, rt.store, rt.fc, rt.cfg); err != nil {
 		errs = append(errs, err)
 	} else {
 		rt.closers = append(rt.closers, m)
@@ -404,9 +404,9 @@ func (rt *runtime) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error
 
 // openSigning opens the configured signing source over store (any source a
 // backend package registered with the signing package).
-func openSigning(ctx context.Context, store backends.KeyStore, fc *fileConfig, cfg broker.Config, log *slog.Logger) (signing.Manager, error) {
+func openSigning(ctx context.Context, store backends.KeyStore, fc *fileConfig, cfg broker.Config) (signing.Manager, error) {
 	m, err := signing.Open(ctx, store, signing.Options{Source: fc.Signing.Type, Alg: cfg.SigningAlg, PublishDelay: cfg.JWKSMaxAge,
-		MaxLifetime: cfg.MaxTokenLifetime, Mount: fc.Signing.Transit.Mount, Key: fc.Signing.Transit.Key, Logger: log})
+		MaxLifetime: cfg.MaxTokenLifetime, Mount: fc.Signing.Transit.Mount, Key: fc.Signing.Transit.Key})
 	if errors.Is(err, signing.ErrUnknownSource) {
 		return nil, fmt.Errorf("signing.type: %w", err)
 	}
@@ -443,11 +443,11 @@ func openStore(ctx context.Context, fc *fileConfig, log *slog.Logger) (backends.
 			auth = vault.Cert(v.Auth.CertRole, v.Auth.Mount)
 		}
 		return vault.New(ctx, vault.Config{Address: v.Address, Mount: v.Mount, Prefix: v.Prefix, Auth: auth,
-			CACert: v.CACert, ClientCert: v.ClientCert, ClientKey: v.ClientKey, Timeout: time.Duration(v.Timeout), ReadOnly: v.ReadOnly, Logger: log})
+			CACert: v.CACert, ClientCert: v.ClientCert, ClientKey: v.ClientKey, Timeout: time.Duration(v.Timeout), ReadOnly: v.ReadOnly})
 	case "awssm":
 		a := fc.Backend.AWSSM
 		return awssm.New(ctx, awssm.Config{Region: a.Region, Endpoint: a.Endpoint, Prefix: a.Prefix, KMSKeyID: a.KMSKeyID,
-			PreviousGrace: time.Duration(a.PreviousGrace), RecoveryDays: int64(a.RecoveryDays), Timeout: time.Duration(a.Timeout), Logger: log})
+			PreviousGrace: time.Duration(a.PreviousGrace), RecoveryDays: int64(a.RecoveryDays), Timeout: time.Duration(a.Timeout)})
 	}
 	return nil, fmt.Errorf("backend.type: %q is not supported", fc.Backend.Type)
 }
