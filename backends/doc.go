@@ -2,7 +2,9 @@
 // metadata), client secrets and the broker's signing keys — and the small store
 // interfaces every backend implements: file (the embedded default), Vault and
 // AWS Secrets Manager. The cache subpackage wraps any Store so the token
-// endpoint never waits on a backend; backendtest holds the conformance suite.
+// endpoint never waits on a backend; backendtest holds the conformance suite;
+// signing signs access tokens with keys from any of them. The model itself
+// holds no crypto.
 //
 // Records decode strictly (DecodeClient: exact member names, no duplicates or
 // case variants, reserved names refused, bounded size and depth) wherever they

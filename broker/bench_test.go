@@ -12,6 +12,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/file"
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
 )
 
@@ -23,7 +24,7 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 		b.Run(alg, func(b *testing.B) {
 			ctx := context.Background()
 			store, _ := file.New(b.TempDir())
-			if _, err := broker.EnsureKeySet(ctx, store, alg); err != nil {
+			if _, err := signing.NewLocal(store, signing.Options{Alg: alg}).Ensure(ctx); err != nil {
 				b.Fatal(err)
 			}
 			srv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", SigningAlg: alg, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, store)

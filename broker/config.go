@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/authn"
-	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
@@ -66,8 +66,8 @@ type Config struct {
 	// a trusted TLS-terminating proxy. Without it every such header is refused.
 	Proxy *certs.ProxyExtractor
 	// Signing, when set, provides the signing keys (e.g. Vault Transit);
-	// default: LocalKeys over the backend's key set.
-	Signing backends.SigningSource
+	// default: signing.NewLocal over the backend's key set.
+	Signing signing.Source
 	// RateLimits bound failed authentications and, optionally, issuance.
 	RateLimits RateLimits
 	// Audit receives one event per issuance and per refused token request
@@ -149,8 +149,8 @@ func (c *Config) Validate() error {
 	if c.MaxTokenLifetime > HardMaxTokenLifetime || c.MaxTokenLifetime < 10*time.Second {
 		errs = append(errs, fmt.Errorf("tokens.max_lifetime: %s is outside [10s, %s]", c.MaxTokenLifetime, HardMaxTokenLifetime))
 	}
-	if !slices.Contains(signingAlgs, c.SigningAlg) {
-		errs = append(errs, fmt.Errorf("tokens.signing_alg: %q is not one of %v", c.SigningAlg, signingAlgs))
+	if algs := signing.Algs(); !slices.Contains(algs, c.SigningAlg) {
+		errs = append(errs, fmt.Errorf("tokens.signing_alg: %q is not one of %v", c.SigningAlg, algs))
 	}
 	for _, s := range c.ScopesSupported {
 		if !validScopeToken(s) {

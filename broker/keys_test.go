@@ -12,6 +12,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/file"
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
 )
 
@@ -50,10 +51,10 @@ func TestKeyRotation(t *testing.T) {
 	_, h := e.verify(before)
 	oldKid := h.KeyID
 
-	if _, err := broker.RotateKeys(ctx, e.store, "ES256", time.Hour, broker.HardMaxTokenLifetime, false); !errors.Is(err, broker.ErrTooSoon) {
+	if err := signing.NewLocal(e.store, signing.Options{Alg: "ES256", PublishDelay: time.Hour, MaxLifetime: broker.HardMaxTokenLifetime}).Rotate(ctx, false); !errors.Is(err, signing.ErrTooSoon) {
 		t.Fatalf("rotation before the next key was published long enough = %v, want ErrTooSoon", err)
 	}
-	if _, err := broker.RotateKeys(ctx, e.store, "ES256", 0, broker.HardMaxTokenLifetime, false); err != nil {
+	if err := signing.NewLocal(e.store, signing.Options{Alg: "ES256", PublishDelay: 0, MaxLifetime: broker.HardMaxTokenLifetime}).Rotate(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, func() bool { _, h := e.verify(token()); return h.KeyID == next })
@@ -76,42 +77,16 @@ func TestKeyRotation(t *testing.T) {
 	waitUntil(t, func() bool { return !slices.Contains(kids(e), oldKid) })
 }
 
-func TestRotateKeysPrunesExpiredRetiredKeys(t *testing.T) {
-	ctx := context.Background()
-	store, _ := file.New(t.TempDir())
-	if _, err := broker.EnsureKeySet(ctx, store, "EdDSA"); err != nil {
-		t.Fatal(err)
-	}
-	for range 4 {
-		if _, err := broker.RotateKeys(ctx, store, "EdDSA", 0, 0, true); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ks, _ := store.GetKeySet(ctx)
-	// maxLifetime 0: retired keys are kept only for the one-minute skew; each
-	// rotation retires one, so they accumulate within the minute but are bounded.
-	if len(ks.Keys) > 6 {
-		t.Fatalf("%d keys after 4 rotations", len(ks.Keys))
-	}
-	states := map[string]int{}
-	for _, k := range ks.Keys {
-		states[k.State]++
-	}
-	if states[backends.KeyActive] != 1 || states[backends.KeyNext] != 1 {
-		t.Fatalf("states = %v, want exactly one active and one next", states)
-	}
-}
-
 // Every selectable algorithm mints tokens that verify against the JWKS.
 func TestSigningAlgorithms(t *testing.T) {
-	for _, alg := range []string{"ES256", "EdDSA", "RS256", "PS256"} {
+	for _, alg := range signing.Algs() {
 		t.Run(alg, func(t *testing.T) {
 			e := newEnv(t, func(c *broker.Config, _ *cache.Options) { c.SigningAlg = alg; c.KeyRefresh = 20 * time.Millisecond })
 			ctx := context.Background()
-			if _, err := broker.RotateKeys(ctx, e.store, alg, 0, broker.HardMaxTokenLifetime, true); err != nil {
+			if err := signing.NewLocal(e.store, signing.Options{Alg: alg, PublishDelay: 0, MaxLifetime: broker.HardMaxTokenLifetime}).Rotate(ctx, true); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := broker.RotateKeys(ctx, e.store, alg, 0, broker.HardMaxTokenLifetime, true); err != nil {
+			if err := signing.NewLocal(e.store, signing.Options{Alg: alg, PublishDelay: 0, MaxLifetime: broker.HardMaxTokenLifetime}).Rotate(ctx, true); err != nil {
 				t.Fatal(err)
 			}
 			secret := e.client(&backends.Client{ClientID: "a", Scope: "read"})

@@ -16,6 +16,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/file"
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
 )
 
@@ -28,7 +29,7 @@ func TestMemoryWith10kClients(t *testing.T) {
 	}
 	ctx := context.Background()
 	store, _ := file.New(t.TempDir())
-	broker.EnsureKeySet(ctx, store, "ES256")
+	signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx)
 	srv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, store, broker.WithCache(cache.Options{TTL: 3600e9}))
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/file"
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/backends/state/statetest"
 	"github.com/tokenbroker/tokenbroker/broker"
@@ -46,7 +47,7 @@ func BenchmarkProductionShaped(b *testing.B) {
 func benchShaped(b *testing.B, method string, prod bool) {
 	ctx := context.Background()
 	store, _ := file.New(b.TempDir())
-	if _, err := broker.EnsureKeySet(ctx, store, "ES256"); err != nil {
+	if _, err := signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx); err != nil {
 		b.Fatal(err)
 	}
 	const iss = "https://broker.example.test"

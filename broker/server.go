@@ -19,6 +19,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
@@ -42,7 +43,7 @@ type Server struct {
 	log      *slog.Logger
 	store    backends.Store
 	clients  *cache.Clients
-	keys     *Keyring
+	keys     *signing.Keyring
 	tokens   *accesstoken.Verifier // this broker's own tokens (introspection, revocation)
 	auth     *authn.Authenticator
 	registry *Registry
@@ -67,7 +68,7 @@ type options struct {
 func WithCache(o cache.Options) Option { return func(op *options) { op.cacheOpt = o } }
 
 // New builds a Server over store. It loads the signing keys (which must exist:
-// see EnsureKeySet) and validates cfg.
+// see signing.Manager.Ensure) and validates cfg.
 func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -85,9 +86,10 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 	}
 	src := cfg.Signing
 	if src == nil {
-		src = LocalKeys(store, cfg.MaxTokenLifetime)
+		src = signing.NewLocal(store, signing.Options{MaxLifetime: cfg.MaxTokenLifetime})
 	}
-	keys, err := NewKeyring(ctx, src, cfg.KeyRefresh, cfg.Logger)
+	// RFC 9068 §2.1: typ at+jwt.
+	keys, err := signing.NewKeyring(ctx, src, signing.WithRefresh(cfg.KeyRefresh), signing.WithLogger(cfg.Logger), signing.WithType("at+jwt"))
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/state"
 )
 
@@ -17,7 +18,7 @@ const ownTokenLeeway = time.Minute
 // newOwnTokenVerifier verifies this broker's tokens: typ at+jwt, a published
 // key's signature, our issuer, any audience (introspection answers whoever
 // asks about any of our tokens).
-func newOwnTokenVerifier(issuer string, keys *Keyring) (*accesstoken.Verifier, error) {
+func newOwnTokenVerifier(issuer string, keys *signing.Keyring) (*accesstoken.Verifier, error) {
 	return accesstoken.NewVerifier(publishedKeys{keys}, accesstoken.Expected{Issuer: issuer, AnyAudience: true, Leeway: ownTokenLeeway})
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn/tokensource"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/file"
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
@@ -61,7 +62,7 @@ func newWorld(t testing.TB) *world {
 	if w.store, err = file.New(t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
-	broker.EnsureKeySet(ctx, w.store, "ES256")
+	signing.NewLocal(w.store, signing.Options{Alg: "ES256"}).Ensure(ctx)
 	serverCert := w.serverCert()
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
@@ -286,7 +287,7 @@ func TestClientKitThroughRestartAndRotation(t *testing.T) {
 		case 10:
 			w.restart()
 		case 20:
-			if _, err := broker.RotateKeys(ctx, w.store, "ES256", 0, broker.HardMaxTokenLifetime, true); err != nil {
+			if err := signing.NewLocal(w.store, signing.Options{Alg: "ES256", PublishDelay: 0, MaxLifetime: broker.HardMaxTokenLifetime}).Rotate(ctx, true); err != nil {
 				t.Fatal(err)
 			}
 		case 30:

@@ -28,6 +28,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/awssm/awssmtest"
 	"github.com/tokenbroker/tokenbroker/backends/backendtest"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
 )
 
@@ -212,7 +213,7 @@ func newHarness(t *testing.T, copt cache.Options) *harness {
 	srv := awssmtest.New(accessKey, secretKey, region)
 	t.Cleanup(srv.Close)
 	store := newStore(t, srv, func(c *awssm.Config) { c.PreviousGrace = time.Hour; c.MaxAttempts = 3 })
-	if _, err := broker.EnsureKeySet(ctx, store, "ES256"); err != nil {
+	if _, err := signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
 	copt.Logger = quiet()
@@ -304,7 +305,7 @@ func TestNoAWSCallsInSteadyState(t *testing.T) {
 	defer srv.Close()
 	ctx := context.Background()
 	store := newStore(t, srv)
-	broker.EnsureKeySet(ctx, store, "ES256")
+	signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx)
 	reg := broker.NewRegistry(store, broker.RegistryConfig{Methods: []string{backends.AuthClientSecretBasic}})
 	secrets := map[string]string{}
 	for i := range 30 {
@@ -403,7 +404,7 @@ func TestStagedSigningKeys(t *testing.T) {
 	}
 	first := set.Active.KeyID()
 	pending := set.Published[1].KID
-	if err := keys.Rotate(ctx, false); !errors.Is(err, awssm.ErrTooSoon) {
+	if err := keys.Rotate(ctx, false); !errors.Is(err, signing.ErrTooSoon) {
 		t.Fatalf("rotation right after staging: %v, want ErrTooSoon", err)
 	}
 	if err := keys.Rotate(ctx, true); err != nil {
@@ -437,7 +438,7 @@ func TestMetadataNeverBecomesASecret(t *testing.T) {
 	srv := awssmtest.New(accessKey, secretKey, region)
 	defer srv.Close()
 	store := newStore(t, srv)
-	if _, err := broker.EnsureKeySet(ctx, store, "ES256"); err != nil {
+	if _, err := signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
 	iat := broker.NewSecret()
@@ -482,7 +483,7 @@ func TestWarmStartSkipsDocumentsForAnotherClient(t *testing.T) {
 	srv := awssmtest.New(accessKey, secretKey, region)
 	defer srv.Close()
 	store := newStore(t, srv)
-	broker.EnsureKeySet(ctx, store, "ES256")
+	signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx)
 	reg := broker.NewRegistry(store, broker.RegistryConfig{Methods: []string{backends.AuthClientSecretBasic}})
 	victim, err := reg.Create(ctx, &backends.Client{ClientID: "victim", Scope: "read"})
 	if err != nil {

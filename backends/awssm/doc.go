@@ -9,6 +9,7 @@
 //	                               (the broker's hashed secrets) and "registration_token_hash"
 //	<prefix>/signing-keys          the local signing key set (next/active/retired), or
 //	<prefix>/signing-key           one signing key per version, driven by version stages
+//	                               (StagedKeys; signing source "aws-version-stages")
 //
 // Rotation follows AWS version stages: a client's AWSCURRENT and AWSPENDING
 // secrets are both accepted while a rotation is in progress, and AWSPREVIOUS

@@ -11,9 +11,10 @@ import (
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 )
 
-// StagedKeys is a backends.SigningSource driven by version stages of the
+// StagedKeys is a signing.Manager driven by version stages of the
 // secret <prefix>/signing-key, one key per version: AWSCURRENT signs,
 // AWSPENDING is published in the JWKS before it is promoted, and AWSPREVIOUS
 // stays published (it is replaced only at the next rotation, which waits at
@@ -25,7 +26,20 @@ type StagedKeys struct {
 	maxLifetime  time.Duration
 }
 
-var _ backends.SigningSource = (*StagedKeys)(nil)
+var _ signing.Manager = (*StagedKeys)(nil)
+
+// SigningSource is the name of the source in signing.Open.
+const SigningSource = "aws-version-stages"
+
+func init() {
+	signing.Register(SigningSource, func(_ context.Context, store backends.KeyStore, o signing.Options) (signing.Manager, error) {
+		s, ok := store.(*Store)
+		if !ok {
+			return nil, errors.New("needs the awssm backend")
+		}
+		return s.StagedKeys(o.Alg, o.PublishDelay, o.MaxLifetime), nil
+	})
+}
 
 // StagedKeys returns the signing source; alg is used for new keys.
 func (s *Store) StagedKeys(alg string, publishDelay, maxLifetime time.Duration) *StagedKeys {
@@ -46,9 +60,9 @@ func (k *StagedKeys) read(ctx context.Context, stage string) (*backends.SigningK
 	return &sk, v, nil
 }
 
-// SigningSet implements backends.SigningSource.
-func (k *StagedKeys) SigningSet(ctx context.Context) (*backends.SigningSet, error) {
-	set := &backends.SigningSet{}
+// SigningSet implements signing.Source.
+func (k *StagedKeys) SigningSet(ctx context.Context) (*signing.Set, error) {
+	set := &signing.Set{}
 	for _, stage := range []string{"AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"} {
 		sk, _, err := k.read(ctx, stage)
 		if errors.Is(err, backends.ErrNotFound) && stage != "AWSCURRENT" {
@@ -57,14 +71,14 @@ func (k *StagedKeys) SigningSet(ctx context.Context) (*backends.SigningSet, erro
 		if err != nil {
 			return nil, err
 		}
-		signer, pub, err := backends.ParseSigningKey(*sk)
+		signer, pub, err := signing.ParseSigningKey(*sk)
 		if err != nil {
 			return nil, err
 		}
 		if stage == "AWSCURRENT" {
 			set.Active = signer
 		}
-		set.Published = append(set.Published, backends.PublicKey{KID: sk.KID, Alg: sk.Alg, Key: pub})
+		set.Published = append(set.Published, signing.PublicKey{KID: sk.KID, Alg: sk.Alg, Key: pub})
 	}
 	return set, nil
 }
@@ -74,7 +88,7 @@ func (k *StagedKeys) Ensure(ctx context.Context) (bool, error) {
 	if _, _, err := k.read(ctx, "AWSCURRENT"); !errors.Is(err, backends.ErrNotFound) {
 		return false, err
 	}
-	cur, err := backends.NewSigningKey(k.alg, time.Now())
+	cur, err := signing.NewSigningKey(k.alg, time.Now())
 	if err != nil {
 		return false, err
 	}
@@ -85,7 +99,7 @@ func (k *StagedKeys) Ensure(ctx context.Context) (bool, error) {
 }
 
 func (k *StagedKeys) stagePending(ctx context.Context) error {
-	next, err := backends.NewSigningKey(k.alg, time.Now())
+	next, err := signing.NewSigningKey(k.alg, time.Now())
 	if err != nil {
 		return err
 	}
@@ -96,12 +110,11 @@ func (k *StagedKeys) stagePending(ctx context.Context) error {
 	return classify(err, k.name())
 }
 
-// ErrTooSoon: the pending key has not been published long enough, or the
-// current key was promoted less than a token lifetime ago.
-var ErrTooSoon = errors.New("too soon to rotate")
-
 // Rotate promotes AWSPENDING to AWSCURRENT (Secrets Manager moves AWSPREVIOUS
-// to the old current key) and stages a new pending key.
+// to the old current key) and stages a new pending key. It returns
+// signing.ErrTooSoon, unless force is set, when the pending key has not been
+// published long enough or the current key was promoted less than a token
+// lifetime ago.
 func (k *StagedKeys) Rotate(ctx context.Context, force bool) error {
 	_, pv, err := k.read(ctx, "AWSPENDING")
 	if errors.Is(err, backends.ErrNotFound) {
@@ -121,7 +134,7 @@ func (k *StagedKeys) Rotate(ctx context.Context, force bool) error {
 	// previous out of the JWKS, whose tokens must all have expired.
 	need := max(k.publishDelay, k.maxLifetime+time.Minute)
 	if age := time.Since(pv.created); age < need && !force {
-		return fmt.Errorf("%w: pending key published %s ago, needs %s", ErrTooSoon, age.Round(time.Second), need)
+		return fmt.Errorf("%w: pending key published %s ago, needs %s", signing.ErrTooSoon, age.Round(time.Second), need)
 	}
 	cctx, cancel := k.s.ctx(ctx)
 	defer cancel()
@@ -133,3 +146,27 @@ func (k *StagedKeys) Rotate(ctx context.Context, force bool) error {
 	}
 	return k.stagePending(ctx)
 }
+
+// stageStates are the version stages, oldest first, and the key state each stands for.
+var stageStates = []struct{ stage, state string }{
+	{"AWSPREVIOUS", backends.KeyRetired}, {"AWSCURRENT", backends.KeyActive}, {"AWSPENDING", backends.KeyNext},
+}
+
+// List describes the keys of the three stages, oldest first.
+func (k *StagedKeys) List(ctx context.Context) ([]signing.KeyInfo, error) {
+	var out []signing.KeyInfo
+	for _, st := range stageStates {
+		sk, _, err := k.read(ctx, st.stage)
+		if errors.Is(err, backends.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, signing.KeyInfo{KID: sk.KID, Alg: sk.Alg, State: st.state, Version: st.stage, Created: sk.CreatedAt})
+	}
+	return out, nil
+}
+
+// Close implements signing.Manager; the Store is the caller's.
+func (k *StagedKeys) Close() error { return nil }

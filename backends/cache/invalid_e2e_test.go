@@ -21,6 +21,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/awssm"
 	"github.com/tokenbroker/tokenbroker/backends/awssm/awssmtest"
 	"github.com/tokenbroker/tokenbroker/backends/file"
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
 )
 
@@ -80,7 +81,7 @@ func TestInvalidRecordRefusesOnlyThatClient(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			b := newBackend(t)
-			if _, err := broker.EnsureKeySet(ctx, b.store, "ES256"); err != nil {
+			if _, err := signing.NewLocal(b.store, signing.Options{Alg: "ES256"}).Ensure(ctx); err != nil {
 				t.Fatal(err)
 			}
 			// Written before start: Secrets Manager's warm start sees it too.

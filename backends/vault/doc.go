@@ -12,7 +12,8 @@
 // New and Store.Transit ask Vault (sys/capabilities-self) for every
 // capability the broker will use and fail start-up naming each path and
 // capability the policy lacks, rather than letting the first token request
-// find out.
+// find out. Store.Transit signs with a Transit key that never leaves Vault
+// (signing source "vault-transit").
 //
 //	s, err := vault.New(ctx, vault.Config{Address: "https://vault:8200", Auth: vault.AppRole(roleID, secretID)})
 //	defer s.Close()

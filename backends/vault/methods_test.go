@@ -20,6 +20,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/backends/vault"
 	"github.com/tokenbroker/tokenbroker/broker"
@@ -31,7 +32,7 @@ func TestEveryMethodFromVaultHeldData(t *testing.T) {
 	v := server(t)
 	ctx := context.Background()
 	store := open(t, v, uniquePrefix(), vault.Token(v.rootToken), quiet())
-	broker.EnsureKeySet(ctx, store, "ES256")
+	signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx)
 	const issuer = "https://broker.example.test"
 	clientCA, _ := certs.NewCA("client CA", time.Hour)
 	roots := x509.NewCertPool()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/vault"
 	"github.com/tokenbroker/tokenbroker/broker"
 )
@@ -36,7 +37,7 @@ func TestVaultOutageNeverStallsKnownClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	if _, err := broker.EnsureKeySet(ctx, store, "ES256"); err != nil {
+	if _, err := signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
 	clk := &fakeClock{t: time.Now()}

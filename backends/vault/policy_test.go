@@ -14,6 +14,7 @@ import (
 	vapi "github.com/hashicorp/vault/api"
 
 	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/vault"
 	"github.com/tokenbroker/tokenbroker/broker"
 )
@@ -89,7 +90,7 @@ func TestREADMEPolicyIsEnough(t *testing.T) {
 		t.Fatalf("start-up with the README policy: %v", err)
 	}
 	defer store.Close()
-	if _, err := broker.EnsureKeySet(ctx, store, "ES256"); err != nil {
+	if _, err := signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx); err != nil {
 		t.Fatalf("local key set with the README policy: %v", err)
 	}
 	tr, err := store.Transit(ctx, vault.TransitConfig{PublishDelay: time.Millisecond})
@@ -122,10 +123,10 @@ func TestREADMEPolicyIsEnough(t *testing.T) {
 	if c := token(reg.Secret); c != 200 {
 		t.Fatalf("token with the README policy: %d", c)
 	}
-	if err := tr.Rotate(ctx); err != nil {
+	if err := tr.Rotate(ctx, false); err != nil {
 		t.Fatalf("Transit rotation with the README policy: %v", err)
 	}
-	if vs, err := tr.Versions(ctx); err != nil || len(vs) != 2 {
+	if vs, err := tr.List(ctx); err != nil || len(vs) != 2 {
 		t.Fatalf("versions after rotation: %v, %v", vs, err)
 	}
 	secret, err := srv.Registry().RotateSecret(ctx, "c", 0)

@@ -12,12 +12,12 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 )
 
 // TransitConfig configures signing with a Vault Transit key that never leaves Vault.
@@ -40,7 +40,7 @@ type TransitConfig struct {
 	Workers int
 }
 
-// Transit is a backends.SigningSource backed by Vault Transit. Concurrent
+// Transit is a signing.Manager backed by Vault Transit. Concurrent
 // Sign calls are coalesced into transit/sign batch requests.
 type Transit struct {
 	s        *Store
@@ -56,9 +56,35 @@ type Transit struct {
 	maxBatch int
 }
 
-var _ backends.SigningSource = (*Transit)(nil)
+var _ signing.Manager = (*Transit)(nil)
 
-var transitKeyTypes = map[string]string{"ES256": "ecdsa-p256", "EdDSA": "ed25519", "RS256": "rsa-2048", "PS256": "rsa-2048"}
+// SigningSource is the name of the source in signing.Open.
+const SigningSource = "vault-transit"
+
+func init() {
+	signing.Register(SigningSource, func(ctx context.Context, store backends.KeyStore, o signing.Options) (signing.Manager, error) {
+		s, ok := store.(*Store)
+		if !ok {
+			return nil, errors.New("needs the vault backend")
+		}
+		return s.Transit(ctx, TransitConfig{Mount: o.Mount, Key: o.Key, Alg: o.Alg, PublishDelay: o.PublishDelay, MaxLifetime: o.MaxLifetime})
+	})
+}
+
+// transitAlgs maps the JWS algorithms (signing.Algs) Transit can sign with
+// to a Transit key type and the transit/sign parameters that produce a JWS
+// signature; an algorithm missing here is refused.
+var transitAlgs = map[string]struct {
+	keyType string
+	params  map[string]any
+}{
+	// RFC 7518 §3.4: raw r||s, which Transit produces with JWS marshaling.
+	"ES256": {"ecdsa-p256", map[string]any{"hash_algorithm": "sha2-256", "marshaling_algorithm": "jws"}},
+	"EdDSA": {"ed25519", nil},
+	"RS256": {"rsa-2048", map[string]any{"hash_algorithm": "sha2-256", "signature_algorithm": "pkcs1v15"}},
+	// RFC 7518 §3.5: salt as long as the hash.
+	"PS256": {"rsa-2048", map[string]any{"hash_algorithm": "sha2-256", "signature_algorithm": "pss", "salt_length": "hash"}},
+}
 
 // Transit returns a signing source over a Transit key, creating the key
 // (of the type alg needs) when it does not exist yet.
@@ -84,7 +110,8 @@ func (s *Store) Transit(ctx context.Context, cfg TransitConfig) (*Transit, error
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
 	}
-	kt, ok := transitKeyTypes[cfg.Alg]
+	ta, ok := transitAlgs[cfg.Alg]
+	kt := ta.keyType
 	if !ok {
 		return nil, fmt.Errorf("vault transit: alg %q not supported", cfg.Alg)
 	}
@@ -92,27 +119,38 @@ func (s *Store) Transit(ctx context.Context, cfg TransitConfig) (*Transit, error
 	if err := s.checkCapabilities(ctx, t.needs()); err != nil {
 		return nil, err
 	}
-	info, err := t.readKey(ctx)
-	if errors.Is(err, backends.ErrNotFound) {
-		p := cfg.Mount + "/keys/" + cfg.Key
-		if err := s.checkCapabilities(ctx, []need{{p, "", []string{transitCreate}, "create the signing key on first start"}}); err != nil {
-			return nil, err
-		}
-		if _, err := s.client.Logical().WriteWithContext(ctx, p, map[string]any{"type": kt}); err != nil {
-			return nil, s.explain(err, p, transitCreate)
-		}
-		info, err = t.readKey(ctx)
-	}
-	if err != nil {
+	if _, err := t.Ensure(ctx); err != nil {
 		return nil, err
-	}
-	if info.typ != kt {
-		return nil, fmt.Errorf("vault transit: key %s/%s is %s, but %s needs %s", cfg.Mount, cfg.Key, info.typ, cfg.Alg, kt)
 	}
 	for range cfg.Workers {
 		t.wg.Go(t.worker)
 	}
 	return t, nil
+}
+
+// Ensure creates the Transit key (of the type Alg needs) when it does not
+// exist yet, and checks that an existing key has that type. Store.Transit
+// has called it already.
+func (t *Transit) Ensure(ctx context.Context) (created bool, err error) {
+	info, err := t.readKey(ctx)
+	if errors.Is(err, backends.ErrNotFound) {
+		p := t.cfg.Mount + "/keys/" + t.cfg.Key
+		if err := t.s.checkCapabilities(ctx, []need{{p, "", []string{transitCreate}, "create the signing key on first start"}}); err != nil {
+			return false, err
+		}
+		if _, err := t.s.client.Logical().WriteWithContext(ctx, p, map[string]any{"type": t.keyType}); err != nil {
+			return false, t.s.explain(err, p, transitCreate)
+		}
+		created = true
+		info, err = t.readKey(ctx)
+	}
+	if err != nil {
+		return false, err
+	}
+	if info.typ != t.keyType {
+		return false, fmt.Errorf("vault transit: key %s/%s is %s, but %s needs %s", t.cfg.Mount, t.cfg.Key, info.typ, t.cfg.Alg, t.keyType)
+	}
+	return created, nil
 }
 
 // transitCreate is the capability a write that creates a Transit key
@@ -195,11 +233,11 @@ func parseTransitPublic(typ, pub string) (crypto.PublicKey, error) {
 
 func (t *Transit) kid(version int) string { return fmt.Sprintf("%s-v%d", t.cfg.Key, version) }
 
-// SigningSet implements backends.SigningSource: the newest version that has
+// SigningSet implements signing.Source: the newest version that has
 // been published for PublishDelay signs (the first version signs at once);
 // newer versions are published ahead; older ones stay published until the
 // tokens they signed have expired.
-func (t *Transit) SigningSet(ctx context.Context) (*backends.SigningSet, error) {
+func (t *Transit) SigningSet(ctx context.Context) (*signing.Set, error) {
 	info, err := t.readKey(ctx)
 	if err != nil {
 		return nil, err
@@ -211,7 +249,7 @@ func (t *Transit) SigningSet(ctx context.Context) (*backends.SigningSet, error) 
 			active = i
 		}
 	}
-	set := &backends.SigningSet{Active: &transitSigner{t: t, version: info.versions[active].version, kid: t.kid(info.versions[active].version)}}
+	set := &signing.Set{Active: &transitSigner{t: t, version: info.versions[active].version, kid: t.kid(info.versions[active].version)}}
 	for i, v := range info.versions {
 		if i < active {
 			// Version i stopped signing when version i+1 became active.
@@ -220,13 +258,14 @@ func (t *Transit) SigningSet(ctx context.Context) (*backends.SigningSet, error) 
 				continue
 			}
 		}
-		set.Published = append(set.Published, backends.PublicKey{KID: t.kid(v.version), Alg: t.cfg.Alg, Key: v.public})
+		set.Published = append(set.Published, signing.PublicKey{KID: t.kid(v.version), Alg: t.cfg.Alg, Key: v.public})
 	}
 	return set, nil
 }
 
-// Rotate adds a new key version; it signs once PublishDelay has passed.
-func (t *Transit) Rotate(ctx context.Context) error {
+// Rotate adds a new key version; it signs once PublishDelay has passed, so
+// rotating is never too soon and force changes nothing.
+func (t *Transit) Rotate(ctx context.Context, _ bool) error {
 	p := t.cfg.Mount + "/keys/" + t.cfg.Key + "/rotate"
 	if _, err := t.s.client.Logical().WriteWithContext(ctx, p, nil); err != nil {
 		return t.s.explain(err, p, "update")
@@ -234,8 +273,8 @@ func (t *Transit) Rotate(ctx context.Context) error {
 	return nil
 }
 
-// Versions lists the key's versions with their creation times (for "keys list").
-func (t *Transit) Versions(ctx context.Context) ([]string, error) {
+// List describes the key's versions, oldest first.
+func (t *Transit) List(ctx context.Context) ([]signing.KeyInfo, error) {
 	info, err := t.readKey(ctx)
 	if err != nil {
 		return nil, err
@@ -244,20 +283,20 @@ func (t *Transit) Versions(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	var out []signing.KeyInfo
 	for _, v := range info.versions {
 		state := "published"
 		switch {
 		case t.kid(v.version) == set.Active.KeyID():
 			state = "active"
-		case !slices.ContainsFunc(set.Published, func(p backends.PublicKey) bool { return p.KID == t.kid(v.version) }):
+		case !slices.ContainsFunc(set.Published, func(p signing.PublicKey) bool { return p.KID == t.kid(v.version) }):
 			state = "unpublished"
 		case v.version > info.versions[0].version && v.created.Add(t.cfg.PublishDelay).After(time.Now()):
 			state = "next"
 		default:
 			state = "retired"
 		}
-		out = append(out, fmt.Sprintf("%s\t%s\t%s\t%s", t.kid(v.version), t.cfg.Alg, state, v.created.UTC().Format(time.RFC3339)))
+		out = append(out, signing.KeyInfo{KID: t.kid(v.version), Alg: t.cfg.Alg, State: state, Created: v.created})
 	}
 	return out, nil
 }
@@ -270,137 +309,4 @@ func (t *Transit) Close() error {
 	t.once.Do(func() { close(t.stop) })
 	t.wg.Wait()
 	return nil
-}
-
-type signReq struct {
-	ctx     context.Context
-	input   []byte
-	version int
-	done    chan signRes
-}
-
-type signRes struct {
-	sig []byte
-	err error
-}
-
-type transitSigner struct {
-	t       *Transit
-	version int
-	kid     string
-}
-
-func (s *transitSigner) KeyID() string { return s.kid }
-func (s *transitSigner) Alg() string   { return s.t.cfg.Alg }
-
-func (s *transitSigner) Sign(ctx context.Context, in []byte) ([]byte, error) {
-	r := &signReq{ctx: ctx, input: in, version: s.version, done: make(chan signRes, 1)}
-	select {
-	case s.t.reqs <- r:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-s.t.stop:
-		return nil, errors.New("vault transit: closed")
-	}
-	select {
-	case res := <-r.done:
-		return res.sig, res.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// worker takes one request, then everything that queued up meanwhile, and
-// signs them in one call per key version.
-func (t *Transit) worker() {
-	for {
-		var first *signReq
-		select {
-		case first = <-t.reqs:
-		case <-t.stop:
-			return
-		}
-		batch := []*signReq{first}
-	drain:
-		for len(batch) < t.maxBatch {
-			select {
-			case r := <-t.reqs:
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
-		byVersion := map[int][]*signReq{}
-		for _, r := range batch {
-			byVersion[r.version] = append(byVersion[r.version], r)
-		}
-		for v, rs := range byVersion {
-			t.signBatch(v, rs)
-		}
-	}
-}
-
-func (t *Transit) signBatch(version int, rs []*signReq) {
-	inputs := make([]map[string]any, len(rs))
-	for i, r := range rs {
-		inputs[i] = map[string]any{"input": base64.StdEncoding.EncodeToString(r.input)}
-	}
-	body := map[string]any{"batch_input": inputs, "key_version": version}
-	switch t.cfg.Alg {
-	case "ES256":
-		// RFC 7518 §3.4: raw r||s, which Transit produces with JWS marshaling.
-		body["hash_algorithm"], body["marshaling_algorithm"] = "sha2-256", "jws"
-	case "RS256":
-		body["hash_algorithm"], body["signature_algorithm"] = "sha2-256", "pkcs1v15"
-	case "PS256":
-		// RFC 7518 §3.5: salt as long as the hash.
-		body["hash_algorithm"], body["signature_algorithm"], body["salt_length"] = "sha2-256", "pss", "hash"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), t.s.cfg.Timeout)
-	defer cancel()
-	p := t.cfg.Mount + "/sign/" + t.cfg.Key
-	t.calls.Add(1)
-	sec, err := t.s.client.Logical().WriteWithContext(ctx, p, body)
-	fail := func(err error) {
-		for _, r := range rs {
-			r.done <- signRes{err: err}
-		}
-	}
-	if err != nil {
-		fail(t.s.explain(err, p, "update"))
-		return
-	}
-	results, _ := sec.Data["batch_results"].([]any)
-	if len(results) != len(rs) {
-		fail(fmt.Errorf("vault transit: %d results for %d inputs", len(results), len(rs)))
-		return
-	}
-	for i, raw := range results {
-		m, _ := raw.(map[string]any)
-		if e, _ := m["error"].(string); e != "" {
-			rs[i].done <- signRes{err: fmt.Errorf("vault transit: %s", e)}
-			continue
-		}
-		sig, err := decodeTransitSignature(m["signature"])
-		rs[i].done <- signRes{sig: sig, err: err}
-		t.signed.Add(1)
-	}
-}
-
-// decodeTransitSignature strips "vault:vN:" and decodes the signature
-// (base64url with JWS marshaling, standard base64 otherwise).
-func decodeTransitSignature(v any) ([]byte, error) {
-	s, _ := v.(string)
-	parts := strings.SplitN(s, ":", 3)
-	if len(parts) != 3 || parts[0] != "vault" {
-		return nil, errors.New("vault transit: malformed signature")
-	}
-	enc := parts[2]
-	if b, err := base64.RawURLEncoding.DecodeString(enc); err == nil {
-		return b, nil
-	}
-	if b, err := base64.StdEncoding.DecodeString(enc); err == nil {
-		return b, nil
-	}
-	return nil, errors.New("vault transit: signature is not base64")
 }

@@ -103,7 +103,7 @@ func TestTransitSigningAndRotation(t *testing.T) {
 				t.Fatal(err)
 			}
 			k1 := b.verify(before)
-			if err := b.tr.Rotate(context.Background()); err != nil {
+			if err := b.tr.Rotate(context.Background(), false); err != nil {
 				t.Fatal(err)
 			}
 			// Published at once, not yet signing.

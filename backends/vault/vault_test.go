@@ -20,6 +20,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/backendtest"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/vault"
 	"github.com/tokenbroker/tokenbroker/broker"
 )
@@ -190,7 +191,7 @@ func TestOutageStaleWindowAndRecovery(t *testing.T) {
 	v := server(t)
 	ctx := context.Background()
 	store := open(t, v, uniquePrefix(), vault.Token(v.rootToken), quiet())
-	if _, err := broker.EnsureKeySet(ctx, store, "ES256"); err != nil {
+	if _, err := signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: quiet()}, store,

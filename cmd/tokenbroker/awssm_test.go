@@ -45,7 +45,9 @@ tokens:
 	if out, err := cli("clients", "rotate-secret", "svc", "--config", cfgPath); err != nil || !strings.Contains(out, "client_secret") {
 		t.Fatalf("rotate-secret: %v %s", err, out)
 	}
-	if out, err := cli("keys", "rotate", "--config", cfgPath, "--force"); err != nil || !strings.Contains(out, "AWSPENDING is now AWSCURRENT") {
+	// After a rotation the three stages hold a key each: the old current key is AWSPREVIOUS.
+	if out, err := cli("keys", "rotate", "--config", cfgPath, "--force"); err != nil || !strings.Contains(out, "rotated") ||
+		!strings.Contains(out, "AWSPREVIOUS") || !strings.Contains(out, "AWSCURRENT") || !strings.Contains(out, "AWSPENDING") {
 		t.Fatalf("keys rotate: %v %s", err, out)
 	}
 	if srv.Calls("BatchGetSecretValue") == 0 {

@@ -20,6 +20,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/file"
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
@@ -182,7 +183,7 @@ func ensureDevState(ctx context.Context, dir, issuerHost string) (created bool, 
 		return false, err
 	}
 	defer store.Close()
-	if created, err = broker.EnsureKeySet(ctx, store, "ES256"); err != nil {
+	if created, err = signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx); err != nil {
 		return false, err
 	}
 	reg := broker.NewRegistry(store, broker.RegistryConfig{Methods: supportedMethodNames})

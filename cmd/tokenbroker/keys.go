@@ -8,10 +8,6 @@ import (
 	"io"
 	"text/tabwriter"
 	"time"
-
-	"github.com/tokenbroker/tokenbroker/backends/awssm"
-	"github.com/tokenbroker/tokenbroker/backends/vault"
-	"github.com/tokenbroker/tokenbroker/broker"
 )
 
 func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -39,82 +35,38 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer store.Close()
-	if fc.Signing.Type == "aws-version-stages" {
-		as, ok := store.(*awssm.Store)
-		if !ok {
-			return errors.New("signing.type: aws-version-stages needs backend.type awssm")
-		}
-		keys := as.StagedKeys(rt.cfg.SigningAlg, rt.cfg.JWKSMaxAge, rt.cfg.MaxTokenLifetime)
+	keys, err := openSigning(ctx, store, fc, rt.cfg)
+	if err != nil {
+		return err
+	}
+	defer keys.Close()
+	if args[0] == "rotate" {
 		if _, err := keys.Ensure(ctx); err != nil {
 			return err
 		}
-		if args[0] == "rotate" {
-			if err := keys.Rotate(ctx, *force); err != nil {
-				return fmt.Errorf("rotate: %w", err)
-			}
-			fmt.Fprintln(stdout, "rotated: AWSPENDING is now AWSCURRENT, a new AWSPENDING key is published")
-		}
-		set, err := keys.SigningSet(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "active (AWSCURRENT): %s\npublished: ", set.Active.KeyID())
-		for _, p := range set.Published {
-			fmt.Fprintf(stdout, "%s ", p.KID)
-		}
-		fmt.Fprintln(stdout)
-		return nil
-	}
-	if fc.Signing.Type == "vault-transit" {
-		vs, ok := store.(*vault.Store)
-		if !ok {
-			return errors.New("signing.type: vault-transit needs backend.type vault")
-		}
-		tr, err := vs.Transit(ctx, vault.TransitConfig{Mount: fc.Signing.Transit.Mount, Key: fc.Signing.Transit.Key, Alg: rt.cfg.SigningAlg, PublishDelay: rt.cfg.JWKSMaxAge, MaxLifetime: rt.cfg.MaxTokenLifetime})
-		if err != nil {
-			return err
-		}
-		defer tr.Close()
-		if args[0] == "rotate" {
-			if err := tr.Rotate(ctx); err != nil {
-				return fmt.Errorf("rotate: %w", err)
-			}
-			fmt.Fprintf(stdout, "rotated the Transit key; the new version is published now and signs after %s (keys.jwks_max_age)\n", rt.cfg.JWKSMaxAge)
-		}
-		rows, err := tr.Versions(ctx)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED")
-		for _, r := range rows {
-			fmt.Fprintln(tw, r)
-		}
-		return tw.Flush()
-	}
-	if args[0] == "rotate" {
-		if _, err := broker.EnsureKeySet(ctx, store, rt.cfg.SigningAlg); err != nil {
-			return err
-		}
-		if _, err := broker.RotateKeys(ctx, store, rt.cfg.SigningAlg, rt.cfg.JWKSMaxAge, rt.cfg.MaxTokenLifetime, *force); err != nil {
+		if err := keys.Rotate(ctx, *force); err != nil {
 			return fmt.Errorf("rotate: %w", err)
 		}
-		fmt.Fprintln(stdout, "rotated; running brokers pick the new active key up within keys.refresh")
+		fmt.Fprintf(stdout, "rotated; a new key signs once published for keys.jwks_max_age (%s), and running brokers pick it up within keys.refresh\n", rt.cfg.JWKSMaxAge)
 	}
-	ks, err := store.GetKeySet(ctx)
+	list, err := keys.List(ctx)
 	if err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tACTIVATED\tRETIRED")
+	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tACTIVATED\tRETIRED\tVERSION")
 	ts := func(t *time.Time) string {
-		if t == nil {
+		if t == nil || t.IsZero() {
 			return "-"
 		}
 		return t.UTC().Format(time.RFC3339)
 	}
-	for _, k := range ks.Keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.State, k.CreatedAt.UTC().Format(time.RFC3339), ts(k.ActivatedAt), ts(k.RetiredAt))
+	for _, k := range list {
+		v := k.Version
+		if v == "" {
+			v = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.State, ts(&k.Created), ts(k.Activated), ts(k.Retired), v)
 	}
 	return tw.Flush()
 }

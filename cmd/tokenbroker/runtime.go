@@ -20,6 +20,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/awssm"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/file"
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/vault"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/certs"
@@ -34,9 +35,9 @@ type runtime struct {
 	// serverCert is reloaded when its files change.
 	serverCert *certs.Reloader[*tls.Certificate]
 	// store is the opened backend (start only).
-	store   backends.Store
-	transit *vault.Transit
-	staged  *awssm.StagedKeys
+	store backends.Store
+	// signing is where the signing keys live (start only).
+	signing signing.Manager
 	anchors *trustAnchors
 	crls    *certs.CRLSet
 	// proc holds what outlives a reload (shared state, limiter, audit, metrics).
@@ -370,38 +371,11 @@ func (rt *runtime) load(ctx context.Context, reload time.Duration) error {
 	} else if len(fc.TLS.CRLFiles)+len(fc.TLS.CRLURLs) > 0 {
 		errs = append(errs, errors.New("tls.crl_files, tls.crl_urls: need tls.client_ca_files or backend.vault.pki_mounts"))
 	}
-	switch fc.Signing.Type {
-	case "", "local":
-	case "vault-transit":
-		if !isVault {
-			errs = append(errs, errors.New("signing.type: vault-transit needs backend.type vault"))
-			break
-		}
-		tr, err := vs.Transit(ctx, vault.TransitConfig{Mount: fc.Signing.Transit.Mount, Key: fc.Signing.Transit.Key, Alg: rt.cfg.SigningAlg,
-			PublishDelay: rt.cfg.JWKSMaxAge, MaxLifetime: rt.cfg.MaxTokenLifetime})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("signing.transit: %w", err))
-		} else {
-			rt.closers = append(rt.closers, tr)
-			rt.cfg.Signing, rt.transit = tr, tr
-		}
-	case "aws-version-stages":
-		as, ok := rt.store.(*awssm.Store)
-		if !ok {
-			errs = append(errs, errors.New("signing.type: aws-version-stages needs backend.type awssm"))
-			break
-		}
-		keys := as.StagedKeys(rt.cfg.SigningAlg, rt.cfg.JWKSMaxAge, rt.cfg.MaxTokenLifetime)
-		if created, err := keys.Ensure(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("signing: %w", err))
-		} else {
-			if created {
-				rt.log.Info("created the version-staged signing key", "alg", rt.cfg.SigningAlg)
-			}
-			rt.cfg.Signing, rt.staged = keys, keys
-		}
-	default:
-		errs = append(errs, fmt.Errorf("signing.type: %q is not local, vault-transit or aws-version-stages", fc.Signing.Type))
+	if m, err := openSigning(ctx, rt.store, rt.fc, rt.cfg); err != nil {
+		errs = append(errs, err)
+	} else {
+		rt.closers = append(rt.closers, m)
+		rt.signing, rt.cfg.Signing = m, m
 	}
 	return errors.Join(errs...)
 }
@@ -427,6 +401,20 @@ func loadPool(files []string) (*x509.CertPool, error) {
 // getCertificate serves the current (reloaded) server certificate.
 func (rt *runtime) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return rt.serverCert.Get(), nil
+}
+
+// openSigning opens the configured signing source over store (any source a
+// backend package registered with the signing package).
+func openSigning(ctx context.Context, store backends.KeyStore, fc *fileConfig, cfg broker.Config) (signing.Manager, error) {
+	m, err := signing.Open(ctx, store, signing.Options{Source: fc.Signing.Type, Alg: cfg.SigningAlg, PublishDelay: cfg.JWKSMaxAge,
+		MaxLifetime: cfg.MaxTokenLifetime, Mount: fc.Signing.Transit.Mount, Key: fc.Signing.Transit.Key})
+	if errors.Is(err, signing.ErrUnknownSource) {
+		return nil, fmt.Errorf("signing.type: %w", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("signing: %w", err)
+	}
+	return m, nil
 }
 
 // openStore opens the configured backend.
@@ -456,11 +444,11 @@ func openStore(ctx context.Context, fc *fileConfig, log *slog.Logger) (backends.
 			auth = vault.Cert(v.Auth.CertRole, v.Auth.Mount)
 		}
 		return vault.New(ctx, vault.Config{Address: v.Address, Mount: v.Mount, Prefix: v.Prefix, Auth: auth,
-			CACert: v.CACert, ClientCert: v.ClientCert, ClientKey: v.ClientKey, Timeout: time.Duration(v.Timeout), ReadOnly: v.ReadOnly, Logger: log})
+			CACert: v.CACert, ClientCert: v.ClientCert, ClientKey: v.ClientKey, Timeout: time.Duration(v.Timeout), ReadOnly: v.ReadOnly})
 	case "awssm":
 		a := fc.Backend.AWSSM
 		return awssm.New(ctx, awssm.Config{Region: a.Region, Endpoint: a.Endpoint, Prefix: a.Prefix, KMSKeyID: a.KMSKeyID,
-			PreviousGrace: time.Duration(a.PreviousGrace), RecoveryDays: int64(a.RecoveryDays), Timeout: time.Duration(a.Timeout), Logger: log})
+			PreviousGrace: time.Duration(a.PreviousGrace), RecoveryDays: int64(a.RecoveryDays), Timeout: time.Duration(a.Timeout)})
 	}
 	return nil, fmt.Errorf("backend.type: %q is not supported", fc.Backend.Type)
 }

@@ -187,13 +187,11 @@ func startInstance(ctx context.Context, proc *process, fc *fileConfig, stderr io
 	if err != nil {
 		return nil, fmt.Errorf("configuration:\n%w", err)
 	}
-	if rt.transit == nil && rt.staged == nil {
-		if created, err := broker.EnsureKeySet(ctx, rt.store, rt.cfg.SigningAlg); err != nil {
-			rt.Close()
-			return nil, fmt.Errorf("signing keys: %w", err)
-		} else if created {
-			rt.log.Info("created a new signing key set", "alg", rt.cfg.SigningAlg)
-		}
+	if created, err := rt.signing.Ensure(ctx); err != nil {
+		rt.Close()
+		return nil, fmt.Errorf("signing keys: %w", err)
+	} else if created {
+		rt.log.Info("created new signing keys", "source", rt.fc.Signing.Type, "alg", rt.cfg.SigningAlg)
 	}
 	srv, err := broker.New(ctx, rt.cfg, rt.store, broker.WithCache(rt.cacheOpt))
 	if err != nil {

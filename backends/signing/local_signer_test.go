@@ -1,4 +1,4 @@
-package backends
+package signing_test
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 )
 
 // TestLocalSignerES256 signs outside FIPS mode and in FIPS 140-3 mode
@@ -24,7 +26,7 @@ func TestLocalSignerES256(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewLocalSigner("k1", "ES256", k)
+	s, err := signing.NewLocalSigner("k1", "ES256", k)
 	if err != nil {
 		t.Fatal(err)
 	}
