@@ -19,28 +19,28 @@ import (
 	"github.com/tokenbroker/tokenbroker/broker"
 )
 
-// readmePolicy returns the README's minimal Vault policy, so the policy the
-// operator copies and the one tested cannot drift apart.
-func readmePolicy(t *testing.T) string {
+// docsPolicy returns the minimal Vault policy of docs/backends.md, so the
+// policy the operator copies and the one tested cannot drift apart.
+func docsPolicy(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("../../README.md")
+	b, err := os.ReadFile("../../docs/backends.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(b)
 	i := strings.Index(s, "A minimal policy for the broker")
 	if i < 0 {
-		t.Fatal("README: no minimal Vault policy")
+		t.Fatal("docs/backends.md: no minimal Vault policy")
 	}
 	s = s[i:]
 	start := strings.Index(s, "```hcl\n")
 	if start < 0 {
-		t.Fatal("README: the minimal policy is not an hcl block")
+		t.Fatal("docs/backends.md: the minimal policy is not an hcl block")
 	}
 	s = s[start+len("```hcl\n"):]
 	end := strings.Index(s, "```")
 	if end < 0 {
-		t.Fatal("README: unterminated hcl block")
+		t.Fatal("docs/backends.md: unterminated hcl block")
 	}
 	return s[:end]
 }
@@ -59,16 +59,16 @@ func tokenWith(t *testing.T, v *vaultServer, name, policy string) string {
 	return tok.Auth.ClientToken
 }
 
-// The README's minimal policy is enough for everything the broker does —
+// The documented minimal policy (docs/backends.md) is enough for everything the broker does —
 // start-up, registration, a token request that reads the client, secret
 // rotation, deletion, the local key set, Transit key creation, signing and
 // rotation, PKI trust anchors — with a token holding nothing else (issue 11
-// item 13). Today's README policy cannot create the Transit key.
-func TestREADMEPolicyIsEnough(t *testing.T) {
+// item 13).
+func TestDocsPolicyIsEnough(t *testing.T) {
 	v := server(t)
 	ctx := context.Background()
 	root := v.root()
-	// The README names the default mount, prefix and key: start from nothing there.
+	// The docs name the default mount, prefix and key: start from nothing there.
 	for _, p := range []string{"clients/c", "secrets/c", "signing-keys"} {
 		root.KVv2("secret").DeleteMetadata(ctx, "tokenbroker/"+p)
 	}
@@ -83,24 +83,24 @@ func TestREADMEPolicyIsEnough(t *testing.T) {
 	if _, err := root.Logical().Write("pki/root/generate/internal", map[string]any{"common_name": "policy test root", "ttl": "1h"}); err != nil {
 		t.Fatal(err)
 	}
-	tok := tokenWith(t, v, "tb-readme", readmePolicy(t))
+	tok := tokenWith(t, v, "tb-documented", docsPolicy(t))
 
 	store, err := vault.New(ctx, vault.Config{Address: v.URL(), Auth: vault.Token(tok), Logger: quiet(), Timeout: 5 * time.Second})
 	if err != nil {
-		t.Fatalf("start-up with the README policy: %v", err)
+		t.Fatalf("start-up with the documented policy: %v", err)
 	}
 	defer store.Close()
 	if _, err := signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx); err != nil {
-		t.Fatalf("local key set with the README policy: %v", err)
+		t.Fatalf("local key set with the documented policy: %v", err)
 	}
 	tr, err := store.Transit(ctx, vault.TransitConfig{PublishDelay: time.Millisecond})
 	if err != nil {
-		t.Fatalf("Transit key creation with the README policy: %v", err)
+		t.Fatalf("Transit key creation with the documented policy: %v", err)
 	}
 	defer tr.Close()
 	pki, err := store.PKIRoots(ctx, []string{"pki"}, 0)
 	if err != nil {
-		t.Fatalf("PKI trust anchors with the README policy: %v", err)
+		t.Fatalf("PKI trust anchors with the documented policy: %v", err)
 	}
 	pki.Close()
 	srv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: quiet(), Signing: tr}, store)
@@ -110,7 +110,7 @@ func TestREADMEPolicyIsEnough(t *testing.T) {
 	defer srv.Close()
 	reg, err := srv.Registry().Create(ctx, &backends.Client{ClientID: "c", Scope: "read"})
 	if err != nil {
-		t.Fatalf("registration with the README policy: %v", err)
+		t.Fatalf("registration with the documented policy: %v", err)
 	}
 	token := func(secret string) int {
 		req := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader("grant_type=client_credentials"))
@@ -121,26 +121,26 @@ func TestREADMEPolicyIsEnough(t *testing.T) {
 		return rec.Code
 	}
 	if c := token(reg.Secret); c != 200 {
-		t.Fatalf("token with the README policy: %d", c)
+		t.Fatalf("token with the documented policy: %d", c)
 	}
 	if err := tr.Rotate(ctx, false); err != nil {
-		t.Fatalf("Transit rotation with the README policy: %v", err)
+		t.Fatalf("Transit rotation with the documented policy: %v", err)
 	}
 	if vs, err := tr.List(ctx); err != nil || len(vs) != 2 {
 		t.Fatalf("versions after rotation: %v, %v", vs, err)
 	}
 	secret, err := srv.Registry().RotateSecret(ctx, "c", 0)
 	if err != nil {
-		t.Fatalf("secret rotation with the README policy: %v", err)
+		t.Fatalf("secret rotation with the documented policy: %v", err)
 	}
 	if c := token(secret); c != 200 {
 		t.Fatalf("token after rotations: %d", c)
 	}
 	if ids, err := store.ListClients(ctx); err != nil || len(ids) != 1 {
-		t.Fatalf("list with the README policy: %v, %v", ids, err)
+		t.Fatalf("list with the documented policy: %v, %v", ids, err)
 	}
 	if err := srv.Registry().Delete(ctx, "c"); err != nil {
-		t.Fatalf("delete with the README policy: %v", err)
+		t.Fatalf("delete with the documented policy: %v", err)
 	}
 }
 
