@@ -5,6 +5,10 @@
 // method is the one the client registered, and every failure looks the same
 // from outside. Clients come from a ClientSource, the small interface authn
 // owns so that it depends on no cache: the broker hands in its client cache.
+// Request.Claimed names the client and method a request claims, verifying
+// nothing (for failure limits, metrics and the audit trail, never for trust);
+// JWKSFetcher fetches clients' jwks_uri documents (HTTPS, bounded, public
+// addresses only).
 //
 //	a, err := authn.New(clients, []authn.Method{authn.ClientSecretBasic(), authn.ClientSecretPost()})
 //	res, err := a.Authenticate(ctx, &authn.Request{Form: form, Authorization: r.Header.Get("Authorization")})

@@ -13,8 +13,12 @@
 // capability the broker will use and fail start-up naming each path and
 // capability the policy lacks, rather than letting the first token request
 // find out. Store.Transit signs with a Transit key that never leaves Vault
-// (signing source "vault-transit").
+// (signing source "vault-transit"); Store.PKIRoots turns the issuers of PKI
+// mounts into tls_client_auth trust anchors, re-read periodically. The
+// minimal policy the broker needs is in docs/backends.md (a test runs
+// against exactly that policy).
 //
-//	s, err := vault.New(ctx, vault.Config{Address: "https://vault:8200", Auth: vault.AppRole(roleID, secretID)})
+//	auth, err := vault.AppRole(roleID, secretID, "") // "": the default mount, approle
+//	s, err := vault.New(ctx, vault.Config{Address: "https://vault:8200", Auth: auth})
 //	defer s.Close()
 package vault
