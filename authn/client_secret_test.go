@@ -72,7 +72,7 @@ func (s source) Get(_ context.Context, id string) (*backends.ClientEntry, error)
 	return nil, backends.ErrNotFound
 }
 
-// Exactly one method, and the registered one (DESIGN.md invariant 1).
+// Exactly one method, and the registered one (docs/security.md, the first invariant).
 func TestExactlyOneRegisteredMethod(t *testing.T) {
 	src := source{
 		"b": {Client: &backends.Client{ClientID: "b", TokenEndpointAuthMethod: backends.AuthClientSecretBasic}, Secrets: &backends.SecretSet{Secrets: []backends.Secret{{Hash: backends.HashSecret("s")}}}},

@@ -19,7 +19,7 @@ import (
 
 // TestAssertionRefusalsCostTheSame: until the signature verifies, every
 // refusal ends up having spent one table verification and one crypto/ecdsa
-// verification (DESIGN.md: unknown client and bad credential look alike,
+// verification (docs/security.md: unknown client and bad credential look alike,
 // timing included) — whether the client is unknown, the alg or kid wrong, or
 // the signature bad with or without a table for the client's key. A genuine
 // assertion spends nothing extra.

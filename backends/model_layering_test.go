@@ -8,7 +8,7 @@ import (
 
 // TestModelImportsNoCrypto: the model (this package) holds data and
 // interfaces; signing code — internal/es256, go-jose — lives in
-// backends/signing (DESIGN.md: never the model importing crypto).
+// backends/signing (docs/architecture.md: the model imports no crypto).
 func TestModelImportsNoCrypto(t *testing.T) {
 	p, err := build.ImportDir(".", 0)
 	if err != nil {

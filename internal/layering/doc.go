@@ -1,5 +1,5 @@
 // Package layering holds no code, only the test that keeps tokenbroker's
-// layers pointing down (DESIGN.md, "The house"):
+// layers pointing down (docs/architecture.md, "The layers"):
 //
 //	cmd → broker → authn → backends → certs
 //
