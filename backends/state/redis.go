@@ -2,7 +2,10 @@ package state
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -16,6 +19,14 @@ import (
 type Redis struct {
 	c      redis.UniversalClient
 	prefix string
+
+	// Once calls are coalesced: see onceBatch.
+	start   sync.Once
+	reqs    chan *onceReq
+	stop    chan struct{}
+	closing sync.Once
+	done    chan struct{}
+	noBatch bool // tests: one round trip per call, for comparison
 }
 
 var (
@@ -24,7 +35,20 @@ var (
 )
 
 // NewRedis returns a Store over c; prefix namespaces the keys (e.g. "tokenbroker:").
-func NewRedis(c redis.UniversalClient, prefix string) *Redis { return &Redis{c: c, prefix: prefix} }
+func NewRedis(c redis.UniversalClient, prefix string) *Redis {
+	return &Redis{c: c, prefix: prefix, reqs: make(chan *onceReq, maxOnceBatch*4), stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+// Close stops the Once batcher (the client is the caller's to close); safe
+// to call twice. Once after Close fails.
+func (r *Redis) Close() error {
+	r.closing.Do(func() {
+		close(r.stop)
+		r.start.Do(func() { close(r.done) }) // never started: nothing to wait for
+		<-r.done
+	})
+	return nil
+}
 
 // serverNow is the Lua prelude that reads "now" (ms) from the Redis server's
 // clock, so every replica judges expiry by one clock: a replica whose clock
@@ -64,10 +88,20 @@ return 0
 // shareKey is the Redis key of owner's sorted set.
 func (r *Redis) shareKey(owner string) string { return r.prefix + "s:" + owner }
 
-// Once implements Store: one script call, so one round trip. Expiry is
-// judged by the Redis server's clock (see serverNow); exp is the caller's.
+// Once implements Store: one script call. Concurrent calls are sent
+// together in one pipeline (onceBatch), so under load a successful
+// assertion costs a fraction of a round trip's system calls; alone, a call
+// goes at once. Expiry is judged by the Redis server's clock (see
+// serverNow); exp is the caller's.
 func (r *Redis) Once(ctx context.Context, share Share, key string, exp time.Time) (bool, error) {
-	res, err := once.Run(ctx, r.c, []string{r.shareKey(share.Owner)}, key, exp.UnixMilli(), share.Max).Int64()
+	q := &onceReq{key: r.shareKey(share.Owner), member: key, exp: exp.UnixMilli(), max: share.Max}
+	var res int64
+	var err error
+	if r.noBatch {
+		res, err = once.Run(ctx, r.c, []string{q.key}, q.member, q.exp, q.max).Int64()
+	} else {
+		res, err = r.batched(ctx, q)
+	}
 	if err != nil {
 		return false, fmt.Errorf("state: redis: %w", err)
 	}
@@ -75,6 +109,96 @@ func (r *Redis) Once(ctx context.Context, share Share, key string, exp time.Time
 		return false, ErrShareFull
 	}
 	return res == 1, nil
+}
+
+// onceReq is one Once call waiting for its batch.
+type onceReq struct {
+	ctx         context.Context
+	key, member string
+	exp         int64
+	max         int
+	res         int64
+	err         error
+	done        chan struct{}
+}
+
+// maxOnceBatch bounds one pipeline.
+const maxOnceBatch = 64
+
+// errClosed is returned by Once after Close.
+var errClosed = errors.New("store closed")
+
+func (r *Redis) batched(ctx context.Context, q *onceReq) (int64, error) {
+	r.start.Do(func() { go r.onceBatch() })
+	q.ctx, q.done = ctx, make(chan struct{})
+	select {
+	case r.reqs <- q:
+	case <-r.stop:
+		return 0, errClosed
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	select {
+	case <-q.done:
+		return q.res, q.err
+	case <-r.stop:
+		return 0, errClosed
+	case <-ctx.Done():
+		// The write may still land: the jti is then spent, which fails
+		// closed (the caller refuses this assertion either way).
+		return 0, ctx.Err()
+	}
+}
+
+// onceBatch sends the Once calls waiting at each moment in one pipeline:
+// one write and one read for the lot instead of one of each per call. A
+// call that arrives alone is sent alone, at once; while a pipeline is in
+// flight the next calls queue and go together in the next one. Each
+// script still touches one key, so a Redis Cluster client splits the
+// pipeline by slot as usual.
+func (r *Redis) onceBatch() {
+	defer close(r.done)
+	batch := make([]*onceReq, 0, maxOnceBatch)
+	for {
+		select {
+		case <-r.stop:
+			return
+		case q := <-r.reqs:
+			batch = append(batch[:0], q)
+		}
+	fill:
+		for len(batch) < maxOnceBatch {
+			select {
+			case q := <-r.reqs:
+				batch = append(batch, q)
+			default:
+				break fill
+			}
+		}
+		r.flush(batch)
+	}
+}
+
+// flush runs one batch. The pipeline is bounded by the client's own
+// timeouts, not by any one caller's context (a caller that gives up does
+// not fail the others).
+func (r *Redis) flush(batch []*onceReq) {
+	ctx := context.WithoutCancel(batch[0].ctx)
+	cmds := make([]*redis.Cmd, len(batch))
+	_, _ = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, q := range batch {
+			cmds[i] = once.EvalSha(ctx, p, []string{q.key}, q.member, q.exp, q.max)
+		}
+		return nil
+	})
+	for i, q := range batch {
+		q.res, q.err = cmds[i].Int64()
+		if q.err != nil && strings.HasPrefix(q.err.Error(), "NOSCRIPT") {
+			// First use on this server (or after SCRIPT FLUSH): Run loads it.
+			q.res, q.err = once.Run(ctx, r.c, []string{q.key}, q.member, q.exp, q.max).Int64()
+		}
+		close(q.done)
+	}
 }
 
 // Has implements Store: one script call judged by the Redis server's clock.

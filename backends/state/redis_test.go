@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,4 +87,51 @@ func TestMemoryLimiter(t *testing.T) {
 	l.Take(ctx, "a", 1, 1, 2)
 	l.Take(ctx, "b", 1, 1, 2)
 	l.Take(ctx, "c", 1, 1, 2) // bounded: evicts
+}
+
+// Concurrent Once calls are sent together in pipelines; each script still
+// runs atomically in order, so of many callers racing with the same jti
+// exactly one wins, and every distinct jti is recorded once. A script cache
+// flushed under load (a Redis restart, SCRIPT FLUSH) is reloaded, and Close
+// makes later calls fail rather than hang.
+func TestRedisOnceBatched(t *testing.T) {
+	addr, _ := statetest.StartRedis(t)
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 64})
+	t.Cleanup(func() { c.Close() })
+	r := state.NewRedis(c, "batch:")
+	exp := time.Now().Add(time.Minute)
+	for round := range 3 {
+		if round == 1 {
+			if err := c.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		var wins, distinct atomic.Int64
+		for i := range 200 {
+			wg.Go(func() {
+				sh := state.Share{Owner: "jti:c", Max: 1 << 20}
+				if ok, err := r.Once(ctx, sh, fmt.Sprint("same-", round), exp); err != nil {
+					t.Error(err)
+				} else if ok {
+					wins.Add(1)
+				}
+				if ok, err := r.Once(ctx, sh, fmt.Sprint(round, "-", i), exp); !ok || err != nil {
+					t.Errorf("distinct jti %d: %v %v", i, ok, err)
+				} else {
+					distinct.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 || distinct.Load() != 200 {
+			t.Fatalf("round %d: %d callers won the same jti (want 1), %d of 200 distinct recorded", round, wins.Load(), distinct.Load())
+		}
+	}
+	r.Close()
+	r.Close()
+	if _, err := r.Once(ctx, state.Share{Owner: "jti:c"}, "after-close", exp); err == nil {
+		t.Fatal("Once after Close succeeded")
+	}
 }

@@ -52,7 +52,7 @@ func openProcess(ctx context.Context, fc *fileConfig) (*process, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.closers = append(p.closers, client)
+		p.closers = append(p.closers, client, rs) // closed in reverse: the batcher first
 		p.state, p.limiter = rs, rs
 	} else {
 		p.state, p.limiter = state.NewMemory(1_000_000), state.NewMemoryLimiter(100_000)
