@@ -13,6 +13,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
 )
 
 // putMeta sends an RFC 7592 update and returns status, error and body.
@@ -209,7 +210,7 @@ func TestSelfUpdateNeverOverwritesAConcurrentOperatorChange(t *testing.T) {
 // Registration writes, their refusals and secret rotation are audit events.
 func TestRegistrationWritesAreAudited(t *testing.T) {
 	trail := &syncBuffer{}
-	e := newEnv(t, func(c *broker.Config, _ *cache.Options) { c.Audit = broker.NewAuditor(trail, true, "") })
+	e := newEnv(t, func(c *broker.Config, _ *cache.Options) { c.Audit = audit.New(trail, true, "") })
 	resp, b := e.reg("POST", broker.PathRegister, e.regToken, map[string]any{"scope": "read write"})
 	if resp.StatusCode != 201 {
 		t.Fatalf("register: %d %v", resp.StatusCode, b)
@@ -224,7 +225,7 @@ func TestRegistrationWritesAreAudited(t *testing.T) {
 	e.reg("POST", broker.PathRegister, "wrong-token", map[string]any{"scope": "read"})
 	var got []string
 	for _, l := range strings.Split(strings.TrimSpace(trail.String()), "\n") {
-		var ev broker.AuditEvent
+		var ev audit.Event
 		if err := json.Unmarshal([]byte(l), &ev); err != nil {
 			t.Fatalf("audit line %q: %v", l, err)
 		}
@@ -236,7 +237,7 @@ func TestRegistrationWritesAreAudited(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("audit events\n got %q\nwant %q", got, want)
 	}
-	if n, broken, err := broker.VerifyAuditChain(strings.NewReader(trail.String()), "", nil); err != nil || broken != 0 || n < len(want) {
+	if n, broken, err := audit.VerifyChain(strings.NewReader(trail.String()), "", nil); err != nil || broken != 0 || n < len(want) {
 		t.Fatalf("audit chain: %d lines, broken at %d, %v", n, broken, err)
 	}
 	for _, s := range []string{rat, e.regToken} {

@@ -11,6 +11,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/state"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -72,7 +73,7 @@ type Config struct {
 	RateLimits RateLimits
 	// Audit receives one event per issuance and per refused token request
 	// (nil: none). One Auditor per process: it holds the chain's last hash.
-	Audit *Auditor
+	Audit *audit.Trail
 	// AuditFailClosed refuses a token request (503 temporarily_unavailable,
 	// no token) when its audit event cannot be written. Default: the token is
 	// issued, and the failure logged and counted.

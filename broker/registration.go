@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
 )
 
 // registrationResponse is RFC 7591 §3.2.1 / RFC 7592 §3: the metadata plus
@@ -66,7 +67,7 @@ func (s *Server) registered(reg *Registered) registrationResponse {
 
 // regAudit records one registration event (RFC 7591/7592 writes and their refusals).
 func (s *Server) regAudit(c echo.Context, event, clientID string, cl *backends.Client, oe *Error) {
-	ev := AuditEvent{Time: time.Now().UTC(), Event: event, RequestID: requestID(c.Request()), ClientID: clientID, Outcome: "success", Source: c.RealIP()}
+	ev := audit.Event{Time: time.Now().UTC(), Event: event, RequestID: requestID(c.Request()), ClientID: clientID, Outcome: "success", Source: c.RealIP()}
 	if cl != nil {
 		ev.Method, ev.Scope = cl.TokenEndpointAuthMethod, cl.Scope
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
 )
 
 // RegistryConfig configures client registration rules.
@@ -38,7 +39,7 @@ type RegistryConfig struct {
 	OnChange func(clientID string)
 	// Audit, when set, records the writes the registry makes on its own
 	// account (secret rotation); the HTTP handlers record theirs.
-	Audit func(AuditEvent)
+	Audit func(audit.Event)
 }
 
 // Registry creates, reads, updates and deletes clients in a backend. The HTTP
@@ -63,7 +64,7 @@ func NewRegistry(store backends.Store, cfg RegistryConfig) *Registry {
 		cfg.OnChange = func(string) {}
 	}
 	if cfg.Audit == nil {
-		cfg.Audit = func(AuditEvent) {}
+		cfg.Audit = func(audit.Event) {}
 	}
 	return &Registry{store: store, cfg: cfg}
 }
@@ -348,7 +349,7 @@ func (r *Registry) RotateSecret(ctx context.Context, id string, grace time.Durat
 		return "", err
 	}
 	r.cfg.OnChange(id)
-	r.cfg.Audit(AuditEvent{Time: now, Event: "secret_rotated", ClientID: id, Method: c.TokenEndpointAuthMethod, Outcome: "success", Source: "registry"})
+	r.cfg.Audit(audit.Event{Time: now, Event: "secret_rotated", ClientID: id, Method: c.TokenEndpointAuthMethod, Outcome: "success", Source: "registry"})
 	return secret, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/state"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -111,7 +112,7 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 		DefaultLifetime: cfg.TokenLifetime,
 		RotationGrace:   cfg.SecretRotationGrace,
 		OnChange:        s.clients.Invalidate,
-		Audit:           func(ev AuditEvent) { _ = s.audit(ev) }, // failures are logged and counted by s.audit
+		Audit:           func(ev audit.Event) { _ = s.audit(ev) }, // failures are logged and counted by s.audit
 	})
 	if w, ok := store.(backends.Warmer); ok { // after the registry: the warm start validates too
 		n, err := s.clients.Warm(ctx, w)

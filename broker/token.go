@@ -16,6 +16,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -106,9 +107,9 @@ func requestID(r *http.Request) string {
 // newEvent starts a request's audit event: the client's address (forwarded
 // by a trusted proxy, see clientIP) as its source, the TCP peer beside it
 // when they differ.
-func (s *Server) newEvent(c echo.Context, event string, now time.Time) AuditEvent {
+func (s *Server) newEvent(c echo.Context, event string, now time.Time) audit.Event {
 	req := c.Request()
-	ev := AuditEvent{Time: now.UTC(), Event: event, RequestID: requestID(req), Source: c.RealIP()}
+	ev := audit.Event{Time: now.UTC(), Event: event, RequestID: requestID(req), Source: c.RealIP()}
 	if s.cfg.Proxy != nil {
 		if peer := peerIP(req); peer != ev.Source {
 			ev.Peer = peer
@@ -121,7 +122,7 @@ func (s *Server) newEvent(c echo.Context, event string, now time.Time) AuditEven
 // be: the audit event names the client and method the request claimed
 // (authn.Request.Claimed), and a failed authentication is charged to the
 // failure buckets — answered 429 instead of 401 when one is empty.
-func (s *Server) authnError(c echo.Context, ar *authn.Request, err error, ev *AuditEvent, start time.Time) error {
+func (s *Server) authnError(c echo.Context, ar *authn.Request, err error, ev *audit.Event, start time.Time) error {
 	ev.ClientID, ev.Method = ar.Claimed()
 	if errors.Is(err, authn.ErrInvalidClient) {
 		if e := s.authFailed(c.Request().Context(), ev.ClientID, ev.Source, err); e != nil {
@@ -133,7 +134,7 @@ func (s *Server) authnError(c echo.Context, ar *authn.Request, err error, ev *Au
 
 // audit records ev; a failed write is logged and counted
 // (tokenbroker_audit_write_failures_total) and returned for the caller's policy.
-func (s *Server) audit(ev AuditEvent) error {
+func (s *Server) audit(ev audit.Event) error {
 	err := s.cfg.Audit.Record(ev)
 	if err != nil {
 		s.metrics.auditFailures.Inc()
@@ -156,7 +157,7 @@ func (s *Server) authenticate(c echo.Context, ar *authn.Request) (*authn.Result,
 
 // tokenError logs and audits the cause and writes the public error. RFC 6749
 // §5.2: a failed Basic authentication answers 401 with WWW-Authenticate: Basic.
-func (s *Server) tokenError(c echo.Context, err error, ev *AuditEvent, start time.Time) error {
+func (s *Server) tokenError(c echo.Context, err error, ev *audit.Event, start time.Time) error {
 	oe := errorFor(err)
 	ev.Outcome, ev.Reason = oe.Code, causeOf(oe)
 	s.audit(*ev)
@@ -176,7 +177,7 @@ func (s *Server) tokenError(c echo.Context, err error, ev *AuditEvent, start tim
 	if oe.Status >= 500 {
 		level = s.log.Error
 	}
-	level("token request refused", "request_id", ev.RequestID, "client_id", clientID, "method", ev.Method, "error", oe.Code, "reason", clipString(causeOf(oe), MaxAuditField), "remote", ev.Source, "peer", ev.Peer)
+	level("token request refused", "request_id", ev.RequestID, "client_id", clientID, "method", ev.Method, "error", oe.Code, "reason", audit.Clip(causeOf(oe), audit.MaxField), "remote", ev.Source, "peer", ev.Peer)
 	writeError(c, oe)
 	return nil
 }
