@@ -18,6 +18,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/broker/audit"
+	"github.com/tokenbroker/tokenbroker/broker/policy"
 )
 
 // RegistryConfig configures client registration rules.
@@ -55,10 +56,10 @@ func NewRegistry(store backends.Store, cfg RegistryConfig) *Registry {
 		cfg.RotationGrace = 24 * time.Hour
 	}
 	if cfg.MaxLifetime == 0 {
-		cfg.MaxLifetime = HardMaxTokenLifetime
+		cfg.MaxLifetime = policy.HardMaxLifetime
 	}
 	if cfg.DefaultLifetime == 0 {
-		cfg.DefaultLifetime = DefaultTokenLifetime
+		cfg.DefaultLifetime = policy.DefaultLifetime
 	}
 	if cfg.OnChange == nil {
 		cfg.OnChange = func(string) {}
@@ -389,7 +390,7 @@ func (r *Registry) Validate(c *backends.Client) error {
 		return bad("scope", "longer than 4096 characters")
 	}
 	for _, s := range strings.Fields(c.Scope) {
-		if !validScopeToken(s) {
+		if !policy.ValidScopeToken(s) {
 			return bad("scope", fmt.Sprintf("%q is not a valid scope token", s))
 		}
 		if len(r.cfg.ScopesSupported) > 0 && !slices.Contains(r.cfg.ScopesSupported, s) {
@@ -403,12 +404,12 @@ func (r *Registry) Validate(c *backends.Client) error {
 		return bad("allowed_resources", "more than 64 entries")
 	}
 	for _, res := range c.AllowedResources {
-		if err := validateResource(res); err != nil {
+		if err := policy.ValidateResource(res); err != nil {
 			return bad("allowed_resources", fmt.Sprintf("%q: %v", res, err))
 		}
 	}
 	if c.DefaultAudience != "" {
-		if err := validateResource(c.DefaultAudience); err != nil {
+		if err := policy.ValidateResource(c.DefaultAudience); err != nil {
 			return bad("default_audience", err.Error())
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/broker/audit"
+	"github.com/tokenbroker/tokenbroker/broker/policy"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -48,6 +49,7 @@ type Server struct {
 	tokens   *accesstoken.Verifier // this broker's own tokens (introspection, revocation)
 	auth     *authn.Authenticator
 	registry *Registry
+	policy   policy.Policy
 	echo     *echo.Echo
 	metadata []byte
 	base     string // issuer without a trailing slash
@@ -81,7 +83,8 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 	if op.cacheOpt.Logger == nil {
 		op.cacheOpt.Logger = cfg.Logger
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, store: store, base: strings.TrimSuffix(cfg.Issuer, "/"), state: cfg.State}
+	s := &Server{cfg: cfg, log: cfg.Logger, store: store, base: strings.TrimSuffix(cfg.Issuer, "/"), state: cfg.State,
+		policy: policy.Policy{DefaultAudience: cfg.DefaultAudience, Lifetime: cfg.TokenLifetime, MaxLifetime: cfg.MaxTokenLifetime}}
 	if s.state == nil {
 		s.state = state.NewMemory(1_000_000)
 	}

@@ -56,7 +56,7 @@ func (s *Server) token(c echo.Context) error {
 	if res.Certificate != nil {
 		ev.CertSubject, ev.CertThumbprint = res.Certificate.Subject(), res.Certificate.Thumbprint
 	}
-	g, err := s.decide(res, form.Get("scope"), form["resource"])
+	g, err := s.policy.Decide(res, form.Get("scope"), form["resource"])
 	if err != nil {
 		return s.tokenError(c, err, &ev, now)
 	}
