@@ -14,6 +14,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/broker/audit"
+	"github.com/tokenbroker/tokenbroker/broker/registry"
 )
 
 // putMeta sends an RFC 7592 update and returns status, error and body.
@@ -89,7 +90,7 @@ func TestSelfUpdateKeepsTheOperatorsCertificateBinding(t *testing.T) {
 	}
 	op := &backends.Client{ClientID: "svc", Scope: "read write", TokenEndpointAuthMethod: backends.AuthTLSClient, TLSClientAuthSANDNS: "svc.example.test",
 		TLSClientAuthCASHA256: strings.Repeat("ab", 32), TLSClientCertificateBoundAccessTokens: true, AllowedResources: []string{audience}}
-	r, err := e.srv.Registry().Create(ctx, op, broker.WithRegistrationToken())
+	r, err := e.srv.Registry().Create(ctx, op, registry.WithRegistrationToken())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func TestSelfUpdateNeverOverwritesAConcurrentOperatorChange(t *testing.T) {
 		e := newEnv(t)
 		wrapStore = nil
 		ctx := context.Background()
-		r, err := e.srv.Registry().Create(ctx, &backends.Client{ClientID: "raced", Scope: "read write", AllowedResources: []string{audience}}, broker.WithRegistrationToken())
+		r, err := e.srv.Registry().Create(ctx, &backends.Client{ClientID: "raced", Scope: "read write", AllowedResources: []string{audience}}, registry.WithRegistrationToken())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,7 +253,7 @@ func TestRegistrationWritesAreAudited(t *testing.T) {
 // tokens and go back up to the default, never beyond it.
 func TestSelfUpdateDefaultLifetimeIsTheCeiling(t *testing.T) {
 	e := newEnv(t)
-	r, err := e.srv.Registry().Create(context.Background(), &backends.Client{ClientID: "svc-life", Scope: "read", AllowedResources: []string{audience}}, broker.WithRegistrationToken())
+	r, err := e.srv.Registry().Create(context.Background(), &backends.Client{ClientID: "svc-life", Scope: "read", AllowedResources: []string{audience}}, registry.WithRegistrationToken())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/broker/policy"
+	"github.com/tokenbroker/tokenbroker/broker/registry"
 )
 
 func kids(e *env) []string {
@@ -122,7 +123,7 @@ func TestFileEditsPickedUp(t *testing.T) {
 	waitUntil(t, func() bool { r, _ := e.post(cc, basic("edit", secret)); return r.StatusCode == 401 })
 
 	// A client created by another process is found too.
-	reg := broker.NewRegistry(other, broker.RegistryConfig{Methods: []string{backends.AuthClientSecretBasic}})
+	reg := registry.New(other, registry.Config{Methods: []string{backends.AuthClientSecretBasic}})
 	if r, _ := e.post(cc, basic("late", "x")); r.StatusCode != 401 {
 		t.Fatal("unknown client not refused")
 	}

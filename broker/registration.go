@@ -3,11 +3,9 @@ package broker
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/broker/audit"
+	"github.com/tokenbroker/tokenbroker/broker/registry"
 )
 
 // registrationResponse is RFC 7591 §3.2.1 / RFC 7592 §3: the metadata plus
@@ -56,7 +55,7 @@ func (r registrationResponse) MarshalJSON() ([]byte, error) {
 
 func (s *Server) registrationURI(id string) string { return s.base + PathRegister + "/" + id }
 
-func (s *Server) registered(reg *Registered) registrationResponse {
+func (s *Server) registered(reg *registry.Registered) registrationResponse {
 	out := registrationResponse{Client: reg.Client, RegistrationToken: reg.RegistrationToken, RegistrationClientURI: s.registrationURI(reg.Client.ClientID)}
 	if reg.Secret != "" {
 		never := int64(0) // RFC 7591 §3.2.1: 0 = does not expire
@@ -90,11 +89,11 @@ func (s *Server) register(c echo.Context) error {
 	}
 	if secret != nil {
 		// RFC 7591 §3.2.1: the server issues the secret.
-		return s.regError(c, event, "", &MetadataError{"client_secret", "issued by the server; a client cannot choose it"})
+		return s.regError(c, event, "", &registry.MetadataError{Field: "client_secret", Reason: "issued by the server; a client cannot choose it"})
 	}
 	// The server assigns identifiers (RFC 7591 §3.2.1); a requested one is ignored.
 	md.ClientID = ""
-	if err := s.checkSelfService(md); err != nil {
+	if err := s.registry.CheckSelfService(md); err != nil {
 		return s.regError(c, event, "", err)
 	}
 	// Each initial access token may register so many clients per second:
@@ -104,7 +103,7 @@ func (s *Server) register(c echo.Context) error {
 		return s.regError(c, event, "", e)
 	}
 	// The ceiling is what this registration was allowed to register.
-	reg, err := s.registry.Create(c.Request().Context(), md, WithRegistrationToken())
+	reg, err := s.registry.Create(c.Request().Context(), md, registry.WithRegistrationToken())
 	if err != nil {
 		return s.regError(c, event, "", err)
 	}
@@ -134,7 +133,7 @@ func (s *Server) updateClient(c echo.Context) error {
 	const event = "client_updated"
 	id, err := s.checkRAT(c)
 	if err != nil {
-		return s.regError(c, event, clipEcho(c.Param("client_id"), 128), err)
+		return s.regError(c, event, audit.Clip(c.Param("client_id"), 128), err)
 	}
 	md, secret, err := s.readMetadata(c)
 	if err != nil {
@@ -142,7 +141,7 @@ func (s *Server) updateClient(c echo.Context) error {
 	}
 	if md.ClientID != id {
 		// RFC 7592 §2.2: the client_id member is required and must match.
-		return s.regError(c, event, id, &MetadataError{"client_id", "must be present and match the client being updated"})
+		return s.regError(c, event, id, &registry.MetadataError{Field: "client_id", Reason: "must be present and match the client being updated"})
 	}
 	if secret != nil {
 		// RFC 7592 §2.2: a client_secret sent back must be the current one.
@@ -151,7 +150,7 @@ func (s *Server) updateClient(c echo.Context) error {
 			return s.regError(c, event, id, err)
 		}
 		if !ok {
-			return s.regError(c, event, id, &MetadataError{"client_secret", "does not match the current secret; a client cannot choose its secret"})
+			return s.regError(c, event, id, &registry.MetadataError{Field: "client_secret", Reason: "does not match the current secret; a client cannot choose its secret"})
 		}
 	}
 	reg, err := s.registry.SelfUpdate(c.Request().Context(), id, md)
@@ -169,7 +168,7 @@ func (s *Server) deleteClient(c echo.Context) error {
 	const event = "client_deleted"
 	id, err := s.checkRAT(c)
 	if err != nil {
-		return s.regError(c, event, clipEcho(c.Param("client_id"), 128), err)
+		return s.regError(c, event, audit.Clip(c.Param("client_id"), 128), err)
 	}
 	if err := s.registry.Delete(c.Request().Context(), id); err != nil {
 		return s.regError(c, event, id, err)
@@ -196,7 +195,7 @@ func (s *Server) checkRAT(c echo.Context) (string, error) {
 	// A disabled client cannot manage itself either (SelfUpdate checks again
 	// on the revision it writes against).
 	if cl, err := s.registry.Get(c.Request().Context(), id); err == nil && cl.Disabled {
-		return "", ErrDisabled
+		return "", registry.ErrDisabled
 	}
 	return id, nil
 }
@@ -220,60 +219,7 @@ func (s *Server) readMetadata(c echo.Context) (*backends.Client, *string, error)
 	if err != nil {
 		return nil, nil, oauthErr(http.StatusRequestEntityTooLarge, "invalid_request", "request body too large", err)
 	}
-	return decodeMetadata(body)
-}
-
-// operatorMembers are record members a client never sets: the server assigns
-// client_id_issued_at (RFC 7591 §3.2.1, RFC 7592 §2.2), and disabled and the
-// ceiling are the operator's.
-var operatorMembers = []string{"client_id_issued_at", "disabled", "operator_ceiling"}
-
-// DecodeMetadata decodes RFC 7591 client metadata from untrusted JSON,
-// strictly (backends.DecodeClient: exact member names, no duplicates or case
-// variants, bounded size and depth): an error is a *MetadataError naming the
-// member (RFC 7591 §3.2.2). Members only the server or the operator set —
-// client_secret, registration_access_token, registration_client_uri,
-// client_secret_expires_at, client_id_issued_at, disabled, operator_ceiling,
-// the stored secret names — are refused.
-func DecodeMetadata(body []byte) (*backends.Client, error) {
-	md, secret, err := decodeMetadata(body)
-	if err == nil && secret != nil {
-		err = &MetadataError{"client_secret", "issued by the server; a client cannot choose it"}
-	}
-	if err != nil {
-		return nil, err
-	}
-	return md, nil
-}
-
-func decodeMetadata(body []byte) (*backends.Client, *string, error) {
-	md, held, err := backends.DecodeRecord(body, append([]string{"client_secret"}, operatorMembers...)...)
-	if err != nil {
-		return nil, nil, metadataErr(err)
-	}
-	for _, m := range operatorMembers {
-		if _, ok := held[m]; ok {
-			return nil, nil, &MetadataError{m, "set by the server or the operator; a client cannot set it"}
-		}
-	}
-	raw, ok := held["client_secret"]
-	if !ok {
-		return md, nil, nil
-	}
-	var secret string
-	if err := json.Unmarshal(raw, &secret); err != nil {
-		return nil, nil, &MetadataError{"client_secret", "not a string"}
-	}
-	return md, &secret, nil
-}
-
-// metadataErr turns a backends.MemberError into invalid_client_metadata.
-func metadataErr(err error) error {
-	var me *backends.MemberError
-	if errors.As(err, &me) {
-		return &MetadataError{Field: me.Member, Reason: me.Reason}
-	}
-	return &MetadataError{Field: "(body)", Reason: "malformed JSON or wrong type"}
+	return registry.DecodeUpdate(body)
 }
 
 func bearer(c echo.Context) (string, bool) {
@@ -294,13 +240,13 @@ func bearerErr(desc string) *Error {
 // regError writes the RFC 7591 §3.2.2 / RFC 7592 error for err and, for a
 // write (event set), records the refusal in the audit trail.
 func (s *Server) regError(c echo.Context, event, clientID string, err error) error {
-	var me *MetadataError
+	var me *registry.MetadataError
 	var oe *Error
 	switch {
 	case errors.As(err, &me):
 		// RFC 7591 §3.2.2.
 		oe = oauthErr(http.StatusBadRequest, "invalid_client_metadata", me.Error(), err)
-	case errors.Is(err, ErrDisabled):
+	case errors.Is(err, registry.ErrDisabled):
 		oe = bearerErr("client is disabled")
 	case errors.Is(err, backends.ErrInvalidRecord):
 		// The stored record does not validate: the operator must repair it.
@@ -326,19 +272,4 @@ func (s *Server) regError(c echo.Context, event, clientID string, err error) err
 func noStore(c echo.Context) {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	c.Response().Header().Set("Pragma", "no-cache")
-}
-
-// checkSelfService keeps self-registration from granting itself audiences:
-// allowed_resources and default_audience must come from the operator's
-// registration.allowed_resources list.
-func (s *Server) checkSelfService(md *backends.Client) error {
-	for _, r := range md.AllowedResources {
-		if !slices.Contains(s.cfg.RegistrationResources, r) {
-			return &MetadataError{"allowed_resources", fmt.Sprintf("%q is not one the operator allows clients to register (registration.allowed_resources)", r)}
-		}
-	}
-	if a := md.DefaultAudience; a != "" && !slices.Contains(s.cfg.RegistrationResources, a) {
-		return &MetadataError{"default_audience", fmt.Sprintf("%q is not one the operator allows clients to register", a)}
-	}
-	return nil
 }

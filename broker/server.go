@@ -23,6 +23,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/broker/audit"
 	"github.com/tokenbroker/tokenbroker/broker/policy"
+	"github.com/tokenbroker/tokenbroker/broker/registry"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -48,7 +49,7 @@ type Server struct {
 	keys     *signing.Keyring
 	tokens   *accesstoken.Verifier // this broker's own tokens (introspection, revocation)
 	auth     *authn.Authenticator
-	registry *Registry
+	registry *registry.Registry
 	policy   policy.Policy
 	echo     *echo.Echo
 	metadata []byte
@@ -108,14 +109,15 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 		s.Close()
 		return nil, err
 	}
-	s.registry = NewRegistry(store, RegistryConfig{
-		Methods:         s.auth.Methods(),
-		ScopesSupported: cfg.ScopesSupported,
-		MaxLifetime:     cfg.MaxTokenLifetime,
-		DefaultLifetime: cfg.TokenLifetime,
-		RotationGrace:   cfg.SecretRotationGrace,
-		OnChange:        s.clients.Invalidate,
-		Audit:           func(ev audit.Event) { _ = s.audit(ev) }, // failures are logged and counted by s.audit
+	s.registry = registry.New(store, registry.Config{
+		Methods:              s.auth.Methods(),
+		ScopesSupported:      cfg.ScopesSupported,
+		MaxLifetime:          cfg.MaxTokenLifetime,
+		DefaultLifetime:      cfg.TokenLifetime,
+		RotationGrace:        cfg.SecretRotationGrace,
+		OnChange:             s.clients.Invalidate,
+		Audit:                func(ev audit.Event) { _ = s.audit(ev) }, // failures are logged and counted by s.audit
+		SelfServiceResources: cfg.RegistrationResources,
 	})
 	if w, ok := store.(backends.Warmer); ok { // after the registry: the warm start validates too
 		n, err := s.clients.Warm(ctx, w)
@@ -144,7 +146,7 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 func (s *Server) Handler() http.Handler { return s.echo }
 
 // Registry returns the client registry the server writes through.
-func (s *Server) Registry() *Registry { return s.registry }
+func (s *Server) Registry() *registry.Registry { return s.registry }
 
 // Degraded reports whether client data may be served stale.
 func (s *Server) Degraded() bool { return s.clients.Degraded() }
