@@ -101,8 +101,8 @@ func (s *Server) tokenRequest(c echo.Context, now time.Time) (*authn.Result, str
 	ar := &authn.Request{Form: form, Authorization: c.Request().Header.Get("Authorization"), Now: now}
 	res, err := s.authenticate(c, ar)
 	if err != nil {
-		ce := &clientError{error: err}
-		ce.clientID, ce.method = ar.Claimed()
+		id, _ := s.auth.Identify(ar) // as Authenticate identified it
+		ce := &clientError{err, id.ClientID, id.Method}
 		if errors.Is(err, authn.ErrInvalidClient) {
 			if e := s.authFailed(c.Request().Context(), ce.clientID, c.RealIP(), err); e != nil {
 				ce.error = e

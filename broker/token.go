@@ -120,10 +120,12 @@ func (s *Server) newEvent(c echo.Context, event string, now time.Time) audit.Eve
 
 // authnError refuses a request once authentication was attempted or could
 // be: the audit event names the client and method the request claimed
-// (authn.Request.Claimed), and a failed authentication is charged to the
-// failure buckets — answered 429 instead of 401 when one is empty.
+// (authn.Authenticator.Identify, the step Authenticate began with), and a
+// failed authentication is charged to the failure buckets — answered 429
+// instead of 401 when one is empty.
 func (s *Server) authnError(c echo.Context, ar *authn.Request, err error, ev *audit.Event, start time.Time) error {
-	ev.ClientID, ev.Method = ar.Claimed()
+	id, _ := s.auth.Identify(ar)
+	ev.ClientID, ev.Method = id.ClientID, id.Method
 	if errors.Is(err, authn.ErrInvalidClient) {
 		if e := s.authFailed(c.Request().Context(), ev.ClientID, ev.Source, err); e != nil {
 			err = e
