@@ -9,6 +9,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
+	"github.com/tokenbroker/tokenbroker/backends/state"
 )
 
 // introspection is the RFC 7662 §2.2 response.
@@ -38,7 +39,7 @@ func (s *Server) introspect(c echo.Context) error {
 	if err != nil {
 		return s.refuse(c, err, "introspection_refused")
 	}
-	claims, err := s.verifyOwnToken(c.Request().Context(), tok, now)
+	claims, err := s.tokens.verify(c.Request().Context(), tok, now)
 	if err != nil {
 		s.log.Info("introspection: inactive", "caller", res.Client.ClientID, "reason", err.Error())
 		return writeJSON(c, http.StatusOK, introspection{})
@@ -71,7 +72,7 @@ func (s *Server) revoke(c echo.Context) error {
 	if err != nil {
 		return s.refuse(c, err, "revocation_refused")
 	}
-	claims, err := s.verifyOwnToken(c.Request().Context(), tok, now)
+	claims, err := s.tokens.verify(c.Request().Context(), tok, now)
 	switch {
 	case err != nil:
 		s.log.Info("revocation: not a live token of this broker; nothing to do", "caller", res.Client.ClientID, "reason", err.Error())
@@ -104,7 +105,7 @@ func (s *Server) tokenRequest(c echo.Context, now time.Time) (*authn.Result, str
 		id, _ := s.auth.Identify(ar) // as Authenticate identified it
 		ce := &clientError{err, id.ClientID, id.Method}
 		if errors.Is(err, authn.ErrInvalidClient) {
-			if e := s.authFailed(c.Request().Context(), ce.clientID, c.RealIP(), err); e != nil {
+			if e := s.limits.authFailed(c.Request().Context(), ce.clientID, c.RealIP(), err); e != nil {
 				ce.error = e
 			}
 		}
@@ -135,4 +136,11 @@ func (s *Server) refuse(c echo.Context, err error, event string) error {
 		ev.ClientID, ev.Method = ce.clientID, ce.method
 	}
 	return s.tokenError(c, err, &ev, now)
+}
+
+// revokedShare is the shared-state share holding clientID's revoked token
+// ids (keyed by jti): one client revoking its tokens en masse fills only its
+// own share.
+func (s *Server) revokedShare(clientID string) state.Share {
+	return state.Share{Owner: "revoked:" + clientID, Max: s.cfg.MaxRevocationsPerClient}
 }

@@ -83,5 +83,5 @@ func (s *Server) serveMetadata(c echo.Context) error {
 // every cache has had the chance to see it.
 func (s *Server) serveJWKS(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(s.cfg.JWKSMaxAge.Seconds())))
-	return c.Blob(http.StatusOK, "application/jwk-set+json", s.keys.JWKS())
+	return c.Blob(http.StatusOK, "application/jwk-set+json", s.tokens.jwks())
 }

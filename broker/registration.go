@@ -99,7 +99,7 @@ func (s *Server) register(c echo.Context) error {
 	// Each initial access token may register so many clients per second:
 	// without a bound one holder registers sybils until their per-client
 	// shares fill the shared state (see state.Memory's floor).
-	if e := s.take(c.Request().Context(), "register", registrationKey(tok), s.cfg.RateLimits.Registrations, nil); e != nil {
+	if e := s.limits.take(c.Request().Context(), "register", registrationKey(tok), s.limits.Registrations, nil); e != nil {
 		return s.regError(c, event, "", e)
 	}
 	// The ceiling is what this registration was allowed to register.

@@ -16,7 +16,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokenbroker/tokenbroker/authn"
-	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
@@ -44,10 +43,8 @@ var _ authn.ClientSource = (*cache.Clients)(nil)
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
-	store    backends.Store
 	clients  *cache.Clients
-	keys     *signing.Keyring
-	tokens   *accesstoken.Verifier // this broker's own tokens (introspection, revocation)
+	tokens   *ownTokens // mints, verifies and publishes this broker's tokens
 	auth     *authn.Authenticator
 	registry *registry.Registry
 	policy   policy.Policy
@@ -58,7 +55,7 @@ type Server struct {
 	metrics  *Metrics
 	admin    http.Handler
 	ready    stateProbe
-	empty    emptyBuckets // failure buckets known to be empty (RateLimits)
+	limits   *limiter
 }
 
 // Option configures optional parts of a Server.
@@ -84,7 +81,7 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 	if op.cacheOpt.Logger == nil {
 		op.cacheOpt.Logger = cfg.Logger
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, store: store, base: strings.TrimSuffix(cfg.Issuer, "/"), state: cfg.State,
+	s := &Server{cfg: cfg, log: cfg.Logger, base: strings.TrimSuffix(cfg.Issuer, "/"), state: cfg.State,
 		policy: policy.Policy{DefaultAudience: cfg.DefaultAudience, Lifetime: cfg.TokenLifetime, MaxLifetime: cfg.MaxTokenLifetime}}
 	if s.state == nil {
 		s.state = state.NewMemory(1_000_000)
@@ -98,9 +95,8 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 	if err != nil {
 		return nil, err
 	}
-	s.keys = keys
-	if s.tokens, err = newOwnTokenVerifier(cfg.Issuer, keys); err != nil {
-		s.Close()
+	if s.tokens, err = newOwnTokens(cfg.Issuer, keys); err != nil {
+		keys.Close()
 		return nil, err
 	}
 	// Every record loaded is re-validated: a bad one refuses its client only.
@@ -137,6 +133,7 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 		s.metrics = NewMetrics()
 	}
 	s.metrics.attach(s)
+	s.limits = &limiter{RateLimits: cfg.RateLimits, limited: s.metrics.limited, log: s.log}
 	s.echo = s.routes()
 	s.admin = s.adminRoutes()
 	return s, nil
@@ -159,8 +156,8 @@ func (s *Server) Close() error {
 	if s.clients != nil {
 		s.clients.Close()
 	}
-	if s.keys != nil {
-		s.keys.Close()
+	if s.tokens != nil {
+		s.tokens.keys.Close()
 	}
 	return nil
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokenbroker/tokenbroker/authn"
-	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/broker/audit"
 	"github.com/tokenbroker/tokenbroker/certs"
@@ -60,10 +59,10 @@ func (s *Server) token(c echo.Context) error {
 	if err != nil {
 		return s.tokenError(c, err, &ev, now)
 	}
-	if e := s.take(req.Context(), "issue", res.Client.ClientID, s.cfg.RateLimits.IssuancePerClient, nil); e != nil {
+	if e := s.limits.take(req.Context(), "issue", res.Client.ClientID, s.limits.IssuancePerClient, nil); e != nil {
 		return s.tokenError(c, e, &ev, now)
 	}
-	tok, claims, err := accesstoken.Mint(req.Context(), tokenSigner{s.keys}, s.cfg.Issuer, g, now)
+	tok, claims, err := s.tokens.mint(req.Context(), g, now)
 	if err != nil {
 		return s.tokenError(c, err, &ev, now)
 	}
@@ -127,7 +126,7 @@ func (s *Server) authnError(c echo.Context, ar *authn.Request, err error, ev *au
 	id, _ := s.auth.Identify(ar)
 	ev.ClientID, ev.Method = id.ClientID, id.Method
 	if errors.Is(err, authn.ErrInvalidClient) {
-		if e := s.authFailed(c.Request().Context(), ev.ClientID, ev.Source, err); e != nil {
+		if e := s.limits.authFailed(c.Request().Context(), ev.ClientID, ev.Source, err); e != nil {
 			err = e
 		}
 	}
