@@ -18,7 +18,6 @@ import (
 
 // Validate checks client metadata (RFC 7591 §2, RFC 8705 §2.1.2, our fields).
 func (r *Registry) Validate(c *backends.Client) error {
-	bad := func(f, why string) error { return &MetadataError{f, why} }
 	if !backends.ValidClientID(c.ClientID) {
 		return bad("client_id", "must be 1-128 characters of A-Z a-z 0-9 - . _ ~")
 	}
@@ -73,7 +72,6 @@ func (r *Registry) Validate(c *backends.Client) error {
 }
 
 func validateKeys(c *backends.Client) error {
-	bad := func(f, why string) error { return &MetadataError{f, why} }
 	if len(c.JWKS) > 0 && c.JWKSURI != "" {
 		return bad("jwks", "jwks and jwks_uri must not both be present (RFC 7591 §2)")
 	}
@@ -106,7 +104,6 @@ func validateKeys(c *backends.Client) error {
 }
 
 func validateTLSFields(c *backends.Client) error {
-	bad := func(f, why string) error { return &MetadataError{f, why} }
 	set := 0
 	for _, v := range []string{c.TLSClientAuthSubjectDN, c.TLSClientAuthSANDNS, c.TLSClientAuthSANURI, c.TLSClientAuthSANIP, c.TLSClientAuthSANEmail} {
 		if v != "" {
@@ -140,3 +137,6 @@ func validateTLSFields(c *backends.Client) error {
 	}
 	return nil
 }
+
+// bad is the MetadataError for field f.
+func bad(f, why string) error { return &MetadataError{f, why} }
