@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
+	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 )
 
@@ -23,6 +24,26 @@ type ownTokens struct {
 	issuer   string
 	keys     *signing.Keyring
 	verifier *accesstoken.Verifier
+}
+
+// openOwnTokens loads the signing keys — from cfg.Signing, else the
+// store's own key set — and verifies this broker's tokens against them.
+func openOwnTokens(ctx context.Context, cfg Config, store backends.Store) (*ownTokens, error) {
+	src := cfg.Signing
+	if src == nil {
+		src = signing.NewLocal(store, signing.Options{MaxLifetime: cfg.MaxTokenLifetime})
+	}
+	// RFC 9068 §2.1: typ at+jwt.
+	keys, err := signing.NewKeyring(ctx, src, signing.WithRefresh(cfg.KeyRefresh), signing.WithLogger(cfg.Logger), signing.WithType("at+jwt"))
+	if err != nil {
+		return nil, err
+	}
+	t, err := newOwnTokens(cfg.Issuer, keys)
+	if err != nil {
+		keys.Close()
+		return nil, err
+	}
+	return t, nil
 }
 
 // newOwnTokens verifies this broker's tokens: typ at+jwt, a published key's

@@ -18,7 +18,6 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
-	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/broker/audit"
 	"github.com/tokenbroker/tokenbroker/broker/policy"
@@ -86,17 +85,8 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 	if s.state == nil {
 		s.state = state.NewMemory(1_000_000)
 	}
-	src := cfg.Signing
-	if src == nil {
-		src = signing.NewLocal(store, signing.Options{MaxLifetime: cfg.MaxTokenLifetime})
-	}
-	// RFC 9068 §2.1: typ at+jwt.
-	keys, err := signing.NewKeyring(ctx, src, signing.WithRefresh(cfg.KeyRefresh), signing.WithLogger(cfg.Logger), signing.WithType("at+jwt"))
-	if err != nil {
-		return nil, err
-	}
-	if s.tokens, err = newOwnTokens(cfg.Issuer, keys); err != nil {
-		keys.Close()
+	var err error
+	if s.tokens, err = openOwnTokens(ctx, cfg, store); err != nil {
 		return nil, err
 	}
 	// Every record loaded is re-validated: a bad one refuses its client only.
@@ -115,15 +105,7 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 		Audit:                func(ev audit.Event) { _ = s.audit(ev) }, // failures are logged and counted by s.audit
 		SelfServiceResources: cfg.RegistrationResources,
 	})
-	if w, ok := store.(backends.Warmer); ok { // after the registry: the warm start validates too
-		n, err := s.clients.Warm(ctx, w)
-		if err != nil {
-			// Not fatal: clients load one by one on first use instead.
-			s.log.Warn("warm start failed; clients will load on first use", "err", err)
-		} else {
-			s.log.Info("warm start", "clients", n)
-		}
-	}
+	s.warm(ctx, store) // after the registry: the warm start validates too
 	if s.metadata, err = s.buildMetadata(); err != nil {
 		s.Close()
 		return nil, err
@@ -137,6 +119,20 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 	s.echo = s.routes()
 	s.admin = s.adminRoutes()
 	return s, nil
+}
+
+// warm loads every client into the cache when the store can list them at
+// once. Not fatal: clients load one by one on first use instead.
+func (s *Server) warm(ctx context.Context, store backends.Store) {
+	w, ok := store.(backends.Warmer)
+	if !ok {
+		return
+	}
+	if n, err := s.clients.Warm(ctx, w); err != nil {
+		s.log.Warn("warm start failed; clients will load on first use", "err", err)
+	} else {
+		s.log.Info("warm start", "clients", n)
+	}
 }
 
 // Handler returns the HTTP handler.
