@@ -10,6 +10,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/backends/state"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
 )
 
 // introspection is the RFC 7662 §2.2 response.
@@ -36,7 +37,7 @@ type introspection struct {
 func (s *Server) introspect(c echo.Context) error {
 	res, claims, err := s.tokenRequest(c)
 	if err != nil {
-		return s.refuse(c, err, "introspection_refused")
+		return s.refuse(c, err, audit.EventIntrospectionRefused)
 	}
 	if claims.invalid != nil {
 		s.log.Info("introspection: inactive", "caller", res.Client.ClientID, "reason", claims.invalid.Error())
@@ -67,7 +68,7 @@ func (s *Server) introspect(c echo.Context) error {
 func (s *Server) revoke(c echo.Context) error {
 	res, claims, err := s.tokenRequest(c)
 	if err != nil {
-		return s.refuse(c, err, "revocation_refused")
+		return s.refuse(c, err, audit.EventRevocationRefused)
 	}
 	switch {
 	case claims.invalid != nil:
@@ -77,10 +78,10 @@ func (s *Server) revoke(c echo.Context) error {
 	default:
 		if _, err := s.state.Once(c.Request().Context(), s.revokedShare(claims.ClientID), claims.ID, time.Unix(claims.Expiry, 0).Add(time.Minute)); err != nil {
 			// RFC 7009 §2.2.1: the server may answer 503 when it cannot revoke now.
-			return s.refuse(c, &clientError{oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "revocation could not be recorded, retry", err), res.Client.ClientID, res.Method}, "revocation_refused")
+			return s.refuse(c, &clientError{oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "revocation could not be recorded, retry", err), res.Client.ClientID, res.Method}, audit.EventRevocationRefused)
 		}
 		s.log.Info("token revoked", "client_id", res.Client.ClientID, "jti", claims.ID)
-		ev := s.newEvent(c, "token_revoked", claims.at)
+		ev := s.newEvent(c, audit.EventTokenRevoked, claims.at)
 		ev.ClientID, ev.Method, ev.JTI, ev.Outcome = res.Client.ClientID, res.Method, claims.ID, "success"
 		s.audit(ev)
 	}

@@ -78,7 +78,7 @@ func (s *Server) regAudit(c echo.Context, event, clientID string, cl *backends.C
 
 // register is RFC 7591 §3.1, guarded by an initial access token (§3.1, Bearer).
 func (s *Server) register(c echo.Context) error {
-	const event = "client_registered"
+	const event = audit.EventClientRegistered
 	tok, ok := bearer(c)
 	if !ok || !s.validInitialToken(tok) {
 		return s.regError(c, event, "", s.regAuthFailed(c, "", bearerErr("initial access token required")))
@@ -130,7 +130,7 @@ func (s *Server) readClient(c echo.Context) error {
 // updateClient is RFC 7592 §2.2: the body replaces the metadata, within the
 // operator's ceiling, check-and-set on the revision SelfUpdate reads.
 func (s *Server) updateClient(c echo.Context) error {
-	const event = "client_updated"
+	const event = audit.EventClientUpdated
 	id, err := s.checkRAT(c)
 	if err != nil {
 		return s.regError(c, event, audit.Clip(c.Param("client_id"), 128), err)
@@ -165,7 +165,7 @@ func (s *Server) updateClient(c echo.Context) error {
 
 // deleteClient is RFC 7592 §2.3.
 func (s *Server) deleteClient(c echo.Context) error {
-	const event = "client_deleted"
+	const event = audit.EventClientDeleted
 	id, err := s.checkRAT(c)
 	if err != nil {
 		return s.regError(c, event, audit.Clip(c.Param("client_id"), 128), err)

@@ -34,7 +34,7 @@ type tokenResponse struct {
 func (s *Server) token(c echo.Context) error {
 	now := time.Now()
 	req := c.Request()
-	ev := s.newEvent(c, "token_refused", now)
+	ev := s.newEvent(c, audit.EventTokenRefused, now)
 	form, err := s.readForm(c, "resource")
 	if err != nil {
 		return s.tokenError(c, err, &ev, now)
@@ -66,10 +66,10 @@ func (s *Server) token(c echo.Context) error {
 	if err != nil {
 		return s.tokenError(c, err, &ev, now)
 	}
-	ev.Event, ev.Outcome, ev.JTI, ev.Scope, ev.Audience = "token_issued", "success", claims.ID, claims.Scope, claims.Audience
+	ev.Event, ev.Outcome, ev.JTI, ev.Scope, ev.Audience = audit.EventTokenIssued, "success", claims.ID, claims.Scope, claims.Audience
 	// The issuance is recorded before the token leaves (audit.fail_closed).
 	if err := s.audit(ev); err != nil && s.cfg.AuditFailClosed {
-		ev.Event, ev.JTI = "token_refused", ""
+		ev.Event, ev.JTI = audit.EventTokenRefused, ""
 		return s.tokenError(c, oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the request could not be recorded; retry later", err), &ev, now)
 	}
 	s.metrics.issued.WithLabelValues(g.ClientID, res.Method).Inc()

@@ -19,7 +19,7 @@ import (
 // It never holds a secret, an assertion or a token — tokens appear by jti.
 type Event struct {
 	Time           time.Time `json:"time"`
-	Event          string    `json:"event"` // token_issued, token_refused, token_revoked, trail_opened, trail_closed
+	Event          string    `json:"event"` // one of the Event… names
 	RequestID      string    `json:"request_id"`
 	ClientID       string    `json:"client_id,omitempty"`
 	Method         string    `json:"auth_method,omitempty"`
@@ -40,6 +40,20 @@ type Event struct {
 	// Prev is the hex SHA-256 of the previous line (tamper-evident mode).
 	Prev string `json:"prev,omitempty"`
 }
+
+// Event names (Event.Event), besides the trail's own brackets
+// (EventTrailOpened, EventTrailClosed).
+const (
+	EventTokenIssued          = "token_issued"
+	EventTokenRefused         = "token_refused"
+	EventTokenRevoked         = "token_revoked"
+	EventIntrospectionRefused = "introspection_refused"
+	EventRevocationRefused    = "revocation_refused"
+	EventClientRegistered     = "client_registered" // RFC 7591
+	EventClientUpdated        = "client_updated"    // RFC 7592
+	EventClientDeleted        = "client_deleted"    // RFC 7592
+	EventSecretRotated        = "secret_rotated"
+)
 
 // Audit line bounds: attacker-supplied values (client_id, parameter names in
 // reasons, scopes, certificate subjects …) are cut to MaxField bytes,

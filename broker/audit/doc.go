@@ -12,7 +12,7 @@
 //	prev, err := audit.Continue(f, key) // the hash the file's last line ends the chain with
 //	trail := audit.New(f, true, prev, audit.WithChainKey(key))
 //	err = trail.Open(size)
-//	err = trail.Record(audit.Event{Time: now, Event: "token_issued", ClientID: "billing", Outcome: "success", Source: addr})
+//	err = trail.Record(audit.Event{Time: now, Event: audit.EventTokenIssued, ClientID: "billing", Outcome: "success", Source: addr})
 //	defer trail.Close()
 //
 //	rep, err := audit.Verify(r, "", key) // tokenbroker audit verify

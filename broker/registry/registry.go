@@ -342,7 +342,7 @@ func (r *Registry) RotateSecret(ctx context.Context, id string, grace time.Durat
 		return "", err
 	}
 	r.cfg.OnChange(id)
-	r.cfg.Audit(audit.Event{Time: now, Event: "secret_rotated", ClientID: id, Method: c.TokenEndpointAuthMethod, Outcome: "success", Source: "registry"})
+	r.cfg.Audit(audit.Event{Time: now, Event: audit.EventSecretRotated, ClientID: id, Method: c.TokenEndpointAuthMethod, Outcome: "success", Source: "registry"})
 	return secret, nil
 }
 
