@@ -65,6 +65,15 @@ var rules = []rule{
 			return strings.HasPrefix(d, "github.com/labstack/echo") || under(d, "broker") || under(d, "backends")
 		},
 	},
+	{
+		why: "the registry, the audit trail and the policy know no HTTP framework and no cache",
+		from: func(p string) bool {
+			return under(p, "broker/registry") || under(p, "broker/audit") || under(p, "broker/policy")
+		},
+		bans: func(d string) bool {
+			return strings.HasPrefix(d, "github.com/labstack/echo") || under(d, "backends/cache") || d == module+"/broker"
+		},
+	},
 }
 
 // pkg is what `go list -json` says of one package.
