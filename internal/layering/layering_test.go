@@ -133,6 +133,7 @@ func TestViolationsFound(t *testing.T) {
 		{"model imports a backend", "backends", "backends/state"},
 		{"authn imports the cache", "authn", "backends/cache"},
 		{"client kit imports the model", "authn/tokensource", "backends"},
+		{"registry imports the cache", "broker/registry", "backends/cache"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if v := violations([]pkg{{ImportPath: m(tc.from), Deps: []string{m(tc.dep)}}}); len(v) == 0 {
@@ -147,6 +148,8 @@ func TestViolationsFound(t *testing.T) {
 		{"backends/vault", "certs"},
 		{"certs", "internal/es256"},
 		{"authn", "authn/internal/jws"},
+		{"broker", "broker/registry"},
+		{"broker/registry", "broker/audit"},
 	} {
 		if v := violations([]pkg{{ImportPath: m(tc.from), Deps: []string{m(tc.dep)}}}); len(v) != 0 {
 			t.Errorf("allowed import reported: %v", v)
