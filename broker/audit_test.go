@@ -21,7 +21,7 @@ import (
 // 360 KB line.
 func TestAuditLinesBounded(t *testing.T) {
 	var trail syncBuffer
-	e := newEnv(t, func(c *broker.Config, _ *cache.Options) { c.Audit = audit.New(&trail, true, "") })
+	e := newEnv(t, withAudit(&trail))
 	secret := e.client(&backends.Client{ClientID: "bounded", Scope: "read"})
 	huge := strings.Repeat("<", 60000) // raw in the body: within its 64 KiB
 	half := huge[:30000]

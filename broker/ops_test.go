@@ -21,7 +21,7 @@ import (
 
 func TestAuditTrail(t *testing.T) {
 	var trail syncBuffer
-	e := newEnv(t, func(c *broker.Config, _ *cache.Options) { c.Audit = audit.New(&trail, true, "") })
+	e := newEnv(t, withAudit(&trail))
 	secret := e.client(&backends.Client{ClientID: "aud", Scope: "read"})
 	_, b := e.post(url.Values{"grant_type": {"client_credentials"}}, basic("aud", secret))
 	tok := b["access_token"].(string)
