@@ -103,8 +103,8 @@ func newClientID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// IsSecretMethod reports whether a method authenticates with a client secret.
-func IsSecretMethod(m string) bool {
+// isSecretMethod reports whether a method authenticates with a client secret.
+func isSecretMethod(m string) bool {
 	return m == backends.AuthClientSecretBasic || m == backends.AuthClientSecretPost
 }
 
@@ -145,7 +145,7 @@ func (r *Registry) Create(ctx context.Context, md *backends.Client, opts ...Crea
 		out.RegistrationToken = NewSecret()
 		set.RegistrationTokenHash = backends.HashSecret(out.RegistrationToken)
 	}
-	if IsSecretMethod(c.TokenEndpointAuthMethod) {
+	if isSecretMethod(c.TokenEndpointAuthMethod) {
 		out.Secret = NewSecret()
 		set.Secrets = []backends.Secret{{Hash: backends.HashSecret(out.Secret), CreatedAt: time.Now().UTC()}}
 	}
@@ -211,7 +211,7 @@ func (r *Registry) Update(ctx context.Context, id string, md *backends.Client) (
 		return nil, err
 	}
 	out := &Registered{Client: c}
-	if IsSecretMethod(c.TokenEndpointAuthMethod) {
+	if isSecretMethod(c.TokenEndpointAuthMethod) {
 		set, err := r.store.GetSecrets(ctx, id)
 		if errors.Is(err, backends.ErrNotFound) {
 			set, err = &backends.SecretSet{}, nil
@@ -312,7 +312,7 @@ func (r *Registry) RotateSecret(ctx context.Context, id string, grace time.Durat
 	if err != nil {
 		return "", err
 	}
-	if !IsSecretMethod(c.TokenEndpointAuthMethod) {
+	if !isSecretMethod(c.TokenEndpointAuthMethod) {
 		return "", fmt.Errorf("client %q authenticates with %s, not a secret", id, c.TokenEndpointAuthMethod)
 	}
 	if grace == 0 {
