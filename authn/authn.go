@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/tokenbroker/tokenbroker/backends"
@@ -49,11 +49,8 @@ type Request struct {
 	assertionClaims *jwt.Claims
 	assertionRaw    string // the compact serialization, as sent
 
-	// method is the method Authenticate settled on, once it knows (Claimed).
-	method string
-	// The client and method the request claims, worked out once (Claimed).
-	claimedDone           bool
-	claimedID, claimedHow string
+	// ident is the identification step's result, worked out once (identify).
+	ident *identification
 
 	// The Basic header, parsed once (Basic).
 	basicDone            bool
@@ -72,7 +69,7 @@ func (r *Request) Basic() (id, secret string, present bool, err error) {
 	return r.basicID, r.basicSecret, r.basicPresent, r.basicErr
 }
 
-// Method values Claimed reports besides the RFC 7591 method names.
+// Method values Identity reports besides the RFC 7591 method names.
 const (
 	// ClaimedCertificate: only a certificate and a client_id, before the
 	// registration said whether that is tls_client_auth or its self-signed variant.
@@ -81,77 +78,93 @@ const (
 	ClaimedNone = "none"
 )
 
-// maxClaimedAssertion bounds the assertion Claimed parses on its own (the
-// default assertions.max_size); after Authenticate it reuses its parse.
-const maxClaimedAssertion = 8 << 10
-
-// Claimed returns the client a request says it is and the authentication
-// method it attempted, verifying nothing: for failed-authentication limits,
-// metrics and the audit trail of refusals, never for a decision to trust.
-// The client comes from the credentials themselves — the Basic user name,
-// the client assertion's sub (iss when sub is absent; RFC 7523 §3 requires
-// both to be the client_id), else the client_id parameter — and is "" when
-// longer than MaxClientIDLen. Work already done by Authenticate is reused.
-func (r *Request) Claimed() (clientID, method string) {
-	if r.claimedDone {
-		return r.claimedID, r.claimedHow
-	}
-	r.claimedDone = true
-	id, _, basic, err := r.Basic()
-	_, assertion := r.Form["client_assertion"]
-	_, assertionType := r.Form["client_assertion_type"]
-	_, secret := r.Form["client_secret"]
-	switch {
-	case basic:
-		method = backends.AuthClientSecretBasic
-		if err == nil {
-			clientID = id
-		}
-	case assertion || assertionType:
-		method = backends.AuthPrivateKeyJWT
-		clientID = r.assertionSubject()
-	case secret:
-		method = backends.AuthClientSecretPost
-	case r.Certificates != nil:
-		method = ClaimedCertificate
-	default:
-		method = ClaimedNone
-	}
-	if r.method != "" {
-		method = r.method
-	}
-	if clientID == "" {
-		clientID = single(r.Form, "client_id")
-	}
-	if len(clientID) > MaxClientIDLen {
-		clientID = ""
-	}
-	r.claimedID, r.claimedHow = clientID, method
-	return clientID, method
+// Identity is the client a request claims to be and the authentication
+// method whose credentials it carries, verified by nothing: for
+// failed-authentication limits, metrics and the audit trail, never for a
+// decision to trust. ClientID comes from the credentials themselves — the
+// Basic user name, the client assertion's sub (iss when sub is absent;
+// RFC 7523 §3 requires both to be the client_id), else the client_id
+// parameter — and is "" when longer than MaxClientIDLen.
+type Identity struct {
+	ClientID string
+	// Method is the RFC 7591 token_endpoint_auth_method, ClaimedCertificate
+	// or ClaimedNone; after Authenticate loaded the client, a certificate
+	// becomes the method it registered.
+	Method string
 }
 
-// assertionSubject is the unverified sub (or iss) of the client assertion:
-// from private_key_jwt's Detect when it ran, else parsed here, the same way.
-func (r *Request) assertionSubject() string {
-	cl := r.assertionClaims
-	if cl == nil {
-		a := single(r.Form, "client_assertion")
-		if a == "" || len(a) > maxClaimedAssertion {
-			return ""
-		}
-		tok, err := ParseAssertion(a)
-		if err != nil {
-			return ""
-		}
-		cl = new(jwt.Claims)
-		if josejson.Unmarshal(tok.UnsafePayloadWithoutVerification(), cl) != nil {
-			return ""
-		}
+// identification is the identification step's result, kept on the Request.
+type identification struct {
+	by     *Authenticator // nil: the default methods (Request.Claimed)
+	id     Identity
+	method Method // whose credentials these are; nil: a certificate only, or nothing
+	err    error  // why the credentials cannot be verified as they are
+}
+
+// maxClaimedAssertion bounds the assertion Claimed parses on its own (the
+// default assertions.max_size).
+const maxClaimedAssertion = 8 << 10
+
+// claimedMethods identify a request no Authenticator has seen (Claimed):
+// every method whose credentials travel in the request, as configured by default.
+var claimedMethods = []Method{ClientSecretBasic(), &privateKeyJWT{cfg: AssertionConfig{MaxSize: maxClaimedAssertion}}, ClientSecretPost()}
+
+// Claimed returns the Identity of a request as (client_id, method). After
+// Authenticator.Identify or Authenticate it is their identification;
+// before, the same step with the default methods.
+func (r *Request) Claimed() (clientID, method string) {
+	if r.ident == nil {
+		r.ident = identify(r, nil, claimedMethods, true)
 	}
-	if cl.Subject != "" {
-		return cl.Subject
+	return r.ident.id.ClientID, r.ident.id.Method
+}
+
+// identify is the one identification step: exactly one method's
+// credentials, the client they claim, and the client_id parameter agreeing
+// with them. methods are tried in order; the first one present names the
+// Identity even when the request goes on to fail. certOnly: a certificate
+// and a client_id alone may authenticate (RFC 8705 §2).
+func identify(r *Request, by *Authenticator, methods []Method, certOnly bool) *identification {
+	out := &identification{by: by}
+	for _, m := range methods {
+		id, present, err := m.Detect(r)
+		if !present && err == nil {
+			continue
+		}
+		if out.method != nil {
+			// RFC 6749 §2.3: a client MUST NOT use more than one authentication method in each request.
+			if out.err == nil {
+				out.err = fmt.Errorf("%w: more than one client authentication method (%s, %s)", ErrInvalidRequest, out.method.Name(), m.Name())
+			}
+			continue
+		}
+		out.method, out.id, out.err = m, Identity{ClientID: id, Method: m.Name()}, err
 	}
-	return cl.Issuer
+	formID := single(r.Form, "client_id")
+	switch {
+	case out.method == nil:
+		// RFC 8705 §2: with mutual TLS the certificate is the credential and
+		// client_id the only parameter.
+		out.id = Identity{ClientID: formID, Method: ClaimedNone}
+		if r.Certificates != nil {
+			out.id.Method = ClaimedCertificate
+		}
+		if r.Certificates == nil || formID == "" || !certOnly {
+			out.err = fmt.Errorf("%w: no client authentication", ErrInvalidClient)
+		}
+	case out.err == nil && formID != "" && formID != out.id.ClientID:
+		out.err = fmt.Errorf("%w: client_id parameter %q does not match the authenticated client %q", ErrInvalidClient, formID, out.id.ClientID)
+	}
+	if out.id.ClientID == "" {
+		out.id.ClientID = formID
+	}
+	if len(out.id.ClientID) > MaxClientIDLen {
+		if out.err == nil {
+			out.err = fmt.Errorf("%w: client_id too long", ErrInvalidClient)
+		}
+		out.id.ClientID = ""
+	}
+	return out
 }
 
 // Result is an authenticated client.
@@ -184,6 +197,8 @@ type ClientSource interface {
 // Authenticator applies the cross-method rules.
 type Authenticator struct {
 	clients ClientSource
+	// methods are those with credentials of their own in the request, in
+	// the order Identify tries them.
 	methods []Method
 	// certOnly are the methods whose only credential is the certificate
 	// (RFC 8705 §2); they apply when no other credential is present.
@@ -217,49 +232,51 @@ func New(clients ClientSource, methods []Method) (*Authenticator, error) {
 			a.methods = append(a.methods, m)
 		}
 	}
+	// The header before the body, an assertion before a bare secret: the
+	// method a request with two of them is counted against.
+	slices.SortStableFunc(a.methods, func(x, y Method) int { return identifyRank(x) - identifyRank(y) })
 	return a, nil
+}
+
+func identifyRank(m Method) int {
+	switch m.Name() {
+	case backends.AuthClientSecretBasic:
+		return 0
+	case backends.AuthPrivateKeyJWT:
+		return 1
+	case backends.AuthClientSecretPost:
+		return 2
+	}
+	return 3
 }
 
 // Methods returns the names of the supported methods.
 func (a *Authenticator) Methods() []string { return append([]string(nil), a.names...) }
 
-// Authenticate identifies and verifies the client.
+// Identify is the first step of Authenticate, on its own: the client r
+// claims to be and the method it uses, verifying nothing and looking
+// nothing up. The error says why r cannot authenticate as it is (a
+// malformed credential, two methods, none); the Identity is filled even
+// then. It is worked out once per request: Authenticate and
+// Request.Claimed use the same answer.
+func (a *Authenticator) Identify(r *Request) (Identity, error) {
+	if r.ident == nil || r.ident.by != a {
+		r.ident = identify(r, a, a.methods, len(a.certOnly) > 0)
+	}
+	return r.ident.id, r.ident.err
+}
+
+// Authenticate identifies the client (Identify), loads its record and
+// verifies the credentials against it.
 func (a *Authenticator) Authenticate(ctx context.Context, r *Request) (*Result, error) {
 	if r.Now.IsZero() {
 		r.Now = time.Now()
 	}
-	var (
-		method   Method
-		clientID string
-	)
-	for _, m := range a.methods {
-		id, present, err := m.Detect(r)
-		if err != nil {
-			return nil, err
-		}
-		if !present {
-			continue
-		}
-		if method != nil {
-			// RFC 6749 §2.3: a client MUST NOT use more than one authentication method in each request.
-			return nil, fmt.Errorf("%w: more than one client authentication method (%s, %s)", ErrInvalidRequest, method.Name(), m.Name())
-		}
-		method, clientID = m, id
-		r.method = m.Name()
+	id, err := a.Identify(r)
+	if err != nil {
+		return nil, err
 	}
-	if method == nil {
-		// RFC 8705 §2: with mutual TLS the certificate is the credential and
-		// client_id the only parameter.
-		clientID = single(r.Form, "client_id")
-		if r.Certificates == nil || clientID == "" || len(a.certOnly) == 0 {
-			return nil, fmt.Errorf("%w: no client authentication", ErrInvalidClient)
-		}
-	} else if formID := single(r.Form, "client_id"); formID != "" && formID != clientID {
-		return nil, fmt.Errorf("%w: client_id parameter %q does not match the authenticated client %q", ErrInvalidClient, formID, clientID)
-	}
-	if len(clientID) > MaxClientIDLen {
-		return nil, fmt.Errorf("%w: client_id too long", ErrInvalidClient)
-	}
+	clientID, method := id.ClientID, r.ident.method
 
 	e, err := a.clients.Get(ctx, clientID)
 	if errors.Is(err, backends.ErrNotFound) || errors.Is(err, backends.ErrInvalidRecord) {
@@ -284,7 +301,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *Request) (*Result, 
 		if method == nil {
 			return nil, fmt.Errorf("%w: client %q registered %s but presented only a certificate", ErrInvalidClient, clientID, c.TokenEndpointAuthMethod)
 		}
-		r.method = method.Name()
+		r.ident.id.Method = method.Name()
 	}
 	if c.TokenEndpointAuthMethod != method.Name() {
 		// No downgrade: the registered method is the only one accepted.

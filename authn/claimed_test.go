@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -107,4 +108,45 @@ func FuzzClaimed(f *testing.F) {
 			t.Fatal("Claimed changed its answer")
 		}
 	})
+}
+
+// Identify is Authenticate's first step, run once: the Identity it returns
+// is the one Authenticate went on with and the one Claimed reports, also
+// when the request fails before any lookup (two methods, a malformed
+// credential, no credentials).
+func TestIdentifyIsAuthenticatesFirstStep(t *testing.T) {
+	a, err := authn.New(source{"alice": {Client: &backends.Client{ClientID: "alice", TokenEndpointAuthMethod: backends.AuthClientSecretPost}, Secrets: &backends.SecretSet{}}},
+		[]authn.Method{authn.ClientSecretPost(), authn.ClientSecretBasic()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		header  string
+		form    url.Values
+		want    authn.Identity
+		invalid error // Identify's error, nil when the request gets as far as the lookup
+	}{
+		{"basic and post: the header counts", basicHeader("alice", "s"), url.Values{"client_id": {"alice"}, "client_secret": {"s"}}, authn.Identity{ClientID: "alice", Method: backends.AuthClientSecretBasic}, authn.ErrInvalidRequest},
+		{"post", "", url.Values{"client_id": {"alice"}, "client_secret": {"wrong"}}, authn.Identity{ClientID: "alice", Method: backends.AuthClientSecretPost}, nil},
+		{"post without client_id", "", url.Values{"client_secret": {"s"}}, authn.Identity{Method: backends.AuthClientSecretPost}, authn.ErrInvalidRequest},
+		{"malformed basic", "Basic !!!", url.Values{"client_id": {"bob"}}, authn.Identity{ClientID: "bob", Method: backends.AuthClientSecretBasic}, authn.ErrInvalidRequest},
+		{"client_id disagrees", basicHeader("alice", "s"), url.Values{"client_id": {"bob"}}, authn.Identity{ClientID: "alice", Method: backends.AuthClientSecretBasic}, authn.ErrInvalidClient},
+		{"nothing", "", url.Values{"client_id": {"carol"}}, authn.Identity{ClientID: "carol", Method: authn.ClaimedNone}, authn.ErrInvalidClient},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &authn.Request{Authorization: tc.header, Form: tc.form}
+			id, err := a.Identify(r)
+			if id != tc.want || !errors.Is(err, tc.invalid) || (tc.invalid == nil) != (err == nil) {
+				t.Fatalf("Identify = %+v, %v; want %+v, %v", id, err, tc.want, tc.invalid)
+			}
+			_, aerr := a.Authenticate(t.Context(), r)
+			if aerr == nil || tc.invalid != nil && aerr.Error() != err.Error() {
+				t.Fatalf("Authenticate = %v; want Identify's %v", aerr, err)
+			}
+			if cid, method := r.Claimed(); cid != tc.want.ClientID || method != tc.want.Method {
+				t.Fatalf("Claimed = %q, %q after Authenticate; want %+v", cid, method, tc.want)
+			}
+		})
+	}
 }

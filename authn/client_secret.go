@@ -41,7 +41,7 @@ func (m secretMethod) Detect(r *Request) (string, bool, error) {
 	}
 	id := single(r.Form, "client_id")
 	if id == "" {
-		return "", false, fmt.Errorf("%w: client_secret without client_id", ErrInvalidRequest)
+		return "", true, fmt.Errorf("%w: client_secret without client_id", ErrInvalidRequest)
 	}
 	return id, true, nil
 }

@@ -2,6 +2,7 @@ package authn
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -97,28 +98,36 @@ var _ Method = (*privateKeyJWT)(nil)
 func (*privateKeyJWT) Name() string { return backends.AuthPrivateKeyJWT }
 
 // Detect parses the assertion without trusting it, only to learn which
-// client it claims to be; nothing from it is used before Verify checks the signature.
+// client it claims to be (sub; iss when sub is absent, so a refusal can
+// still be counted against a client); nothing from it is used before Verify
+// checks the signature.
 func (m *privateKeyJWT) Detect(r *Request) (string, bool, error) {
 	typ, hasType := r.Form["client_assertion_type"]
 	a, hasA := r.Form["client_assertion"]
 	if !hasType && !hasA {
 		return "", false, nil
 	}
-	if !hasType || typ[0] != AssertionType {
-		return "", true, fmt.Errorf("%w: client_assertion_type must be %s", ErrInvalidClient, AssertionType)
+	var claimed string
+	var parseErr error
+	if hasA {
+		tok, claims, err := m.parse(a[0])
+		if err == nil {
+			r.assertion, r.assertionClaims, r.assertionRaw = tok, claims, a[0]
+			claimed = cmp.Or(claims.Subject, claims.Issuer)
+		}
+		parseErr = err
 	}
-	if !hasA {
+	switch {
+	case !hasType || typ[0] != AssertionType:
+		return claimed, true, fmt.Errorf("%w: client_assertion_type must be %s", ErrInvalidClient, AssertionType)
+	case !hasA:
 		return "", true, fmt.Errorf("%w: client_assertion missing", ErrInvalidClient)
+	case parseErr != nil:
+		return "", true, fmt.Errorf("%w: %w", ErrInvalidClient, parseErr)
+	case r.assertionClaims.Subject == "":
+		return claimed, true, fmt.Errorf("%w: assertion without sub", ErrInvalidClient)
 	}
-	tok, claims, err := m.parse(a[0])
-	if err != nil {
-		return "", true, fmt.Errorf("%w: %w", ErrInvalidClient, err)
-	}
-	r.assertion, r.assertionClaims, r.assertionRaw = tok, claims, a[0]
-	if claims.Subject == "" {
-		return "", true, fmt.Errorf("%w: assertion without sub", ErrInvalidClient)
-	}
-	return claims.Subject, true, nil
+	return claimed, true, nil
 }
 
 func (m *privateKeyJWT) parse(a string) (*jose.JSONWebSignature, *jwt.Claims, error) {

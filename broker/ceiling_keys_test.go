@@ -16,7 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenbroker/tokenbroker/backends"
-	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/registry"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -40,7 +40,7 @@ func TestSelfUpdateKeepsTheSelfSignedCertificate(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	cert, jwks := selfSignedJWKS(e, "ss-1")
-	r, err := e.srv.Registry().Create(ctx, &backends.Client{ClientID: "ss", TokenEndpointAuthMethod: backends.AuthSelfSignedTLSClient, Scope: "read write", JWKS: jwks, AllowedResources: []string{audience}}, broker.WithRegistrationToken())
+	r, err := e.srv.Registry().Create(ctx, &backends.Client{ClientID: "ss", TokenEndpointAuthMethod: backends.AuthSelfSignedTLSClient, Scope: "read write", JWKS: jwks, AllowedResources: []string{audience}}, registry.WithRegistrationToken())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestSelfUpdatePinsTheCertificateOfAnOlderCeiling(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	_, jwks := selfSignedJWKS(e, "old-1")
-	r, err := e.srv.Registry().Create(ctx, &backends.Client{ClientID: "old", TokenEndpointAuthMethod: backends.AuthSelfSignedTLSClient, Scope: "read", JWKS: jwks}, broker.WithRegistrationToken())
+	r, err := e.srv.Registry().Create(ctx, &backends.Client{ClientID: "old", TokenEndpointAuthMethod: backends.AuthSelfSignedTLSClient, Scope: "read", JWKS: jwks}, registry.WithRegistrationToken())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestSelfUpdateRotatesPrivateKeyJWTKeys(t *testing.T) {
 		b, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.PublicKey, KeyID: kid, Use: "sig", Algorithm: "ES256"}}})
 		return b
 	}
-	r, err := e.srv.Registry().Create(ctx, &backends.Client{ClientID: "pkj", TokenEndpointAuthMethod: backends.AuthPrivateKeyJWT, Scope: "read", JWKS: keySet("k1")}, broker.WithRegistrationToken())
+	r, err := e.srv.Registry().Create(ctx, &backends.Client{ClientID: "pkj", TokenEndpointAuthMethod: backends.AuthPrivateKeyJWT, Scope: "read", JWKS: keySet("k1")}, registry.WithRegistrationToken())
 	if err != nil {
 		t.Fatal(err)
 	}

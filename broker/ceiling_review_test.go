@@ -10,7 +10,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenbroker/tokenbroker/backends"
-	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/registry"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -22,7 +22,7 @@ import (
 func TestReviewSelfUpdateCannotWidenDefaultLifetime(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	r, err := e.srv.Registry().Create(ctx, &backends.Client{ClientID: "svc-default-life", Scope: "read", AllowedResources: []string{audience}}, broker.WithRegistrationToken())
+	r, err := e.srv.Registry().Create(ctx, &backends.Client{ClientID: "svc-default-life", Scope: "read", AllowedResources: []string{audience}}, registry.WithRegistrationToken())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestReviewSelfUpdateCannotRebindSelfSignedCertificate(t *testing.T) {
 	certPEM, keyPEM, _ := certs.SelfSigned(l)
 	_, leaf := e.pair(certPEM, keyPEM)
 	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: leaf.PublicKey, Certificates: []*x509.Certificate{leaf}, KeyID: "op-1", Use: "sig"}}})
-	r, err := e.srv.Registry().Create(ctx, &backends.Client{ClientID: "ss", TokenEndpointAuthMethod: backends.AuthSelfSignedTLSClient, Scope: "read", JWKS: jwks, AllowedResources: []string{audience}}, broker.WithRegistrationToken())
+	r, err := e.srv.Registry().Create(ctx, &backends.Client{ClientID: "ss", TokenEndpointAuthMethod: backends.AuthSelfSignedTLSClient, Scope: "read", JWKS: jwks, AllowedResources: []string{audience}}, registry.WithRegistrationToken())
 	if err != nil {
 		t.Fatal(err)
 	}

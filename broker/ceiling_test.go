@@ -13,6 +13,8 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
+	"github.com/tokenbroker/tokenbroker/broker/registry"
 )
 
 // putMeta sends an RFC 7592 update and returns status, error and body.
@@ -88,7 +90,7 @@ func TestSelfUpdateKeepsTheOperatorsCertificateBinding(t *testing.T) {
 	}
 	op := &backends.Client{ClientID: "svc", Scope: "read write", TokenEndpointAuthMethod: backends.AuthTLSClient, TLSClientAuthSANDNS: "svc.example.test",
 		TLSClientAuthCASHA256: strings.Repeat("ab", 32), TLSClientCertificateBoundAccessTokens: true, AllowedResources: []string{audience}}
-	r, err := e.srv.Registry().Create(ctx, op, broker.WithRegistrationToken())
+	r, err := e.srv.Registry().Create(ctx, op, registry.WithRegistrationToken())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +164,7 @@ func TestSelfUpdateNeverOverwritesAConcurrentOperatorChange(t *testing.T) {
 		e := newEnv(t)
 		wrapStore = nil
 		ctx := context.Background()
-		r, err := e.srv.Registry().Create(ctx, &backends.Client{ClientID: "raced", Scope: "read write", AllowedResources: []string{audience}}, broker.WithRegistrationToken())
+		r, err := e.srv.Registry().Create(ctx, &backends.Client{ClientID: "raced", Scope: "read write", AllowedResources: []string{audience}}, registry.WithRegistrationToken())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,7 +211,7 @@ func TestSelfUpdateNeverOverwritesAConcurrentOperatorChange(t *testing.T) {
 // Registration writes, their refusals and secret rotation are audit events.
 func TestRegistrationWritesAreAudited(t *testing.T) {
 	trail := &syncBuffer{}
-	e := newEnv(t, func(c *broker.Config, _ *cache.Options) { c.Audit = broker.NewAuditor(trail, true, "") })
+	e := newEnv(t, func(c *broker.Config, _ *cache.Options) { c.Audit = audit.New(trail, true, "") })
 	resp, b := e.reg("POST", broker.PathRegister, e.regToken, map[string]any{"scope": "read write"})
 	if resp.StatusCode != 201 {
 		t.Fatalf("register: %d %v", resp.StatusCode, b)
@@ -224,7 +226,7 @@ func TestRegistrationWritesAreAudited(t *testing.T) {
 	e.reg("POST", broker.PathRegister, "wrong-token", map[string]any{"scope": "read"})
 	var got []string
 	for _, l := range strings.Split(strings.TrimSpace(trail.String()), "\n") {
-		var ev broker.AuditEvent
+		var ev audit.Event
 		if err := json.Unmarshal([]byte(l), &ev); err != nil {
 			t.Fatalf("audit line %q: %v", l, err)
 		}
@@ -236,7 +238,7 @@ func TestRegistrationWritesAreAudited(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("audit events\n got %q\nwant %q", got, want)
 	}
-	if n, broken, err := broker.VerifyAuditChain(strings.NewReader(trail.String()), "", nil); err != nil || broken != 0 || n < len(want) {
+	if n, broken, err := audit.VerifyChain(strings.NewReader(trail.String()), "", nil); err != nil || broken != 0 || n < len(want) {
 		t.Fatalf("audit chain: %d lines, broken at %d, %v", n, broken, err)
 	}
 	for _, s := range []string{rat, e.regToken} {
@@ -251,7 +253,7 @@ func TestRegistrationWritesAreAudited(t *testing.T) {
 // tokens and go back up to the default, never beyond it.
 func TestSelfUpdateDefaultLifetimeIsTheCeiling(t *testing.T) {
 	e := newEnv(t)
-	r, err := e.srv.Registry().Create(context.Background(), &backends.Client{ClientID: "svc-life", Scope: "read", AllowedResources: []string{audience}}, broker.WithRegistrationToken())
+	r, err := e.srv.Registry().Create(context.Background(), &backends.Client{ClientID: "svc-life", Scope: "read", AllowedResources: []string{audience}}, registry.WithRegistrationToken())
 	if err != nil {
 		t.Fatal(err)
 	}

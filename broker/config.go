@@ -11,14 +11,10 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/state"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
+	"github.com/tokenbroker/tokenbroker/broker/policy"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
-
-// DefaultTokenLifetime is tokens.lifetime when the configuration sets none.
-const DefaultTokenLifetime = 5 * time.Minute
-
-// HardMaxTokenLifetime caps every access token, whatever the configuration says.
-const HardMaxTokenLifetime = 15 * time.Minute
 
 // DefaultMaxRevocationsPerClient is the default of Config.MaxRevocationsPerClient.
 const DefaultMaxRevocationsPerClient = 10_000
@@ -71,8 +67,8 @@ type Config struct {
 	// RateLimits bound failed authentications and, optionally, issuance.
 	RateLimits RateLimits
 	// Audit receives one event per issuance and per refused token request
-	// (nil: none). One Auditor per process: it holds the chain's last hash.
-	Audit *Auditor
+	// (nil: none). One audit.Trail per process: it holds the chain's last hash.
+	Audit *audit.Trail
 	// AuditFailClosed refuses a token request (503 temporarily_unavailable,
 	// no token) when its audit event cannot be written. Default: the token is
 	// issued, and the failure logged and counted.
@@ -96,10 +92,10 @@ type Config struct {
 
 func (c *Config) fill() {
 	if c.TokenLifetime == 0 {
-		c.TokenLifetime = DefaultTokenLifetime
+		c.TokenLifetime = policy.DefaultLifetime
 	}
 	if c.MaxTokenLifetime == 0 {
-		c.MaxTokenLifetime = HardMaxTokenLifetime
+		c.MaxTokenLifetime = policy.HardMaxLifetime
 	}
 	if c.SigningAlg == "" {
 		c.SigningAlg = "ES256"
@@ -139,26 +135,26 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("issuer: %w", err))
 	}
 	if c.DefaultAudience != "" {
-		if err := validateResource(c.DefaultAudience); err != nil {
+		if err := policy.ValidateResource(c.DefaultAudience); err != nil {
 			errs = append(errs, fmt.Errorf("tokens.default_audience: %w", err))
 		}
 	}
 	if c.TokenLifetime < 10*time.Second || c.TokenLifetime > c.MaxTokenLifetime {
 		errs = append(errs, fmt.Errorf("tokens.lifetime: %s is outside [10s, tokens.max_lifetime %s]", c.TokenLifetime, c.MaxTokenLifetime))
 	}
-	if c.MaxTokenLifetime > HardMaxTokenLifetime || c.MaxTokenLifetime < 10*time.Second {
-		errs = append(errs, fmt.Errorf("tokens.max_lifetime: %s is outside [10s, %s]", c.MaxTokenLifetime, HardMaxTokenLifetime))
+	if c.MaxTokenLifetime > policy.HardMaxLifetime || c.MaxTokenLifetime < 10*time.Second {
+		errs = append(errs, fmt.Errorf("tokens.max_lifetime: %s is outside [10s, %s]", c.MaxTokenLifetime, policy.HardMaxLifetime))
 	}
 	if algs := signing.Algs(); !slices.Contains(algs, c.SigningAlg) {
 		errs = append(errs, fmt.Errorf("tokens.signing_alg: %q is not one of %v", c.SigningAlg, algs))
 	}
 	for _, s := range c.ScopesSupported {
-		if !validScopeToken(s) {
+		if !policy.ValidScopeToken(s) {
 			errs = append(errs, fmt.Errorf("scopes_supported: %q is not a valid scope token (RFC 6749 §3.3)", s))
 		}
 	}
 	for _, r := range c.RegistrationResources {
-		if err := validateResource(r); err != nil {
+		if err := policy.ValidateResource(r); err != nil {
 			errs = append(errs, fmt.Errorf("registration.allowed_resources: %q: %w", r, err))
 		}
 	}

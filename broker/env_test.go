@@ -30,6 +30,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/registry"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -126,7 +127,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: store, ca: ca, clientCA: clientCA, clientCA2: clientCA2, issuer: "https://" + ln.Addr().String(), mtlsBase: "https://" + mln.Addr().String(), logs: &syncBuffer{}, regToken: broker.NewSecret(), replay: state.NewMemory(0)}
+	e := &env{t: t, store: store, ca: ca, clientCA: clientCA, clientCA2: clientCA2, issuer: "https://" + ln.Addr().String(), mtlsBase: "https://" + mln.Addr().String(), logs: &syncBuffer{}, regToken: registry.NewSecret(), replay: state.NewMemory(0)}
 	iss := e.issuer
 	if replicaIssuer != "" {
 		iss = replicaIssuer // replicas behind one name share the issuer

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -29,15 +30,15 @@ func (s *Server) readForm(c echo.Context, repeatable ...string) (url.Values, err
 		}
 		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "could not read the request body", err)
 	}
-	return ParseForm(r.Header.Get("Content-Type"), body, repeatable...)
+	return parseForm(r.Header.Get("Content-Type"), body, repeatable...)
 }
 
-// ParseForm parses a token-endpoint style request body (RFC 6749 §3.2 and
+// parseForm parses a token-endpoint style request body (RFC 6749 §3.2 and
 // Appendix B): the content type must be application/x-www-form-urlencoded,
 // a parameter must not repeat unless it is named in repeatable (RFC 8707
 // resource), values must be UTF-8, and an empty value counts as omitted
 // (RFC 6749 §3.1).
-func ParseForm(contentType string, body []byte, repeatable ...string) (url.Values, error) {
+func parseForm(contentType string, body []byte, repeatable ...string) (url.Values, error) {
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "content type must be application/x-www-form-urlencoded", err)
@@ -65,20 +66,11 @@ func ParseForm(contentType string, body []byte, repeatable ...string) (url.Value
 		switch {
 		case len(kept) == 0:
 			delete(form, k)
-		case len(kept) > 1 && !contains(repeatable, k):
+		case len(kept) > 1 && !slices.Contains(repeatable, k):
 			return nil, oauthErr(http.StatusBadRequest, "invalid_request", "parameter "+k+" must not be repeated", nil)
 		default:
 			form[k] = kept
 		}
 	}
 	return form, nil
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
+	"github.com/tokenbroker/tokenbroker/backends/state"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
 )
 
 // introspection is the RFC 7662 §2.2 response.
@@ -33,14 +35,12 @@ type introspection struct {
 // Expired, revoked, forged, foreign or garbage tokens are {"active": false}
 // and nothing else (RFC 7662 §2.2).
 func (s *Server) introspect(c echo.Context) error {
-	now := time.Now()
-	res, tok, err := s.tokenRequest(c, now)
+	res, claims, err := s.tokenRequest(c)
 	if err != nil {
-		return s.refuse(c, err, "introspection_refused")
+		return s.refuse(c, err, audit.EventIntrospectionRefused)
 	}
-	claims, err := s.verifyOwnToken(c.Request().Context(), tok, now)
-	if err != nil {
-		s.log.Info("introspection: inactive", "caller", res.Client.ClientID, "reason", err.Error())
+	if claims.invalid != nil {
+		s.log.Info("introspection: inactive", "caller", res.Client.ClientID, "reason", claims.invalid.Error())
 		return writeJSON(c, http.StatusOK, introspection{})
 	}
 	revoked, err := s.state.Has(c.Request().Context(), s.revokedShare(claims.ClientID).Owner, claims.ID)
@@ -66,56 +66,66 @@ func (s *Server) introspect(c echo.Context) error {
 // and nothing changes (RFC 7009 §2.2). Revoked ids are kept in the shared
 // state until the token's own expiry.
 func (s *Server) revoke(c echo.Context) error {
-	now := time.Now()
-	res, tok, err := s.tokenRequest(c, now)
+	res, claims, err := s.tokenRequest(c)
 	if err != nil {
-		return s.refuse(c, err, "revocation_refused")
+		return s.refuse(c, err, audit.EventRevocationRefused)
 	}
-	claims, err := s.verifyOwnToken(c.Request().Context(), tok, now)
 	switch {
-	case err != nil:
-		s.log.Info("revocation: not a live token of this broker; nothing to do", "caller", res.Client.ClientID, "reason", err.Error())
+	case claims.invalid != nil:
+		s.log.Info("revocation: not a live token of this broker; nothing to do", "caller", res.Client.ClientID, "reason", claims.invalid.Error())
 	case claims.ClientID != res.Client.ClientID:
 		s.log.Warn("revocation: token belongs to another client; ignored", "caller", res.Client.ClientID, "jti", claims.ID)
 	default:
 		if _, err := s.state.Once(c.Request().Context(), s.revokedShare(claims.ClientID), claims.ID, time.Unix(claims.Expiry, 0).Add(time.Minute)); err != nil {
 			// RFC 7009 §2.2.1: the server may answer 503 when it cannot revoke now.
-			return s.refuse(c, &clientError{oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "revocation could not be recorded, retry", err), res.Client.ClientID, res.Method}, "revocation_refused")
+			return s.refuse(c, &clientError{oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "revocation could not be recorded, retry", err), res.Client.ClientID, res.Method}, audit.EventRevocationRefused)
 		}
 		s.log.Info("token revoked", "client_id", res.Client.ClientID, "jti", claims.ID)
-		ev := s.newEvent(c, "token_revoked", now)
+		ev := s.newEvent(c, audit.EventTokenRevoked, claims.at)
 		ev.ClientID, ev.Method, ev.JTI, ev.Outcome = res.Client.ClientID, res.Method, claims.ID, "success"
 		s.audit(ev)
 	}
 	return c.NoContent(http.StatusOK)
 }
 
+// presented are the claims of the token an introspection or revocation
+// request presents: invalid says why it is not a live token of this broker.
+type presented struct {
+	*accesstoken.Claims
+	invalid error
+	at      time.Time // the request's time
+}
+
 // tokenRequest is the common start of introspection and revocation: the
-// form, the authenticated caller and the "token" parameter. A failed
-// authentication is charged to the failure buckets as at the token endpoint.
-func (s *Server) tokenRequest(c echo.Context, now time.Time) (*authn.Result, string, error) {
+// form, the authenticated caller and the "token" parameter, verified as one
+// of this broker's tokens. A failed authentication is charged to the
+// failure buckets as at the token endpoint.
+func (s *Server) tokenRequest(c echo.Context) (*authn.Result, *presented, error) {
+	now := time.Now()
 	form, err := s.readForm(c)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	ar := &authn.Request{Form: form, Authorization: c.Request().Header.Get("Authorization"), Now: now}
 	res, err := s.authenticate(c, ar)
 	if err != nil {
-		ce := &clientError{error: err}
-		ce.clientID, ce.method = ar.Claimed()
+		id, _ := s.auth.Identify(ar) // as Authenticate identified it
+		ce := &clientError{err, id.ClientID, id.Method}
 		if errors.Is(err, authn.ErrInvalidClient) {
-			if e := s.authFailed(c.Request().Context(), ce.clientID, c.RealIP(), err); e != nil {
+			if e := s.limits.authFailed(c.Request().Context(), ce.clientID, c.RealIP(), err); e != nil {
 				ce.error = e
 			}
 		}
-		return nil, "", ce
+		return nil, nil, ce
 	}
 	tok := form.Get("token")
 	if tok == "" {
-		return nil, "", &clientError{oauthErr(http.StatusBadRequest, "invalid_request", "token is required", nil), res.Client.ClientID, res.Method}
+		return nil, nil, &clientError{oauthErr(http.StatusBadRequest, "invalid_request", "token is required", nil), res.Client.ClientID, res.Method}
 	}
 	noStore(c)
-	return res, tok, nil
+	p := &presented{at: now}
+	p.Claims, p.invalid = s.tokens.verify(c.Request().Context(), tok, now)
+	return res, p, nil
 }
 
 // clientError carries the (claimed or authenticated) client_id and method of a refusal, for the audit trail.
@@ -135,4 +145,11 @@ func (s *Server) refuse(c echo.Context, err error, event string) error {
 		ev.ClientID, ev.Method = ce.clientID, ce.method
 	}
 	return s.tokenError(c, err, &ev, now)
+}
+
+// revokedShare is the shared-state share holding clientID's revoked token
+// ids (keyed by jti): one client revoking its tokens en masse fills only its
+// own share.
+func (s *Server) revokedShare(clientID string) state.Share {
+	return state.Share{Owner: "revoked:" + clientID, Max: s.cfg.MaxRevocationsPerClient}
 }

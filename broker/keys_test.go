@@ -14,6 +14,8 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/file"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/policy"
+	"github.com/tokenbroker/tokenbroker/broker/registry"
 )
 
 func kids(e *env) []string {
@@ -51,10 +53,10 @@ func TestKeyRotation(t *testing.T) {
 	_, h := e.verify(before)
 	oldKid := h.KeyID
 
-	if err := signing.NewLocal(e.store, signing.Options{Alg: "ES256", PublishDelay: time.Hour, MaxLifetime: broker.HardMaxTokenLifetime}).Rotate(ctx, false); !errors.Is(err, signing.ErrTooSoon) {
+	if err := signing.NewLocal(e.store, signing.Options{Alg: "ES256", PublishDelay: time.Hour, MaxLifetime: policy.HardMaxLifetime}).Rotate(ctx, false); !errors.Is(err, signing.ErrTooSoon) {
 		t.Fatalf("rotation before the next key was published long enough = %v, want ErrTooSoon", err)
 	}
-	if err := signing.NewLocal(e.store, signing.Options{Alg: "ES256", PublishDelay: 0, MaxLifetime: broker.HardMaxTokenLifetime}).Rotate(ctx, false); err != nil {
+	if err := signing.NewLocal(e.store, signing.Options{Alg: "ES256", PublishDelay: 0, MaxLifetime: policy.HardMaxLifetime}).Rotate(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, func() bool { _, h := e.verify(token()); return h.KeyID == next })
@@ -83,10 +85,10 @@ func TestSigningAlgorithms(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			e := newEnv(t, func(c *broker.Config, _ *cache.Options) { c.SigningAlg = alg; c.KeyRefresh = 20 * time.Millisecond })
 			ctx := context.Background()
-			if err := signing.NewLocal(e.store, signing.Options{Alg: alg, PublishDelay: 0, MaxLifetime: broker.HardMaxTokenLifetime}).Rotate(ctx, true); err != nil {
+			if err := signing.NewLocal(e.store, signing.Options{Alg: alg, PublishDelay: 0, MaxLifetime: policy.HardMaxLifetime}).Rotate(ctx, true); err != nil {
 				t.Fatal(err)
 			}
-			if err := signing.NewLocal(e.store, signing.Options{Alg: alg, PublishDelay: 0, MaxLifetime: broker.HardMaxTokenLifetime}).Rotate(ctx, true); err != nil {
+			if err := signing.NewLocal(e.store, signing.Options{Alg: alg, PublishDelay: 0, MaxLifetime: policy.HardMaxLifetime}).Rotate(ctx, true); err != nil {
 				t.Fatal(err)
 			}
 			secret := e.client(&backends.Client{ClientID: "a", Scope: "read"})
@@ -121,7 +123,7 @@ func TestFileEditsPickedUp(t *testing.T) {
 	waitUntil(t, func() bool { r, _ := e.post(cc, basic("edit", secret)); return r.StatusCode == 401 })
 
 	// A client created by another process is found too.
-	reg := broker.NewRegistry(other, broker.RegistryConfig{Methods: []string{backends.AuthClientSecretBasic}})
+	reg := registry.New(other, registry.Config{Methods: []string{backends.AuthClientSecretBasic}})
 	if r, _ := e.post(cc, basic("late", "x")); r.StatusCode != 401 {
 		t.Fatal("unknown client not refused")
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -24,7 +25,7 @@ func withLimits(perClient, perAddress float64) envOpt {
 
 // withAudit records the audit trail (hash-chained) in trail.
 func withAudit(trail *syncBuffer) envOpt {
-	return func(c *broker.Config, _ *cache.Options) { c.Audit = broker.NewAuditor(trail, true, "") }
+	return func(c *broker.Config, _ *cache.Options) { c.Audit = audit.New(trail, true, "") }
 }
 
 // via makes the env's requests with client c until the returned func runs.

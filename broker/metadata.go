@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/tokenbroker/tokenbroker/authn"
 )
 
 // metadata is RFC 8414 §2 authorization server metadata.
@@ -59,7 +61,9 @@ func (s *Server) buildMetadata() ([]byte, error) {
 	}
 	for _, m := range md.TokenEndpointAuthMethodsSupported {
 		if m == "private_key_jwt" {
-			md.TokenEndpointAuthSigningAlgValues = assertionAlgs
+			for _, a := range authn.AssertionAlgs {
+				md.TokenEndpointAuthSigningAlgValues = append(md.TokenEndpointAuthSigningAlgValues, string(a))
+			}
 		}
 	}
 	b, err := json.Marshal(md)
@@ -68,9 +72,6 @@ func (s *Server) buildMetadata() ([]byte, error) {
 	}
 	return b, nil
 }
-
-// assertionAlgs are the JWS algorithms accepted in client assertions.
-var assertionAlgs = []string{"ES256", "ES384", "EdDSA", "PS256", "RS256"}
 
 func (s *Server) serveMetadata(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=3600")
@@ -82,5 +83,5 @@ func (s *Server) serveMetadata(c echo.Context) error {
 // every cache has had the chance to see it.
 func (s *Server) serveJWKS(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(s.cfg.JWKSMaxAge.Seconds())))
-	return c.Blob(http.StatusOK, "application/jwk-set+json", s.keys.JWKS())
+	return c.Blob(http.StatusOK, "application/jwk-set+json", s.tokens.jwks())
 }

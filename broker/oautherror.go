@@ -6,6 +6,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/broker/policy"
 )
 
 // Error is the one OAuth error type. Code and Description are what the client
@@ -38,9 +39,12 @@ func oauthErr(status int, code, desc string, cause error) *Error {
 // errors become server_error with no detail.
 func errorFor(err error) *Error {
 	var oe *Error
+	var pe *policy.Error
 	switch {
 	case errors.As(err, &oe):
 		return oe
+	case errors.As(err, &pe):
+		return oauthErr(http.StatusBadRequest, pe.Code, pe.Description, nil)
 	case errors.Is(err, authn.ErrInvalidRequest):
 		return oauthErr(http.StatusBadRequest, "invalid_request", "malformed client authentication", err)
 	case errors.Is(err, authn.ErrInvalidClient):

@@ -16,11 +16,12 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/backends/state/statetest"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
 )
 
 func TestAuditTrail(t *testing.T) {
 	var trail syncBuffer
-	e := newEnv(t, func(c *broker.Config, _ *cache.Options) { c.Audit = broker.NewAuditor(&trail, true, "") })
+	e := newEnv(t, withAudit(&trail))
 	secret := e.client(&backends.Client{ClientID: "aud", Scope: "read"})
 	_, b := e.post(url.Values{"grant_type": {"client_credentials"}}, basic("aud", secret))
 	tok := b["access_token"].(string)
@@ -43,16 +44,16 @@ func TestAuditTrail(t *testing.T) {
 			t.Fatalf("the audit trail contains a secret or token: %.10s…", s)
 		}
 	}
-	if n, broken, err := broker.VerifyAuditChain(strings.NewReader(trail.String()), "", nil); n != 3 || broken != 0 || err != nil {
+	if n, broken, err := audit.VerifyChain(strings.NewReader(trail.String()), "", nil); n != 3 || broken != 0 || err != nil {
 		t.Fatalf("intact chain: %d lines, broken at %d, %v", n, broken, err)
 	}
 	tampered := strings.Replace(trail.String(), `"outcome":"invalid_client"`, `"outcome":"success"`, 1)
-	if _, broken, _ := broker.VerifyAuditChain(strings.NewReader(tampered), "", nil); broken != 3 {
+	if _, broken, _ := audit.VerifyChain(strings.NewReader(tampered), "", nil); broken != 3 {
 		// Editing line 2 changes its hash: line 3's link no longer matches.
 		t.Fatalf("tampered line not detected: broken at %d", broken)
 	}
 	dropped := strings.Join([]string{lines[0], lines[2]}, "\n")
-	if _, broken, _ := broker.VerifyAuditChain(strings.NewReader(dropped), "", nil); broken != 2 {
+	if _, broken, _ := audit.VerifyChain(strings.NewReader(dropped), "", nil); broken != 2 {
 		t.Fatalf("deleted line not detected: broken at %d", broken)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/backends/state/statetest"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
 )
 
 // BenchmarkProductionShaped compares a dev-mode broker (in-memory state,
@@ -65,7 +66,7 @@ func benchShaped(b *testing.B, method string, prod bool) {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { f.Close() })
-		cfg.Audit = broker.NewAuditor(f, true, "")
+		cfg.Audit = audit.New(f, true, "")
 	}
 	cfg.State = shared
 	pk, err := authn.PrivateKeyJWT(authn.AssertionConfig{Issuer: iss, Replay: shared, Keys: authn.NewKeySource(nil)})

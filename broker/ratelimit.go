@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends/state"
@@ -84,17 +86,25 @@ func (rl RateLimits) validate() []error {
 	return errs
 }
 
+// limiter takes from the buckets of RateLimits: one per Server, over the
+// process's Limiter and counted in its tokenbroker_rate_limited_total.
+type limiter struct {
+	RateLimits
+	empty   emptyBuckets // buckets known to be empty
+	limited *prometheus.CounterVec
+	log     *slog.Logger
+}
+
 // authFailed charges one failed authentication by clientID (as claimed, ""
 // when none) from source, and returns the 429 to answer instead of the
 // failure when a bucket was already empty; nil otherwise. cause, the
 // failure itself, stays in the 429's cause for the log and audit trail.
-func (s *Server) authFailed(ctx context.Context, clientID, source string, cause error) *Error {
-	rl := s.cfg.RateLimits
+func (l *limiter) authFailed(ctx context.Context, clientID, source string, cause error) *Error {
 	src := sourceKey(source)
-	e := s.take(ctx, "fail-addr", src, rl.FailedPerAddress, cause)
+	e := l.take(ctx, "fail-addr", src, l.FailedPerAddress, cause)
 	if e == nil && clientID != "" {
 		// The source address cannot contain '|': the key is unambiguous.
-		e = s.take(ctx, "fail-client", src+"|"+clientID, rl.FailedPerClient, cause)
+		e = l.take(ctx, "fail-client", src+"|"+clientID, l.FailedPerClient, cause)
 	}
 	return e
 }
@@ -102,25 +112,25 @@ func (s *Server) authFailed(ctx context.Context, clientID, source string, cause 
 // take removes one token from bucket kind:key and returns a 429 when it is
 // empty. A limiter error lets the request through — rate limits protect,
 // they must not take the service down — and is logged.
-func (s *Server) take(ctx context.Context, kind, key string, r Rate, cause error) *Error {
+func (l *limiter) take(ctx context.Context, kind, key string, r Rate, cause error) *Error {
 	if !r.on() || key == "" {
 		return nil
 	}
 	bucket := kind + ":" + key
-	retry, known := s.empty.until(bucket)
+	retry, known := l.empty.until(bucket)
 	if !known {
-		ok, wait, err := s.cfg.RateLimits.Limiter.Take(ctx, bucket, 1, r.PerSecond, r.Burst)
+		ok, wait, err := l.Limiter.Take(ctx, bucket, 1, r.PerSecond, r.Burst)
 		if err != nil {
-			s.log.Warn("rate limiter unavailable; not limiting", "limit", kind, "err", err)
+			l.log.Warn("rate limiter unavailable; not limiting", "limit", kind, "err", err)
 			return nil
 		}
 		if ok {
 			return nil
 		}
 		retry = wait
-		s.empty.remember(bucket, wait)
+		l.empty.remember(bucket, wait)
 	}
-	s.metrics.limited.WithLabelValues(kind).Inc()
+	l.limited.WithLabelValues(kind).Inc()
 	why := fmt.Errorf("rate limit %s for %s", kind, key)
 	if cause != nil {
 		why = fmt.Errorf("rate limit %s for %s after: %w", kind, key, cause)
@@ -159,7 +169,7 @@ func (s *Server) regAuthFailed(c echo.Context, clientID string, err *Error) erro
 	if len(clientID) > authn.MaxClientIDLen {
 		clientID = ""
 	}
-	if e := s.authFailed(c.Request().Context(), clientID, c.RealIP(), err); e != nil {
+	if e := s.limits.authFailed(c.Request().Context(), clientID, c.RealIP(), err); e != nil {
 		return e
 	}
 	return err

@@ -3,17 +3,17 @@ package broker
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
+	"github.com/tokenbroker/tokenbroker/broker/registry"
 )
 
 // registrationResponse is RFC 7591 §3.2.1 / RFC 7592 §3: the metadata plus
@@ -55,7 +55,7 @@ func (r registrationResponse) MarshalJSON() ([]byte, error) {
 
 func (s *Server) registrationURI(id string) string { return s.base + PathRegister + "/" + id }
 
-func (s *Server) registered(reg *Registered) registrationResponse {
+func (s *Server) registered(reg *registry.Registered) registrationResponse {
 	out := registrationResponse{Client: reg.Client, RegistrationToken: reg.RegistrationToken, RegistrationClientURI: s.registrationURI(reg.Client.ClientID)}
 	if reg.Secret != "" {
 		never := int64(0) // RFC 7591 §3.2.1: 0 = does not expire
@@ -66,7 +66,7 @@ func (s *Server) registered(reg *Registered) registrationResponse {
 
 // regAudit records one registration event (RFC 7591/7592 writes and their refusals).
 func (s *Server) regAudit(c echo.Context, event, clientID string, cl *backends.Client, oe *Error) {
-	ev := AuditEvent{Time: time.Now().UTC(), Event: event, RequestID: requestID(c.Request()), ClientID: clientID, Outcome: "success", Source: c.RealIP()}
+	ev := audit.Event{Time: time.Now().UTC(), Event: event, RequestID: requestID(c.Request()), ClientID: clientID, Outcome: "success", Source: c.RealIP()}
 	if cl != nil {
 		ev.Method, ev.Scope = cl.TokenEndpointAuthMethod, cl.Scope
 	}
@@ -78,7 +78,7 @@ func (s *Server) regAudit(c echo.Context, event, clientID string, cl *backends.C
 
 // register is RFC 7591 §3.1, guarded by an initial access token (§3.1, Bearer).
 func (s *Server) register(c echo.Context) error {
-	const event = "client_registered"
+	const event = audit.EventClientRegistered
 	tok, ok := bearer(c)
 	if !ok || !s.validInitialToken(tok) {
 		return s.regError(c, event, "", s.regAuthFailed(c, "", bearerErr("initial access token required")))
@@ -89,21 +89,21 @@ func (s *Server) register(c echo.Context) error {
 	}
 	if secret != nil {
 		// RFC 7591 §3.2.1: the server issues the secret.
-		return s.regError(c, event, "", &MetadataError{"client_secret", "issued by the server; a client cannot choose it"})
+		return s.regError(c, event, "", &registry.MetadataError{Field: "client_secret", Reason: "issued by the server; a client cannot choose it"})
 	}
 	// The server assigns identifiers (RFC 7591 §3.2.1); a requested one is ignored.
 	md.ClientID = ""
-	if err := s.checkSelfService(md); err != nil {
+	if err := s.registry.CheckSelfService(md); err != nil {
 		return s.regError(c, event, "", err)
 	}
 	// Each initial access token may register so many clients per second:
 	// without a bound one holder registers sybils until their per-client
 	// shares fill the shared state (see state.Memory's floor).
-	if e := s.take(c.Request().Context(), "register", registrationKey(tok), s.cfg.RateLimits.Registrations, nil); e != nil {
+	if e := s.limits.take(c.Request().Context(), "register", registrationKey(tok), s.limits.Registrations, nil); e != nil {
 		return s.regError(c, event, "", e)
 	}
 	// The ceiling is what this registration was allowed to register.
-	reg, err := s.registry.Create(c.Request().Context(), md, WithRegistrationToken())
+	reg, err := s.registry.Create(c.Request().Context(), md, registry.WithRegistrationToken())
 	if err != nil {
 		return s.regError(c, event, "", err)
 	}
@@ -130,10 +130,10 @@ func (s *Server) readClient(c echo.Context) error {
 // updateClient is RFC 7592 §2.2: the body replaces the metadata, within the
 // operator's ceiling, check-and-set on the revision SelfUpdate reads.
 func (s *Server) updateClient(c echo.Context) error {
-	const event = "client_updated"
+	const event = audit.EventClientUpdated
 	id, err := s.checkRAT(c)
 	if err != nil {
-		return s.regError(c, event, clipEcho(c.Param("client_id"), 128), err)
+		return s.regError(c, event, audit.Clip(c.Param("client_id"), 128), err)
 	}
 	md, secret, err := s.readMetadata(c)
 	if err != nil {
@@ -141,7 +141,7 @@ func (s *Server) updateClient(c echo.Context) error {
 	}
 	if md.ClientID != id {
 		// RFC 7592 §2.2: the client_id member is required and must match.
-		return s.regError(c, event, id, &MetadataError{"client_id", "must be present and match the client being updated"})
+		return s.regError(c, event, id, &registry.MetadataError{Field: "client_id", Reason: "must be present and match the client being updated"})
 	}
 	if secret != nil {
 		// RFC 7592 §2.2: a client_secret sent back must be the current one.
@@ -150,7 +150,7 @@ func (s *Server) updateClient(c echo.Context) error {
 			return s.regError(c, event, id, err)
 		}
 		if !ok {
-			return s.regError(c, event, id, &MetadataError{"client_secret", "does not match the current secret; a client cannot choose its secret"})
+			return s.regError(c, event, id, &registry.MetadataError{Field: "client_secret", Reason: "does not match the current secret; a client cannot choose its secret"})
 		}
 	}
 	reg, err := s.registry.SelfUpdate(c.Request().Context(), id, md)
@@ -165,10 +165,10 @@ func (s *Server) updateClient(c echo.Context) error {
 
 // deleteClient is RFC 7592 §2.3.
 func (s *Server) deleteClient(c echo.Context) error {
-	const event = "client_deleted"
+	const event = audit.EventClientDeleted
 	id, err := s.checkRAT(c)
 	if err != nil {
-		return s.regError(c, event, clipEcho(c.Param("client_id"), 128), err)
+		return s.regError(c, event, audit.Clip(c.Param("client_id"), 128), err)
 	}
 	if err := s.registry.Delete(c.Request().Context(), id); err != nil {
 		return s.regError(c, event, id, err)
@@ -195,7 +195,7 @@ func (s *Server) checkRAT(c echo.Context) (string, error) {
 	// A disabled client cannot manage itself either (SelfUpdate checks again
 	// on the revision it writes against).
 	if cl, err := s.registry.Get(c.Request().Context(), id); err == nil && cl.Disabled {
-		return "", ErrDisabled
+		return "", registry.ErrDisabled
 	}
 	return id, nil
 }
@@ -219,60 +219,7 @@ func (s *Server) readMetadata(c echo.Context) (*backends.Client, *string, error)
 	if err != nil {
 		return nil, nil, oauthErr(http.StatusRequestEntityTooLarge, "invalid_request", "request body too large", err)
 	}
-	return decodeMetadata(body)
-}
-
-// operatorMembers are record members a client never sets: the server assigns
-// client_id_issued_at (RFC 7591 §3.2.1, RFC 7592 §2.2), and disabled and the
-// ceiling are the operator's.
-var operatorMembers = []string{"client_id_issued_at", "disabled", "operator_ceiling"}
-
-// DecodeMetadata decodes RFC 7591 client metadata from untrusted JSON,
-// strictly (backends.DecodeClient: exact member names, no duplicates or case
-// variants, bounded size and depth): an error is a *MetadataError naming the
-// member (RFC 7591 §3.2.2). Members only the server or the operator set —
-// client_secret, registration_access_token, registration_client_uri,
-// client_secret_expires_at, client_id_issued_at, disabled, operator_ceiling,
-// the stored secret names — are refused.
-func DecodeMetadata(body []byte) (*backends.Client, error) {
-	md, secret, err := decodeMetadata(body)
-	if err == nil && secret != nil {
-		err = &MetadataError{"client_secret", "issued by the server; a client cannot choose it"}
-	}
-	if err != nil {
-		return nil, err
-	}
-	return md, nil
-}
-
-func decodeMetadata(body []byte) (*backends.Client, *string, error) {
-	md, held, err := backends.DecodeRecord(body, append([]string{"client_secret"}, operatorMembers...)...)
-	if err != nil {
-		return nil, nil, metadataErr(err)
-	}
-	for _, m := range operatorMembers {
-		if _, ok := held[m]; ok {
-			return nil, nil, &MetadataError{m, "set by the server or the operator; a client cannot set it"}
-		}
-	}
-	raw, ok := held["client_secret"]
-	if !ok {
-		return md, nil, nil
-	}
-	var secret string
-	if err := json.Unmarshal(raw, &secret); err != nil {
-		return nil, nil, &MetadataError{"client_secret", "not a string"}
-	}
-	return md, &secret, nil
-}
-
-// metadataErr turns a backends.MemberError into invalid_client_metadata.
-func metadataErr(err error) error {
-	var me *backends.MemberError
-	if errors.As(err, &me) {
-		return &MetadataError{Field: me.Member, Reason: me.Reason}
-	}
-	return &MetadataError{Field: "(body)", Reason: "malformed JSON or wrong type"}
+	return registry.DecodeUpdate(body)
 }
 
 func bearer(c echo.Context) (string, bool) {
@@ -293,13 +240,13 @@ func bearerErr(desc string) *Error {
 // regError writes the RFC 7591 §3.2.2 / RFC 7592 error for err and, for a
 // write (event set), records the refusal in the audit trail.
 func (s *Server) regError(c echo.Context, event, clientID string, err error) error {
-	var me *MetadataError
+	var me *registry.MetadataError
 	var oe *Error
 	switch {
 	case errors.As(err, &me):
 		// RFC 7591 §3.2.2.
 		oe = oauthErr(http.StatusBadRequest, "invalid_client_metadata", me.Error(), err)
-	case errors.Is(err, ErrDisabled):
+	case errors.Is(err, registry.ErrDisabled):
 		oe = bearerErr("client is disabled")
 	case errors.Is(err, backends.ErrInvalidRecord):
 		// The stored record does not validate: the operator must repair it.
@@ -325,19 +272,4 @@ func (s *Server) regError(c echo.Context, event, clientID string, err error) err
 func noStore(c echo.Context) {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	c.Response().Header().Set("Pragma", "no-cache")
-}
-
-// checkSelfService keeps self-registration from granting itself audiences:
-// allowed_resources and default_audience must come from the operator's
-// registration.allowed_resources list.
-func (s *Server) checkSelfService(md *backends.Client) error {
-	for _, r := range md.AllowedResources {
-		if !slices.Contains(s.cfg.RegistrationResources, r) {
-			return &MetadataError{"allowed_resources", fmt.Sprintf("%q is not one the operator allows clients to register (registration.allowed_resources)", r)}
-		}
-	}
-	if a := md.DefaultAudience; a != "" && !slices.Contains(s.cfg.RegistrationResources, a) {
-		return &MetadataError{"default_audience", fmt.Sprintf("%q is not one the operator allows clients to register", a)}
-	}
-	return nil
 }

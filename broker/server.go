@@ -2,26 +2,22 @@ package broker
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokenbroker/tokenbroker/authn"
-	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
-	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/state"
-	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
+	"github.com/tokenbroker/tokenbroker/broker/policy"
+	"github.com/tokenbroker/tokenbroker/broker/registry"
 )
 
 // Endpoint paths, relative to the issuer.
@@ -41,12 +37,11 @@ var _ authn.ClientSource = (*cache.Clients)(nil)
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
-	store    backends.Store
 	clients  *cache.Clients
-	keys     *signing.Keyring
-	tokens   *accesstoken.Verifier // this broker's own tokens (introspection, revocation)
+	tokens   *ownTokens // mints, verifies and publishes this broker's tokens
 	auth     *authn.Authenticator
-	registry *Registry
+	registry *registry.Registry
+	policy   policy.Policy
 	echo     *echo.Echo
 	metadata []byte
 	base     string // issuer without a trailing slash
@@ -54,7 +49,7 @@ type Server struct {
 	metrics  *Metrics
 	admin    http.Handler
 	ready    stateProbe
-	empty    emptyBuckets // failure buckets known to be empty (RateLimits)
+	limits   *limiter
 }
 
 // Option configures optional parts of a Server.
@@ -80,22 +75,13 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 	if op.cacheOpt.Logger == nil {
 		op.cacheOpt.Logger = cfg.Logger
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, store: store, base: strings.TrimSuffix(cfg.Issuer, "/"), state: cfg.State}
+	s := &Server{cfg: cfg, log: cfg.Logger, base: strings.TrimSuffix(cfg.Issuer, "/"), state: cfg.State,
+		policy: policy.Policy{DefaultAudience: cfg.DefaultAudience, Lifetime: cfg.TokenLifetime, MaxLifetime: cfg.MaxTokenLifetime}}
 	if s.state == nil {
 		s.state = state.NewMemory(1_000_000)
 	}
-	src := cfg.Signing
-	if src == nil {
-		src = signing.NewLocal(store, signing.Options{MaxLifetime: cfg.MaxTokenLifetime})
-	}
-	// RFC 9068 §2.1: typ at+jwt.
-	keys, err := signing.NewKeyring(ctx, src, signing.WithRefresh(cfg.KeyRefresh), signing.WithLogger(cfg.Logger), signing.WithType("at+jwt"))
-	if err != nil {
-		return nil, err
-	}
-	s.keys = keys
-	if s.tokens, err = newOwnTokenVerifier(cfg.Issuer, keys); err != nil {
-		s.Close()
+	var err error
+	if s.tokens, err = openOwnTokens(ctx, cfg, store); err != nil {
 		return nil, err
 	}
 	// Every record loaded is re-validated: a bad one refuses its client only.
@@ -104,24 +90,17 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 		s.Close()
 		return nil, err
 	}
-	s.registry = NewRegistry(store, RegistryConfig{
-		Methods:         s.auth.Methods(),
-		ScopesSupported: cfg.ScopesSupported,
-		MaxLifetime:     cfg.MaxTokenLifetime,
-		DefaultLifetime: cfg.TokenLifetime,
-		RotationGrace:   cfg.SecretRotationGrace,
-		OnChange:        s.clients.Invalidate,
-		Audit:           func(ev AuditEvent) { _ = s.audit(ev) }, // failures are logged and counted by s.audit
+	s.registry = registry.New(store, registry.Config{
+		Methods:              s.auth.Methods(),
+		ScopesSupported:      cfg.ScopesSupported,
+		MaxLifetime:          cfg.MaxTokenLifetime,
+		DefaultLifetime:      cfg.TokenLifetime,
+		RotationGrace:        cfg.SecretRotationGrace,
+		OnChange:             s.clients.Invalidate,
+		Audit:                func(ev audit.Event) { _ = s.audit(ev) }, // failures are logged and counted by s.audit
+		SelfServiceResources: cfg.RegistrationResources,
 	})
-	if w, ok := store.(backends.Warmer); ok { // after the registry: the warm start validates too
-		n, err := s.clients.Warm(ctx, w)
-		if err != nil {
-			// Not fatal: clients load one by one on first use instead.
-			s.log.Warn("warm start failed; clients will load on first use", "err", err)
-		} else {
-			s.log.Info("warm start", "clients", n)
-		}
-	}
+	s.warm(ctx, store) // after the registry: the warm start validates too
 	if s.metadata, err = s.buildMetadata(); err != nil {
 		s.Close()
 		return nil, err
@@ -131,16 +110,31 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 		s.metrics = NewMetrics()
 	}
 	s.metrics.attach(s)
+	s.limits = &limiter{RateLimits: cfg.RateLimits, limited: s.metrics.limited, log: s.log}
 	s.echo = s.routes()
 	s.admin = s.adminRoutes()
 	return s, nil
+}
+
+// warm loads every client into the cache when the store can list them at
+// once. Not fatal: clients load one by one on first use instead.
+func (s *Server) warm(ctx context.Context, store backends.Store) {
+	w, ok := store.(backends.Warmer)
+	if !ok {
+		return
+	}
+	if n, err := s.clients.Warm(ctx, w); err != nil {
+		s.log.Warn("warm start failed; clients will load on first use", "err", err)
+	} else {
+		s.log.Info("warm start", "clients", n)
+	}
 }
 
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.echo }
 
 // Registry returns the client registry the server writes through.
-func (s *Server) Registry() *Registry { return s.registry }
+func (s *Server) Registry() *registry.Registry { return s.registry }
 
 // Degraded reports whether client data may be served stale.
 func (s *Server) Degraded() bool { return s.clients.Degraded() }
@@ -153,8 +147,8 @@ func (s *Server) Close() error {
 	if s.clients != nil {
 		s.clients.Close()
 	}
-	if s.keys != nil {
-		s.keys.Close()
+	if s.tokens != nil {
+		s.tokens.keys.Close()
 	}
 	return nil
 }
@@ -257,78 +251,4 @@ func writeJSON(c echo.Context, status int, v any) error {
 		return err
 	}
 	return c.Blob(status, echo.MIMEApplicationJSON, b)
-}
-
-// TLSConfig returns the server TLS configuration: TLS 1.2 minimum (1.3
-// preferred by the Go stack), the certificate from getCert (so it can be
-// reloaded), and a client certificate requested — or, for the RFC 8705 §5
-// mTLS alias listener, required. The chain is never checked by the TLS
-// layer: the broker checks it against the client's registration (RFC 8705 §2),
-// which also lets self-signed certificates through to be matched.
-//
-// TLS 1.2 is limited to ECDHE key exchange with AEAD ciphers (RFC 9325 §4.2):
-// Go's defaults would still negotiate the CBC-SHA1 suites. TLS 1.3 suites are
-// not configurable and all qualify.
-func TLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error), requireClientCert bool) *tls.Config {
-	auth := tls.RequestClientCert
-	if requireClientCert {
-		auth = tls.RequireAnyClientCert
-	}
-	return &tls.Config{
-		MinVersion:     tls.VersionTLS12,
-		CipherSuites:   tls12Suites,
-		GetCertificate: getCert,
-		ClientAuth:     auth,
-		NextProtos:     []string{"h2", "http/1.1"},
-	}
-}
-
-// tls12Suites are the TLS 1.2 suites offered: forward secrecy and AEAD only.
-var tls12Suites = []uint16{
-	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-}
-
-// StaticCertificate adapts one certificate to TLSConfig.
-func StaticCertificate(c tls.Certificate) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &c, nil }
-}
-
-// Serve serves HTTPS on ln until ctx ends, then shuts down gracefully,
-// letting in-flight requests finish.
-func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config) error {
-	return Serve(ctx, ln, tlsCfg, s.echo, s.log)
-}
-
-// Serve serves h over HTTPS on ln with the broker's limits (header and
-// read/write timeouts) until ctx ends, then shuts down gracefully.
-func Serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config, h http.Handler, log *slog.Logger) error {
-	hs := &http.Server{
-		Handler:           h,
-		TLSConfig:         tlsCfg,
-		ConnContext:       certs.ConnContext,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      15 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(tls.NewListener(ln, tlsCfg)) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
 }

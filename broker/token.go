@@ -14,8 +14,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokenbroker/tokenbroker/authn"
-	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -34,7 +34,7 @@ type tokenResponse struct {
 func (s *Server) token(c echo.Context) error {
 	now := time.Now()
 	req := c.Request()
-	ev := s.newEvent(c, "token_refused", now)
+	ev := s.newEvent(c, audit.EventTokenRefused, now)
 	form, err := s.readForm(c, "resource")
 	if err != nil {
 		return s.tokenError(c, err, &ev, now)
@@ -55,21 +55,21 @@ func (s *Server) token(c echo.Context) error {
 	if res.Certificate != nil {
 		ev.CertSubject, ev.CertThumbprint = res.Certificate.Subject(), res.Certificate.Thumbprint
 	}
-	g, err := s.decide(res, form.Get("scope"), form["resource"])
+	g, err := s.policy.Decide(res, form.Get("scope"), form["resource"])
 	if err != nil {
 		return s.tokenError(c, err, &ev, now)
 	}
-	if e := s.take(req.Context(), "issue", res.Client.ClientID, s.cfg.RateLimits.IssuancePerClient, nil); e != nil {
+	if e := s.limits.take(req.Context(), "issue", res.Client.ClientID, s.limits.IssuancePerClient, nil); e != nil {
 		return s.tokenError(c, e, &ev, now)
 	}
-	tok, claims, err := accesstoken.Mint(req.Context(), tokenSigner{s.keys}, s.cfg.Issuer, g, now)
+	tok, claims, err := s.tokens.mint(req.Context(), g, now)
 	if err != nil {
 		return s.tokenError(c, err, &ev, now)
 	}
-	ev.Event, ev.Outcome, ev.JTI, ev.Scope, ev.Audience = "token_issued", "success", claims.ID, claims.Scope, claims.Audience
+	ev.Event, ev.Outcome, ev.JTI, ev.Scope, ev.Audience = audit.EventTokenIssued, "success", claims.ID, claims.Scope, claims.Audience
 	// The issuance is recorded before the token leaves (audit.fail_closed).
 	if err := s.audit(ev); err != nil && s.cfg.AuditFailClosed {
-		ev.Event, ev.JTI = "token_refused", ""
+		ev.Event, ev.JTI = audit.EventTokenRefused, ""
 		return s.tokenError(c, oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the request could not be recorded; retry later", err), &ev, now)
 	}
 	s.metrics.issued.WithLabelValues(g.ClientID, res.Method).Inc()
@@ -106,9 +106,9 @@ func requestID(r *http.Request) string {
 // newEvent starts a request's audit event: the client's address (forwarded
 // by a trusted proxy, see clientIP) as its source, the TCP peer beside it
 // when they differ.
-func (s *Server) newEvent(c echo.Context, event string, now time.Time) AuditEvent {
+func (s *Server) newEvent(c echo.Context, event string, now time.Time) audit.Event {
 	req := c.Request()
-	ev := AuditEvent{Time: now.UTC(), Event: event, RequestID: requestID(req), Source: c.RealIP()}
+	ev := audit.Event{Time: now.UTC(), Event: event, RequestID: requestID(req), Source: c.RealIP()}
 	if s.cfg.Proxy != nil {
 		if peer := peerIP(req); peer != ev.Source {
 			ev.Peer = peer
@@ -119,12 +119,14 @@ func (s *Server) newEvent(c echo.Context, event string, now time.Time) AuditEven
 
 // authnError refuses a request once authentication was attempted or could
 // be: the audit event names the client and method the request claimed
-// (authn.Request.Claimed), and a failed authentication is charged to the
-// failure buckets — answered 429 instead of 401 when one is empty.
-func (s *Server) authnError(c echo.Context, ar *authn.Request, err error, ev *AuditEvent, start time.Time) error {
-	ev.ClientID, ev.Method = ar.Claimed()
+// (authn.Authenticator.Identify, the step Authenticate began with), and a
+// failed authentication is charged to the failure buckets — answered 429
+// instead of 401 when one is empty.
+func (s *Server) authnError(c echo.Context, ar *authn.Request, err error, ev *audit.Event, start time.Time) error {
+	id, _ := s.auth.Identify(ar)
+	ev.ClientID, ev.Method = id.ClientID, id.Method
 	if errors.Is(err, authn.ErrInvalidClient) {
-		if e := s.authFailed(c.Request().Context(), ev.ClientID, ev.Source, err); e != nil {
+		if e := s.limits.authFailed(c.Request().Context(), ev.ClientID, ev.Source, err); e != nil {
 			err = e
 		}
 	}
@@ -133,7 +135,7 @@ func (s *Server) authnError(c echo.Context, ar *authn.Request, err error, ev *Au
 
 // audit records ev; a failed write is logged and counted
 // (tokenbroker_audit_write_failures_total) and returned for the caller's policy.
-func (s *Server) audit(ev AuditEvent) error {
+func (s *Server) audit(ev audit.Event) error {
 	err := s.cfg.Audit.Record(ev)
 	if err != nil {
 		s.metrics.auditFailures.Inc()
@@ -156,7 +158,7 @@ func (s *Server) authenticate(c echo.Context, ar *authn.Request) (*authn.Result,
 
 // tokenError logs and audits the cause and writes the public error. RFC 6749
 // §5.2: a failed Basic authentication answers 401 with WWW-Authenticate: Basic.
-func (s *Server) tokenError(c echo.Context, err error, ev *AuditEvent, start time.Time) error {
+func (s *Server) tokenError(c echo.Context, err error, ev *audit.Event, start time.Time) error {
 	oe := errorFor(err)
 	ev.Outcome, ev.Reason = oe.Code, causeOf(oe)
 	s.audit(*ev)
@@ -176,7 +178,7 @@ func (s *Server) tokenError(c echo.Context, err error, ev *AuditEvent, start tim
 	if oe.Status >= 500 {
 		level = s.log.Error
 	}
-	level("token request refused", "request_id", ev.RequestID, "client_id", clientID, "method", ev.Method, "error", oe.Code, "reason", clipString(causeOf(oe), MaxAuditField), "remote", ev.Source, "peer", ev.Peer)
+	level("token request refused", "request_id", ev.RequestID, "client_id", clientID, "method", ev.Method, "error", oe.Code, "reason", audit.Clip(causeOf(oe), audit.MaxField), "remote", ev.Source, "peer", ev.Peer)
 	writeError(c, oe)
 	return nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/file"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/policy"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -287,7 +288,7 @@ func TestClientKitThroughRestartAndRotation(t *testing.T) {
 		case 10:
 			w.restart()
 		case 20:
-			if err := signing.NewLocal(w.store, signing.Options{Alg: "ES256", PublishDelay: 0, MaxLifetime: broker.HardMaxTokenLifetime}).Rotate(ctx, true); err != nil {
+			if err := signing.NewLocal(w.store, signing.Options{Alg: "ES256", PublishDelay: 0, MaxLifetime: policy.HardMaxLifetime}).Rotate(ctx, true); err != nil {
 				t.Fatal(err)
 			}
 		case 30:

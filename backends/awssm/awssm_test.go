@@ -30,6 +30,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/registry"
 )
 
 const (
@@ -306,7 +307,7 @@ func TestNoAWSCallsInSteadyState(t *testing.T) {
 	ctx := context.Background()
 	store := newStore(t, srv)
 	signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx)
-	reg := broker.NewRegistry(store, broker.RegistryConfig{Methods: []string{backends.AuthClientSecretBasic}})
+	reg := registry.New(store, registry.Config{Methods: []string{backends.AuthClientSecretBasic}})
 	secrets := map[string]string{}
 	for i := range 30 {
 		id := fmt.Sprintf("svc-%d", i)
@@ -441,7 +442,7 @@ func TestMetadataNeverBecomesASecret(t *testing.T) {
 	if _, err := signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
-	iat := broker.NewSecret()
+	iat := registry.NewSecret()
 	bsrv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: quiet(),
 		InitialAccessTokenHashes: []string{backends.HashSecret(iat)}, ScopesSupported: []string{"read"}}, store)
 	if err != nil {
@@ -484,7 +485,7 @@ func TestWarmStartSkipsDocumentsForAnotherClient(t *testing.T) {
 	defer srv.Close()
 	store := newStore(t, srv)
 	signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx)
-	reg := broker.NewRegistry(store, broker.RegistryConfig{Methods: []string{backends.AuthClientSecretBasic}})
+	reg := registry.New(store, registry.Config{Methods: []string{backends.AuthClientSecretBasic}})
 	victim, err := reg.Create(ctx, &backends.Client{ClientID: "victim", Scope: "read"})
 	if err != nil {
 		t.Fatal(err)

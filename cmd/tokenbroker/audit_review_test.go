@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
 )
 
 // REVIEW: the keyed chain (audit.chain_key_file) is documented to detect "an
@@ -31,7 +31,7 @@ func TestReviewKeyedTrailDetectsDeletionAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"alice", "mallory", "mallory"} {
-		if err := a.Record(broker.AuditEvent{Time: time.Now(), Event: "token_issued", ClientID: id, Outcome: "success", Source: "192.0.2.1"}); err != nil {
+		if err := a.Record(audit.Event{Time: time.Now(), Event: "token_issued", ClientID: id, Outcome: "success", Source: "192.0.2.1"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -47,7 +47,7 @@ func TestReviewKeyedTrailDetectsDeletionAcrossRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.Record(broker.AuditEvent{Time: time.Now(), Event: "token_issued", ClientID: "bob", Outcome: "success", Source: "192.0.2.2"})
+	a.Record(audit.Event{Time: time.Now(), Event: "token_issued", ClientID: "bob", Outcome: "success", Source: "192.0.2.2"})
 	a.Close()
 
 	out, err := cli("audit", "verify", path, "--key", keyFile)

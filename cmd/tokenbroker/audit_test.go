@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
 )
 
 // auditHarness serves a file-backed broker with the given audit section
@@ -150,9 +151,9 @@ func TestAuditKeyedTrailRestart(t *testing.T) {
 	path := filepath.Join(dir, "audit.log")
 	fc := &fileConfig{}
 	fc.Audit.File, fc.Audit.ChainKeyFile = path, keyFile
-	issue := func(a *broker.Auditor) {
+	issue := func(a *audit.Trail) {
 		t.Helper()
-		if err := a.Record(broker.AuditEvent{Time: time.Now(), Event: "token_issued", ClientID: "c", Outcome: "success", Source: "192.0.2.1"}); err != nil {
+		if err := a.Record(audit.Event{Time: time.Now(), Event: "token_issued", ClientID: "c", Outcome: "success", Source: "192.0.2.1"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -175,7 +176,7 @@ func TestAuditKeyedTrailRestart(t *testing.T) {
 
 	b, _ := os.ReadFile(path)
 	os.WriteFile(path, bytes.Replace(b, []byte(`"trail_closed"`), []byte(`"trail_closeD"`), 1), 0o600)
-	if _, err := openAudit(fc); !errors.Is(err, broker.ErrAuditTail) || !strings.Contains(err.Error(), "audit.file") {
+	if _, err := openAudit(fc); !errors.Is(err, audit.ErrTail) || !strings.Contains(err.Error(), "audit.file") {
 		t.Fatalf("start-up on an edited keyed tail: %v", err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/backends"
-	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/registry"
 )
 
 type listFlag []string
@@ -251,9 +251,9 @@ func cmdClients(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if c.Ceiling != nil {
 			cf.applyCeiling(fs, c.Ceiling)
 		} // else Create grants exactly the record
-		var opts []broker.CreateOption
+		var opts []registry.CreateOption
 		if cf.selfManage {
-			opts = append(opts, broker.WithRegistrationToken())
+			opts = append(opts, registry.WithRegistrationToken())
 		}
 		r, err := reg.Create(ctx, c, opts...)
 		if err != nil {
@@ -295,7 +295,7 @@ func cmdClients(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 }
 
-func registeredJSON(r *broker.Registered) map[string]any {
+func registeredJSON(r *registry.Registered) map[string]any {
 	out := map[string]any{"client": r.Client}
 	if r.Secret != "" {
 		out["client_secret"] = r.Secret
@@ -307,7 +307,7 @@ func registeredJSON(r *broker.Registered) map[string]any {
 }
 
 // openRegistry opens the configured backend for the CLI.
-func openRegistry(ctx context.Context, bf *backendFlags, stderr io.Writer) (*broker.Registry, func(), error) {
+func openRegistry(ctx context.Context, bf *backendFlags, stderr io.Writer) (*registry.Registry, func(), error) {
 	fc, err := bf.load()
 	if err != nil {
 		return nil, nil, err
@@ -316,7 +316,7 @@ func openRegistry(ctx context.Context, bf *backendFlags, stderr io.Writer) (*bro
 	if err != nil {
 		return nil, nil, err
 	}
-	reg := broker.NewRegistry(store, broker.RegistryConfig{
+	reg := registry.New(store, registry.Config{
 		Methods:         supportedMethodNames,
 		ScopesSupported: fc.ScopesSupported,
 		MaxLifetime:     time.Duration(fc.Tokens.MaxLifetime),

@@ -22,6 +22,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/file"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/registry"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -174,7 +175,7 @@ func ensureDevState(ctx context.Context, dir, issuerHost string) (created bool, 
 	}
 	regPath := filepath.Join(dir, devRegToken)
 	if !fileExists(regPath) {
-		if err := os.WriteFile(regPath, []byte(broker.NewSecret()+"\n"), 0o600); err != nil {
+		if err := os.WriteFile(regPath, []byte(registry.NewSecret()+"\n"), 0o600); err != nil {
 			return false, err
 		}
 	}
@@ -186,7 +187,7 @@ func ensureDevState(ctx context.Context, dir, issuerHost string) (created bool, 
 	if created, err = signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx); err != nil {
 		return false, err
 	}
-	reg := broker.NewRegistry(store, broker.RegistryConfig{Methods: supportedMethodNames})
+	reg := registry.New(store, registry.Config{Methods: supportedMethodNames})
 	for _, d := range demoClients {
 		if _, err := store.GetClient(ctx, d.id); err == nil {
 			continue

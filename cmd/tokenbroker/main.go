@@ -13,7 +13,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
 )
 
 const usage = `tokenbroker — OAuth 2.0 client-credentials token broker
@@ -158,7 +158,7 @@ func cmdAudit(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer f.Close()
-	rep, err := broker.VerifyAuditTrail(f, *from, key)
+	rep, err := audit.Verify(f, *from, key)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -32,7 +33,7 @@ type process struct {
 	fc      *fileConfig
 	state   state.Store
 	limiter state.Limiter
-	audit   *broker.Auditor
+	audit   *audit.Trail
 	metrics *broker.Metrics
 	closers []io.Closer
 	// crls is the CRL set of the newest instance: the next one starts from
@@ -159,30 +160,30 @@ func openRedis(ctx context.Context, fc *fileConfig) (*state.Redis, redis.Univers
 // and the broker refuses to start rather than vouch for that line — rename
 // the file aside to start a new trail. A chained file trail is bracketed:
 // trail_opened now, trail_closed when the process closes it.
-func openAudit(fc *fileConfig) (*broker.Auditor, error) {
+func openAudit(fc *fileConfig) (*audit.Trail, error) {
 	a := fc.Audit
-	var opts []broker.AuditOption
+	var opts []audit.Option
 	var key []byte
 	if a.ChainKeyFile != "" {
 		var err error
 		if key, err = readChainKey(a.ChainKeyFile); err != nil {
 			return nil, fmt.Errorf("audit.chain_key_file: %w", err)
 		}
-		opts = append(opts, broker.WithChainKey(key))
+		opts = append(opts, audit.WithChainKey(key))
 	}
 	chain := a.Chain || a.ChainKeyFile != ""
 	if a.File == "-" || a.File == "stdout" {
-		return broker.NewAuditor(nopCloser{os.Stdout}, chain, "", opts...), nil
+		return audit.New(nopCloser{os.Stdout}, chain, "", opts...), nil
 	}
 	prev := ""
 	if st, err := os.Stat(a.File); chain && err == nil && st.Mode().IsRegular() {
 		// Read from the end: the last lines are all a continued chain needs.
 		r, err := os.Open(a.File)
 		if err == nil {
-			prev, err = broker.ContinueAuditTrail(r, key)
+			prev, err = audit.Continue(r, key)
 			r.Close()
 		}
-		if errors.Is(err, broker.ErrAuditTail) {
+		if errors.Is(err, audit.ErrTail) {
 			return nil, fmt.Errorf("audit.file: %s: %w; keep it as evidence and move it aside to start a new trail", a.File, err)
 		}
 		if err != nil {
@@ -193,7 +194,7 @@ func openAudit(fc *fileConfig) (*broker.Auditor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit.file: %w", err)
 	}
-	aud := broker.NewAuditor(f, chain, prev, opts...)
+	aud := audit.New(f, chain, prev, opts...)
 	if chain {
 		if err := openTrail(aud, f); err != nil {
 			// Like any failed audit write, it does not stop the broker.
@@ -214,7 +215,7 @@ func (e *trailNotOpenedError) Error() string {
 func (e *trailNotOpenedError) Unwrap() error { return e.err }
 
 // openTrail records trail_opened in f, with the size f had.
-func openTrail(aud *broker.Auditor, f *os.File) error {
+func openTrail(aud *audit.Trail, f *os.File) error {
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
 		return err
@@ -223,15 +224,15 @@ func openTrail(aud *broker.Auditor, f *os.File) error {
 }
 
 // readChainKey reads an audit chain key: the file's contents, surrounding
-// white space removed, at least broker.MinAuditKeyLen bytes.
+// white space removed, at least audit.MinKeyLen bytes.
 func readChainKey(path string) ([]byte, error) {
 	b, err := readLimited(path, 4096)
 	if err != nil {
 		return nil, err
 	}
 	b = bytes.TrimSpace(b)
-	if len(b) < broker.MinAuditKeyLen {
-		return nil, fmt.Errorf("key shorter than %d bytes (e.g. openssl rand -hex 32 > FILE)", broker.MinAuditKeyLen)
+	if len(b) < audit.MinKeyLen {
+		return nil, fmt.Errorf("key shorter than %d bytes (e.g. openssl rand -hex 32 > FILE)", audit.MinKeyLen)
 	}
 	return b, nil
 }

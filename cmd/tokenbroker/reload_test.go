@@ -24,6 +24,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/backends/state/statetest"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
 )
 
 // SIGHUP reloads the configuration without a restart (and without dropping
@@ -340,7 +341,7 @@ func TestSIGHUPRotatesAuditFile(t *testing.T) {
 		t.Fatalf("rotated file: %v %s", err, out)
 	}
 	f, _ := os.Open(trail + ".1")
-	last, err := broker.LastAuditHash(f)
+	last, err := audit.LastHash(f)
 	f.Close()
 	if err != nil {
 		t.Fatal(err)

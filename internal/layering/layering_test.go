@@ -65,6 +65,15 @@ var rules = []rule{
 			return strings.HasPrefix(d, "github.com/labstack/echo") || under(d, "broker") || under(d, "backends")
 		},
 	},
+	{
+		why: "the registry, the audit trail and the policy know no HTTP framework and no cache",
+		from: func(p string) bool {
+			return under(p, "broker/registry") || under(p, "broker/audit") || under(p, "broker/policy")
+		},
+		bans: func(d string) bool {
+			return strings.HasPrefix(d, "github.com/labstack/echo") || under(d, "backends/cache") || d == module+"/broker"
+		},
+	},
 }
 
 // pkg is what `go list -json` says of one package.
@@ -124,6 +133,7 @@ func TestViolationsFound(t *testing.T) {
 		{"model imports a backend", "backends", "backends/state"},
 		{"authn imports the cache", "authn", "backends/cache"},
 		{"client kit imports the model", "authn/tokensource", "backends"},
+		{"registry imports the cache", "broker/registry", "backends/cache"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if v := violations([]pkg{{ImportPath: m(tc.from), Deps: []string{m(tc.dep)}}}); len(v) == 0 {
@@ -138,6 +148,8 @@ func TestViolationsFound(t *testing.T) {
 		{"backends/vault", "certs"},
 		{"certs", "internal/es256"},
 		{"authn", "authn/internal/jws"},
+		{"broker", "broker/registry"},
+		{"broker/registry", "broker/audit"},
 	} {
 		if v := violations([]pkg{{ImportPath: m(tc.from), Deps: []string{m(tc.dep)}}}); len(v) != 0 {
 			t.Errorf("allowed import reported: %v", v)

@@ -1,4 +1,4 @@
-package broker
+package audit
 
 import (
 	"bufio"
@@ -11,10 +11,10 @@ import (
 	"io"
 )
 
-// LastAuditHash returns the hash to continue a chained trail from (the hash
+// LastHash returns the hash to continue a chained trail from (the hash
 // of its last line). r is read from the end when it can seek (an *os.File),
 // so opening a long trail does not read all of it.
-func LastAuditHash(r io.Reader) (string, error) {
+func LastHash(r io.Reader) (string, error) {
 	if f, ok := r.(sizedReaderAt); ok {
 		if size, err := f.Seek(0, io.SeekEnd); err == nil {
 			l, _, err := lastLineAt(f, size)
@@ -72,17 +72,17 @@ func lastLineAt(r io.ReaderAt, size int64) ([]byte, int64, error) {
 	return nil, 0, nil
 }
 
-// ErrAuditTail means the last line of a keyed trail does not verify: its mac
+// ErrTail means the last line of a keyed trail does not verify: its mac
 // fails under the key, or it does not link to the line before it. Someone
 // without the key edited the end of the file, or the key changed.
-var ErrAuditTail = errors.New("audit: the trail's last line does not verify")
+var ErrTail = errors.New("audit: the trail's last line does not verify")
 
-// ContinueAuditTrail returns the hash a writer continues the trail in f
-// from, like LastAuditHash, reading only the end of r. With key it first
+// Continue returns the hash a writer continues the trail in f
+// from, like LastHash, reading only the end of r. With key it first
 // checks that the last line's mac verifies and that the line links to the
-// one before it (when there is one), and fails with ErrAuditTail if not: a
+// one before it (when there is one), and fails with ErrTail if not: a
 // writer must not extend a tail it cannot vouch for.
-func ContinueAuditTrail(f interface {
+func Continue(f interface {
 	io.ReaderAt
 	io.Seeker
 }, key []byte) (string, error) {
@@ -96,20 +96,20 @@ func ContinueAuditTrail(f interface {
 	}
 	if key != nil {
 		if !checkMAC(last, key) {
-			return "", fmt.Errorf("%w: its mac does not verify under the chain key", ErrAuditTail)
+			return "", fmt.Errorf("%w: its mac does not verify under the chain key", ErrTail)
 		}
 		var ev struct {
 			Prev string `json:"prev"`
 		}
 		if err := json.Unmarshal(last, &ev); err != nil {
-			return "", fmt.Errorf("%w: not JSON", ErrAuditTail)
+			return "", fmt.Errorf("%w: not JSON", ErrTail)
 		}
 		before, _, err := lastLineAt(f, off)
 		if err != nil {
 			return "", err
 		}
 		if before != nil && ev.Prev != hashLine(before) {
-			return "", fmt.Errorf("%w: it does not link to the line before it", ErrAuditTail)
+			return "", fmt.Errorf("%w: it does not link to the line before it", ErrTail)
 		}
 	}
 	return hashLine(last), nil
@@ -120,8 +120,8 @@ func hashLine(l []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// AuditReport is what VerifyAuditTrail found.
-type AuditReport struct {
+// Report is what Verify found.
+type Report struct {
 	// Lines counts the lines read, Events those other than trail_opened
 	// and trail_closed, Opened and Closed those two.
 	Lines, Events, Opened, Closed int
@@ -131,26 +131,26 @@ type AuditReport struct {
 	// Unclean names each trail_opened line that does not follow a
 	// trail_closed (or start what was read), or that does not start at the
 	// offset it records.
-	Unclean []AuditFinding
+	Unclean []Finding
 	// EndsOpen is set when the last line is not trail_closed: a writer
 	// still has the file, stopped without closing it, or lines were cut
 	// off the end since it closed.
 	EndsOpen bool
 }
 
-// AuditFinding is one line VerifyAuditTrail reports.
-type AuditFinding struct {
+// Finding is one line Verify reports.
+type Finding struct {
 	Line    int
 	Problem string
 }
 
-// Problems of AuditFinding.
+// Problems of Finding.
 const (
-	AuditReopenedUnclean = "trail reopened without a clean close — lines may have been removed before it, or the broker stopped uncleanly"
-	AuditOffsetMoved     = "trail_opened does not start at the offset it records — the file was changed while no writer had it open, or two writers share it"
+	ReopenedUnclean = "trail reopened without a clean close — lines may have been removed before it, or the broker stopped uncleanly"
+	OffsetMoved     = "trail_opened does not start at the offset it records — the file was changed while no writer had it open, or two writers share it"
 )
 
-// VerifyAuditTrail checks a chained trail. start is the hash the first line
+// Verify checks a chained trail. start is the hash the first line
 // must follow: "" for a trail that began with this file, the last hash of the
 // previous file for a rotated one. With key, every line's mac must verify
 // too (a keyed trail: WithChainKey).
@@ -167,8 +167,8 @@ const (
 // can rewrite any line, brackets included, and recompute the hashes; with a
 // key only its holder can. Neither detects whole writer sessions cut off the
 // end back to a trail_closed, nor a file removed or emptied.
-func VerifyAuditTrail(r io.Reader, start string, key []byte) (AuditReport, error) {
-	var rep AuditReport
+func Verify(r io.Reader, start string, key []byte) (Report, error) {
+	var rep Report
 	var pos, lineAt int64 // byte offsets: next to scan, and where the current line starts
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -208,10 +208,10 @@ func VerifyAuditTrail(r io.Reader, start string, key []byte) (AuditReport, error
 		case EventTrailOpened:
 			rep.Opened++
 			if bracketed && lastEvent != EventTrailClosed {
-				rep.Unclean = append(rep.Unclean, AuditFinding{rep.Lines, AuditReopenedUnclean})
+				rep.Unclean = append(rep.Unclean, Finding{rep.Lines, ReopenedUnclean})
 			}
 			if ev.Offset != lineAt {
-				rep.Unclean = append(rep.Unclean, AuditFinding{rep.Lines, AuditOffsetMoved})
+				rep.Unclean = append(rep.Unclean, Finding{rep.Lines, OffsetMoved})
 			}
 			bracketed = true
 		case EventTrailClosed:
@@ -226,10 +226,10 @@ func VerifyAuditTrail(r io.Reader, start string, key []byte) (AuditReport, error
 	return rep, sc.Err()
 }
 
-// VerifyAuditChain checks a chained trail and returns the number of lines
+// VerifyChain checks a chained trail and returns the number of lines
 // and the first broken line (0 when the chain is intact): the chain part of
-// VerifyAuditTrail, which see.
-func VerifyAuditChain(r io.Reader, start string, key []byte) (lines, broken int, err error) {
-	rep, err := VerifyAuditTrail(r, start, key)
+// Verify, which see.
+func VerifyChain(r io.Reader, start string, key []byte) (lines, broken int, err error) {
+	rep, err := Verify(r, start, key)
 	return rep.Lines, rep.Broken, err
 }

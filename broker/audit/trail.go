@@ -1,4 +1,4 @@
-package broker
+package audit
 
 import (
 	"errors"
@@ -13,7 +13,7 @@ import (
 // (trail_closed). A trail_opened that does not follow a trail_closed (or
 // start the trail) means lines were cut off the end of the file while no
 // writer had it open, or the writer before stopped without closing it
-// (a crash, a kill -9): VerifyAuditTrail reports it. With a chain key no one
+// (a crash, a kill -9): Verify reports it. With a chain key no one
 // without the key can write the trail_closed that would hide a cut.
 const (
 	EventTrailOpened = "trail_opened"
@@ -23,14 +23,14 @@ const (
 // Open records trail_opened in the current writer: the writer has just
 // opened a file that held size bytes and continues its chain. From then on
 // Rotate and Close record trail_closed before leaving a file.
-func (a *Auditor) Open(size int64) error {
+func (a *Trail) Open(size int64) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
 		return errors.New("audit: trail closed")
 	}
 	a.opened = true
-	return a.record(AuditEvent{Time: time.Now().UTC(), Event: EventTrailOpened, Offset: size})
+	return a.record(Event{Time: time.Now().UTC(), Event: EventTrailOpened, Offset: size})
 }
 
 // Rotate makes w the destination of the next event and closes the previous
@@ -41,7 +41,7 @@ func (a *Auditor) Open(size int64) error {
 // trail_opened, no other event between them; its offset is w's size then
 // when w is an io.Seeker (the same file again, when it was not renamed),
 // else 0. The switch happens whatever the errors returned.
-func (a *Auditor) Rotate(w io.Writer) error {
+func (a *Trail) Rotate(w io.Writer) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -49,7 +49,7 @@ func (a *Auditor) Rotate(w io.Writer) error {
 	}
 	var errs []error
 	if a.opened {
-		if err := a.record(AuditEvent{Time: time.Now().UTC(), Event: EventTrailClosed, Reason: "rotated"}); err != nil {
+		if err := a.record(Event{Time: time.Now().UTC(), Event: EventTrailClosed, Reason: "rotated"}); err != nil {
 			errs = append(errs, fmt.Errorf("trail_closed not written: %w", err))
 		}
 	}
@@ -68,7 +68,7 @@ func (a *Auditor) Rotate(w io.Writer) error {
 				errs = append(errs, err)
 			}
 		}
-		if err := a.record(AuditEvent{Time: time.Now().UTC(), Event: EventTrailOpened, Offset: size, Reason: "rotated"}); err != nil {
+		if err := a.record(Event{Time: time.Now().UTC(), Event: EventTrailOpened, Offset: size, Reason: "rotated"}); err != nil {
 			errs = append(errs, fmt.Errorf("trail_opened not written: %w", err))
 		}
 	}
@@ -77,7 +77,7 @@ func (a *Auditor) Rotate(w io.Writer) error {
 
 // Close records trail_closed (after Open), then closes the underlying
 // writer when it is an io.Closer; later events fail. Safe to call twice.
-func (a *Auditor) Close() error {
+func (a *Trail) Close() error {
 	if a == nil {
 		return nil
 	}
@@ -89,7 +89,7 @@ func (a *Auditor) Close() error {
 	a.closed = true
 	var errs []error
 	if a.opened {
-		if err := a.record(AuditEvent{Time: time.Now().UTC(), Event: EventTrailClosed}); err != nil {
+		if err := a.record(Event{Time: time.Now().UTC(), Event: EventTrailClosed}); err != nil {
 			errs = append(errs, fmt.Errorf("trail_closed not written: %w", err))
 		}
 	}

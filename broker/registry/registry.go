@@ -1,4 +1,4 @@
-package broker
+package registry
 
 import (
 	"context"
@@ -8,19 +8,16 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
-	"net/mail"
-	"net/url"
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/broker/audit"
+	"github.com/tokenbroker/tokenbroker/broker/policy"
 )
 
-// RegistryConfig configures client registration rules.
-type RegistryConfig struct {
+// Config configures client registration rules.
+type Config struct {
 	// Methods are the registrable token_endpoint_auth_method values.
 	Methods []string
 	// ScopesSupported, when set, bounds registrable scopes.
@@ -38,32 +35,36 @@ type RegistryConfig struct {
 	OnChange func(clientID string)
 	// Audit, when set, records the writes the registry makes on its own
 	// account (secret rotation); the HTTP handlers record theirs.
-	Audit func(AuditEvent)
+	Audit func(audit.Event)
+	// SelfServiceResources bounds the allowed_resources and default_audience
+	// a client may give itself through RFC 7591 registration
+	// (CheckSelfService): audiences are the operator's to grant.
+	SelfServiceResources []string
 }
 
 // Registry creates, reads, updates and deletes clients in a backend. The HTTP
 // registration endpoints (RFC 7591/7592) and the CLI both go through it.
 type Registry struct {
 	store backends.Store
-	cfg   RegistryConfig
+	cfg   Config
 }
 
-// NewRegistry returns a Registry over store.
-func NewRegistry(store backends.Store, cfg RegistryConfig) *Registry {
+// New returns a Registry over store.
+func New(store backends.Store, cfg Config) *Registry {
 	if cfg.RotationGrace == 0 {
 		cfg.RotationGrace = 24 * time.Hour
 	}
 	if cfg.MaxLifetime == 0 {
-		cfg.MaxLifetime = HardMaxTokenLifetime
+		cfg.MaxLifetime = policy.HardMaxLifetime
 	}
 	if cfg.DefaultLifetime == 0 {
-		cfg.DefaultLifetime = DefaultTokenLifetime
+		cfg.DefaultLifetime = policy.DefaultLifetime
 	}
 	if cfg.OnChange == nil {
 		cfg.OnChange = func(string) {}
 	}
 	if cfg.Audit == nil {
-		cfg.Audit = func(AuditEvent) {}
+		cfg.Audit = func(audit.Event) {}
 	}
 	return &Registry{store: store, cfg: cfg}
 }
@@ -80,13 +81,6 @@ type createOptions struct{ managed bool }
 // client can read, update (within its ceiling) and delete its registration.
 // Self-registration always has one; an operator-created client only when asked.
 func WithRegistrationToken() CreateOption { return func(o *createOptions) { o.managed = true } }
-
-// MetadataError is RFC 7591 §3.2.2 invalid_client_metadata, naming the field.
-type MetadataError struct {
-	Field, Reason string
-}
-
-func (e *MetadataError) Error() string { return e.Field + ": " + e.Reason }
 
 // Registered is the outcome of a create or a secret rotation. Secret and
 // RegistrationToken are shown once and stored only as hashes.
@@ -109,8 +103,8 @@ func newClientID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// IsSecretMethod reports whether a method authenticates with a client secret.
-func IsSecretMethod(m string) bool {
+// isSecretMethod reports whether a method authenticates with a client secret.
+func isSecretMethod(m string) bool {
 	return m == backends.AuthClientSecretBasic || m == backends.AuthClientSecretPost
 }
 
@@ -151,7 +145,7 @@ func (r *Registry) Create(ctx context.Context, md *backends.Client, opts ...Crea
 		out.RegistrationToken = NewSecret()
 		set.RegistrationTokenHash = backends.HashSecret(out.RegistrationToken)
 	}
-	if IsSecretMethod(c.TokenEndpointAuthMethod) {
+	if isSecretMethod(c.TokenEndpointAuthMethod) {
 		out.Secret = NewSecret()
 		set.Secrets = []backends.Secret{{Hash: backends.HashSecret(out.Secret), CreatedAt: time.Now().UTC()}}
 	}
@@ -217,7 +211,7 @@ func (r *Registry) Update(ctx context.Context, id string, md *backends.Client) (
 		return nil, err
 	}
 	out := &Registered{Client: c}
-	if IsSecretMethod(c.TokenEndpointAuthMethod) {
+	if isSecretMethod(c.TokenEndpointAuthMethod) {
 		set, err := r.store.GetSecrets(ctx, id)
 		if errors.Is(err, backends.ErrNotFound) {
 			set, err = &backends.SecretSet{}, nil
@@ -318,7 +312,7 @@ func (r *Registry) RotateSecret(ctx context.Context, id string, grace time.Durat
 	if err != nil {
 		return "", err
 	}
-	if !IsSecretMethod(c.TokenEndpointAuthMethod) {
+	if !isSecretMethod(c.TokenEndpointAuthMethod) {
 		return "", fmt.Errorf("client %q authenticates with %s, not a secret", id, c.TokenEndpointAuthMethod)
 	}
 	if grace == 0 {
@@ -348,7 +342,7 @@ func (r *Registry) RotateSecret(ctx context.Context, id string, grace time.Durat
 		return "", err
 	}
 	r.cfg.OnChange(id)
-	r.cfg.Audit(AuditEvent{Time: now, Event: "secret_rotated", ClientID: id, Method: c.TokenEndpointAuthMethod, Outcome: "success", Source: "registry"})
+	r.cfg.Audit(audit.Event{Time: now, Event: audit.EventSecretRotated, ClientID: id, Method: c.TokenEndpointAuthMethod, Outcome: "success", Source: "registry"})
 	return secret, nil
 }
 
@@ -360,131 +354,6 @@ func (r *Registry) CheckRegistrationToken(ctx context.Context, id, token string)
 	}
 	if set.RegistrationTokenHash == "" || !backends.VerifyToken(token, set.RegistrationTokenHash) {
 		return errors.New("registration access token does not match")
-	}
-	return nil
-}
-
-// Validate checks client metadata (RFC 7591 §2, RFC 8705 §2.1.2, our fields).
-func (r *Registry) Validate(c *backends.Client) error {
-	bad := func(f, why string) error { return &MetadataError{f, why} }
-	if !backends.ValidClientID(c.ClientID) {
-		return bad("client_id", "must be 1-128 characters of A-Z a-z 0-9 - . _ ~")
-	}
-	if !slices.Contains(r.cfg.Methods, c.TokenEndpointAuthMethod) {
-		return bad("token_endpoint_auth_method", fmt.Sprintf("must be one of %v", r.cfg.Methods))
-	}
-	for _, g := range c.GrantTypes {
-		if g != backends.GrantClientCredentials {
-			return bad("grant_types", "only client_credentials can be registered")
-		}
-	}
-	if len(c.ResponseTypes) > 0 {
-		return bad("response_types", "this server has no authorization endpoint; leave response_types empty")
-	}
-	if len(c.ClientName) > 256 {
-		return bad("client_name", "longer than 256 characters")
-	}
-	if len(c.Scope) > 4096 {
-		return bad("scope", "longer than 4096 characters")
-	}
-	for _, s := range strings.Fields(c.Scope) {
-		if !validScopeToken(s) {
-			return bad("scope", fmt.Sprintf("%q is not a valid scope token", s))
-		}
-		if len(r.cfg.ScopesSupported) > 0 && !slices.Contains(r.cfg.ScopesSupported, s) {
-			return bad("scope", fmt.Sprintf("%q is not a supported scope", s))
-		}
-	}
-	if err := c.Check(); err != nil {
-		return metadataErr(err)
-	}
-	if len(c.AllowedResources) > 64 {
-		return bad("allowed_resources", "more than 64 entries")
-	}
-	for _, res := range c.AllowedResources {
-		if err := validateResource(res); err != nil {
-			return bad("allowed_resources", fmt.Sprintf("%q: %v", res, err))
-		}
-	}
-	if c.DefaultAudience != "" {
-		if err := validateResource(c.DefaultAudience); err != nil {
-			return bad("default_audience", err.Error())
-		}
-	}
-	if c.AccessTokenLifetime < 0 || time.Duration(c.AccessTokenLifetime)*time.Second > r.cfg.MaxLifetime {
-		return bad("access_token_lifetime", fmt.Sprintf("must be between 0 and %d seconds", int(r.cfg.MaxLifetime.Seconds())))
-	}
-	if err := validateKeys(c); err != nil {
-		return err
-	}
-	return validateTLSFields(c)
-}
-
-func validateKeys(c *backends.Client) error {
-	bad := func(f, why string) error { return &MetadataError{f, why} }
-	if len(c.JWKS) > 0 && c.JWKSURI != "" {
-		return bad("jwks", "jwks and jwks_uri must not both be present (RFC 7591 §2)")
-	}
-	if len(c.JWKS) > 64<<10 {
-		return bad("jwks", "larger than 64 KiB")
-	}
-	if len(c.JWKS) > 0 {
-		// At most authn.MaxClientKeys keys, each with a kid when there are
-		// several: the rule authentication enforces, refused here up front.
-		if err := authn.CheckClientJWKS(c.JWKS); err != nil {
-			return bad("jwks", err.Error())
-		}
-	}
-	if c.JWKSURI != "" {
-		u, err := url.Parse(c.JWKSURI)
-		if err != nil || u.Scheme != "https" || u.Host == "" || u.Fragment != "" {
-			return bad("jwks_uri", "must be an https URL")
-		}
-	}
-	if c.TokenEndpointAuthMethod == backends.AuthPrivateKeyJWT && len(c.JWKS) == 0 && c.JWKSURI == "" {
-		return bad("jwks", "private_key_jwt needs jwks or jwks_uri")
-	}
-	if c.TokenEndpointAuthMethod == backends.AuthSelfSignedTLSClient && len(c.JWKS) == 0 && c.JWKSURI == "" {
-		return bad("jwks", "self_signed_tls_client_auth needs jwks or jwks_uri holding the certificate (RFC 8705 §2.2.2)")
-	}
-	if c.TokenEndpointAuthSigningAlg != "" && !slices.Contains(assertionAlgs, c.TokenEndpointAuthSigningAlg) {
-		return bad("token_endpoint_auth_signing_alg", fmt.Sprintf("must be one of %v", assertionAlgs))
-	}
-	return nil
-}
-
-func validateTLSFields(c *backends.Client) error {
-	bad := func(f, why string) error { return &MetadataError{f, why} }
-	set := 0
-	for _, v := range []string{c.TLSClientAuthSubjectDN, c.TLSClientAuthSANDNS, c.TLSClientAuthSANURI, c.TLSClientAuthSANIP, c.TLSClientAuthSANEmail} {
-		if v != "" {
-			set++
-		}
-	}
-	if c.TokenEndpointAuthMethod == backends.AuthTLSClient && set != 1 {
-		// RFC 8705 §2.1.2: exactly one of the parameters.
-		return bad("tls_client_auth_subject_dn", "tls_client_auth needs exactly one of tls_client_auth_subject_dn, _san_dns, _san_uri, _san_ip, _san_email")
-	}
-	if c.TokenEndpointAuthMethod != backends.AuthTLSClient && set > 0 {
-		return bad("tls_client_auth_subject_dn", "tls_client_auth_* fields apply only to tls_client_auth")
-	}
-	if c.TLSClientAuthSANIP != "" && net.ParseIP(c.TLSClientAuthSANIP) == nil {
-		return bad("tls_client_auth_san_ip", "not an IP address")
-	}
-	if c.TLSClientAuthSANEmail != "" {
-		if a, err := mail.ParseAddress(c.TLSClientAuthSANEmail); err != nil || a.Address != c.TLSClientAuthSANEmail {
-			return bad("tls_client_auth_san_email", "not an email address")
-		}
-	}
-	if c.TLSClientAuthSANURI != "" {
-		if u, err := url.Parse(c.TLSClientAuthSANURI); err != nil || !u.IsAbs() {
-			return bad("tls_client_auth_san_uri", "not an absolute URI")
-		}
-	}
-	if h := c.TLSClientAuthCASHA256; h != "" {
-		if len(strings.ReplaceAll(h, ":", "")) != 64 {
-			return bad("tls_client_auth_ca_sha256", "must be the hex SHA-256 of the CA certificate")
-		}
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package broker
+package registry
 
 import (
 	"fmt"
@@ -27,15 +27,28 @@ import (
 //     (def, tokens.lifetime), not "no limit": the client may shorten it, never
 //     lengthen it.
 func narrow(c, held *backends.Client, g *backends.Ceiling, def time.Duration) error {
-	bad := func(f, format string, args ...any) error {
-		return &MetadataError{f, fmt.Sprintf(format, args...)}
+	if err := keepFixed(c, held, g); err != nil {
+		return err
 	}
+	// RFC 8705 §3.4: a bound-token requirement the operator set stays.
+	c.TLSClientCertificateBoundAccessTokens = c.TLSClientCertificateBoundAccessTokens || g.TLSClientCertificateBoundAccessTokens
+	return withinGrant(c, g, def)
+}
+
+// metadataErrorf is a MetadataError for field with a formatted reason.
+func metadataErrorf(field, format string, args ...any) error {
+	return &MetadataError{field, fmt.Sprintf(format, args...)}
+}
+
+// keepFixed holds c to what only the operator sets: the method, the
+// certificate match, the CA pin and a self-signed client's certificate.
+func keepFixed(c, held *backends.Client, g *backends.Ceiling) error {
 	fixed := func(f string, v *string, granted string) error {
 		if *v == "" {
 			*v = granted
 		}
 		if *v != granted {
-			return bad(f, "set by the operator; a client cannot change it")
+			return metadataErrorf(f, "set by the operator; a client cannot change it")
 		}
 		return nil
 	}
@@ -52,27 +65,29 @@ func narrow(c, held *backends.Client, g *backends.Ceiling, def time.Duration) er
 	}
 	for i, v := range match {
 		if *v != granted[i] {
-			return bad(names[i], "set by the operator; a client cannot change its certificate match")
+			return metadataErrorf(names[i], "set by the operator; a client cannot change its certificate match")
 		}
 	}
 	if err := fixed("tls_client_auth_ca_sha256", &c.TLSClientAuthCASHA256, g.TLSClientAuthCASHA256); err != nil {
 		return err
 	}
 	if g.TokenEndpointAuthMethod == backends.AuthSelfSignedTLSClient {
-		if err := keepCertificate(c, held, g); err != nil {
-			return err
-		}
+		return keepCertificate(c, held, g)
 	}
-	// RFC 8705 §3.4: a bound-token requirement the operator set stays.
-	c.TLSClientCertificateBoundAccessTokens = c.TLSClientCertificateBoundAccessTokens || g.TLSClientCertificateBoundAccessTokens
+	return nil
+}
 
+// withinGrant fits scope, allowed_resources, default_audience and
+// access_token_lifetime within the grant: omitted means the granted value,
+// a subset narrows, anything beyond is refused.
+func withinGrant(c *backends.Client, g *backends.Ceiling, def time.Duration) error {
 	grantedScopes := strings.Fields(g.Scope)
 	if c.Scope == "" {
 		c.Scope = g.Scope
 	}
 	for _, s := range strings.Fields(c.Scope) {
 		if !slices.Contains(grantedScopes, s) {
-			return bad("scope", "%q is beyond the scope the operator granted", clipEcho(s, 64))
+			return metadataErrorf("scope", "%q is beyond the scope the operator granted", clipEcho(s, 64))
 		}
 	}
 	if c.AllowedResources == nil {
@@ -80,14 +95,14 @@ func narrow(c, held *backends.Client, g *backends.Ceiling, def time.Duration) er
 	}
 	for _, r := range c.AllowedResources {
 		if !slices.Contains(g.AllowedResources, r) {
-			return bad("allowed_resources", "%q is beyond the audiences the operator granted", clipEcho(r, 128))
+			return metadataErrorf("allowed_resources", "%q is beyond the audiences the operator granted", clipEcho(r, 128))
 		}
 	}
 	if c.DefaultAudience == "" {
 		c.DefaultAudience = g.DefaultAudience
 	}
 	if a := c.DefaultAudience; a != "" && a != g.DefaultAudience && !slices.Contains(g.AllowedResources, a) {
-		return bad("default_audience", "%q is beyond the audiences the operator granted", clipEcho(a, 128))
+		return metadataErrorf("default_audience", "%q is beyond the audiences the operator granted", clipEcho(a, 128))
 	}
 	if c.AccessTokenLifetime == 0 {
 		c.AccessTokenLifetime = g.AccessTokenLifetime
@@ -97,7 +112,7 @@ func narrow(c, held *backends.Client, g *backends.Ceiling, def time.Duration) er
 		maxLife = int64(def / time.Second) // 0 granted the default lifetime
 	}
 	if c.AccessTokenLifetime > maxLife {
-		return bad("access_token_lifetime", "longer than the %d seconds the operator granted", maxLife)
+		return metadataErrorf("access_token_lifetime", "longer than the %d seconds the operator granted", maxLife)
 	}
 	return nil
 }

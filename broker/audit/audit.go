@@ -1,4 +1,4 @@
-package broker
+package audit
 
 import (
 	"bytes"
@@ -15,11 +15,11 @@ import (
 	"unicode/utf8"
 )
 
-// AuditEvent is one line of the audit trail: who got which token, who failed.
+// Event is one line of the audit trail: who got which token, who failed.
 // It never holds a secret, an assertion or a token — tokens appear by jti.
-type AuditEvent struct {
+type Event struct {
 	Time           time.Time `json:"time"`
-	Event          string    `json:"event"` // token_issued, token_refused, token_revoked, trail_opened, trail_closed
+	Event          string    `json:"event"` // one of the Event… names
 	RequestID      string    `json:"request_id"`
 	ClientID       string    `json:"client_id,omitempty"`
 	Method         string    `json:"auth_method,omitempty"`
@@ -41,24 +41,38 @@ type AuditEvent struct {
 	Prev string `json:"prev,omitempty"`
 }
 
-// Audit line bounds: attacker-supplied values (client_id, parameter names in
-// reasons, scopes, certificate subjects …) are cut to MaxAuditField bytes,
-// marked with "…", and no line is longer than MaxAuditLine bytes, newline
-// included, whatever JSON escaping does to the values.
+// Event names (Event.Event), besides the trail's own brackets
+// (EventTrailOpened, EventTrailClosed).
 const (
-	MaxAuditField = 256
-	MaxAuditLine  = 8 << 10
+	EventTokenIssued          = "token_issued"
+	EventTokenRefused         = "token_refused"
+	EventTokenRevoked         = "token_revoked"
+	EventIntrospectionRefused = "introspection_refused"
+	EventRevocationRefused    = "revocation_refused"
+	EventClientRegistered     = "client_registered" // RFC 7591
+	EventClientUpdated        = "client_updated"    // RFC 7592
+	EventClientDeleted        = "client_deleted"    // RFC 7592
+	EventSecretRotated        = "secret_rotated"
 )
 
-// Auditor writes one JSON line per event. In chained mode each line carries
+// Audit line bounds: attacker-supplied values (client_id, parameter names in
+// reasons, scopes, certificate subjects …) are cut to MaxField bytes,
+// marked with "…", and no line is longer than MaxLine bytes, newline
+// included, whatever JSON escaping does to the values.
+const (
+	MaxField = 256
+	MaxLine  = 8 << 10
+)
+
+// Trail writes one JSON line per event. In chained mode each line carries
 // the hash of the line before it, so editing or deleting a line breaks the
 // chain at that point ("tokenbroker audit verify"). With a chain key each
 // line also ends with "mac", an HMAC-SHA-256 of the line under the key, so
 // that no one without the key can rewrite a line — the last one included —
-// and recompute the chain. A file writer calls Open after NewAuditor, so
+// and recompute the chain. A file writer calls Open after New, so
 // that its time in the file is bracketed by trail_opened and trail_closed
 // (see EventTrailOpened).
-type Auditor struct {
+type Trail struct {
 	mu     sync.Mutex
 	w      io.Writer
 	chain  bool
@@ -73,26 +87,26 @@ type Auditor struct {
 // chainGenesis is the prev of the first line.
 const chainGenesis = "genesis"
 
-// MinAuditKeyLen is the shortest chain key accepted (256 bits).
-const MinAuditKeyLen = 32
+// MinKeyLen is the shortest chain key accepted (256 bits).
+const MinKeyLen = 32
 
-// AuditOption configures an Auditor.
-type AuditOption func(*Auditor)
+// Option configures a Trail.
+type Option func(*Trail)
 
 // WithChainKey keys the chain (implies chained mode): every line carries an
-// HMAC-SHA-256 of itself under key, which must be at least MinAuditKeyLen
-// bytes. Verify with VerifyAuditChain and the same key.
-func WithChainKey(key []byte) AuditOption {
-	return func(a *Auditor) { a.key, a.chain = bytes.Clone(key), true }
+// HMAC-SHA-256 of itself under key, which must be at least MinKeyLen
+// bytes. Verify with VerifyChain and the same key.
+func WithChainKey(key []byte) Option {
+	return func(a *Trail) { a.key, a.chain = bytes.Clone(key), true }
 }
 
-// NewAuditor writes to w; with chain set, lines are hash-chained starting
-// after prev ("" for a new trail; LastAuditHash of an existing file to continue it).
-func NewAuditor(w io.Writer, chain bool, prev string, opts ...AuditOption) *Auditor {
+// New writes to w; with chain set, lines are hash-chained starting
+// after prev ("" for a new trail; LastHash of an existing file to continue it).
+func New(w io.Writer, chain bool, prev string, opts ...Option) *Trail {
 	if prev == "" {
 		prev = chainGenesis
 	}
-	a := &Auditor{w: w, chain: chain, prev: prev}
+	a := &Trail{w: w, chain: chain, prev: prev}
 	for _, o := range opts {
 		o(a)
 	}
@@ -101,7 +115,7 @@ func NewAuditor(w io.Writer, chain bool, prev string, opts ...AuditOption) *Audi
 
 // Record writes ev as one line, in one Write call. Its error means the event
 // is not in the trail; the caller decides (Config.AuditFailClosed).
-func (a *Auditor) Record(ev AuditEvent) error {
+func (a *Trail) Record(ev Event) error {
 	if a == nil {
 		return nil
 	}
@@ -114,7 +128,7 @@ func (a *Auditor) Record(ev AuditEvent) error {
 }
 
 // record writes ev; a.mu is held.
-func (a *Auditor) record(ev AuditEvent) error {
+func (a *Trail) record(ev Event) error {
 	if a.chain {
 		ev.Prev = a.prev
 	}
@@ -130,10 +144,10 @@ func (a *Auditor) record(ev AuditEvent) error {
 	return nil
 }
 
-// line encodes ev, bounded: fields are cut to MaxAuditField bytes, then
-// harder until the line fits MaxAuditLine (JSON escaping can make a byte six).
-func (a *Auditor) line(ev AuditEvent) ([]byte, error) {
-	for _, lim := range []struct{ field, aud int }{{MaxAuditField, 16}, {64, 8}, {16, 2}} {
+// line encodes ev, bounded: fields are cut to MaxField bytes, then
+// harder until the line fits MaxLine (JSON escaping can make a byte six).
+func (a *Trail) line(ev Event) ([]byte, error) {
+	for _, lim := range []struct{ field, aud int }{{MaxField, 16}, {64, 8}, {16, 2}} {
 		e := ev
 		e.clip(lim.field, lim.aud)
 		b, err := json.Marshal(e)
@@ -143,7 +157,7 @@ func (a *Auditor) line(ev AuditEvent) ([]byte, error) {
 		if a.key != nil {
 			b = appendMAC(b, a.key)
 		}
-		if len(b)+1 <= MaxAuditLine {
+		if len(b)+1 <= MaxLine {
 			return append(b, '\n'), nil
 		}
 	}
@@ -151,9 +165,9 @@ func (a *Auditor) line(ev AuditEvent) ([]byte, error) {
 }
 
 // clip cuts every attacker-influenced field to n bytes and the audience list to naud.
-func (e *AuditEvent) clip(n, naud int) {
+func (e *Event) clip(n, naud int) {
 	for _, f := range []*string{&e.RequestID, &e.ClientID, &e.Method, &e.CertSubject, &e.CertThumbprint, &e.Scope, &e.JTI, &e.Outcome, &e.Reason, &e.Source, &e.Peer} {
-		c := clipString(*f, n)
+		c := Clip(*f, n)
 		if len(c) < len(*f) && strings.HasSuffix(c, "…") {
 			e.Truncated = true
 		}
@@ -165,7 +179,7 @@ func (e *AuditEvent) clip(n, naud int) {
 	if e.Audience != nil {
 		aud := make([]string, len(e.Audience))
 		for i, s := range e.Audience {
-			if aud[i] = clipString(s, n); len(aud[i]) < len(s) && strings.HasSuffix(aud[i], "…") {
+			if aud[i] = Clip(s, n); len(aud[i]) < len(s) && strings.HasSuffix(aud[i], "…") {
 				e.Truncated = true
 			}
 		}
@@ -173,10 +187,10 @@ func (e *AuditEvent) clip(n, naud int) {
 	}
 }
 
-// clipString cuts s to at most n bytes on a rune boundary, ending in "…".
+// Clip cuts s to at most n bytes on a rune boundary, ending in "…".
 // Invalid UTF-8 becomes U+FFFD first, as JSON would write it, so the bound
 // holds for the value a reader of the line gets back.
-func clipString(s string, n int) string {
+func Clip(s string, n int) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}

@@ -1,0 +1,4 @@
+package broker
+
+// ParseForm is parseForm, for FuzzParseForm.
+var ParseForm = parseForm
