@@ -18,6 +18,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/vault"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 type transitBroker struct {
@@ -31,7 +32,7 @@ type transitBroker struct {
 func newTransitBroker(t testing.TB, alg string, delay time.Duration) *transitBroker {
 	v := server(t)
 	ctx := context.Background()
-	store := open(t, v, uniquePrefix(), vault.Token(v.rootToken), quiet())
+	store := open(t, v, uniquePrefix(), vault.Token(v.RootToken()), quiet())
 	tr, err := store.Transit(ctx, vault.TransitConfig{Key: "tb-" + strings.ToLower(alg) + "-" + uniquePrefix(), Alg: alg, PublishDelay: delay, MaxLifetime: 2 * time.Second, Skew: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -165,11 +166,5 @@ func BenchmarkTransitTokens(b *testing.B) {
 
 func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 20s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the condition", cond)
 }
