@@ -14,6 +14,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/file"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 func kids(e *env) []string {
@@ -180,11 +181,5 @@ func TestConfigValidationNamesTheKey(t *testing.T) {
 
 func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the condition", cond)
 }

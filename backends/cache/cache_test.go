@@ -13,6 +13,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 type clock struct {
@@ -186,7 +187,8 @@ func TestSingleFlight(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(50 * time.Millisecond) // let the goroutines pile up on the one load
+	// Every goroutine has missed and is on its way to the one load.
+	testkit.WaitFor(t, "50 misses waiting on the load", func() bool { return c.Stats().Misses == 50 })
 	close(b.gate)
 	wg.Wait()
 	if n := b.loads.Load(); n != 1 {
@@ -212,11 +214,5 @@ func TestBounded(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the condition", cond)
 }

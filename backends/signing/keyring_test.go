@@ -12,6 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenbroker/tokenbroker/backends/signing"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 // fakeSource serves whatever set (or error) the test put in it.
@@ -125,11 +126,5 @@ func TestKeyringRefreshes(t *testing.T) {
 	defer ring.Close()
 	next := localSet(t, "ES256", 1)
 	src.put(next, nil)
-	deadline := time.Now().Add(10 * time.Second)
-	for ring.Active().KeyID() != next.Active.KeyID() {
-		if time.Now().After(deadline) {
-			t.Fatal("the refresh loop did not pick up the new set")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the refresh loop to pick up the new set", func() bool { return ring.Active().KeyID() == next.Active.KeyID() })
 }

@@ -8,16 +8,13 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/internal/refresh"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 // waitFor polls cond for up to 10 s (a loaded machine is slow, never wrong).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	testkit.WaitFor(t, what, cond)
 }
 
 func TestEveryCallsUntilStopped(t *testing.T) {
