@@ -29,6 +29,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 const (
@@ -98,14 +99,9 @@ func newWorld(t testing.TB) *world {
 		c()
 		<-d
 		var ln net.Listener
-		for i := 0; i < 100; i++ {
-			if ln, err = net.Listen("tcp", addr); err == nil {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatal(err)
+		var lerr error
+		if testkit.Poll(testkit.Timeout, func() bool { ln, lerr = net.Listen("tcp", addr); return lerr == nil }) != nil {
+			t.Fatal(lerr) // the old listener's port never came free
 		}
 		start(ln)
 	}
@@ -303,7 +299,6 @@ func TestClientKitThroughRestartAndRotation(t *testing.T) {
 		}
 		tok, _ := src.Token()
 		kids[strings.SplitN(tok.AccessToken, ".", 2)[0]] = true
-		time.Sleep(10 * time.Millisecond)
 	}
 	if len(kids) < 2 {
 		t.Fatal("the rotation never reached the client: every token has the same header")
