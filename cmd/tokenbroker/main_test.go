@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 type syncBuffer struct {
@@ -310,9 +311,7 @@ func TestTokenInspectAndDemo(t *testing.T) {
 		done <- run(actx, []string{"demo", "api", "--issuer", iss, "--listen", apiAddr}, apiOut, &syncBuffer{})
 	}()
 	defer func() { cancel(); <-done }()
-	for !strings.Contains(apiOut.String(), "demo API on") {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the demo API banner", func() bool { return strings.Contains(apiOut.String(), "demo API on") })
 	out, err := cli("demo", "client", "--issuer", iss, "--api", "https://"+apiAddr)
 	if err != nil || !strings.Contains(out, "1. demo-mtls-spiffe with its own certificate: 200") || !strings.Contains(out, "2. the same token from another certificate: 401") {
 		t.Fatalf("demo client: %v\n%s", err, out)
