@@ -46,18 +46,14 @@ func startDev(t *testing.T, addr string) (stdout, stderr *syncBuffer, stop func(
 	stdout, stderr = &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve", "--dev", "--listen", addr}, stdout, stderr) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(stderr.String(), "listening") {
+	testkit.WaitFor(t, "the serve --dev banner", func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("serve --dev exited: %v\n%s", err, stderr)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no banner:\n%s", stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return strings.Contains(stderr.String(), "listening")
+	})
 	return stdout, stderr, func() {
 		cancel()
 		if err := <-done; err != nil {
