@@ -204,6 +204,7 @@ func (w *world) call(path, tok string, cert *tls.Certificate) (*http.Response, s
 }
 
 func TestBoundTokenEndToEnd(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	v := w.verifier()
 	w.startAPI(v)
@@ -271,6 +272,7 @@ func revoke(t *testing.T, w *world, tok string, cert *tls.Certificate) {
 
 // The kit under a broker that restarts and rotates its keys: no API call fails.
 func TestClientKitThroughRestartAndRotation(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.startAPI(w.verifier())
 	cert := w.clientCert(spiffeID)
@@ -353,6 +355,7 @@ func BenchmarkVerify(b *testing.B) {
 // Behind a TLS-terminating proxy the binding is checked against the
 // certificate the trusted proxy forwards, and a header from anyone else is refused.
 func TestBindingThroughTrustedProxyHeader(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	cert := w.clientCert(spiffeID)
 	tok, err := w.source(&cert).Token()

@@ -37,6 +37,7 @@ func fakeBroker(t *testing.T, failures int32, lifetime int) (*httptest.Server, *
 }
 
 func TestRetriesCachingAndSingleFlight(t *testing.T) {
+	t.Parallel()
 	srv, calls := fakeBroker(t, 2, 300)
 	src, err := tokensource.New(tokensource.Config{TokenURL: srv.URL, ClientID: "c", Secret: "s3cret"})
 	if err != nil {
@@ -72,6 +73,7 @@ func TestRetriesCachingAndSingleFlight(t *testing.T) {
 }
 
 func TestRefreshAheadOfExpiry(t *testing.T) {
+	t.Parallel()
 	srv, calls := fakeBroker(t, 0, 12) // a fifth of 12 s is under the 10 s floor: refresh when < 10 s left
 	clk := testkit.NewClock(time.Now())
 	src, _ := tokensource.New(tokensource.Config{TokenURL: srv.URL, ClientID: "c", Secret: "s3cret", Now: clk.Now})
@@ -89,6 +91,7 @@ func TestRefreshAheadOfExpiry(t *testing.T) {
 
 // The API client gets a new token after a 401 invalid_token and retries once.
 func TestClientRefetchesAfterInvalidToken(t *testing.T) {
+	t.Parallel()
 	srv, _ := fakeBroker(t, 0, 300)
 	var seen []string
 	var mu sync.Mutex

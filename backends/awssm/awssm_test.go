@@ -66,6 +66,7 @@ func rawClient(srv *awssmtest.Server, ak, sk string) *sm.Client {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	var servers sync.Map // *awssm.Store → its endpoint
 	backendtest.Run(t, func(t *testing.T) backends.Store {
 		srv := awssmtest.New(accessKey, secretKey, region)
@@ -96,6 +97,7 @@ func apiCode(t *testing.T, err error) (string, int) {
 
 // The local endpoint behaves as the AWS API reference says, seen through the real SDK.
 func TestEndpointFidelity(t *testing.T) {
+	t.Parallel()
 	srv := awssmtest.New(accessKey, secretKey, region)
 	defer srv.Close()
 	ctx := context.Background()
@@ -266,6 +268,7 @@ func (h *harness) token(id, secret string) int {
 // A full rotation as AWS rotation runs it — pending, then current, then
 // previous — under load, loses no valid request.
 func TestRotationUnderLoad(t *testing.T) {
+	t.Parallel()
 	// The cache's clock moves only when the test moves it: each step below
 	// waits for what it needs (requests served, a reload done), never for
 	// time to pass.
@@ -347,6 +350,7 @@ func TestRotationUnderLoad(t *testing.T) {
 
 // Warm start and steady state: no AWS call per token.
 func TestNoAWSCallsInSteadyState(t *testing.T) {
+	t.Parallel()
 	srv := awssmtest.New(accessKey, secretKey, region)
 	defer srv.Close()
 	ctx := context.Background()
@@ -388,6 +392,7 @@ func TestNoAWSCallsInSteadyState(t *testing.T) {
 
 // Throttling backs off instead of failing; an outage is ridden out within the stale window.
 func TestThrottlingAndOutage(t *testing.T) {
+	t.Parallel()
 	clk := testkit.NewClock(time.Now())
 	h := newHarness(t, cache.Options{TTL: 100 * time.Millisecond, StaleWindow: time.Minute, RetryBackoff: 50 * time.Millisecond, LoadTimeout: 2 * time.Second, Now: clk.Now})
 	ctx := context.Background()
@@ -434,6 +439,7 @@ func TestThrottlingAndOutage(t *testing.T) {
 // Signing keys through version stages: AWSCURRENT signs, AWSPENDING is
 // published before it signs, AWSPREVIOUS stays published after a rotation.
 func TestStagedSigningKeys(t *testing.T) {
+	t.Parallel()
 	srv := awssmtest.New(accessKey, secretKey, region)
 	defer srv.Close()
 	ctx := context.Background()
@@ -478,6 +484,7 @@ func TestStagedSigningKeys(t *testing.T) {
 // metadata. A client_secret member sent to /register (or stored by any other
 // path as metadata) never becomes a working secret: on main it did.
 func TestMetadataNeverBecomesASecret(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := awssmtest.New(accessKey, secretKey, region)
 	defer srv.Close()
@@ -523,6 +530,7 @@ func TestMetadataNeverBecomesASecret(t *testing.T) {
 // Warm start reads documents in bulk: one that names another client (or does
 // not decode) is skipped, never loaded in that client's place.
 func TestWarmStartSkipsDocumentsForAnotherClient(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := awssmtest.New(accessKey, secretKey, region)
 	defer srv.Close()

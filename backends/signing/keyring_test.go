@@ -56,6 +56,7 @@ func localSet(t *testing.T, alg string, n int) *signing.Set {
 }
 
 func TestKeyringRefusesUnusableSets(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	noActive := localSet(t, "ES256", 2)
 	noActive.Active = nil
@@ -73,6 +74,7 @@ func TestKeyringRefusesUnusableSets(t *testing.T) {
 }
 
 func TestKeyringPublishesAndKeepsLastGood(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	first := localSet(t, "EdDSA", 2)
 	src := &fakeSource{set: first}
@@ -118,6 +120,7 @@ func TestKeyringPublishesAndKeepsLastGood(t *testing.T) {
 }
 
 func TestKeyringRefreshes(t *testing.T) {
+	t.Parallel()
 	src := &fakeSource{set: localSet(t, "ES256", 1)}
 	ring, err := signing.NewKeyring(context.Background(), src, signing.WithRefresh(5*time.Millisecond))
 	if err != nil {

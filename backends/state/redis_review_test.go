@@ -21,6 +21,7 @@ import (
 // a correct replica (RFC 7523 §3 item 7) and a revoked token read as not
 // revoked (RFC 7009 §2.2).
 func TestReviewRedisSharesSurviveReplicaClockSkew(t *testing.T) {
+	t.Parallel()
 	addr, _ := statetest.StartRedis(t)
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { c.Close() })
