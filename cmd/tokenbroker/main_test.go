@@ -354,13 +354,14 @@ func (h *serveHarness) serve(cfgPath string) *syncBuffer {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve", "--config", cfgPath}, &syncBuffer{}, stderr) }()
 	h.t.Cleanup(func() { cancel(); <-done })
-	for !strings.Contains(stderr.String(), "listening") {
+	testkit.WaitFor(h.t, "the serve banner", func() bool {
 		select {
 		case err := <-done:
 			h.t.Fatalf("serve: %v\n%s", err, stderr)
-		case <-time.After(20 * time.Millisecond):
+		default:
 		}
-	}
+		return strings.Contains(stderr.String(), "listening")
+	})
 	return stderr
 }
 
