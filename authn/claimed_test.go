@@ -24,6 +24,7 @@ import (
 // included, so failed private_key_jwt attempts are charged to the client
 // they name and labelled with their method.
 func TestClaimed(t *testing.T) {
+	t.Parallel()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, nil)
 	assertion := func(iss, sub string) string {

@@ -34,6 +34,7 @@ func jwksOf(t testing.TB, n int, kid func(int) string) []byte {
 }
 
 func TestCheckClientJWKS(t *testing.T) {
+	t.Parallel()
 	named := func(i int) string { return fmt.Sprintf("k%d", i) }
 	none := func(int) string { return "" }
 	for _, tc := range []struct {

@@ -17,6 +17,7 @@ func basicHeader(id, secret string) string {
 }
 
 func TestParseBasic(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, header, id, secret string
 		present                  bool
@@ -44,6 +45,7 @@ func TestParseBasic(t *testing.T) {
 }
 
 func TestVerifySecret(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	past, future := now.Add(-time.Minute), now.Add(time.Minute)
 	set := &backends.SecretSet{Secrets: []backends.Secret{
@@ -74,6 +76,7 @@ func (s source) Get(_ context.Context, id string) (*backends.ClientEntry, error)
 
 // Exactly one method, and the registered one (docs/security.md, the first invariant).
 func TestExactlyOneRegisteredMethod(t *testing.T) {
+	t.Parallel()
 	src := source{
 		"b": {Client: &backends.Client{ClientID: "b", TokenEndpointAuthMethod: backends.AuthClientSecretBasic}, Secrets: &backends.SecretSet{Secrets: []backends.Secret{{Hash: backends.HashSecret("s")}}}},
 		"p": {Client: &backends.Client{ClientID: "p", TokenEndpointAuthMethod: backends.AuthClientSecretPost}, Secrets: &backends.SecretSet{Secrets: []backends.Secret{{Hash: backends.HashSecret("s")}}}},

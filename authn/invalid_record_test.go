@@ -18,6 +18,7 @@ func (f failingSource) Get(context.Context, string) (*backends.ClientEntry, erro
 // A record that fails validation refuses its client as invalid_client, with
 // the cause kept for the log; an outage stays an outage (issue 11 item 1).
 func TestInvalidRecordIsInvalidClient(t *testing.T) {
+	t.Parallel()
 	cause := fmt.Errorf("cache: %q: %w: scope: duplicate member", "c", backends.ErrInvalidRecord)
 	for _, tc := range []struct {
 		name    string

@@ -29,6 +29,7 @@ func jwksServer(t *testing.T, handle func(w http.ResponseWriter, r *http.Request
 // A failing jwks_uri is remembered: for 30 s requests naming it neither
 // fetch it again nor wait on it; after that it is tried once more.
 func TestFetcherNegativeCache(t *testing.T) {
+	t.Parallel()
 	var healthy atomic.Bool
 	good := jwksOf(t, 1, func(int) string { return "a" })
 	srv, hits, f := jwksServer(t, func(w http.ResponseWriter, _ *http.Request) {
@@ -77,6 +78,7 @@ func TestFetcherNegativeCache(t *testing.T) {
 // fetch it started: it completes on its own deadline, is cached, and the
 // next caller is served without fetching again.
 func TestFetcherSurvivesCallerCancel(t *testing.T) {
+	t.Parallel()
 	arrived, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	good := jwksOf(t, 1, func(int) string { return "a" })

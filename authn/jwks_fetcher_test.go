@@ -11,6 +11,7 @@ import (
 )
 
 func TestPublicAddr(t *testing.T) {
+	t.Parallel()
 	for addr, want := range map[string]bool{
 		"8.8.8.8": true, "2606:4700::1111": true,
 		"127.0.0.1": false, "::1": false, "10.1.2.3": false, "172.16.0.1": false, "192.168.1.1": false,
@@ -25,6 +26,7 @@ func TestPublicAddr(t *testing.T) {
 
 // SSRF: by default a jwks_uri pointing at this machine is never fetched.
 func TestFetcherRefusesLoopbackByDefault(t *testing.T) {
+	t.Parallel()
 	hit := false
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { hit = true }))
 	defer srv.Close()
@@ -39,6 +41,7 @@ func TestFetcherRefusesLoopbackByDefault(t *testing.T) {
 }
 
 func TestFetcherLimitsAndRedirects(t *testing.T) {
+	t.Parallel()
 	big := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte(`{"keys":[` + strings.Repeat(" ", 70<<10) + `]}`))
 	}))

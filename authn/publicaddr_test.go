@@ -15,6 +15,7 @@ import (
 // The jwks_uri SSRF guard: every IANA special-purpose block is refused,
 // whichever IPv6 form carries it.
 func TestPublicAddrSpecialPurpose(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		addr string
 		want bool
@@ -147,6 +148,7 @@ func FuzzPublicAddr(f *testing.F) {
 // (so a name that resolves — or re-resolves — to an internal address is
 // refused), whatever form the address takes in the URL.
 func TestFetcherRefusesAtDialTime(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int32
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
 	defer srv.Close()

@@ -14,6 +14,7 @@ import (
 // A distrusted issuer (revoked in Vault PKI) fails the chain even when the
 // client presents it itself; operator intermediates complete a leaf alone.
 func TestTLSClientAuthAnchorOptions(t *testing.T) {
+	t.Parallel()
 	root, err := certs.NewCA("root", time.Hour)
 	if err != nil {
 		t.Fatal(err)

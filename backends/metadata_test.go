@@ -11,6 +11,7 @@ import (
 )
 
 func TestDecodeClientRefuses(t *testing.T) {
+	t.Parallel()
 	deep := strings.Repeat("[", 16) + strings.Repeat("]", 16)
 	tests := []struct {
 		name, doc, member string
@@ -57,6 +58,7 @@ func TestDecodeClientRefuses(t *testing.T) {
 }
 
 func TestDecodeClientKeepsUnknownMembersCompact(t *testing.T) {
+	t.Parallel()
 	c, err := backends.DecodeClient([]byte(`{ "client_id" : "a", "scope": "read", "x_team" : { "owner" : [ 1, 2 ] }, "software_id":"<id>" }`))
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +78,7 @@ func TestDecodeClientKeepsUnknownMembersCompact(t *testing.T) {
 // A record built in code cannot smuggle a known, reserved or folded name
 // through Extra, nor exceed the bounds: it would not load back.
 func TestMarshalRefusesWhatDecodeRefuses(t *testing.T) {
+	t.Parallel()
 	for name, extra := range map[string]map[string]json.RawMessage{
 		"known":         {"scope": json.RawMessage(`"admin"`)},
 		"folded":        {"Scope": json.RawMessage(`"admin"`)},

@@ -10,6 +10,7 @@ import (
 // interfaces; signing code — internal/es256, go-jose — lives in
 // backends/signing (docs/architecture.md: the model imports no crypto).
 func TestModelImportsNoCrypto(t *testing.T) {
+	t.Parallel()
 	p, err := build.ImportDir(".", 0)
 	if err != nil {
 		t.Fatal(err)

@@ -53,6 +53,7 @@ var wrapStore func(backends.Store) backends.Store
 // env is a broker served over real TLS on loopback, with a file backend.
 type env struct {
 	t          *testing.T
+	crls       *certs.CRLSet // reloads crlFile every 20 ms; Refresh reloads it now
 	srv        *broker.Server
 	store      *file.Store
 	issuer     string
@@ -149,6 +150,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { crls.Close() })
+	e.crls = crls
 	serverPool := x509.NewCertPool()
 	serverPool.AddCert(ca.Cert)
 	keys := authn.NewKeySource(authn.NewJWKSFetcher(authn.FetcherOptions{AllowPrivate: true, RootCAs: serverPool}))

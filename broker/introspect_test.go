@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -61,10 +62,15 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 	forged := forgeWithKid(t, tok)
 	short := e.client(&backends.Client{ClientID: "short", Scope: "read", AccessTokenLifetime: 1})
 	_, sb := e.post(url.Values{"grant_type": {"client_credentials"}}, basic("short", short))
-	time.Sleep(1100 * time.Millisecond)
+	// Expired: that token's claims dated an hour back, signed with the
+	// broker's own active key (no waiting for its one second to pass).
+	expired := redate(t, e, sb["access_token"].(string), -time.Hour)
+	if introspect(redate(t, e, tok, 0))["active"] != true {
+		t.Fatal("a re-signed current token is inactive: the expired case would prove nothing")
+	}
 	for name, token := range map[string]string{
 		"garbage": "not-a-token", "foreign issuer": ob["access_token"].(string), "forged signature": forged,
-		"expired": sb["access_token"].(string), "oversize": strings.Repeat("a", 9000),
+		"expired": expired, "oversize": strings.Repeat("a", 9000),
 	} {
 		if got := introspect(token); len(got) != 1 || got["active"] != false {
 			t.Errorf("%s: %v, want only active=false", name, got)
@@ -103,6 +109,52 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 }
 
 // forgeWithKid re-signs tok's claims with a fresh key under the same kid.
+// redate re-signs tok with the broker's active key after moving its iat,
+// nbf and exp by d: a token the broker could have issued at another time.
+func redate(t *testing.T, e *env, tok string, d time.Duration) string {
+	t.Helper()
+	parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := parsed.UnsafeClaimsWithoutVerification(&claims); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"iat", "nbf", "exp"} {
+		if v, ok := claims[c].(float64); ok {
+			claims[c] = v + d.Seconds()
+		}
+	}
+	ks, err := e.store.GetKeySet(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid := parsed.Headers[0].KeyID
+	for _, k := range ks.Keys {
+		if k.KID != kid {
+			continue
+		}
+		var jwk jose.JSONWebKey
+		if err := jwk.UnmarshalJSON(k.Private); err != nil {
+			t.Fatal(err)
+		}
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jwk.Key}, (&jose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", kid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(claims)
+		jws, err := s.Sign(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := jws.CompactSerialize()
+		return out
+	}
+	t.Fatalf("no key %q in the broker's key set", kid)
+	return ""
+}
+
 func forgeWithKid(t *testing.T, tok string) string {
 	parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {

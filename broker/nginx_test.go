@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 // startNginx runs a real nginx terminating mutual TLS in front of the broker,
@@ -99,18 +100,15 @@ http {
 			cmd.Process.Kill()
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	if err := testkit.Poll(testkit.Timeout, func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx did not start: %s\n%s", out, log)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return err == nil
+	}); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		t.Fatalf("nginx did not start: %s\n%s", out, log)
 	}
 	return "https://" + addr
 }

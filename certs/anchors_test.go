@@ -28,6 +28,7 @@ func intermediateUnder(t *testing.T, root *certs.CA) *certs.CA {
 
 // Operator intermediates complete a client's path to a root, and never end one.
 func TestVerifyClientChainWithIntermediates(t *testing.T) {
+	t.Parallel()
 	root, other := testCA(t), testCA(t)
 	inter := intermediateUnder(t, root)
 	leaf := issue(t, inter, certs.Leaf{CommonName: "leaf", Client: true})

@@ -41,6 +41,7 @@ func testCA(t testing.TB) *certs.CA {
 }
 
 func TestSubjectDNMatching(t *testing.T) {
+	t.Parallel()
 	ca := testCA(t)
 	c := issue(t, ca, certs.Leaf{CommonName: "payments api", Organization: []string{"Example, Inc."}, Client: true})
 	for dn, want := range map[string]bool{
@@ -63,6 +64,7 @@ func TestSubjectDNMatching(t *testing.T) {
 }
 
 func TestParseDN(t *testing.T) {
+	t.Parallel()
 	dn, err := certs.ParseDN(`CN=a\+b\20,OU=x+OU=y,DC=example,DC=org,CN=#0c0568656c6c6f`)
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +80,7 @@ func TestParseDN(t *testing.T) {
 }
 
 func TestMatchSAN(t *testing.T) {
+	t.Parallel()
 	ca := testCA(t)
 	c := issue(t, ca, certs.Leaf{CommonName: "x", DNSNames: []string{"api.example.org"}, URIs: []string{"spiffe://example.org/ns/payments/sa/api"}, IPs: []net.IP{net.ParseIP("10.0.0.1"), net.ParseIP("2001:db8::1")}, Emails: []string{"svc@Example.org"}, Client: true})
 	for _, tc := range []struct {
@@ -107,6 +110,7 @@ func TestMatchSAN(t *testing.T) {
 }
 
 func TestVerifyClientChain(t *testing.T) {
+	t.Parallel()
 	root := testCA(t)
 	inter, err := certs.NewCA("intermediate", time.Hour)
 	if err != nil {
@@ -140,6 +144,7 @@ func TestVerifyClientChain(t *testing.T) {
 }
 
 func TestCRLSetFromFileAndURL(t *testing.T) {
+	t.Parallel()
 	ca := testCA(t)
 	leaf := issue(t, ca, certs.Leaf{CommonName: "leaf", Client: true})
 	other := issue(t, ca, certs.Leaf{CommonName: "other", Client: true})
@@ -189,6 +194,7 @@ func TestCRLSetFromFileAndURL(t *testing.T) {
 }
 
 func TestReloader(t *testing.T) {
+	t.Parallel()
 	p := filepath.Join(t.TempDir(), "v")
 	os.WriteFile(p, []byte("one"), 0o600)
 	r, err := certs.NewReloader([]string{p}, func() (string, error) {
@@ -217,6 +223,7 @@ func pemOf(c *x509.Certificate) string {
 }
 
 func TestProxyHeaderFormats(t *testing.T) {
+	t.Parallel()
 	ca := testCA(t)
 	leaf := issue(t, ca, certs.Leaf{CommonName: "leaf", Client: true})
 	b64 := base64.StdEncoding.EncodeToString

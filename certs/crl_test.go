@@ -95,6 +95,7 @@ func newCRLSource(t *testing.T, kind string, first []byte, log *slog.Logger, opt
 // plain http, or an old file put back — must not replace a newer one and
 // so un-revoke a certificate; a newer one is always taken.
 func TestCRLNeverMovesBackwards(t *testing.T) {
+	t.Parallel()
 	ca := testCA(t)
 	leaf := issue(t, ca, certs.Leaf{CommonName: "leaf", Client: true})
 	chain := []*x509.Certificate{leaf, ca.Cert}
@@ -145,6 +146,7 @@ func TestCRLNeverMovesBackwards(t *testing.T) {
 // A CRL past nextUpdate plus the grace is stale: by default certificates of
 // its issuer are refused; with CRLFailClosed(false) they pass with a warning.
 func TestStaleCRL(t *testing.T) {
+	t.Parallel()
 	ca := testCA(t)
 	leaf := issue(t, ca, certs.Leaf{CommonName: "leaf", Client: true})
 	chain := []*x509.Certificate{leaf, ca.Cert}
@@ -185,6 +187,7 @@ func TestStaleCRL(t *testing.T) {
 // the reload cannot un-revoke a certificate. Without it the new set would
 // take the old list as its first.
 func TestCRLInheritAcrossReload(t *testing.T) {
+	t.Parallel()
 	ca := testCA(t)
 	leaf := issue(t, ca, certs.Leaf{CommonName: "leaf", Client: true})
 	chain := []*x509.Certificate{leaf, ca.Cert}

@@ -10,6 +10,7 @@ import (
 )
 
 func TestClientAddr(t *testing.T) {
+	t.Parallel()
 	xff, err := certs.NewProxyExtractor(certs.ProxyConfig{Format: certs.FormatNginx, Trusted: []netip.Prefix{
 		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:1::/48")}})
 	if err != nil {

@@ -26,6 +26,7 @@ func tlsRequest(ctx context.Context, chain ...*x509.Certificate) *http.Request {
 // TestConnMemo: a connection derives its chain's Presented once, and never
 // answers with another chain's.
 func TestConnMemo(t *testing.T) {
+	t.Parallel()
 	ca := testCA(t)
 	a, b := issue(t, ca, certs.Leaf{CommonName: "a", Client: true}), issue(t, ca, certs.Leaf{CommonName: "b", Client: true})
 	from := func(r *http.Request) *certs.Presented {
@@ -56,6 +57,7 @@ func TestConnMemo(t *testing.T) {
 // TestFromRequest: a certificate header counts only from a trusted proxy; a
 // header from any other peer is refused, whatever its name.
 func TestFromRequest(t *testing.T) {
+	t.Parallel()
 	ca := testCA(t)
 	leaf := issue(t, ca, certs.Leaf{CommonName: "via proxy", Client: true})
 	direct := issue(t, ca, certs.Leaf{CommonName: "direct", Client: true})

@@ -11,6 +11,7 @@ import (
 // the resource middleware do not pull in Echo (its adapter is
 // echoresource); the access-token profile they share imports neither.
 func TestSDKLayering(t *testing.T) {
+	t.Parallel()
 	const mod = "github.com/tokenbroker/tokenbroker/"
 	broker, echo := mod+"broker", "github.com/labstack/"
 	for _, tc := range []struct {

@@ -30,6 +30,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/broker/policy"
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 const (
@@ -99,14 +100,9 @@ func newWorld(t testing.TB) *world {
 		c()
 		<-d
 		var ln net.Listener
-		for i := 0; i < 100; i++ {
-			if ln, err = net.Listen("tcp", addr); err == nil {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatal(err)
+		var lerr error
+		if testkit.Poll(testkit.Timeout, func() bool { ln, lerr = net.Listen("tcp", addr); return lerr == nil }) != nil {
+			t.Fatal(lerr) // the old listener's port never came free
 		}
 		start(ln)
 	}
@@ -209,6 +205,7 @@ func (w *world) call(path, tok string, cert *tls.Certificate) (*http.Response, s
 }
 
 func TestBoundTokenEndToEnd(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	v := w.verifier()
 	w.startAPI(v)
@@ -276,6 +273,7 @@ func revoke(t *testing.T, w *world, tok string, cert *tls.Certificate) {
 
 // The kit under a broker that restarts and rotates its keys: no API call fails.
 func TestClientKitThroughRestartAndRotation(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.startAPI(w.verifier())
 	cert := w.clientCert(spiffeID)
@@ -304,7 +302,6 @@ func TestClientKitThroughRestartAndRotation(t *testing.T) {
 		}
 		tok, _ := src.Token()
 		kids[strings.SplitN(tok.AccessToken, ".", 2)[0]] = true
-		time.Sleep(10 * time.Millisecond)
 	}
 	if len(kids) < 2 {
 		t.Fatal("the rotation never reached the client: every token has the same header")
@@ -359,6 +356,7 @@ func BenchmarkVerify(b *testing.B) {
 // Behind a TLS-terminating proxy the binding is checked against the
 // certificate the trusted proxy forwards, and a header from anyone else is refused.
 func TestBindingThroughTrustedProxyHeader(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	cert := w.clientCert(spiffeID)
 	tok, err := w.source(&cert).Token()

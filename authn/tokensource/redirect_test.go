@@ -90,6 +90,7 @@ func tokenJSON(w http.ResponseWriter, tok string) {
 // where Go keeps the Authorization header — gets no credentials sent on:
 // not the Basic header, not a client_secret in the body, not an unspent assertion.
 func TestTokenRequestNotRedirected(t *testing.T) {
+	t.Parallel()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -134,6 +135,7 @@ func TestTokenRequestNotRedirected(t *testing.T) {
 // redirects within it, never to a redirect to another origin (another port,
 // another host name, or plain http on the same host).
 func TestTokenNotSentAcrossOrigins(t *testing.T) {
+	t.Parallel()
 	broker := newRecorder(t, func(w http.ResponseWriter, _ *http.Request) { tokenJSON(w, "the-token") })
 	other := newRecorder(t, nil)
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -51,6 +51,9 @@ type Config struct {
 	Retries int
 	// Timeout for each token request (default 10 s).
 	Timeout time.Duration
+	// Now is the clock a cached token's age and expiry are read against
+	// (tests; default time.Now). Assertions are always dated by time.Now.
+	Now func() time.Time
 }
 
 // Source is an oauth2.TokenSource and a factory for API clients.
@@ -91,6 +94,9 @@ func New(cfg Config) (*Source, error) {
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.RootCAs}
 	if cfg.Certificate != nil {
@@ -133,7 +139,7 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 			s.tok = fresh
 			return fresh, nil
 		}
-		if s.tok != nil && time.Now().Before(s.tok.Expiry) {
+		if s.tok != nil && s.cfg.Now().Before(s.tok.Expiry) {
 			return s.tok, nil // the refresh failed; the cached token still serves
 		}
 		return nil, err
@@ -166,7 +172,7 @@ func (s *Source) due(tok *oauth2.Token) bool {
 		life := tok.Expiry.Sub(issuedAt(tok))
 		ahead = max(life/5, 10*time.Second)
 	}
-	return time.Until(tok.Expiry) < ahead
+	return tok.Expiry.Sub(s.cfg.Now()) < ahead
 }
 
 func issuedAt(tok *oauth2.Token) time.Time {
@@ -255,7 +261,7 @@ func (s *Source) fetch(ctx context.Context) (*oauth2.Token, error) {
 		// RFC 6749 §2.3.1: form-encode each part before Basic encoding.
 		req.SetBasicAuth(url.QueryEscape(s.cfg.ClientID), url.QueryEscape(s.cfg.Secret))
 	}
-	issued := time.Now()
+	issued := s.cfg.Now()
 	resp, err := s.http.Do(req)
 	if err != nil {
 		return nil, err

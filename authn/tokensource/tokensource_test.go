@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/authn/tokensource"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 // fakeBroker answers 503 for the first failures requests, then tokens.
@@ -36,6 +37,7 @@ func fakeBroker(t *testing.T, failures int32, lifetime int) (*httptest.Server, *
 }
 
 func TestRetriesCachingAndSingleFlight(t *testing.T) {
+	t.Parallel()
 	srv, calls := fakeBroker(t, 2, 300)
 	src, err := tokensource.New(tokensource.Config{TokenURL: srv.URL, ClientID: "c", Secret: "s3cret"})
 	if err != nil {
@@ -71,10 +73,16 @@ func TestRetriesCachingAndSingleFlight(t *testing.T) {
 }
 
 func TestRefreshAheadOfExpiry(t *testing.T) {
+	t.Parallel()
 	srv, calls := fakeBroker(t, 0, 12) // a fifth of 12 s is under the 10 s floor: refresh when < 10 s left
-	src, _ := tokensource.New(tokensource.Config{TokenURL: srv.URL, ClientID: "c", Secret: "s3cret"})
+	clk := testkit.NewClock(time.Now())
+	src, _ := tokensource.New(tokensource.Config{TokenURL: srv.URL, ClientID: "c", Secret: "s3cret", Now: clk.Now})
 	t1, _ := src.Token()
-	time.Sleep(2100 * time.Millisecond)
+	clk.Advance(1900 * time.Millisecond) // 10.1 s left: still cached
+	if mid, _ := src.Token(); mid.AccessToken != t1.AccessToken || calls.Load() != 1 {
+		t.Fatalf("refreshed with more than 10 s left: %s %s (%d calls)", t1.AccessToken, mid.AccessToken, calls.Load())
+	}
+	clk.Advance(200 * time.Millisecond) // 9.9 s left
 	t2, _ := src.Token()
 	if t1.AccessToken == t2.AccessToken || calls.Load() != 2 {
 		t.Fatalf("not refreshed ahead of expiry: %s %s (%d calls)", t1.AccessToken, t2.AccessToken, calls.Load())
@@ -83,6 +91,7 @@ func TestRefreshAheadOfExpiry(t *testing.T) {
 
 // The API client gets a new token after a 401 invalid_token and retries once.
 func TestClientRefetchesAfterInvalidToken(t *testing.T) {
+	t.Parallel()
 	srv, _ := fakeBroker(t, 0, 300)
 	var seen []string
 	var mu sync.Mutex

@@ -31,6 +31,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/broker/registry"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 const (
@@ -66,6 +67,7 @@ func rawClient(srv *awssmtest.Server, ak, sk string) *sm.Client {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	var servers sync.Map // *awssm.Store → its endpoint
 	backendtest.Run(t, func(t *testing.T) backends.Store {
 		srv := awssmtest.New(accessKey, secretKey, region)
@@ -96,6 +98,7 @@ func apiCode(t *testing.T, err error) (string, int) {
 
 // The local endpoint behaves as the AWS API reference says, seen through the real SDK.
 func TestEndpointFidelity(t *testing.T) {
+	t.Parallel()
 	srv := awssmtest.New(accessKey, secretKey, region)
 	defer srv.Close()
 	ctx := context.Background()
@@ -207,6 +210,19 @@ type harness struct {
 	store *awssm.Store
 	h     http.Handler
 	bsrv  *broker.Server
+	loads *atomic.Int64 // client loads the broker's cache has started
+}
+
+// countingStore counts the client loads the broker's cache starts: a
+// cache load reads the record first, so GetClient calls are loads.
+type countingStore struct {
+	*awssm.Store
+	loads atomic.Int64
+}
+
+func (s *countingStore) GetClient(ctx context.Context, id string) (*backends.Client, error) {
+	s.loads.Add(1)
+	return s.Store.GetClient(ctx, id)
 }
 
 func newHarness(t *testing.T, copt cache.Options) *harness {
@@ -218,12 +234,27 @@ func newHarness(t *testing.T, copt cache.Options) *harness {
 		t.Fatal(err)
 	}
 	copt.Logger = quiet()
-	bsrv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: quiet()}, store, broker.WithCache(copt))
+	counted := &countingStore{Store: store}
+	bsrv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: quiet()}, counted, broker.WithCache(copt))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bsrv.Close() })
-	return &harness{srv: srv, store: store, h: bsrv.Handler(), bsrv: bsrv}
+	return &harness{srv: srv, store: store, h: bsrv.Handler(), bsrv: bsrv, loads: &counted.loads}
+}
+
+// reloaded polls until two loads of the broker's cache have started since
+// base — the second starts only once the first has stored its answer —
+// moving clk past the refresh point before each look; each step first
+// runs during (a request, say), so it runs while the reload happens.
+func (h *harness) reloaded(t *testing.T, what string, clk *testkit.Clock, step func()) {
+	t.Helper()
+	base := h.loads.Load()
+	testkit.WaitFor(t, what, func() bool {
+		clk.Advance(10 * time.Millisecond)
+		step()
+		return h.loads.Load() >= base+2
+	})
 }
 
 func (h *harness) token(id, secret string) int {
@@ -238,7 +269,12 @@ func (h *harness) token(id, secret string) int {
 // A full rotation as AWS rotation runs it — pending, then current, then
 // previous — under load, loses no valid request.
 func TestRotationUnderLoad(t *testing.T) {
-	h := newHarness(t, cache.Options{TTL: 100 * time.Millisecond})
+	t.Parallel()
+	// The cache's clock moves only when the test moves it: each step below
+	// waits for what it needs (requests served, a reload done), never for
+	// time to pass.
+	clk := testkit.NewClock(time.Now())
+	h := newHarness(t, cache.Options{TTL: 100 * time.Millisecond, Now: clk.Now})
 	ctx := context.Background()
 	c := rawClient(h.srv, accessKey, secretKey)
 	name := "tokenbroker/clients/rot"
@@ -265,15 +301,26 @@ func TestRotationUnderLoad(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(200 * time.Millisecond)
+	// underLoad waits until the workers have sent n more requests.
+	underLoad := func(n int64) {
+		t.Helper()
+		base := total.Load()
+		testkit.WaitFor(t, fmt.Sprintf("%d requests under load", n), func() bool { return total.Load() >= base+n })
+	}
+	underLoad(50)
 	// createSecret step: the new secret as AWSPENDING.
 	pend, err := c.PutSecretValue(ctx, &sm.PutSecretValueInput{SecretId: aws.String(name), SecretString: aws.String(`{"token_endpoint_auth_method":"client_secret_basic","scope":"read","client_secret":"new-secret-111111111111111111111111"}`), VersionStages: []string{"AWSPENDING"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // the broker's cache picks up the pending version
+	// The broker's cache picks up the pending version (a probe of the test's
+	// own, not counted, until the new secret is accepted).
+	testkit.WaitFor(t, "the cache to accept the AWSPENDING secret", func() bool {
+		clk.Advance(60 * time.Millisecond) // past RefreshAfter: the next hit reloads
+		return h.token("rot", "new-secret-111111111111111111111111") == 200
+	})
 	current.Store("new-secret-111111111111111111111111")
-	time.Sleep(200 * time.Millisecond)
+	underLoad(50)
 	// finishSecret step: promote pending to current; the old one becomes previous.
 	d, _ := c.DescribeSecret(ctx, &sm.DescribeSecretInput{SecretId: aws.String(name)})
 	var cur string
@@ -287,7 +334,9 @@ func TestRotationUnderLoad(t *testing.T) {
 	if _, err := c.UpdateSecretVersionStage(ctx, &sm.UpdateSecretVersionStageInput{SecretId: aws.String(name), VersionStage: aws.String("AWSCURRENT"), MoveToVersionId: pend.VersionId, RemoveFromVersionId: aws.String(cur)}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// The load runs on through a reload of the promoted versions.
+	h.reloaded(t, "a reload after the promotion", clk, func() { underLoad(5) })
+	underLoad(50)
 	close(stop)
 	wg.Wait()
 	if failed.Load() != 0 {
@@ -302,6 +351,7 @@ func TestRotationUnderLoad(t *testing.T) {
 
 // Warm start and steady state: no AWS call per token.
 func TestNoAWSCallsInSteadyState(t *testing.T) {
+	t.Parallel()
 	srv := awssmtest.New(accessKey, secretKey, region)
 	defer srv.Close()
 	ctx := context.Background()
@@ -343,7 +393,9 @@ func TestNoAWSCallsInSteadyState(t *testing.T) {
 
 // Throttling backs off instead of failing; an outage is ridden out within the stale window.
 func TestThrottlingAndOutage(t *testing.T) {
-	h := newHarness(t, cache.Options{TTL: 100 * time.Millisecond, StaleWindow: time.Minute, RetryBackoff: 50 * time.Millisecond, LoadTimeout: 2 * time.Second})
+	t.Parallel()
+	clk := testkit.NewClock(time.Now())
+	h := newHarness(t, cache.Options{TTL: 100 * time.Millisecond, StaleWindow: time.Minute, RetryBackoff: 50 * time.Millisecond, LoadTimeout: 2 * time.Second, Now: clk.Now})
 	ctx := context.Background()
 	known, err := h.bsrv.Registry().Create(ctx, &backends.Client{ClientID: "known", Scope: "read"})
 	if err != nil {
@@ -359,18 +411,18 @@ func TestThrottlingAndOutage(t *testing.T) {
 		t.Fatalf("first token: %d", c)
 	}
 	h.srv.Throttle(50)
-	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+	h.reloaded(t, "refreshes while AWS throttles", clk, func() {
 		if c := h.token("known", known.Secret); c != 200 {
 			t.Fatalf("known client while AWS throttles: %d", c)
 		}
-	}
+	})
 	h.srv.Throttle(0)
 	h.srv.SetDown(true)
-	for end := time.Now().Add(700 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+	h.reloaded(t, "refreshes during the outage", clk, func() {
 		if c := h.token("known", known.Secret); c != 200 {
 			t.Fatalf("known client during the outage: %d", c)
 		}
-	}
+	})
 	if c := h.token("stranger", "x"); c != 503 {
 		t.Fatalf("unknown client during the outage: %d, want 503", c)
 	}
@@ -379,18 +431,16 @@ func TestThrottlingAndOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for h.token("late", late.Secret) != 200 {
-		if time.Now().After(deadline) {
-			t.Fatal("no recovery")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "recovery", func() bool {
+		clk.Advance(10 * time.Millisecond) // past the fail-fast window
+		return h.token("late", late.Secret) == 200
+	})
 }
 
 // Signing keys through version stages: AWSCURRENT signs, AWSPENDING is
 // published before it signs, AWSPREVIOUS stays published after a rotation.
 func TestStagedSigningKeys(t *testing.T) {
+	t.Parallel()
 	srv := awssmtest.New(accessKey, secretKey, region)
 	defer srv.Close()
 	ctx := context.Background()
@@ -435,6 +485,7 @@ func TestStagedSigningKeys(t *testing.T) {
 // metadata. A client_secret member sent to /register (or stored by any other
 // path as metadata) never becomes a working secret: on main it did.
 func TestMetadataNeverBecomesASecret(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := awssmtest.New(accessKey, secretKey, region)
 	defer srv.Close()
@@ -480,6 +531,7 @@ func TestMetadataNeverBecomesASecret(t *testing.T) {
 // Warm start reads documents in bulk: one that names another client (or does
 // not decode) is skipped, never loaded in that client's place.
 func TestWarmStartSkipsDocumentsForAnotherClient(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := awssmtest.New(accessKey, secretKey, region)
 	defer srv.Close()

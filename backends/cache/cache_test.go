@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 type clock struct {
@@ -97,6 +100,7 @@ func (b *backend) set(k, v string, down bool) {
 }
 
 func TestLifecycle(t *testing.T) {
+	t.Parallel()
 	clk := &clock{t: time.Unix(1_700_000_000, 0)}
 	b := &backend{val: map[string]string{"a": "v1"}}
 	c := cache.New(b.load, opts(clk))
@@ -152,6 +156,7 @@ func TestLifecycle(t *testing.T) {
 }
 
 func TestNegativeCaching(t *testing.T) {
+	t.Parallel()
 	clk := &clock{t: time.Unix(1_700_000_000, 0)}
 	b := &backend{val: map[string]string{}}
 	c := cache.New(b.load, opts(clk))
@@ -174,6 +179,7 @@ func TestNegativeCaching(t *testing.T) {
 	waitFor(t, func() bool { v, err := c.Get(context.Background(), "x"); return v == "now" && err == nil })
 }
 
+// Not parallel: it counts the process's goroutines waiting in the cache.
 func TestSingleFlight(t *testing.T) {
 	b := &backend{val: map[string]string{"k": "v"}, gate: make(chan struct{})}
 	c := cache.New(b.load, cache.Options{Logger: quiet()})
@@ -186,7 +192,10 @@ func TestSingleFlight(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(50 * time.Millisecond) // let the goroutines pile up on the one load
+	// Every goroutine waits on the one load (blocked in the cache's fetch)
+	// before it may finish: a goroutine that had missed but not yet joined
+	// would start a second load.
+	testkit.WaitFor(t, "50 callers waiting on the load", func() bool { return waitingInFetch() == 50 })
 	close(b.gate)
 	wg.Wait()
 	if n := b.loads.Load(); n != 1 {
@@ -195,6 +204,7 @@ func TestSingleFlight(t *testing.T) {
 }
 
 func TestBounded(t *testing.T) {
+	t.Parallel()
 	b := &backend{val: map[string]string{}}
 	for i := range 100 {
 		b.val[string(rune('A'+i))] = "v"
@@ -212,11 +222,26 @@ func TestBounded(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
+	testkit.WaitFor(t, "the condition", cond)
+}
+
+// waitingInFetch counts goroutines blocked in the cache's single-flight wait
+// (the only way to see, from outside, that a caller has joined a load).
+func waitingInFetch() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
 		}
-		time.Sleep(5 * time.Millisecond)
+		buf = make([]byte, 2*len(buf))
 	}
+	count := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, " [select") && strings.Contains(g, "backends/cache.(*Cache[...]).fetch(") {
+			count++
+		}
+	}
+	return count
 }

@@ -77,6 +77,7 @@ func awssmBackend(t *testing.T) rawBackend {
 // not an outage: clients never loaded before still get tokens and /readyz
 // stays 200 (issue 11 items 1 and 5).
 func TestInvalidRecordRefusesOnlyThatClient(t *testing.T) {
+	t.Parallel()
 	for name, newBackend := range map[string]func(*testing.T) rawBackend{"file": fileBackend, "awssm": awssmBackend} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()

@@ -14,6 +14,7 @@ import (
 // A record that does not decode or validate refuses that client and is
 // remembered like "not found": it is not an outage (issue 11 item 1).
 func TestInvalidRecordIsNotAnOutage(t *testing.T) {
+	t.Parallel()
 	clk := &clock{t: time.Unix(1_700_000_000, 0)}
 	b := &backend{val: map[string]string{"good": "v"}, invalid: map[string]bool{"bad": true}}
 	c := cache.New(b.load, opts(clk))
@@ -51,6 +52,7 @@ func (w warmer) WarmClients(context.Context) ([]*backends.ClientEntry, error) { 
 // WithValidator refuses what the registry would refuse, on a load and on a
 // warm start, as ErrInvalidRecord.
 func TestWithValidator(t *testing.T) {
+	t.Parallel()
 	store, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

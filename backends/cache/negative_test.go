@@ -14,6 +14,7 @@ import (
 // An unknown id is remembered as long as a known one, so the backend's
 // latency does not tell which ids exist (issue 11 item 11).
 func TestNegativeTTLDefaultsToTTL(t *testing.T) {
+	t.Parallel()
 	clk := &clock{t: time.Unix(1_700_000_000, 0)}
 	b := &backend{val: map[string]string{"known": "v"}}
 	c := cache.New(b.load, cache.Options{TTL: 30 * time.Second, Logger: quiet(), Now: clk.Now})
@@ -39,6 +40,7 @@ func TestNegativeTTLDefaultsToTTL(t *testing.T) {
 // Random unknown ids (an attacker's) fill only the negative entries: they
 // never evict a cached client, and they stay bounded.
 func TestNegativeEntriesNeverEvictValues(t *testing.T) {
+	t.Parallel()
 	b := &backend{val: map[string]string{}}
 	for i := range 10 {
 		b.val[fmt.Sprintf("client-%d", i)] = "v"

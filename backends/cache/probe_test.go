@@ -14,6 +14,7 @@ import (
 // arriving: a load balancer that took the replica out of rotation sends
 // none (issue 11 item 5).
 func TestDegradedRecoversWithoutRequests(t *testing.T) {
+	t.Parallel()
 	clk := &clock{t: time.Unix(1_700_000_000, 0)}
 	b := &backend{val: map[string]string{"a": "v1"}, down: true}
 	ticks := make(chan time.Time)
@@ -62,6 +63,7 @@ func TestDegradedRecoversWithoutRequests(t *testing.T) {
 
 // Close stops a probe that is waiting for its next try.
 func TestCloseStopsProbe(t *testing.T) {
+	t.Parallel()
 	b := &backend{val: map[string]string{}, down: true}
 	o := cache.Options{RetryBackoff: time.Hour, Logger: quiet()}
 	c := cache.New(b.load, o)

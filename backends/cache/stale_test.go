@@ -15,6 +15,7 @@ import (
 // backend that is down (issue 11 item 13), and a known and an unknown id
 // take the same path (item 11).
 func TestStaleWhileRevalidate(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, key, want string
 		wantErr         error
@@ -81,6 +82,7 @@ func TestStaleWhileRevalidate(t *testing.T) {
 
 // Only a true miss waits on the backend, and no longer than LoadTimeout.
 func TestMissWaitsAtMostLoadTimeout(t *testing.T) {
+	t.Parallel()
 	b := &backend{val: map[string]string{"a": "v1"}}
 	_, release := b.hang()
 	defer release()

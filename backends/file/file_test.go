@@ -14,6 +14,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	backendtest.Run(t, func(t *testing.T) backends.Store {
 		s, err := file.New(t.TempDir())
 		if err != nil {
@@ -28,6 +29,7 @@ func TestConformance(t *testing.T) {
 // Records are stored compact: deep nesting within the bounds costs its own
 // size, not the quadratic indentation that made 20 KB of nested arrays a 200 MB file.
 func TestRecordsStoredCompact(t *testing.T) {
+	t.Parallel()
 	s, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +72,7 @@ func FuzzRecordRoundTrip(f *testing.F) {
 // A crash between writing the temporary file and renaming it leaves the old
 // record intact: readers never see a torn file.
 func TestNoTornFileAfterCrash(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s, err := file.New(dir)
 	if err != nil {

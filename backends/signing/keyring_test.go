@@ -12,6 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenbroker/tokenbroker/backends/signing"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 // fakeSource serves whatever set (or error) the test put in it.
@@ -55,6 +56,7 @@ func localSet(t *testing.T, alg string, n int) *signing.Set {
 }
 
 func TestKeyringRefusesUnusableSets(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	noActive := localSet(t, "ES256", 2)
 	noActive.Active = nil
@@ -72,6 +74,7 @@ func TestKeyringRefusesUnusableSets(t *testing.T) {
 }
 
 func TestKeyringPublishesAndKeepsLastGood(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	first := localSet(t, "EdDSA", 2)
 	src := &fakeSource{set: first}
@@ -117,6 +120,7 @@ func TestKeyringPublishesAndKeepsLastGood(t *testing.T) {
 }
 
 func TestKeyringRefreshes(t *testing.T) {
+	t.Parallel()
 	src := &fakeSource{set: localSet(t, "ES256", 1)}
 	ring, err := signing.NewKeyring(context.Background(), src, signing.WithRefresh(5*time.Millisecond))
 	if err != nil {
@@ -125,11 +129,5 @@ func TestKeyringRefreshes(t *testing.T) {
 	defer ring.Close()
 	next := localSet(t, "ES256", 1)
 	src.put(next, nil)
-	deadline := time.Now().Add(10 * time.Second)
-	for ring.Active().KeyID() != next.Active.KeyID() {
-		if time.Now().After(deadline) {
-			t.Fatal("the refresh loop did not pick up the new set")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the refresh loop to pick up the new set", func() bool { return ring.Active().KeyID() == next.Active.KeyID() })
 }

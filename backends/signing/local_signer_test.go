@@ -21,6 +21,7 @@ import (
 // crypto/ecdsa, which its own tests check): both produce RFC 7518 §3.4
 // signatures that crypto/ecdsa verifies.
 func TestLocalSignerES256(t *testing.T) {
+	t.Parallel()
 	child := os.Getenv("TB_FIPS_CHILD") == "1"
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 )
 
 func TestRotateKeysPrunesExpiredRetiredKeys(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store, _ := file.New(t.TempDir())
 	keys := signing.NewLocal(store, signing.Options{Alg: "EdDSA"})
@@ -41,6 +42,7 @@ func TestRotateKeysPrunesExpiredRetiredKeys(t *testing.T) {
 // The local source through Open: publish before use (ErrTooSoon), then
 // next → active → retired, with every published key in the Set.
 func TestLocalLifecycle(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store, _ := file.New(t.TempDir())
 	m, err := signing.Open(ctx, store, signing.Options{PublishDelay: time.Hour, MaxLifetime: 15 * time.Minute})
@@ -81,6 +83,7 @@ func TestLocalLifecycle(t *testing.T) {
 }
 
 func TestOpenRefusesUnknown(t *testing.T) {
+	t.Parallel()
 	store, _ := file.New(t.TempDir())
 	if _, err := signing.Open(context.Background(), store, signing.Options{Source: "hsm"}); !errors.Is(err, signing.ErrUnknownSource) {
 		t.Errorf("unknown source: %v", err)
@@ -92,6 +95,7 @@ func TestOpenRefusesUnknown(t *testing.T) {
 
 // Every algorithm signs with a key it generated, and refuses a key of another kind.
 func TestAlgs(t *testing.T) {
+	t.Parallel()
 	for _, alg := range signing.Algs() {
 		t.Run(alg, func(t *testing.T) {
 			sk, err := signing.NewSigningKey(alg, time.Now())

@@ -16,6 +16,7 @@ import (
 )
 
 func TestRedisConformance(t *testing.T) {
+	t.Parallel()
 	addr, _ := statetest.StartRedis(t)
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { c.Close() })
@@ -28,6 +29,7 @@ func TestRedisConformance(t *testing.T) {
 
 // Two replicas (two clients) on one Redis: a jti accepted by one is refused by the other.
 func TestRedisSharedAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	addr, stop := statetest.StartRedis(t)
 	ctx := context.Background()
 	a := state.NewRedis(redis.NewClient(&redis.Options{Addr: addr}), "tb:")
@@ -71,6 +73,7 @@ func TestRedisSharedAcrossReplicas(t *testing.T) {
 }
 
 func TestMemoryLimiter(t *testing.T) {
+	t.Parallel()
 	l := state.NewMemoryLimiter(2)
 	ctx := context.Background()
 	for range 2 {

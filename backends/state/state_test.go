@@ -13,12 +13,14 @@ import (
 )
 
 func TestMemoryConformance(t *testing.T) {
+	t.Parallel()
 	statetest.Conformance(t, func(*testing.T) state.Store { return state.NewMemory(10_000) })
 }
 
 // The store's own bound still holds across owners: full of live keys, it
 // fails closed, never forgets.
 func TestMemoryGlobalBound(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := state.NewMemory(2)
 	exp := time.Now().Add(time.Minute)
@@ -45,6 +47,7 @@ func TestMemoryGlobalBound(t *testing.T) {
 // A flooding owner's expired keys leave its share without a full sweep, and
 // the per-owner bookkeeping does not grow with churn.
 func TestMemoryShareChurn(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	s := state.NewMemory(1000, state.WithClock(clk.Now))
@@ -67,6 +70,7 @@ func TestMemoryShareChurn(t *testing.T) {
 // but not the floor each other owner keeps: keys above an owner's floor are
 // admitted only while all burst keys stay under half the capacity.
 func TestMemoryFloorReserve(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := state.NewMemory(10, state.WithFloor(1)) // burst half: 5 keys
 	exp := time.Now().Add(time.Minute)
@@ -102,6 +106,7 @@ func TestMemoryFloorReserve(t *testing.T) {
 // A full store is swept (under its lock) at most once a second, not on every
 // call: an expired key frees its place at the next relief sweep.
 func TestMemoryFullSweepsRarely(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	s := state.NewMemory(2, state.WithClock(clk.Now))
@@ -126,6 +131,7 @@ func TestMemoryFullSweepsRarely(t *testing.T) {
 // no sweep); other owners' expired burst keys at the next relief sweep, at
 // most a second after the last.
 func TestMemoryBurstFreedByExpiry(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	s := state.NewMemory(20, state.WithFloor(1), state.WithClock(clk.Now)) // burst half: 10 keys

@@ -2,11 +2,10 @@ package vault_test
 
 import (
 	"context"
-	"net"
+	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,46 +13,15 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/vault"
+	"github.com/tokenbroker/tokenbroker/backends/vault/vaulttest"
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 // The broker logs in to Vault with its own TLS client certificate.
 func TestCertAuth(t *testing.T) {
-	bin := vaultBin()
-	if bin == "" {
-		server(t) // skips or fails as the environment asks
-	}
-	dir := t.TempDir()
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "server", "-dev", "-dev-tls", "-dev-tls-cert-dir="+dir, "-dev-root-token-id=root", "-dev-listen-address="+addr, "-log-level=warn")
-	cmd.Env = append(os.Environ(), "HOME="+dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	caFile := filepath.Join(dir, "vault-ca.pem")
-	cfg := vapi.DefaultConfig()
-	cfg.Address = "https://" + addr
-	cfg.ConfigureTLS(&vapi.TLSConfig{CACert: caFile})
-	deadline := time.Now().Add(30 * time.Second)
-	var root *vapi.Client
-	for {
-		if _, err := os.Stat(caFile); err == nil {
-			cfg.ConfigureTLS(&vapi.TLSConfig{CACert: caFile})
-			root, _ = vapi.NewClient(cfg)
-			root.SetToken("root")
-			if h, err := root.Sys().Health(); err == nil && !h.Sealed {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("dev TLS Vault did not start")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	v := vaulttest.Start(t, vaulttest.TLS())
+	dir, root, caFile, addr := v.Dir(), v.Root(), v.CACert(), v.URL()
 	clientCA, _ := certs.NewCA("broker identity CA", time.Hour)
 	certPEM, keyPEM, _ := clientCA.Issue(certs.Leaf{CommonName: "tokenbroker", Client: true})
 	cp, kp := filepath.Join(dir, "broker.pem"), filepath.Join(dir, "broker-key.pem")
@@ -69,7 +37,9 @@ path "sys/internal/ui/mounts/*" { capabilities = ["read"] }`); err != nil {
 	if _, err := root.Logical().Write("auth/cert/certs/broker", map[string]any{"certificate": string(clientCA.CertPEM()), "token_policies": "tb", "token_ttl": "2s", "token_max_ttl": "3s"}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := vault.New(context.Background(), vault.Config{Address: "https://" + addr, CACert: caFile, ClientCert: cp, ClientKey: kp, Auth: vault.Cert("broker", ""), Logger: quiet()})
+	logs := &logBuf{}
+	s, err := vault.New(context.Background(), vault.Config{Address: addr, CACert: caFile, ClientCert: cp, ClientKey: kp, Auth: vault.Cert("broker", ""),
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatalf("cert login: %v", err)
 	}
@@ -77,14 +47,19 @@ path "sys/internal/ui/mounts/*" { capabilities = ["read"] }`); err != nil {
 	if err := s.CreateClient(context.Background(), &backends.Client{ClientID: "via-cert", TokenEndpointAuthMethod: "client_secret_basic"}); err != nil {
 		t.Fatalf("write with the cert-auth token: %v", err)
 	}
-	// Short TTLs: renewed, then logged in again with the certificate; never lapses.
-	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+	// Short TTLs: renewed, then logged in again with the certificate; never
+	// lapses. Vault's clock is its own: poll until the re-login.
+	testkit.WaitFor(t, "a re-login with the certificate at the max TTL", func() bool {
 		if _, err := s.GetClient(context.Background(), "via-cert"); err != nil {
-			t.Fatalf("read after cert-auth token renewal: %v", err)
+			t.Fatalf("read after cert-auth token renewal: %v\n%s", err, logs)
 		}
+		return strings.Contains(logs.String(), "logged in again")
+	})
+	if _, err := s.GetClient(context.Background(), "via-cert"); err != nil {
+		t.Fatalf("read after the re-login: %v\n%s", err, logs)
 	}
 	// Without the client certificate the login is refused.
-	if _, err := vault.New(context.Background(), vault.Config{Address: "https://" + addr, CACert: caFile, Auth: vault.Cert("broker", ""), Logger: quiet()}); err == nil {
+	if _, err := vault.New(context.Background(), vault.Config{Address: addr, CACert: caFile, Auth: vault.Cert("broker", ""), Logger: quiet()}); err == nil {
 		t.Fatal("cert login without a certificate succeeded")
 	}
 }

@@ -31,7 +31,7 @@ import (
 func TestEveryMethodFromVaultHeldData(t *testing.T) {
 	v := server(t)
 	ctx := context.Background()
-	store := open(t, v, uniquePrefix(), vault.Token(v.rootToken), quiet())
+	store := open(t, v, uniquePrefix(), vault.Token(v.RootToken()), quiet())
 	signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx)
 	const issuer = "https://broker.example.test"
 	clientCA, _ := certs.NewCA("client CA", time.Hour)

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,15 +14,8 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/vault"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // A known client's request past cache.ttl is answered from the cached entry
 // at once while Vault hangs (the reload waits on Vault in the background),
@@ -32,7 +24,7 @@ func (c *fakeClock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 func TestVaultOutageNeverStallsKnownClients(t *testing.T) {
 	v := server(t)
 	ctx := context.Background()
-	store, err := vault.New(ctx, vault.Config{Address: v.URL(), Prefix: uniquePrefix(), Auth: vault.Token(v.rootToken), Logger: quiet(), Timeout: time.Minute})
+	store, err := vault.New(ctx, vault.Config{Address: v.URL(), Prefix: uniquePrefix(), Auth: vault.Token(v.RootToken()), Logger: quiet(), Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +32,7 @@ func TestVaultOutageNeverStallsKnownClients(t *testing.T) {
 	if _, err := signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
-	clk := &fakeClock{t: time.Now()}
+	clk := testkit.NewClock(time.Now())
 	srv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: quiet(), KeyRefresh: time.Hour}, store,
 		broker.WithCache(cache.Options{TTL: time.Minute, StaleWindow: time.Hour, RetryBackoff: 50 * time.Millisecond, LoadTimeout: time.Minute, Now: clk.Now}))
 	if err != nil {
@@ -89,29 +81,19 @@ func TestVaultOutageNeverStallsKnownClients(t *testing.T) {
 			v.Resume()
 		}
 	}()
-	clk.Add(2 * time.Minute) // past TTL: the entry is stale
+	clk.Advance(2 * time.Minute) // past TTL: the entry is stale
 	answered("Vault hung")
 	answered("Vault hung, again")
 	v.Resume()
 	resumed = true
 
 	v.Kill()
-	clk.Add(2 * time.Minute)
+	clk.Advance(2 * time.Minute)
 	answered("Vault down")
-	deadline := time.Now().Add(30 * time.Second)
-	for ready() != 503 {
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz never reported the outage")
-		}
-		time.Sleep(20 * time.Millisecond)
+	testkit.WaitFor(t, "/readyz to report the outage", func() bool { return ready() == 503 })
+	if err := v.Restart(); err != nil {
+		t.Fatal(err)
 	}
-	v.Restart(t)
 	// No token request from here on: the cache's probe finds Vault back.
-	deadline = time.Now().Add(30 * time.Second)
-	for ready() != 200 {
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz stayed 503 after Vault came back, with no request to trigger a load")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "/readyz to turn 200 after Vault came back, with no request to trigger a load", func() bool { return ready() == 200 })
 }

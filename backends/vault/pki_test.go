@@ -13,6 +13,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/vault"
+	"github.com/tokenbroker/tokenbroker/backends/vault/vaulttest"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -61,8 +62,8 @@ func mountPKI(t *testing.T, c *vapi.Client, path string) {
 }
 
 // newPKI builds root → intermediate → client leaf (URI SAN spiffe://example.org/m).
-func newPKI(t *testing.T, v *vaultServer) *pkiFixture {
-	c := v.root()
+func newPKI(t *testing.T, v *vaulttest.Server) *pkiFixture {
+	c := v.Root()
 	n := uniquePrefix()
 	f := &pkiFixture{c: c, root: "pki-root-" + n, inter: "pki-int-" + n}
 	mountPKI(t, c, f.root)
@@ -108,7 +109,7 @@ func pkiAuthenticate(t *testing.T, store *vault.Store, mounts []string, chain ..
 // without its root anchors nothing; a revoked issuer serves no chain.
 func TestPKIAnchorsFromVault(t *testing.T) {
 	v := server(t)
-	store := open(t, v, uniquePrefix(), vault.Token(v.rootToken), quiet())
+	store := open(t, v, uniquePrefix(), vault.Token(v.RootToken()), quiet())
 	f := newPKI(t, v)
 	both := []string{f.root, f.inter}
 
@@ -164,8 +165,8 @@ func TestPKIAnchorsFromVault(t *testing.T) {
 // A root revoked in Vault anchors nothing.
 func TestPKIRevokedRootAnchorsNothing(t *testing.T) {
 	v := server(t)
-	store := open(t, v, uniquePrefix(), vault.Token(v.rootToken), quiet())
-	c := v.root()
+	store := open(t, v, uniquePrefix(), vault.Token(v.RootToken()), quiet())
+	c := v.Root()
 	mount := "pki-rev-" + uniquePrefix()
 	mountPKI(t, c, mount)
 	pkiWrite(t, c, mount+"/root/generate/internal", map[string]any{"common_name": "revoked root", "ttl": "700h", "key_type": "ec", "key_bits": 256})

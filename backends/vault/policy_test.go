@@ -16,6 +16,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/vault"
+	"github.com/tokenbroker/tokenbroker/backends/vault/vaulttest"
 	"github.com/tokenbroker/tokenbroker/broker"
 )
 
@@ -46,9 +47,9 @@ func docsPolicy(t *testing.T) string {
 }
 
 // tokenWith returns a token that holds exactly policy (no default policy).
-func tokenWith(t *testing.T, v *vaultServer, name, policy string) string {
+func tokenWith(t *testing.T, v *vaulttest.Server, name, policy string) string {
 	t.Helper()
-	root := v.root()
+	root := v.Root()
 	if err := root.Sys().PutPolicy(name, policy); err != nil {
 		t.Fatalf("policy %s: %v\n%s", name, err, policy)
 	}
@@ -67,7 +68,7 @@ func tokenWith(t *testing.T, v *vaultServer, name, policy string) string {
 func TestDocsPolicyIsEnough(t *testing.T) {
 	v := server(t)
 	ctx := context.Background()
-	root := v.root()
+	root := v.Root()
 	// The docs name the default mount, prefix and key: start from nothing there.
 	for _, p := range []string{"clients/c", "secrets/c", "signing-keys"} {
 		root.KVv2("secret").DeleteMetadata(ctx, "tokenbroker/"+p)

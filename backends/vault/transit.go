@@ -38,6 +38,8 @@ type TransitConfig struct {
 	// Workers sign concurrently; each sends whatever requests queued up while
 	// the previous call was in flight as one batch (default 4, batches up to 128).
 	Workers int
+	// Now is the clock versions' ages are judged by (tests; default time.Now).
+	Now func() time.Time
 }
 
 // Transit is a signing.Manager backed by Vault Transit. Concurrent
@@ -106,6 +108,9 @@ func (s *Store) Transit(ctx context.Context, cfg TransitConfig) (*Transit, error
 	}
 	if cfg.Skew == 0 {
 		cfg.Skew = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
@@ -242,7 +247,7 @@ func (t *Transit) SigningSet(ctx context.Context) (*signing.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	now := t.cfg.Now()
 	active := 0
 	for i, v := range info.versions {
 		if i == 0 || !now.Before(v.created.Add(t.cfg.PublishDelay)) {
@@ -291,7 +296,7 @@ func (t *Transit) List(ctx context.Context) ([]signing.KeyInfo, error) {
 			state = "active"
 		case !slices.ContainsFunc(set.Published, func(p signing.PublicKey) bool { return p.KID == t.kid(v.version) }):
 			state = "unpublished"
-		case v.version > info.versions[0].version && v.created.Add(t.cfg.PublishDelay).After(time.Now()):
+		case v.version > info.versions[0].version && v.created.Add(t.cfg.PublishDelay).After(t.cfg.Now()):
 			state = "next"
 		default:
 			state = "retired"

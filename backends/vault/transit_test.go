@@ -18,6 +18,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/vault"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 type transitBroker struct {
@@ -25,14 +26,16 @@ type transitBroker struct {
 	h      http.Handler
 	srv    *broker.Server
 	tr     *vault.Transit
+	clk    *testkit.Clock // Transit's: a version's age moves only when the test says
 	secret string
 }
 
 func newTransitBroker(t testing.TB, alg string, delay time.Duration) *transitBroker {
 	v := server(t)
 	ctx := context.Background()
-	store := open(t, v, uniquePrefix(), vault.Token(v.rootToken), quiet())
-	tr, err := store.Transit(ctx, vault.TransitConfig{Key: "tb-" + strings.ToLower(alg) + "-" + uniquePrefix(), Alg: alg, PublishDelay: delay, MaxLifetime: 2 * time.Second, Skew: 100 * time.Millisecond})
+	store := open(t, v, uniquePrefix(), vault.Token(v.RootToken()), quiet())
+	clk := testkit.NewClock(time.Now())
+	tr, err := store.Transit(ctx, vault.TransitConfig{Key: "tb-" + strings.ToLower(alg) + "-" + uniquePrefix(), Alg: alg, PublishDelay: delay, MaxLifetime: 2 * time.Second, Skew: 100 * time.Millisecond, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +49,7 @@ func newTransitBroker(t testing.TB, alg string, delay time.Duration) *transitBro
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &transitBroker{t: t, h: srv.Handler(), srv: srv, tr: tr, secret: r.Secret}
+	return &transitBroker{t: t, h: srv.Handler(), srv: srv, tr: tr, clk: clk, secret: r.Secret}
 }
 
 func (b *transitBroker) token() (string, error) {
@@ -112,11 +115,13 @@ func TestTransitSigningAndRotation(t *testing.T) {
 			if kid := b.verify(tok); kid != k1 {
 				t.Fatalf("new version signs before it was published long enough: %s", kid)
 			}
-			// After the publish delay the new version signs; the old token still verifies.
-			waitFor(t, func() bool { tok, _ := b.token(); return b.verify(tok) != k1 })
+			// After the publish delay the new version signs; the old token
+			// still verifies. (Vault dates the version: the clock moves on
+			// from there, a step per look.)
+			waitFor(t, func() bool { b.clk.Advance(100 * time.Millisecond); tok, _ := b.token(); return b.verify(tok) != k1 })
 			b.verify(before)
 			// Once the old version's tokens have all expired it leaves the JWKS.
-			waitFor(t, func() bool { return len(b.jwks().Keys) == 1 })
+			waitFor(t, func() bool { b.clk.Advance(100 * time.Millisecond); return len(b.jwks().Keys) == 1 })
 		})
 	}
 }
@@ -165,11 +170,5 @@ func BenchmarkTransitTokens(b *testing.B) {
 
 func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 20s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the condition", cond)
 }

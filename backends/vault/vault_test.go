@@ -22,7 +22,9 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/vault"
+	"github.com/tokenbroker/tokenbroker/backends/vault/vaulttest"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 var prefixN atomic.Int64
@@ -33,7 +35,7 @@ func uniquePrefix() string {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func open(t testing.TB, v *vaultServer, prefix string, auth vault.Auth, log *slog.Logger) *vault.Store {
+func open(t testing.TB, v *vaulttest.Server, prefix string, auth vault.Auth, log *slog.Logger) *vault.Store {
 	t.Helper()
 	s, err := vault.New(context.Background(), vault.Config{Address: v.URL(), Prefix: prefix, Auth: auth, Logger: log, Timeout: 2 * time.Second})
 	if err != nil {
@@ -48,14 +50,14 @@ func TestConformance(t *testing.T) {
 	var prefixes sync.Map // *vault.Store → its prefix
 	backendtest.Run(t, func(t *testing.T) backends.Store {
 		p := uniquePrefix()
-		s := open(t, v, p, vault.Token(v.rootToken), quiet())
+		s := open(t, v, p, vault.Token(v.RootToken()), quiet())
 		prefixes.Store(s, p)
 		return s
 	}, backendtest.WithRaw(backendtest.Raw{CollapsesDuplicates: true, Write: func(t *testing.T, s backends.Store, id string, doc []byte) error {
 		// The KV v2 HTTP API as the vault CLI calls it, with the document as sent.
 		p, _ := prefixes.Load(s)
 		body := append(append([]byte(`{"data":`), doc...), '}')
-		_, err := v.root().Logical().WriteBytesWithContext(context.Background(), "secret/data/"+p.(string)+"/clients/"+id, body)
+		_, err := v.Root().Logical().WriteBytesWithContext(context.Background(), "secret/data/"+p.(string)+"/clients/"+id, body)
 		return err
 	}}))
 }
@@ -65,7 +67,7 @@ func TestConformance(t *testing.T) {
 func TestProvisionedWithVaultTooling(t *testing.T) {
 	v := server(t)
 	prefix := uniquePrefix()
-	kv := v.root().KVv2("secret")
+	kv := v.Root().KVv2("secret")
 	ctx := context.Background()
 	if _, err := kv.Put(ctx, prefix+"/clients/ops-job", map[string]any{"token_endpoint_auth_method": "client_secret_post", "scope": "read", "allowed_resources": []any{"https://api.example.test"}}); err != nil {
 		t.Fatal(err)
@@ -73,7 +75,7 @@ func TestProvisionedWithVaultTooling(t *testing.T) {
 	if _, err := kv.Put(ctx, prefix+"/secrets/ops-job", map[string]any{"client_secret": "team-managed-secret-value"}); err != nil {
 		t.Fatal(err)
 	}
-	s := open(t, v, prefix, vault.Token(v.rootToken), quiet())
+	s := open(t, v, prefix, vault.Token(v.RootToken()), quiet())
 	c, err := s.GetClient(ctx, "ops-job")
 	if err != nil || c.ClientID != "ops-job" || c.Scope != "read" {
 		t.Fatalf("GetClient = %+v, %v", c, err)
@@ -86,7 +88,7 @@ func TestProvisionedWithVaultTooling(t *testing.T) {
 
 func TestStartupErrorsSayWhatToFix(t *testing.T) {
 	v := server(t)
-	root := v.root()
+	root := v.Root()
 	// A policy that can read clients but not the signing keys.
 	if err := root.Sys().PutPolicy("tb-partial", `path "secret/data/limited/clients/*" { capabilities = ["read"] }`); err != nil {
 		t.Fatal(err)
@@ -103,8 +105,8 @@ func TestStartupErrorsSayWhatToFix(t *testing.T) {
 		want []string
 	}{
 		"permission denied": {vault.Config{Address: v.URL(), Prefix: "limited", Auth: vault.Token(tok.Auth.ClientToken)}, []string{"permission denied", "read"}},
-		"wrong mount type":  {vault.Config{Address: v.URL(), Mount: "kv1", Auth: vault.Token(v.rootToken)}, []string{"not a KV version 2 mount"}},
-		"missing mount":     {vault.Config{Address: v.URL(), Mount: "nope", Auth: vault.Token(v.rootToken)}, []string{"nope"}},
+		"wrong mount type":  {vault.Config{Address: v.URL(), Mount: "kv1", Auth: vault.Token(v.RootToken())}, []string{"not a KV version 2 mount"}},
+		"missing mount":     {vault.Config{Address: v.URL(), Mount: "nope", Auth: vault.Token(v.RootToken())}, []string{"nope"}},
 		"bad token":         {vault.Config{Address: v.URL(), Auth: vault.Token("hvs.not-a-token")}, []string{"vault token"}},
 		"unreachable":       {vault.Config{Address: "http://127.0.0.1:1", Auth: vault.Token("x"), Timeout: time.Second}, []string{"unreachable"}},
 	} {
@@ -120,8 +122,8 @@ func TestStartupErrorsSayWhatToFix(t *testing.T) {
 	if err := root.Sys().Seal(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = vault.New(context.Background(), vault.Config{Address: v.URL(), Auth: vault.Token(v.rootToken), Logger: quiet()})
-	if err := v.unseal(); err != nil {
+	_, err = vault.New(context.Background(), vault.Config{Address: v.URL(), Auth: vault.Token(v.RootToken()), Logger: quiet()})
+	if err := v.Unseal(); err != nil {
 		t.Fatal(err)
 	}
 	if err == nil || !strings.Contains(err.Error(), "sealed") {
@@ -141,7 +143,7 @@ func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock()
 // broker logs in again — it never silently expires.
 func TestAppRoleRenewAndRelogin(t *testing.T) {
 	v := server(t)
-	root := v.root()
+	root := v.Root()
 	prefix := uniquePrefix()
 	if err := root.Sys().EnableAuthWithOptions("approle", &vapi.EnableAuthOptions{Type: "approle"}); err != nil && !strings.Contains(err.Error(), "already in use") {
 		t.Fatal(err)
@@ -173,15 +175,18 @@ path "sys/internal/ui/mounts/*" { capabilities = ["read"] }`, prefix)
 	if err := s.CreateClient(ctx, &backends.Client{ClientID: "c", TokenEndpointAuthMethod: "client_secret_basic"}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(7 * time.Second)
-	for time.Now().Before(deadline) {
+	// Vault's clock is its own: poll (every read must succeed) until the
+	// broker has renewed and, at the max TTL, logged in again.
+	start := time.Now()
+	testkit.WaitFor(t, "a re-login at the max TTL", func() bool {
 		if _, err := s.GetClient(ctx, "c"); err != nil {
-			t.Fatalf("read failed after %s: %v\n%s", 7*time.Second-time.Until(deadline), err, logs)
+			t.Fatalf("read failed after %s: %v\n%s", time.Since(start), err, logs)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if !strings.Contains(logs.String(), "logged in again") {
-		t.Fatalf("no re-login within two max TTLs:\n%s", logs)
+		return strings.Contains(logs.String(), "logged in again")
+	})
+	// And the new token serves.
+	if _, err := s.GetClient(ctx, "c"); err != nil {
+		t.Fatalf("read after the re-login: %v\n%s", err, logs)
 	}
 }
 
@@ -190,12 +195,13 @@ path "sys/internal/ui/mounts/*" { capabilities = ["read"] }`, prefix)
 func TestOutageStaleWindowAndRecovery(t *testing.T) {
 	v := server(t)
 	ctx := context.Background()
-	store := open(t, v, uniquePrefix(), vault.Token(v.rootToken), quiet())
+	store := open(t, v, uniquePrefix(), vault.Token(v.RootToken()), quiet())
 	if _, err := signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
+	clk := testkit.NewClock(time.Now()) // the cache's: entries age only when the test says
 	srv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: quiet()}, store,
-		broker.WithCache(cache.Options{TTL: 200 * time.Millisecond, StaleWindow: time.Minute, RetryBackoff: 100 * time.Millisecond, LoadTimeout: time.Second}))
+		broker.WithCache(cache.Options{TTL: 200 * time.Millisecond, StaleWindow: time.Minute, RetryBackoff: 100 * time.Millisecond, LoadTimeout: time.Second, Now: clk.Now}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,12 +228,23 @@ func TestOutageStaleWindowAndRecovery(t *testing.T) {
 		t.Fatalf("before the outage: %d", c)
 	}
 	v.Kill()
+	// Requests go on, each one past the refresh point, until the cache has
+	// seen the outage (/readyz 503): none of a known client may fail.
 	failed, total := 0, 0
-	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); total++ {
+	testkit.WaitFor(t, "the cache to see the outage", func() bool {
+		clk.Advance(50 * time.Millisecond)
+		total++
 		if token("known", known.Secret) != 200 {
 			failed++
 		}
-		time.Sleep(5 * time.Millisecond)
+		return ready() == 503
+	})
+	for range 20 { // and on, stale, well past TTL
+		clk.Advance(50 * time.Millisecond)
+		total++
+		if token("known", known.Secret) != 200 {
+			failed++
+		}
 	}
 	if failed != 0 {
 		t.Fatalf("%d of %d requests of a known client failed during the outage", failed, total)
@@ -238,17 +255,16 @@ func TestOutageStaleWindowAndRecovery(t *testing.T) {
 	if c := ready(); c != 503 {
 		t.Fatalf("/readyz while serving stale: %d, want 503", c)
 	}
-	v.Restart(t)
+	if err := v.Restart(); err != nil {
+		t.Fatal(err)
+	}
 	late, err := srv.Registry().Create(ctx, &backends.Client{ClientID: "late", Scope: "read"})
 	if err != nil {
 		t.Fatalf("write after recovery: %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for token("late", late.Secret) != 200 || ready() != 200 {
-		if time.Now().After(deadline) {
-			t.Fatal("no recovery after Vault returned")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "recovery after Vault returned", func() bool {
+		clk.Advance(50 * time.Millisecond) // past the fail-fast window
+		return token("late", late.Secret) == 200 && ready() == 200
+	})
 	t.Logf("outage: %d requests of a known client, 0 failed", total)
 }

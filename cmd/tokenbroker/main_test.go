@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 type syncBuffer struct {
@@ -45,18 +46,14 @@ func startDev(t *testing.T, addr string) (stdout, stderr *syncBuffer, stop func(
 	stdout, stderr = &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve", "--dev", "--listen", addr}, stdout, stderr) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(stderr.String(), "listening") {
+	testkit.WaitFor(t, "the serve --dev banner", func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("serve --dev exited: %v\n%s", err, stderr)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no banner:\n%s", stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return strings.Contains(stderr.String(), "listening")
+	})
 	return stdout, stderr, func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -310,9 +307,7 @@ func TestTokenInspectAndDemo(t *testing.T) {
 		done <- run(actx, []string{"demo", "api", "--issuer", iss, "--listen", apiAddr}, apiOut, &syncBuffer{})
 	}()
 	defer func() { cancel(); <-done }()
-	for !strings.Contains(apiOut.String(), "demo API on") {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the demo API banner", func() bool { return strings.Contains(apiOut.String(), "demo API on") })
 	out, err := cli("demo", "client", "--issuer", iss, "--api", "https://"+apiAddr)
 	if err != nil || !strings.Contains(out, "1. demo-mtls-spiffe with its own certificate: 200") || !strings.Contains(out, "2. the same token from another certificate: 401") {
 		t.Fatalf("demo client: %v\n%s", err, out)
@@ -359,13 +354,14 @@ func (h *serveHarness) serve(cfgPath string) *syncBuffer {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve", "--config", cfgPath}, &syncBuffer{}, stderr) }()
 	h.t.Cleanup(func() { cancel(); <-done })
-	for !strings.Contains(stderr.String(), "listening") {
+	testkit.WaitFor(h.t, "the serve banner", func() bool {
 		select {
 		case err := <-done:
 			h.t.Fatalf("serve: %v\n%s", err, stderr)
-		case <-time.After(20 * time.Millisecond):
+		default:
 		}
-	}
+		return strings.Contains(stderr.String(), "listening")
+	})
 	return stderr
 }
 

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 // /readyz answers the same on the main and the admin listener, and covers
@@ -49,17 +51,11 @@ func TestReadinessSameOnBothListeners(t *testing.T) {
 	// both waits until every listener answers want, then checks they agree.
 	both := func(want int, body string) {
 		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
 		for name, u := range listeners {
-			for {
-				code, b := get(u)
-				if code == want && strings.Contains(b, body) {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%s /readyz: %d %q, want %d %q", name, code, b, want, body)
-				}
-				time.Sleep(50 * time.Millisecond)
+			var code int
+			var b string
+			if testkit.Poll(testkit.Timeout, func() bool { code, b = get(u); return code == want && strings.Contains(b, body) }) != nil {
+				t.Fatalf("%s /readyz: %d %q, want %d %q", name, code, b, want, body)
 			}
 		}
 	}
@@ -128,14 +124,12 @@ func startRedisAt(t *testing.T, addr string) (string, func()) {
 	var once sync.Once
 	stop := func() { once.Do(func() { cmd.Process.Kill(); cmd.Wait() }) }
 	t.Cleanup(stop)
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
+	testkit.WaitFor(t, "redis-server to listen", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
 			c.Close()
-			return addr, stop
 		}
-		if i > 250 {
-			t.Fatal("redis-server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil
+	})
+	return addr, stop
 }

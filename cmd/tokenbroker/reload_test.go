@@ -25,6 +25,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/state/statetest"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/broker/audit"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 // SIGHUP reloads the configuration without a restart (and without dropping
@@ -59,25 +60,14 @@ func TestSIGHUPReloadsConfiguration(t *testing.T) {
 	}
 	write("broker.yaml", cfg("2m"))
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "configuration, certificates, CA bundles and CRLs reloaded") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reload:\n%s", stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitLog(t, stderr, "configuration, certificates, CA bundles and CRLs reloaded")
 	if got := expiresIn(); got != 120 {
 		t.Fatalf("lifetime after SIGHUP: %v, want 120", got)
 	}
 	// A broken configuration on SIGHUP keeps the running one.
 	write("broker.yaml", []byte("issuer: http://not-https\n"))
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	for !strings.Contains(stderr.String(), "reload failed; keeping the running configuration") {
-		if time.Now().After(deadline) {
-			t.Fatalf("bad reload not reported:\n%s", stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitLog(t, stderr, "reload failed; keeping the running configuration")
 	if got := expiresIn(); got != 120 {
 		t.Fatalf("a failed reload changed the running configuration: %v", got)
 	}
@@ -208,19 +198,19 @@ func testReloadKeepsProcessState(t *testing.T, shared string) {
 			}
 		}()
 	}
+	// underLoad waits until the load has had n more tokens issued.
+	underLoad := func(n int64) {
+		t.Helper()
+		base := issued.Load()
+		testkit.WaitFor(t, "tokens issued under load", func() bool { return issued.Load() >= base+n })
+	}
 	const reloaded = "configuration, certificates, CA bundles and CRLs reloaded"
 	for i := 1; i <= reloads; i++ {
-		time.Sleep(100 * time.Millisecond)
+		underLoad(10)
 		syscall.Kill(os.Getpid(), syscall.SIGHUP)
-		deadline := time.Now().Add(20 * time.Second)
-		for strings.Count(stderr.String(), reloaded) < i {
-			if time.Now().After(deadline) {
-				t.Fatalf("reload %d not done:\n%s", i, stderr)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		testkit.WaitFor(t, fmt.Sprintf("reload %d", i), func() bool { return strings.Count(stderr.String(), reloaded) >= i })
 	}
-	time.Sleep(100 * time.Millisecond)
+	underLoad(10)
 	close(stop)
 	wg.Wait()
 	if issued.Load() == 0 {
@@ -282,13 +272,7 @@ func TestReloadKeepsProcessSettingsUntilRestart(t *testing.T) {
 	token()
 	h.write("broker.yaml", cfg(trailB, "  type: redis\n  redis:\n    addrs: [127.0.0.1:1]\n", "2m"))
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "configuration, certificates, CA bundles and CRLs reloaded") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reload:\n%s", stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitLog(t, stderr, "configuration, certificates, CA bundles and CRLs reloaded")
 	if !strings.Contains(stderr.String(), `"msg":"SIGHUP: these settings changed; they take effect after a restart","keys":["shared_state","audit"]`) {
 		t.Errorf("no restart warning for shared_state and audit:\n%s", stderr)
 	}
@@ -327,13 +311,7 @@ func TestSIGHUPRotatesAuditFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "configuration, certificates, CA bundles and CRLs reloaded") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reload:\n%s", stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitLog(t, stderr, "configuration, certificates, CA bundles and CRLs reloaded")
 	token()
 	// The rotated file ends with the writer's trail_closed, the new one
 	// starts with its trail_opened.
@@ -348,5 +326,13 @@ func TestSIGHUPRotatesAuditFile(t *testing.T) {
 	}
 	if out, err := cli("audit", "verify", trail, "--from", last); err != nil || !strings.Contains(out, "1 events, chain intact (2 lines with 1 trail_opened, 0 trail_closed)") {
 		t.Fatalf("new file, --from the rotated one's last hash: %v %s", err, out)
+	}
+}
+
+// waitLog waits until the broker's log holds line (the log is printed if not).
+func waitLog(t *testing.T, log fmt.Stringer, line string) {
+	t.Helper()
+	if testkit.Poll(testkit.Timeout, func() bool { return strings.Contains(log.String(), line) }) != nil {
+		t.Fatalf("no %q in the log:\n%s", line, log)
 	}
 }

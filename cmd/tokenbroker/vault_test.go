@@ -2,65 +2,25 @@ package main
 
 import (
 	"crypto/tls"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	vapi "github.com/hashicorp/vault/api"
+
+	"github.com/tokenbroker/tokenbroker/backends/vault/vaulttest"
 )
 
 // devVault starts a real Vault in dev mode (in memory) with transit and pki engines.
 func devVault(t *testing.T) (addr string, root *vapi.Client) {
-	bin := os.Getenv("TB_TEST_VAULT_BIN")
-	if bin == "" {
-		home, _ := os.UserHomeDir()
-		bin = filepath.Join(home, ".cache", "tokenbroker", "vault-v1.21.0", "vault")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("TB_TEST_REQUIRE_VAULT") != "" {
-			t.Fatalf("Vault required: %v", err)
-		}
-		t.Skip("no Vault binary; .ci/vault-tool/build.sh builds it")
-	}
-	addr = freeAddr(t)
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "server", "-dev", "-dev-root-token-id=root", "-dev-listen-address="+addr, "-log-level=warn")
-	cmd.Env = append(os.Environ(), "HOME="+dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	cfg := vapi.DefaultConfig()
-	cfg.Address = "http://" + addr
-	root, _ = vapi.NewClient(cfg)
-	root.SetToken("root")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if h, err := root.Sys().Health(); err == nil && !h.Sealed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("dev Vault did not start")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	for path, typ := range map[string]string{"transit": "transit", "pki": "pki"} {
-		if err := root.Sys().Mount(path, &vapi.MountInput{Type: typ}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	v := vaulttest.Start(t, vaulttest.Mount("transit", "transit"), vaulttest.Mount("pki", "pki"))
+	root = v.Root()
 	if _, err := root.Logical().Write("pki/root/generate/internal", map[string]any{"common_name": "vault client CA", "ttl": "24h"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := root.Logical().Write("pki/roles/client", map[string]any{"allow_any_name": true, "allowed_uri_sans": "spiffe://*", "client_flag": true, "server_flag": false, "ttl": "1h"}); err != nil {
 		t.Fatal(err)
 	}
-	return "http://" + addr, root
+	return v.URL(), root
 }
 
 // Serve, the CLI, Transit signing and PKI trust anchors, all against a real Vault.

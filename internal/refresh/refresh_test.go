@@ -8,19 +8,17 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/internal/refresh"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 // waitFor polls cond for up to 10 s (a loaded machine is slow, never wrong).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	testkit.WaitFor(t, what, cond)
 }
 
 func TestEveryCallsUntilStopped(t *testing.T) {
+	t.Parallel()
 	var n atomic.Int32
 	l := refresh.Every(context.Background(), time.Millisecond, func(context.Context) { n.Add(1) })
 	waitFor(t, "three calls", func() bool { return n.Load() >= 3 })
@@ -33,6 +31,7 @@ func TestEveryCallsUntilStopped(t *testing.T) {
 }
 
 func TestStopCancelsAndWaitsForTheCallInProgress(t *testing.T) {
+	t.Parallel()
 	started := make(chan struct{})
 	var finished atomic.Bool
 	var once sync.Once
@@ -49,6 +48,7 @@ func TestStopCancelsAndWaitsForTheCallInProgress(t *testing.T) {
 }
 
 func TestStopTwiceAndConcurrently(t *testing.T) {
+	t.Parallel()
 	l := refresh.Every(context.Background(), time.Millisecond, func(context.Context) {})
 	var wg sync.WaitGroup
 	for range 4 {
@@ -59,6 +59,7 @@ func TestStopTwiceAndConcurrently(t *testing.T) {
 }
 
 func TestParentContextEndsTheLoop(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	var n atomic.Int32
 	l := refresh.Every(ctx, time.Millisecond, func(context.Context) { n.Add(1) })
@@ -73,6 +74,7 @@ func TestParentContextEndsTheLoop(t *testing.T) {
 }
 
 func TestNoIntervalNoLoop(t *testing.T) {
+	t.Parallel()
 	for _, d := range []time.Duration{0, -time.Second} {
 		l := refresh.Every(context.Background(), d, func(context.Context) { t.Error("called without an interval") })
 		if l != nil {

@@ -7,7 +7,8 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 // StartRedis starts redis-server on a free loopback port and returns its
@@ -34,16 +35,13 @@ func StartRedis(t testing.TB) (addr string, stop func()) {
 		t.Fatal(err)
 	}
 	addr = "127.0.0.1:" + strconv.Itoa(port)
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
+	testkit.WaitFor(t, "redis-server to listen", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
 			c.Close()
-			break
 		}
-		if i > 250 {
-			t.Fatal("redis-server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil
+	})
 	stopped := false
 	stop = func() {
 		if !stopped {

@@ -1,0 +1,64 @@
+package testkit
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+// Clock is a manual clock, safe for concurrent use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock that reads start until advanced.
+func NewClock(start time.Time) *Clock { return &Clock{now: start} }
+
+// Now returns the clock's time; pass the method value as a Now option.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// Timeout bounds WaitFor: long enough for a loaded CI machine, short
+// enough that a broken test fails rather than hangs.
+const Timeout = 30 * time.Second
+
+// WaitFor polls cond every few milliseconds until it holds, and fails the
+// test naming what it waited for if it does not within Timeout.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	if err := Poll(Timeout, cond); err != nil {
+		t.Fatalf("timed out after %v waiting for %s", Timeout, what)
+	}
+}
+
+// errTimeout is what Poll returns when cond never held.
+type errTimeout struct{}
+
+func (errTimeout) Error() string { return "testkit: condition not met before the deadline" }
+
+// Poll polls cond until it holds or timeout passes; for helpers that
+// report an error rather than fail a test (setup shared by a package).
+func Poll(timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for wait := time.Millisecond; !cond(); {
+		if time.Now().After(deadline) {
+			return errTimeout{}
+		}
+		time.Sleep(wait)
+		if wait < 20*time.Millisecond {
+			wait *= 2
+		}
+	}
+	return nil
+}
