@@ -39,7 +39,9 @@ type FetcherOptions struct {
 // timeout and a size limit, cached per Cache-Control max-age clamped to
 // [1 min, 24 h], refetched on an unknown kid at most once per client per
 // 10 s, a failure remembered for 30 s (so a dead or slow jwks_uri costs one
-// wait per 30 s, not one per request), and never from a special-purpose
+// wait per 30 s, not one per request), the last good keys served through
+// failed refetches for at most jwksMaxStale past their expiry, and never
+// from a special-purpose
 // address (PublicAddr) unless allowed — checked on the address actually
 // dialed, so DNS rebinding cannot get around it.
 type JWKSFetcher struct {
@@ -66,13 +68,21 @@ type jwksEntry struct {
 	expires time.Time
 }
 
-// Clamp of the cache lifetime and the unknown-kid refetch throttle.
+// Clamp of the cache lifetime, the stale bound and the unknown-kid refetch
+// throttle.
 const (
 	jwksMinTTL        = time.Minute
 	jwksMaxTTL        = 24 * time.Hour
 	jwksDefaultTTL    = time.Hour
 	jwksRefetchPeriod = 10 * time.Second
 	jwksNegativeTTL   = 30 * time.Second
+	// jwksMaxStale bounds how long past their expiry the last good keys are
+	// served while refetches fail (or return a set the broker refuses). A
+	// client that rotates a compromised key out of its jwks_uri must see it
+	// stop verifying within a known time, even if its new document is
+	// unusable or an on-path attacker keeps the fetch failing: at most
+	// max-age (≤ jwksMaxTTL) + jwksMaxStale after the last good fetch.
+	jwksMaxStale = 24 * time.Hour
 )
 
 // NewJWKSFetcher returns a fetcher.
@@ -123,7 +133,8 @@ func NewJWKSFetcher(opt FetcherOptions) *JWKSFetcher {
 // Get returns the keys at uri for clientID; kid, when set and unknown,
 // triggers a throttled refetch. A fetch that failed is not retried for
 // jwksNegativeTTL: meanwhile the last good keys, or the failure, come back at
-// once. Concurrent callers share one fetch, which runs on its own deadline
+// once. Past jwksMaxStale beyond their expiry the last good keys are no
+// longer served: the fetch error comes back (fail closed). Concurrent callers share one fetch, which runs on its own deadline
 // (Timeout), so a caller that gives up does not fail it for the others.
 func (f *JWKSFetcher) Get(ctx context.Context, clientID, uri, kid string) ([]jose.JSONWebKey, error) {
 	now := f.now()
@@ -135,8 +146,11 @@ func (f *JWKSFetcher) Get(ctx context.Context, clientID, uri, kid string) ([]jos
 			return e.keys, nil
 		}
 	}
+	// The last good keys, still within their stale bound, stand in for a
+	// failed fetch.
+	stale := e != nil && now.Before(e.expires.Add(jwksMaxStale))
 	if bad != nil && now.Before(bad.until) {
-		if e != nil {
+		if stale {
 			return e.keys, nil
 		}
 		return nil, bad.err
@@ -148,7 +162,7 @@ func (f *JWKSFetcher) Get(ctx context.Context, clientID, uri, kid string) ([]jos
 	select {
 	case r := <-ch:
 		if r.Err != nil {
-			if e != nil {
+			if stale {
 				return e.keys, nil // keep the last good keys through a failed refetch
 			}
 			return nil, r.Err
@@ -188,6 +202,9 @@ func (f *JWKSFetcher) fetch(ctx context.Context, uri string) (*jwksEntry, error)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err != nil {
+		if c := f.cache[uri]; c != nil && !f.now().Before(c.expires.Add(jwksMaxStale)) {
+			delete(f.cache, uri) // past its stale bound: never served again
+		}
 		if len(f.failed) >= f.opt.MaxEntries {
 			clear(f.failed)
 		}
