@@ -42,9 +42,8 @@ type FetcherOptions struct {
 // 10 s, a failure remembered for 30 s (so a dead or slow jwks_uri costs one
 // wait per 30 s, not one per request), the last good keys served through
 // failed refetches for at most jwksMaxStale past their expiry, and never
-// from a special-purpose
-// address (PublicAddr) unless allowed — checked on the address actually
-// dialed, so DNS rebinding cannot get around it.
+// from a special-purpose address (PublicAddr) unless allowed — checked on
+// the address actually dialed, so DNS rebinding cannot get around it.
 type JWKSFetcher struct {
 	opt    FetcherOptions
 	client *http.Client
@@ -137,8 +136,9 @@ func NewJWKSFetcher(opt FetcherOptions) *JWKSFetcher {
 // triggers a throttled refetch. A fetch that failed is not retried for
 // jwksNegativeTTL: meanwhile the last good keys, or the failure, come back at
 // once. Past jwksMaxStale beyond their expiry the last good keys are no
-// longer served: the fetch error comes back (fail closed). Concurrent callers share one fetch, which runs on its own deadline
-// (Timeout), so a caller that gives up does not fail it for the others.
+// longer served: the fetch error comes back (fail closed). Concurrent
+// callers share one fetch, which runs on its own deadline (Timeout), so a
+// caller that gives up does not fail it for the others.
 func (f *JWKSFetcher) Get(ctx context.Context, clientID, uri, kid string) ([]jose.JSONWebKey, error) {
 	now := f.now()
 	f.mu.Lock()
