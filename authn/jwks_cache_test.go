@@ -60,10 +60,12 @@ func TestFetcherNegativeCache(t *testing.T) {
 	if keys, err := f.Get(t.Context(), "c", uri, ""); err != nil || len(keys) != 1 {
 		t.Fatalf("after the negative TTL: %v %v", keys, err)
 	}
-	// Keys cached, then the endpoint fails at the refetch: the last good keys
-	// are served and the dead endpoint is not retried on every request.
+	// Keys cached (for the default 1 h), then the endpoint fails at the
+	// refetch: within the stale bound (24 h past expiry; here 23 h) the last
+	// good keys are served and the dead endpoint is not retried on every
+	// request.
 	healthy.Store(false)
-	advance(25 * time.Hour)
+	advance(24 * time.Hour)
 	for range 20 {
 		if keys, err := f.Get(t.Context(), "c", uri, ""); err != nil || len(keys) != 1 {
 			t.Fatalf("last good keys not kept: %v %v", keys, err)
@@ -71,6 +73,14 @@ func TestFetcherNegativeCache(t *testing.T) {
 	}
 	if n := hits.Load(); n != 3 {
 		t.Fatalf("%d fetches, want 3 (failure, recovery, one failed refetch)", n)
+	}
+	// Past the stale bound (25 h past expiry) the failure comes back.
+	advance(2 * time.Hour)
+	if keys, err := f.Get(t.Context(), "c", uri, ""); err == nil {
+		t.Fatalf("keys served 25 h past their expiry: %v", keys)
+	}
+	if n := hits.Load(); n != 4 {
+		t.Fatalf("%d fetches, want 4", n)
 	}
 }
 

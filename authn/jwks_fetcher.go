@@ -31,7 +31,8 @@ type FetcherOptions struct {
 	MaxBytes int64
 	// RootCAs overrides the system roots (tests, private PKI).
 	RootCAs *x509.CertPool
-	// MaxEntries bounds the cache (default 10000 URIs).
+	// MaxEntries bounds the cache (default 10000 URIs); when it is full one
+	// entry makes room for the next, never the whole cache.
 	MaxEntries int
 }
 
@@ -39,9 +40,10 @@ type FetcherOptions struct {
 // timeout and a size limit, cached per Cache-Control max-age clamped to
 // [1 min, 24 h], refetched on an unknown kid at most once per client per
 // 10 s, a failure remembered for 30 s (so a dead or slow jwks_uri costs one
-// wait per 30 s, not one per request), and never from a special-purpose
-// address (PublicAddr) unless allowed — checked on the address actually
-// dialed, so DNS rebinding cannot get around it.
+// wait per 30 s, not one per request), the last good keys served through
+// failed refetches for at most jwksMaxStale past their expiry, and never
+// from a special-purpose address (PublicAddr) unless allowed — checked on
+// the address actually dialed, so DNS rebinding cannot get around it.
 type JWKSFetcher struct {
 	opt    FetcherOptions
 	client *http.Client
@@ -64,15 +66,25 @@ type jwksFailure struct {
 type jwksEntry struct {
 	keys    []jose.JSONWebKey
 	expires time.Time
+	fetched time.Time
+	client  string // the client_id whose request fetched it last
 }
 
-// Clamp of the cache lifetime and the unknown-kid refetch throttle.
+// Clamp of the cache lifetime, the stale bound and the unknown-kid refetch
+// throttle.
 const (
 	jwksMinTTL        = time.Minute
 	jwksMaxTTL        = 24 * time.Hour
 	jwksDefaultTTL    = time.Hour
 	jwksRefetchPeriod = 10 * time.Second
 	jwksNegativeTTL   = 30 * time.Second
+	// jwksMaxStale bounds how long past their expiry the last good keys are
+	// served while refetches fail (or return a set the broker refuses). A
+	// client that rotates a compromised key out of its jwks_uri must see it
+	// stop verifying within a known time, even if its new document is
+	// unusable or an on-path attacker keeps the fetch failing: at most
+	// max-age (≤ jwksMaxTTL) + jwksMaxStale after the last good fetch.
+	jwksMaxStale = 24 * time.Hour
 )
 
 // NewJWKSFetcher returns a fetcher.
@@ -123,8 +135,10 @@ func NewJWKSFetcher(opt FetcherOptions) *JWKSFetcher {
 // Get returns the keys at uri for clientID; kid, when set and unknown,
 // triggers a throttled refetch. A fetch that failed is not retried for
 // jwksNegativeTTL: meanwhile the last good keys, or the failure, come back at
-// once. Concurrent callers share one fetch, which runs on its own deadline
-// (Timeout), so a caller that gives up does not fail it for the others.
+// once. Past jwksMaxStale beyond their expiry the last good keys are no
+// longer served: the fetch error comes back (fail closed). Concurrent
+// callers share one fetch, which runs on its own deadline (Timeout), so a
+// caller that gives up does not fail it for the others.
 func (f *JWKSFetcher) Get(ctx context.Context, clientID, uri, kid string) ([]jose.JSONWebKey, error) {
 	now := f.now()
 	f.mu.Lock()
@@ -135,20 +149,23 @@ func (f *JWKSFetcher) Get(ctx context.Context, clientID, uri, kid string) ([]jos
 			return e.keys, nil
 		}
 	}
+	// The last good keys, still within their stale bound, stand in for a
+	// failed fetch.
+	stale := e != nil && now.Before(e.expires.Add(jwksMaxStale))
 	if bad != nil && now.Before(bad.until) {
-		if e != nil {
+		if stale {
 			return e.keys, nil
 		}
 		return nil, bad.err
 	}
 	ch := f.group.DoChan(uri, func() (any, error) {
 		// Detached from the first caller's cancellation, bounded by its own timeout.
-		return f.fetch(context.WithoutCancel(ctx), uri)
+		return f.fetch(context.WithoutCancel(ctx), clientID, uri)
 	})
 	select {
 	case r := <-ch:
 		if r.Err != nil {
-			if e != nil {
+			if stale {
 				return e.keys, nil // keep the last good keys through a failed refetch
 			}
 			return nil, r.Err
@@ -174,32 +191,73 @@ func (f *JWKSFetcher) mayRefetch(clientID string, now time.Time) bool {
 	if last, ok := f.refetch[clientID]; ok && now.Sub(last) < jwksRefetchPeriod {
 		return false
 	}
-	if len(f.refetch) >= f.opt.MaxEntries {
-		clear(f.refetch)
+	if _, ok := f.refetch[clientID]; !ok && len(f.refetch) >= f.opt.MaxEntries {
+		evictOldest(f.refetch, func(t time.Time) time.Time { return t })
 	}
 	f.refetch[clientID] = now
 	return true
 }
 
-// fetch gets uri and caches the outcome: the keys, or the failure for
-// jwksNegativeTTL.
-func (f *JWKSFetcher) fetch(ctx context.Context, uri string) (*jwksEntry, error) {
+// fetch gets uri for clientID and caches the outcome: the keys, or the
+// failure for jwksNegativeTTL.
+func (f *JWKSFetcher) fetch(ctx context.Context, clientID, uri string) (*jwksEntry, error) {
 	e, err := f.get(ctx, uri)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err != nil {
-		if len(f.failed) >= f.opt.MaxEntries {
-			clear(f.failed)
+		if c := f.cache[uri]; c != nil && !f.now().Before(c.expires.Add(jwksMaxStale)) {
+			delete(f.cache, uri) // past its stale bound: never served again
+		}
+		if _, ok := f.failed[uri]; !ok && len(f.failed) >= f.opt.MaxEntries {
+			evictOldest(f.failed, func(b *jwksFailure) time.Time { return b.until })
 		}
 		f.failed[uri] = &jwksFailure{err: err, until: f.now().Add(jwksNegativeTTL)}
 		return nil, err
 	}
 	delete(f.failed, uri)
-	if len(f.cache) >= f.opt.MaxEntries {
-		clear(f.cache)
+	e.client = clientID
+	if _, ok := f.cache[uri]; !ok && len(f.cache) >= f.opt.MaxEntries {
+		f.evictFor(clientID)
 	}
 	f.cache[uri] = e
 	return e, nil
+}
+
+// evictFor makes room in the full cache for a document fetched for
+// clientID by deleting one entry: one this client fetched (a client has one
+// jwks_uri, so that is a document it has moved away from), else the one
+// fetched longest ago. Never the whole cache: a client that changes its
+// jwks_uri over and over (RFC 7592) only displaces its own entries, and
+// pushing out another client's keys takes MaxEntries fetches per victim.
+// The scan is O(MaxEntries), only when full, next to a network fetch.
+func (f *JWKSFetcher) evictFor(clientID string) {
+	victim, oldest := "", (*jwksEntry)(nil)
+	for uri, e := range f.cache {
+		if e.client == clientID {
+			delete(f.cache, uri)
+			return
+		}
+		if oldest == nil || e.fetched.Before(oldest.fetched) {
+			victim, oldest = uri, e
+		}
+	}
+	delete(f.cache, victim)
+}
+
+// evictOldest deletes the entry of m with the earliest time: one entry, so
+// a full map costs no one else their entry.
+func evictOldest[V any](m map[string]V, at func(V) time.Time) {
+	var victim string
+	var first time.Time
+	found := false
+	for k, v := range m {
+		if t := at(v); !found || t.Before(first) {
+			victim, first, found = k, t, true
+		}
+	}
+	if found {
+		delete(m, victim)
+	}
 }
 
 func (f *JWKSFetcher) get(ctx context.Context, uri string) (*jwksEntry, error) {
@@ -233,7 +291,8 @@ func (f *JWKSFetcher) get(ctx context.Context, uri string) (*jwksEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &jwksEntry{keys: keys, expires: f.now().Add(cacheTTL(resp.Header.Get("Cache-Control")))}, nil
+	now := f.now()
+	return &jwksEntry{keys: keys, fetched: now, expires: now.Add(cacheTTL(resp.Header.Get("Cache-Control")))}, nil
 }
 
 // cacheTTL reads max-age from Cache-Control, clamped to [1 min, 24 h].

@@ -49,7 +49,9 @@ type Config struct {
 	RefreshAhead time.Duration
 	// Retries of a 5xx or network error, with exponential backoff from 100 ms (default 3).
 	Retries int
-	// Timeout for each token request (default 10 s).
+	// Timeout for each token request attempt (default 10 s). The request is
+	// shared by concurrent callers and bounded by this, not by the context of
+	// the caller that started it.
 	Timeout time.Duration
 	// Now is the clock a cached token's age and expiry are read against
 	// (tests; default time.Now). Assertions are always dated by time.Now.
@@ -121,8 +123,11 @@ func refuseRedirect(*http.Request, []*http.Request) error { return ErrRedirect }
 func (s *Source) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
 
 // TokenContext returns a cached token, refreshing it ahead of expiry. One
-// request is in flight at a time; concurrent callers share its result. When a
-// refresh fails but the cached token is still valid, the cached token is returned.
+// request is in flight at a time; concurrent callers share its result. The
+// shared request is not cancelled with the caller that started it (each
+// attempt has its own Config.Timeout), while ctx ending returns this caller
+// at once. When a refresh fails but the cached token is still valid, the
+// cached token is returned.
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if tok := s.current(); tok != nil {
 		return tok, nil
@@ -131,8 +136,11 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		if tok := s.current(); tok != nil { // a request ended since the check above
 			return tok, nil
 		}
-		// The first caller's context bounds the request, as if it ran alone.
-		fresh, err := s.fetchWithRetry(ctx)
+		// Detached from the first caller's cancellation: the request is shared,
+		// so one impatient caller must not fail it for the others. Each attempt
+		// is bounded by Config.Timeout (in fetch), and the retries are finite;
+		// every caller still returns on its own ctx.Done() below.
+		fresh, err := s.fetchWithRetry(context.WithoutCancel(ctx))
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if err == nil {
