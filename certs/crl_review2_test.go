@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -211,4 +212,59 @@ func TestReview2ForgedCRLsWithNewIssuersGrowMemory(t *testing.T) {
 		t.Fatalf("heap grew %d MiB: unverifiable lists from one URL are all kept (bound: 1024 slots × 16 MiB)", grown>>20)
 	}
 	runtime.KeepAlive(set)
+}
+
+// Review 2: tls.crl_fail_closed (the default) promises that a CRL past its
+// nextUpdate refuses its issuer's certificates. A CRL URL the broker has
+// never managed to fetch is worse than stale, yet nothing is refused: an
+// attacker on the plain-http path who answers 404 (or garbage, or drops
+// the connection) from the broker's start — a deploy, a crash, an
+// autoscaled replica — switches revocation off for that CA with only a
+// warning in the log.
+func TestReview2CRLURLNeverFetchedFailsOpen(t *testing.T) {
+	ca := testCA(t)
+	leaf := issue(t, ca, certs.Leaf{CommonName: "revoked", Client: true})
+	chain := []*x509.Certificate{leaf, ca.Cert}
+	blocked := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "not found", http.StatusNotFound)
+	}))
+	defer blocked.Close()
+	set, err := certs.NewCRLSet(t.Context(), nil, []string{blocked.URL + "/ca.crl"}, 0, nil) // fail closed by default
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	if err := set.Check(chain); err == nil {
+		t.Fatal("crl_fail_closed: a configured CRL URL that never loaded lets every certificate through (revocation silently off)")
+	}
+}
+
+// Review 2: "an old signed CRL replayed over http cannot un-revoke a
+// certificate" holds across SIGHUP (CRLInherit) but not across a restart:
+// a new process holds nothing, so the first list it is served — an older,
+// still unexpired one from before the revocation — is taken.
+func TestReview2OldCRLReplayedAfterRestartUnrevokes(t *testing.T) {
+	ca := testCA(t)
+	leaf := issue(t, ca, certs.Leaf{CommonName: "revoked", Client: true})
+	chain := []*x509.Certificate{leaf, ca.Cert}
+	now := time.Now()
+	old := signedCRL(t, ca, 1, now.Add(-48*time.Hour), now.Add(5*24*time.Hour)) // weekly CRL, before the revocation
+	u := newMutableURL(t, signedCRL(t, ca, 2, now.Add(-time.Hour), now.Add(7*24*time.Hour), leaf.SerialNumber))
+	first, err := certs.NewCRLSet(t.Context(), nil, []string{u.URL}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Check(chain); !errors.Is(err, certs.ErrRevoked) {
+		t.Fatalf("before: %v", err)
+	}
+	first.Close()
+	u.put(old) // the attacker replays last week's list to the restarted broker
+	restarted, err := certs.NewCRLSet(t.Context(), nil, []string{u.URL}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restarted.Close()
+	if err := restarted.Check(chain); !errors.Is(err, certs.ErrRevoked) {
+		t.Fatalf("after a restart an old CRL replayed over http un-revoked the certificate: %v", err)
+	}
 }
