@@ -86,12 +86,18 @@ var (
 // verifies against the certificate that issued the checked certificate.
 //
 // CRLs only move forward (RFC 5280 §5.2.3): per source and issuer, a list
-// older than the one held — a lower CRL Number, or an equal or absent one
-// and an earlier thisUpdate — is refused and the held one kept, so a
-// replayed old list (CRLs travel over plain http) cannot un-revoke a
-// certificate. A list past its nextUpdate plus a grace (DefaultCRLGrace) is
-// stale: certificates of that issuer are refused (the default) or, with
-// CRLFailClosed(false), accepted with a warning.
+// older than the newest verified — a lower CRL Number, or an equal or
+// absent one and an earlier thisUpdate — is refused and the held one kept,
+// so a replayed old list (CRLs travel over plain http) cannot un-revoke a
+// certificate for the life of the set and, with CRLInherit, across reloads;
+// not across a restart (nothing is persisted). A list that names an issuer
+// but fails its signature check is dropped; unverified lists are bounded
+// (one issuer per source, maxPendingCRLBytes in all). A list past its
+// nextUpdate plus a grace (DefaultCRLGrace) is stale, judged on the newest
+// list of the issuer over all sources: certificates of that issuer are
+// refused (the default) or, with CRLFailClosed(false), accepted with a
+// warning. Failing closed also refuses every certificate (ErrNoCRL) while a
+// configured source has produced no usable list.
 type CRLSet struct {
 	files      []string
 	urls       []string
@@ -128,6 +134,8 @@ type CRLOption func(*CRLSet)
 // CRLFailClosed decides what a stale CRL does: refuse the certificates of
 // its issuer (true, the default: the operator asked for revocation checking,
 // and OpenSSL, nginx and Envoy refuse on an expired CRL too) or only warn.
+// Failing closed also refuses every certificate while a configured source
+// has never produced a usable list: until it loads, its issuer is unknown.
 func CRLFailClosed(on bool) CRLOption { return func(s *CRLSet) { s.failClosed = on } }
 
 // CRLInherit starts the set from the lists prev holds for sources the new
