@@ -110,24 +110,29 @@ func (s *CRLSet) slotsOf(issuer *x509.Certificate) []*crlSlot {
 }
 
 // unproven returns a configured source that has produced no list that
-// verified and holds none still to be judged, or "".
+// verified and holds none still to be judged, or "". Once every source has
+// verified a list this costs no scan of the slots.
 func (s *CRLSet) unproven() string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	waiting := map[string]bool{}
-	for _, sl := range s.slots {
-		if len(sl.pending) > 0 {
-			waiting[sl.source] = true
-		}
-	}
 	for _, srcs := range [][]string{s.files, s.urls} {
 		for _, src := range srcs {
-			if !s.proven[src] && !waiting[src] {
+			if !s.proven[src] && !s.waiting(src) {
 				return src
 			}
 		}
 	}
 	return ""
+}
+
+// waiting reports whether src has a list not judged yet (s.mu held).
+func (s *CRLSet) waiting(src string) bool {
+	for _, sl := range s.slots {
+		if sl.source == src && len(sl.pending) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // signedBy memoizes CRL signature checks: one verification per (CRL,

@@ -51,7 +51,7 @@ func (s *CRLSet) offer(c *crl) {
 	}
 	s.mu.Unlock()
 	if issuer != nil {
-		if ok, _ := s.resolve(slot, c, issuer); !ok {
+		if ok, fresh := s.resolve(slot, c, issuer); !ok && fresh {
 			s.log.Warn("CRL not signed by the issuer of the list held; dropped, keeping the held one", "source", c.source)
 		}
 	}
