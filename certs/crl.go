@@ -1,7 +1,6 @@
 package certs
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -40,6 +39,10 @@ type crl struct {
 	revoked map[string]bool // serial numbers (decimal)
 	source  string
 	slot    string // source, issuer name and authority key id
+	// digest is the SHA-256 of the raw list, taken once at parse: the
+	// signature memo's key, so a lookup never rehashes a multi-MB list.
+	digest [sha256.Size]byte
+	seq    uint64 // load order: the pending budget drops the oldest first
 	// issuer verified the list's signature (set when it becomes the held list).
 	issuer      *x509.Certificate
 	staleWarned atomic.Bool
@@ -50,12 +53,19 @@ type crl struct {
 // first Check that meets their issuer; several, so that a newer list is not
 // displaced by an older or forged one before anyone could verify it).
 type crlSlot struct {
+	source  string
 	held    *crl
 	pending []*crl
 }
 
-// maxPendingCRLs bounds a slot's unverified lists; the oldest loaded goes first.
-const maxPendingCRLs = 4
+// Bounds on unverified lists: per slot the oldest loaded goes first; over
+// the byte budget (all slots) the oldest of the same source, then any.
+const (
+	maxPendingCRLs     = 4
+	maxPendingCRLBytes = 32 << 20
+	// maxVerifyMemo bounds the signature memo; it is cleared when full.
+	maxVerifyMemo = 4096
+)
 
 // Errors of Check.
 var (
@@ -64,6 +74,10 @@ var (
 	// ErrStaleCRL is returned, when failing closed, for a certificate whose
 	// issuer's CRL is past its nextUpdate plus the grace.
 	ErrStaleCRL = errors.New("CRL stale")
+	// ErrNoCRL is returned, when failing closed, while a configured CRL
+	// source has never produced a usable list (never loaded, or every list
+	// it served failed to verify against its issuer).
+	ErrNoCRL = errors.New("CRL source never loaded")
 )
 
 // CRLSet checks certificates against revocation lists loaded from files
@@ -72,12 +86,18 @@ var (
 // verifies against the certificate that issued the checked certificate.
 //
 // CRLs only move forward (RFC 5280 §5.2.3): per source and issuer, a list
-// older than the one held — a lower CRL Number, or an equal or absent one
-// and an earlier thisUpdate — is refused and the held one kept, so a
-// replayed old list (CRLs travel over plain http) cannot un-revoke a
-// certificate. A list past its nextUpdate plus a grace (DefaultCRLGrace) is
-// stale: certificates of that issuer are refused (the default) or, with
-// CRLFailClosed(false), accepted with a warning.
+// older than the newest verified — a lower CRL Number, or an equal or
+// absent one and an earlier thisUpdate — is refused and the held one kept,
+// so a replayed old list (CRLs travel over plain http) cannot un-revoke a
+// certificate for the life of the set and, with CRLInherit, across reloads;
+// not across a restart (nothing is persisted). A list that names an issuer
+// but fails its signature check is dropped; unverified lists are bounded
+// (one issuer per source, maxPendingCRLBytes in all). A list past its
+// nextUpdate plus a grace (DefaultCRLGrace) is stale, judged on the newest
+// list of the issuer over all sources: certificates of that issuer are
+// refused (the default) or, with CRLFailClosed(false), accepted with a
+// warning. Failing closed also refuses every certificate (ErrNoCRL) while a
+// configured source has produced no usable list.
 type CRLSet struct {
 	files      []string
 	urls       []string
@@ -87,9 +107,21 @@ type CRLSet struct {
 	failClosed bool
 	now        func() time.Time
 
-	mu       sync.RWMutex
-	slots    map[string]*crlSlot
-	verified sync.Map // [sha256(crl)+sha256(issuer)] → bool
+	mu    sync.RWMutex
+	slots map[string]*crlSlot
+	// marks is the newest verified list (number and thisUpdate only) per
+	// slot key; it outlives its slot, so ordering survives a slot's drop.
+	marks map[string]crlMark
+	// serving is the slot keys of each source's last successful load.
+	serving map[string][]string
+	// proven is the sources that produced a list that verified.
+	proven       map[string]bool
+	pendingBytes int
+	seq          uint64
+
+	verified  sync.Map // [sha256(crl)+sha256(issuer)] → bool
+	memoSize  atomic.Int64
+	noCRLWarn sync.Map // source → logged
 
 	fileStamp string
 	nextFetch map[string]time.Time
@@ -102,6 +134,8 @@ type CRLOption func(*CRLSet)
 // CRLFailClosed decides what a stale CRL does: refuse the certificates of
 // its issuer (true, the default: the operator asked for revocation checking,
 // and OpenSSL, nginx and Envoy refuse on an expired CRL too) or only warn.
+// Failing closed also refuses every certificate while a configured source
+// has never produced a usable list: until it loads, its issuer is unknown.
 func CRLFailClosed(on bool) CRLOption { return func(s *CRLSet) { s.failClosed = on } }
 
 // CRLInherit starts the set from the lists prev holds for sources the new
@@ -120,8 +154,14 @@ func CRLInherit(prev *CRLSet) CRLOption {
 		prev.mu.RLock()
 		defer prev.mu.RUnlock()
 		for k, sl := range prev.slots {
-			if sl.held != nil && sources[sl.held.source] && len(s.slots) < maxCRLSlots {
-				s.slots[k] = &crlSlot{held: sl.held}
+			if sl.held != nil && sources[sl.source] && len(s.slots) < maxCRLSlots {
+				s.slots[k] = &crlSlot{source: sl.source, held: sl.held}
+				s.proven[sl.source] = true
+			}
+		}
+		for k, m := range prev.marks {
+			if sources[m.source] {
+				s.marks[k] = m
 			}
 		}
 	}
@@ -137,6 +177,7 @@ func NewCRLSet(ctx context.Context, files, urls []string, interval time.Duration
 		log = slog.Default()
 	}
 	s := &CRLSet{files: files, urls: urls, log: log, slots: map[string]*crlSlot{}, nextFetch: map[string]time.Time{},
+		marks: map[string]crlMark{}, serving: map[string][]string{}, proven: map[string]bool{},
 		client: &http.Client{Timeout: crlFetchTimeout}, grace: DefaultCRLGrace, failClosed: true, now: time.Now}
 	for _, o := range opts {
 		o(s)
@@ -190,6 +231,7 @@ func (s *CRLSet) loadFiles() error {
 		return nil
 	}
 	var lists []*crl
+	serving := map[string][]string{}
 	for _, p := range s.files {
 		f, err := os.Open(p)
 		if err != nil {
@@ -205,13 +247,19 @@ func (s *CRLSet) loadFiles() error {
 			return err
 		}
 		lists = append(lists, ls...)
+		for _, c := range ls {
+			serving[p] = append(serving[p], c.slot)
+		}
 	}
-	s.verified.Clear() // bounded: only the current lists' checks are kept
 	for _, c := range lists {
 		s.offer(c)
 	}
 	s.mu.Lock()
 	s.fileStamp = stamp
+	for p, keys := range serving {
+		s.serving[p] = keys
+	}
+	s.pruneLocked()
 	s.mu.Unlock()
 	return nil
 }
@@ -251,7 +299,7 @@ func parseCRL(der []byte, source string) (*crl, error) {
 		return nil, fmt.Errorf("crl %s: %w", source, err)
 	}
 	c := &crl{list: l, revoked: make(map[string]bool, len(l.RevokedCertificateEntries)), source: source,
-		slot: source + "\x00" + string(l.RawIssuer) + "\x00" + string(l.AuthorityKeyId)}
+		slot: source + "\x00" + string(l.RawIssuer) + "\x00" + string(l.AuthorityKeyId), digest: sha256.Sum256(l.Raw)}
 	for _, e := range l.RevokedCertificateEntries {
 		c.revoked[e.SerialNumber.String()] = true
 	}
@@ -283,8 +331,11 @@ func (s *CRLSet) fetchDue(ctx context.Context) {
 		}
 		s.nextFetch[u] = next
 		s.mu.Unlock()
-		s.verified.Clear()
 		s.offer(c)
+		s.mu.Lock()
+		s.serving[u] = []string{c.slot}
+		s.pruneLocked()
+		s.mu.Unlock()
 	}
 }
 
@@ -313,163 +364,4 @@ func (s *CRLSet) fetch(ctx context.Context, u string) (*crl, error) {
 		return nil, err
 	}
 	return ls[0], nil
-}
-
-// offer makes c the pending list of its slot. When the held list's issuer
-// is known, c is judged at once; otherwise at the first Check that meets
-// its issuer.
-func (s *CRLSet) offer(c *crl) {
-	s.mu.Lock()
-	slot := s.slots[c.slot]
-	if slot == nil {
-		if len(s.slots) >= maxCRLSlots && !s.evictUnverified() {
-			s.mu.Unlock()
-			s.log.Warn("CRL: too many issuers; list ignored", "source", c.source, "max", maxCRLSlots)
-			return
-		}
-		slot = &crlSlot{}
-		s.slots[c.slot] = slot
-	}
-	if slot.held != nil && bytes.Equal(slot.held.list.Raw, c.list.Raw) {
-		s.mu.Unlock()
-		return // the list held, again
-	}
-	for _, p := range slot.pending {
-		if bytes.Equal(p.list.Raw, c.list.Raw) {
-			s.mu.Unlock()
-			return
-		}
-	}
-	if len(slot.pending) >= maxPendingCRLs {
-		slot.pending = slices.Delete(slot.pending, 0, 1)
-	}
-	slot.pending = append(slot.pending, c)
-	var issuer *x509.Certificate
-	if slot.held != nil {
-		issuer = slot.held.issuer
-	}
-	s.mu.Unlock()
-	if issuer != nil && !s.resolve(slot, c, issuer) {
-		s.log.Warn("CRL not signed by the issuer of the list held; keeping the held one", "source", c.source)
-	}
-}
-
-// evictUnverified drops one slot that never held a verified list (s.mu held).
-func (s *CRLSet) evictUnverified() bool {
-	for k, sl := range s.slots {
-		if sl.held == nil {
-			delete(s.slots, k)
-			return true
-		}
-	}
-	return false
-}
-
-// resolve promotes c, a pending list of slot, to held when issuer signed
-// it and it is not older than the held list; an older one is refused. It
-// reports whether issuer signed c.
-func (s *CRLSet) resolve(slot *crlSlot, c *crl, issuer *x509.Certificate) bool {
-	if !s.signedBy(c, issuer) {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := slices.Index(slot.pending, c)
-	if i < 0 {
-		return true // judged meanwhile
-	}
-	slot.pending = slices.Delete(slot.pending, i, i+1)
-	if h := slot.held; h != nil && crlOlder(c.list, h.list) {
-		s.log.Warn("CRL older than the one held refused; keeping the held one (RFC 5280 §5.2.3)", "source", c.source,
-			"number", c.list.Number, "this_update", c.list.ThisUpdate, "held_number", h.list.Number, "held_this_update", h.list.ThisUpdate)
-		return true
-	}
-	c.issuer = issuer
-	slot.held = c
-	return true
-}
-
-// crlOlder reports whether a was issued before b: a lower CRL Number
-// (RFC 5280 §5.2.3: monotonically increasing per issuer) or, when the
-// numbers are equal or either is absent, an earlier thisUpdate.
-func crlOlder(a, b *x509.RevocationList) bool {
-	if a.Number != nil && b.Number != nil {
-		if c := a.Number.Cmp(b.Number); c != 0 {
-			return c < 0
-		}
-	}
-	return a.ThisUpdate.Before(b.ThisUpdate)
-}
-
-// Check returns ErrRevoked when any certificate of the verified chain (leaf
-// … anchor) appears on a CRL signed by its issuer, and ErrStaleCRL when that
-// CRL is stale and the set fails closed.
-func (s *CRLSet) Check(chain []*x509.Certificate) error {
-	if s == nil {
-		return nil
-	}
-	now := s.now()
-	for i := 0; i+1 < len(chain); i++ {
-		cert, issuer := chain[i], chain[i+1]
-		for _, slot := range s.slotsOf(issuer) {
-			s.mu.RLock()
-			pending := slices.Clone(slot.pending)
-			s.mu.RUnlock()
-			for _, p := range pending {
-				if string(p.list.RawIssuer) == string(issuer.RawSubject) {
-					s.resolve(slot, p, issuer)
-				}
-			}
-			s.mu.RLock()
-			c := slot.held
-			s.mu.RUnlock()
-			if c == nil || string(c.list.RawIssuer) != string(issuer.RawSubject) || !s.signedBy(c, issuer) {
-				continue
-			}
-			if c.revoked[cert.SerialNumber.String()] {
-				return fmt.Errorf("%w: serial %s on %s", ErrRevoked, cert.SerialNumber, c.source)
-			}
-			if next := c.list.NextUpdate; !next.IsZero() && now.After(next.Add(s.grace)) {
-				if s.failClosed {
-					return fmt.Errorf("%w: the CRL of %q from %s was due at %s (grace %s)", ErrStaleCRL,
-						issuer.Subject.CommonName, c.source, next.UTC().Format(time.RFC3339), s.grace)
-				}
-				if !c.staleWarned.Swap(true) {
-					s.log.Warn("CRL stale; certificates of its issuer still accepted (tls.crl_fail_closed is off)",
-						"source", c.source, "issuer", issuer.Subject.String(), "next_update", next)
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// slotsOf returns the slots holding lists named for issuer.
-func (s *CRLSet) slotsOf(issuer *x509.Certificate) []*crlSlot {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	var out []*crlSlot
-	for _, sl := range s.slots {
-		c := sl.held
-		if c == nil && len(sl.pending) > 0 {
-			c = sl.pending[0]
-		}
-		// A slot's lists all carry the issuer name it is keyed by.
-		if c != nil && string(c.list.RawIssuer) == string(issuer.RawSubject) {
-			out = append(out, sl)
-		}
-	}
-	return out
-}
-
-// signedBy memoizes CRL signature checks: one verification per (CRL, issuer).
-func (s *CRLSet) signedBy(c *crl, issuer *x509.Certificate) bool {
-	a, b := sha256.Sum256(c.list.Raw), sha256.Sum256(issuer.Raw)
-	key := string(a[:]) + string(b[:])
-	if v, ok := s.verified.Load(key); ok {
-		return v.(bool)
-	}
-	ok := c.list.CheckSignatureFrom(issuer) == nil
-	s.verified.Store(key, ok)
-	return ok
 }
