@@ -1,0 +1,65 @@
+package cache_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/backends/cache"
+	"github.com/tokenbroker/tokenbroker/backends/file"
+)
+
+// slowStore is a backend with a round-trip time (Vault, Secrets Manager).
+type slowStore struct {
+	*file.Store
+	rtt time.Duration
+}
+
+func (s slowStore) GetClient(ctx context.Context, id string) (*backends.Client, error) {
+	time.Sleep(s.rtt)
+	return s.Store.GetClient(ctx, id)
+}
+
+func (s slowStore) GetSecrets(ctx context.Context, id string) (*backends.SecretSet, error) {
+	time.Sleep(s.rtt)
+	return s.Store.GetSecrets(ctx, id)
+}
+
+// Review 2: docs/backends.md promises that "the backend's latency does not
+// tell which client ids exist". The negative cache only evens out repeated
+// probes. The first probe of an id still tells: an id that exists costs two
+// backend round trips (GetClient, then GetSecrets), one that does not
+// costs one — and an id in use (or warmed at start, Secrets Manager) costs
+// none while an unknown one costs a round trip. An attacker probing each
+// candidate id once reads the answer off the latency.
+func TestReview2FirstProbeLatencyTellsWhichIDsExist(t *testing.T) {
+	fs, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, id := range []string{"payments", "billing"} {
+		if err := fs.CreateClient(ctx, &backends.Client{ClientID: id, TokenEndpointAuthMethod: backends.AuthClientSecretBasic}); err != nil {
+			t.Fatal(err)
+		}
+		if err := fs.PutSecrets(ctx, id, &backends.SecretSet{Secrets: []backends.Secret{{Hash: backends.HashSecret("s")}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const rtt = 40 * time.Millisecond
+	c := cache.NewClients(slowStore{fs, rtt}, cache.Options{Logger: quiet()})
+	defer c.Close()
+	probe := func(id string) time.Duration {
+		start := time.Now()
+		c.Get(ctx, id)
+		return time.Since(start)
+	}
+	c.Get(ctx, "billing") // a client in use: cached
+	known, unknown := probe("payments"), probe("no-such-client")
+	inUse := probe("billing")
+	t.Logf("first probe: existing id %v, unknown id %v, id in use %v", known, unknown, inUse)
+	if known-unknown > rtt/2 || unknown-inUse > rtt/2 {
+		t.Fatalf("an id's existence shows in the latency of its first probe: existing %v vs unknown %v vs in use %v", known, unknown, inUse)
+	}
+}
