@@ -25,8 +25,8 @@ type Options struct {
 	// is reloaded or the backend fails (default 10m).
 	StaleWindow time.Duration
 	// NegativeTTL: how long "not found" (and an invalid record) is remembered
-	// (default TTL: an unknown id is cached as long as a known one, so the
-	// backend's latency does not tell which ids exist).
+	// (default TTL: an unknown id is cached as long as a known one, so
+	// repeated lookups of either take no backend call).
 	NegativeTTL time.Duration
 	// RetryBackoff: after a failed load, how long requests are served stale
 	// (or misses fail fast) before the next try; also the interval of the
