@@ -39,7 +39,8 @@ func TestReview2FirstProbeLatencyTellsWhichIDsExist(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for _, id := range []string{"payments", "billing"} {
+	existing := []string{"payments", "ledger", "invoices"}
+	for _, id := range append(existing, "billing") {
 		if err := fs.CreateClient(ctx, &backends.Client{ClientID: id, TokenEndpointAuthMethod: backends.AuthClientSecretBasic}); err != nil {
 			t.Fatal(err)
 		}
@@ -50,13 +51,19 @@ func TestReview2FirstProbeLatencyTellsWhichIDsExist(t *testing.T) {
 	const rtt = 40 * time.Millisecond
 	c := cache.NewClients(slowStore{fs, rtt}, cache.Options{Logger: quiet()})
 	defer c.Close()
-	probe := func(id string) time.Duration {
-		start := time.Now()
-		c.Get(ctx, id)
-		return time.Since(start)
+	// The fastest first probe of three distinct ids of each kind: a shared
+	// machine (and -race) only ever adds latency.
+	probe := func(ids ...string) time.Duration {
+		fastest := time.Hour
+		for _, id := range ids {
+			start := time.Now()
+			c.Get(ctx, id)
+			fastest = min(fastest, time.Since(start))
+		}
+		return fastest
 	}
 	c.Get(ctx, "billing") // a client in use: cached
-	known, unknown := probe("payments"), probe("no-such-client")
+	known, unknown := probe(existing...), probe("no-such-client", "nobody", "unknown-3")
 	inUse := probe("billing")
 	t.Logf("first probe: existing id %v, unknown id %v, id in use %v", known, unknown, inUse)
 	if d := known - unknown; d > rtt/2 || d < -rtt/2 {
@@ -66,5 +73,5 @@ func TestReview2FirstProbeLatencyTellsWhichIDsExist(t *testing.T) {
 	// no cache can hide it (an unknown id probed again is cached as long).
 	// docs/backends.md says so; it is not asserted here. Warm start
 	// (Secrets Manager) makes every existing id "in use" from the start.
-	_ = inUse
+	// The exact property, backend calls counted: TestFirstLookupCostsTheSameBackendCalls.
 }
