@@ -278,7 +278,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *Request) (*Result, 
 	}
 	clientID, method := id.ClientID, r.ident.method
 
-	e, err := a.clients.Get(ctx, clientID)
+	e, err := a.lookup(ctx, clientID)
 	if errors.Is(err, backends.ErrNotFound) || errors.Is(err, backends.ErrInvalidRecord) {
 		// Spend the same work as a real check so an unknown client and a
 		// wrong credential cannot be told apart by timing.
@@ -315,6 +315,18 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *Request) (*Result, 
 		return nil, fmt.Errorf("%w: client %q is disabled", ErrInvalidClient, clientID)
 	}
 	return &Result{Client: c, Method: method.Name(), Certificate: r.Certificates}, nil
+}
+
+// lookup asks the client source for id. An id no backend can hold
+// (backends.ValidClientID: "bad id!", 129–256 bytes) is unknown without
+// asking: refused below like any unknown client (same dummy work, same
+// body), and never a backend read that could pass for "the backend answered"
+// during an outage.
+func (a *Authenticator) lookup(ctx context.Context, id string) (*backends.ClientEntry, error) {
+	if !backends.ValidClientID(id) {
+		return nil, fmt.Errorf("invalid client id: %w", backends.ErrNotFound)
+	}
+	return a.clients.Get(ctx, id)
 }
 
 // single returns the one value of a form parameter ("" when absent).

@@ -149,9 +149,12 @@ func invalidRecords(t *testing.T, s backends.Store, raw Raw) {
 		{"another client_id", base("someone-else", ""), false},
 		{"ceiling variant", base("v9", `,"operator_ceiling":{"scope":"read","Scope":"admin"}`), false},
 		{"duplicate member", base("v10", `,"scope":"read admin"`), true},
+		// Size is a problem of the record, not of the backend (review 2 item 5).
+		{"larger than MaxRecordBytes", base("v11", `,"client_name":"`+strings.Repeat("x", backends.MaxRecordBytes)+`"`), false},
+		{"larger than 1 MiB", base("v12", `,"client_name":"`+strings.Repeat("x", 1<<20)+`"`), false},
 	}
 	for i, tc := range tests {
-		id := []string{"v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10"}[i]
+		id := []string{"v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12"}[i]
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.dup && raw.CollapsesDuplicates {
 				t.Skip("the backend collapses duplicate members when it parses a write")

@@ -25,8 +25,8 @@ type Options struct {
 	// is reloaded or the backend fails (default 10m).
 	StaleWindow time.Duration
 	// NegativeTTL: how long "not found" (and an invalid record) is remembered
-	// (default TTL: an unknown id is cached as long as a known one, so the
-	// backend's latency does not tell which ids exist).
+	// (default TTL: an unknown id is cached as long as a known one, so
+	// repeated lookups of either take no backend call).
 	NegativeTTL time.Duration
 	// RetryBackoff: after a failed load, how long requests are served stale
 	// (or misses fail fast) before the next try; also the interval of the
@@ -102,7 +102,8 @@ type Stats struct {
 	Entries, Negative int
 }
 
-// Cache is a bounded, refresh-ahead, single-flight cache with a stale window.
+// Cache is a bounded, refresh-ahead, single-flight cache with a stale
+// window, keyed by client id.
 type Cache[V any] struct {
 	load Loader[V]
 	opt  Options
@@ -132,13 +133,22 @@ func New[V any](load Loader[V], opt Options) *Cache[V] {
 	return &Cache[V]{load: load, opt: opt, entries: map[string]*entry[V]{}, negative: map[string]*entry[V]{}, ctx: ctx, cancel: cancel}
 }
 
-// Get returns the value for key. Errors are backends.ErrNotFound,
-// backends.ErrInvalidRecord (both cached like a value) or a
-// backends.ErrUnavailable wrap when no usable value exists.
+// Get returns the value for key, a client id. Errors are
+// backends.ErrNotFound, backends.ErrInvalidRecord (both cached like a
+// value) or a backends.ErrUnavailable wrap when no usable value exists. A
+// key that fails backends.ValidClientID is ErrNotFound at once: the backend
+// is not asked, the degraded state is not touched and nothing is stored.
 //
 // Only a true miss waits on the backend (at most LoadTimeout): a cached
 // value, fresh or stale, is answered at once and reloaded in the background.
 func (c *Cache[V]) Get(ctx context.Context, key string) (V, error) {
+	if !backends.ValidClientID(key) {
+		// No backend can hold this id, and each one says so without I/O:
+		// answered here, it never counts as "the backend answered", so it
+		// cannot clear Degraded during an outage (or stop the probe).
+		var zero V
+		return zero, fmt.Errorf("cache: %q is not a valid client id: %w", key, backends.ErrNotFound)
+	}
 	now := c.opt.Now()
 	c.mu.RLock()
 	e := c.entries[key]
@@ -230,6 +240,7 @@ func (c *Cache[V]) loadAndStore(key string) (*entry[V], error) {
 		c.put(key, e)
 		c.degraded.Store(false)
 	case errors.Is(err, backends.ErrNotFound):
+		// Get let only valid ids through: this answer came from the backend.
 		e = &entry[V]{err: backends.ErrNotFound, loadedAt: now}
 		c.put(key, e)
 		c.degraded.Store(false)

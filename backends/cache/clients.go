@@ -27,7 +27,10 @@ func WithValidator(validate func(*backends.Client) error) ClientsOption {
 	return func(c *Clients) { c.validate = validate }
 }
 
-// NewClients returns a client cache over store.
+// NewClients returns a client cache over store. Each load reads the record
+// and the secrets, also for a client that is not found or refused (the
+// secrets answer is then ignored): the first lookup of any id takes the same
+// backend calls.
 func NewClients(store backends.Store, opt Options, opts ...ClientsOption) *Clients {
 	cl := &Clients{}
 	for _, o := range opts {
@@ -35,10 +38,18 @@ func NewClients(store backends.Store, opt Options, opts ...ClientsOption) *Clien
 	}
 	load := func(ctx context.Context, id string) (*backends.ClientEntry, error) {
 		c, err := store.GetClient(ctx, id)
-		if err != nil {
+		if err == nil {
+			err = cl.check(c)
+		}
+		if errors.Is(err, backends.ErrNotFound) || errors.Is(err, backends.ErrInvalidRecord) {
+			// The secrets read a client that exists costs, spent (and its
+			// answer ignored) for one that does not or is refused: the first
+			// lookup of any id takes the same backend calls, so its latency
+			// does not tell which ids exist.
+			_, _ = store.GetSecrets(ctx, id)
 			return nil, err
 		}
-		if err := cl.check(c); err != nil {
+		if err != nil {
 			return nil, err
 		}
 		s, err := store.GetSecrets(ctx, id)

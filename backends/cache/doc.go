@@ -13,8 +13,12 @@
 //
 // "Not found" and an invalid record (backends.ErrInvalidRecord: that client
 // is refused, the backend is not down) are cached like values, for
-// NegativeTTL (default TTL, so latency does not tell which ids exist), in a
-// bounded set of their own that can never evict a value. While the backend
+// NegativeTTL (default TTL), in a bounded set of their own that can never
+// evict a value. Clients makes the first load of an unknown or refused
+// client take the same backend calls as a found one (the secrets read is
+// spent and ignored), so a first lookup's latency does not tell which ids
+// exist either; only a cached id answers faster. A key that fails
+// backends.ValidClientID is "not found" without a load. While the backend
 // is down a background probe retries it every RetryBackoff, so Degraded
 // clears by itself when it returns.
 //

@@ -76,3 +76,45 @@ func TestCloseStopsProbe(t *testing.T) {
 		t.Fatal("Close did not stop the probe")
 	}
 }
+
+// The probe is not stuck on the key whose load failed: when that key comes
+// back as an answer of the backend — an invalid record or "not found" — the
+// backend answered, and Degraded clears (review 2 item 5: an oversize file
+// record kept /readyz at 503 for good).
+func TestProbeClearsOnAnAnswerForTheFailedKey(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fix   func(b *backend)
+		check func(error) bool
+	}{
+		{"invalid record", func(b *backend) { b.invalid = map[string]bool{"a": true} }, func(err error) bool { return errors.Is(err, backends.ErrInvalidRecord) }},
+		{"not found", func(b *backend) { delete(b.val, "a") }, func(err error) bool { return errors.Is(err, backends.ErrNotFound) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &clock{t: time.Unix(1_700_000_000, 0)}
+			b := &backend{val: map[string]string{"a": "v1"}, down: true}
+			ticks := make(chan time.Time)
+			o := opts(clk)
+			o.After = func(time.Duration) <-chan time.Time { return ticks }
+			c := cache.New(b.load, o)
+			defer c.Close()
+			if _, err := c.Get(context.Background(), "a"); !errors.Is(err, backends.ErrUnavailable) || !c.Degraded() {
+				t.Fatalf("get while down = %v, degraded %v", err, c.Degraded())
+			}
+			b.mu.Lock()
+			b.down = false
+			tc.fix(b)
+			b.mu.Unlock()
+			select {
+			case ticks <- clk.Now():
+			case <-time.After(10 * time.Second):
+				t.Fatal("no background probe is waiting to retry the backend")
+			}
+			waitFor(t, func() bool { return !c.Degraded() })
+			clk.Add(2 * time.Second) // past the fail-fast window: the answer is cached, not refused
+			if _, err := c.Get(context.Background(), "a"); !tc.check(err) {
+				t.Fatalf("after the probe: %v", err)
+			}
+		})
+	}
+}

@@ -58,6 +58,9 @@ func (s *Store) GetClient(ctx context.Context, id string) (*backends.Client, err
 		return nil, backends.ErrNotFound
 	}
 	b, err := readBounded(s.clientPath(id))
+	if errors.Is(err, errBadFile) {
+		return nil, fmt.Errorf("%w: %w", backends.ErrInvalidRecord, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +141,7 @@ func (s *Store) GetSecrets(ctx context.Context, clientID string) (*backends.Secr
 	}
 	var set backends.SecretSet
 	rev, err := readJSON(s.secretPath(clientID), &set)
-	if errors.Is(err, errUndecodable) {
+	if errors.Is(err, errUndecodable) || errors.Is(err, errBadFile) {
 		return nil, fmt.Errorf("%w: %w", backends.ErrInvalidRecord, err)
 	}
 	if err != nil {
@@ -177,7 +180,14 @@ func revision(b []byte) string {
 	return hex.EncodeToString(sum[:12])
 }
 
-var errUndecodable = errors.New("does not decode")
+var (
+	errUndecodable = errors.New("does not decode")
+	// errBadFile: what is at the path cannot be a record (too large, not a
+	// regular file, unreadable while its directory is readable). A problem
+	// of that one record, not of the store: the record readers report it as
+	// backends.ErrInvalidRecord, so it refuses one client and is no outage.
+	errBadFile = errors.New("not a readable record file")
+)
 
 func readJSON(path string, v any) (string, error) {
 	b, err := readBounded(path)
@@ -190,11 +200,20 @@ func readJSON(path string, v any) (string, error) {
 	return revision(b), nil
 }
 
+// readBounded reads the file at path: backends.ErrNotFound when there is
+// none, an errBadFile wrap when what is there cannot be a record, any other
+// error when the store itself cannot be read.
 func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: a FIFO at the path must not hang the open (and the load).
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
 			return nil, backends.ErrNotFound
+		case errors.Is(err, syscall.ELOOP), errors.Is(err, fs.ErrPermission) && visible(path):
+			// The directory is searchable (the entry stats): only this
+			// file is unreadable.
+			return nil, fmt.Errorf("file backend: %w: %w", errBadFile, err)
 		}
 		return nil, fmt.Errorf("file backend: %w", err)
 	}
@@ -203,14 +222,23 @@ func readBounded(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("file backend: %w", err)
 	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("file backend: %s: %w: %v", path, errBadFile, st.Mode().Type())
+	}
 	if st.Size() > maxFileSize {
-		return nil, fmt.Errorf("file backend: %s: larger than %d bytes", path, maxFileSize)
+		return nil, fmt.Errorf("file backend: %s: %w: larger than %d bytes", path, errBadFile, maxFileSize)
 	}
 	b := make([]byte, st.Size())
 	if _, err := f.ReadAt(b, 0); err != nil && st.Size() > 0 {
 		return nil, fmt.Errorf("file backend: %w", err)
 	}
 	return b, nil
+}
+
+// visible reports whether path's directory entry can be stat'ed.
+func visible(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // write stores v at path if the current content's revision equals expect
