@@ -14,6 +14,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/vault"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 // Review 2, end to end against a real Vault: while Vault hangs (the
@@ -26,7 +27,7 @@ import (
 func TestReview2InvalidIDMakesReadyzLieDuringVaultOutage(t *testing.T) {
 	v := server(t)
 	ctx := context.Background()
-	store, err := vault.New(ctx, vault.Config{Address: v.URL(), Prefix: uniquePrefix(), Auth: vault.Token(v.rootToken), Logger: quiet(), Timeout: time.Minute})
+	store, err := vault.New(ctx, vault.Config{Address: v.URL(), Prefix: uniquePrefix(), Auth: vault.Token(v.RootToken()), Logger: quiet(), Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func TestReview2InvalidIDMakesReadyzLieDuringVaultOutage(t *testing.T) {
 	if _, err := signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
-	clk := &fakeClock{t: time.Now()}
+	clk := testkit.NewClock(time.Now())
 	srv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: quiet(), KeyRefresh: time.Hour}, store,
 		broker.WithCache(cache.Options{TTL: time.Minute, StaleWindow: time.Hour, RetryBackoff: 50 * time.Millisecond, LoadTimeout: 3 * time.Second, Now: clk.Now}))
 	if err != nil {
@@ -65,7 +66,7 @@ func TestReview2InvalidIDMakesReadyzLieDuringVaultOutage(t *testing.T) {
 
 	v.Hang()
 	defer v.Resume()
-	clk.Add(2 * time.Minute) // stale: the background reload hangs on Vault and fails after LoadTimeout
+	clk.Advance(2 * time.Minute) // stale: the background reload hangs on Vault and fails after LoadTimeout
 	if c := token("known", known.Secret); c != 200 {
 		t.Fatalf("stale known client: %d", c)
 	}
