@@ -80,7 +80,7 @@ func TestReview2InvalidIDMakesReadyzLieDuringVaultOutage(t *testing.T) {
 	// One second later (the fail-fast window is RetryBackoff; the probe's
 	// own load hangs for LoadTimeout, so real outages spend most of their
 	// time here).
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	if c := token("bad%20id%21", "x"); c != http.StatusUnauthorized {
 		t.Fatalf("bad id: %d", c)
 	}
