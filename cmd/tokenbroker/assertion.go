@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tokenbroker/tokenbroker/internal/config"
 	"io"
 	"os"
 	"path/filepath"
@@ -52,7 +53,7 @@ func cmdAssertion(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *kid == "" {
 		*kid = *clientID + "-1"
 	}
-	b, err := readLimited(*keyPath, 64<<10)
+	b, err := config.ReadLimited(*keyPath, 64<<10)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tokenbroker/tokenbroker/broker/runtime"
+	"github.com/tokenbroker/tokenbroker/internal/config"
 	"io"
 	"log/slog"
 	"os"
@@ -106,7 +108,7 @@ func (f *clientFlags) apply(fs *flag.FlagSet, c *backends.Client) error {
 			c.AccessTokenLifetime = int64(f.lifetime / time.Second)
 		case "jwks":
 			var b []byte
-			if b, err = readLimited(f.jwks, 64<<10); err == nil {
+			if b, err = config.ReadLimited(f.jwks, 64<<10); err == nil {
 				c.JWKS = json.RawMessage(b)
 			}
 		case "tls-subject-dn":
@@ -139,7 +141,7 @@ func (f *clientFlags) base(stdin io.Reader) (*backends.Client, error) {
 	if f.metadata == "-" {
 		b, err = io.ReadAll(io.LimitReader(stdin, 1<<20))
 	} else {
-		b, err = readLimited(f.metadata, 1<<20)
+		b, err = config.ReadLimited(f.metadata, 1<<20)
 	}
 	if err != nil {
 		return nil, err
@@ -312,12 +314,12 @@ func openRegistry(ctx context.Context, bf *backendFlags, stderr io.Writer) (*bro
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := openStore(ctx, fc, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	store, err := runtime.OpenStore(ctx, fc, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return nil, nil, err
 	}
 	reg := broker.NewRegistry(store, broker.RegistryConfig{
-		Methods:         supportedMethodNames,
+		Methods:         runtime.SupportedMethods,
 		ScopesSupported: fc.ScopesSupported,
 		MaxLifetime:     time.Duration(fc.Tokens.MaxLifetime),
 		DefaultLifetime: time.Duration(fc.Tokens.Lifetime),

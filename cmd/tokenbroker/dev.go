@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tokenbroker/tokenbroker/broker/runtime"
+	"github.com/tokenbroker/tokenbroker/internal/config"
 	"io"
 	"net"
 	"os"
@@ -113,8 +115,8 @@ func jwksOf(certPEM []byte, withX5C bool) (json.RawMessage, error) {
 }
 
 // devConfig returns the configuration dev mode runs with.
-func devConfig(stateDir, listen, issuer string) *fileConfig {
-	fc := &fileConfig{Listen: listen, Issuer: issuer}
+func devConfig(stateDir, listen, issuer string) *config.Config {
+	fc := &config.Config{Listen: listen, Issuer: issuer}
 	fc.TLS.CertFile = filepath.Join(stateDir, devServerCert)
 	fc.TLS.KeyFile = filepath.Join(stateDir, devServerKey)
 	fc.Backend.Type = "file"
@@ -123,7 +125,7 @@ func devConfig(stateDir, listen, issuer string) *fileConfig {
 	fc.Tokens.DefaultAudience = devAudience
 	fc.Registration.InitialAccessTokenFile = filepath.Join(stateDir, devRegToken)
 	fc.Registration.AllowedResources = []string{devAudience, "https://billing.tokenbroker.test"}
-	fc.Cache.TTL = duration(5 * time.Second) // dev: CLI edits show up quickly
+	fc.Cache.TTL = config.Duration(5 * time.Second) // dev: CLI edits show up quickly
 	fc.Log.Format = "text"
 	// dev: the load tool drives one client flat out (~10,000 assertions/s,
 	// each jti kept 90 s); the store's own bound still holds.
@@ -186,7 +188,7 @@ func ensureDevState(ctx context.Context, dir, issuerHost string) (created bool, 
 	if created, err = signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx); err != nil {
 		return false, err
 	}
-	reg := broker.NewRegistry(store, broker.RegistryConfig{Methods: supportedMethodNames})
+	reg := broker.NewRegistry(store, broker.RegistryConfig{Methods: runtime.SupportedMethods})
 	for _, d := range demoClients {
 		if _, err := store.GetClient(ctx, d.id); err == nil {
 			continue
@@ -270,4 +272,9 @@ func printDevBanner(w io.Writer, stateDir, issuer string) {
 	}
 	fmt.Fprintf(w, "Register a client (RFC 7591):\n\n  curl --cacert %s -H \"Authorization: Bearer $(cat %s)\" -H 'Content-Type: application/json' \\\n    -d '{\"client_name\":\"my-service\",\"scope\":\"read\"}' %s%s\n\n",
 		ca, filepath.Join(stateDir, devRegToken), base, broker.PathRegister)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

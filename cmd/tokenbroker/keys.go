@@ -5,7 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tokenbroker/tokenbroker/broker/runtime"
 	"io"
+	"log/slog"
 	"text/tabwriter"
 	"time"
 )
@@ -26,16 +28,12 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	rt, err := buildRuntime(ctx, fc, stderr, false)
-	if err != nil {
-		return err
-	}
-	store, err := openStore(ctx, fc, rt.log)
+	store, err := runtime.OpenStore(ctx, fc, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	keys, err := openSigning(ctx, store, fc, rt.cfg)
+	keys, err := runtime.OpenSigning(ctx, store, fc)
 	if err != nil {
 		return err
 	}
@@ -47,7 +45,7 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err := keys.Rotate(ctx, *force); err != nil {
 			return fmt.Errorf("rotate: %w", err)
 		}
-		fmt.Fprintf(stdout, "rotated; a new key signs once published for keys.jwks_max_age (%s), and running brokers pick it up within keys.refresh\n", rt.cfg.JWKSMaxAge)
+		fmt.Fprintf(stdout, "rotated; a new key signs once published for keys.jwks_max_age (%s), and running brokers pick it up within keys.refresh\n", runtime.SigningOptions(fc).PublishDelay)
 	}
 	list, err := keys.List(ctx)
 	if err != nil {

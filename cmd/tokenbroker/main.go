@@ -7,6 +7,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tokenbroker/tokenbroker/broker/runtime"
+	"github.com/tokenbroker/tokenbroker/internal/config"
 	"io"
 	"os"
 	"os/signal"
@@ -96,30 +98,28 @@ func (b *backendFlags) register(fs *flag.FlagSet) {
 }
 
 // load returns the configuration the command works against.
-func (b *backendFlags) load() (*fileConfig, error) {
+func (b *backendFlags) load() (*config.Config, error) {
 	if b.config != "" {
-		return loadConfig(b.config, os.Environ())
+		return config.Load(b.config, os.Environ())
 	}
 	if !fileExists(b.stateDir) {
 		return nil, fmt.Errorf("no --config given and no dev state directory %s (run: tokenbroker serve --dev)", b.stateDir)
 	}
 	fc := devConfig(b.stateDir, defaultDevListen, "https://"+defaultDevListen)
-	return fc, applyEnv(fc, os.Environ())
+	return fc, config.ApplyEnv(fc, os.Environ())
 }
 
 func cmdConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) != 2 || args[0] != "check" {
 		return errors.New("usage: tokenbroker config check FILE")
 	}
-	fc, err := loadConfig(args[1], os.Environ())
+	fc, err := config.Load(args[1], os.Environ())
 	if err != nil {
 		return err
 	}
-	rt, err := buildRuntime(ctx, fc, io.Discard, true)
-	if err != nil {
+	if err := runtime.Check(fc); err != nil {
 		return fmt.Errorf("%s:\n%w", args[1], err)
 	}
-	rt.Close()
 	fmt.Fprintf(stdout, "%s: ok\n", args[1])
 	return nil
 }
@@ -149,7 +149,7 @@ func cmdAudit(args []string, stdout io.Writer) error {
 	var key []byte
 	if *keyFile != "" {
 		var err error
-		if key, err = readChainKey(*keyFile); err != nil {
+		if key, err = runtime.ReadChainKey(*keyFile); err != nil {
 			return fmt.Errorf("--key: %w", err)
 		}
 	}

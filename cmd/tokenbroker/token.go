@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tokenbroker/tokenbroker/internal/config"
 	"io"
 	"net/http"
 	"os"
@@ -43,7 +44,7 @@ func (f *issuerFlags) roots() (*x509.CertPool, error) {
 			return nil, nil
 		}
 	}
-	b, err := readLimited(p, 1<<20)
+	b, err := config.ReadLimited(p, 1<<20)
 	if err != nil {
 		return nil, err
 	}
@@ -82,14 +83,14 @@ func (f *credFlags) load() (*creds, error) {
 		c.kid = f.clientID + "-1"
 	}
 	if f.secretFile != "" {
-		b, err := readLimited(f.secretFile, 4096)
+		b, err := config.ReadLimited(f.secretFile, 4096)
 		if err != nil {
 			return nil, err
 		}
 		c.secret = strings.TrimSpace(string(b))
 	}
 	if f.keyFile != "" {
-		b, err := readLimited(f.keyFile, 64<<10)
+		b, err := config.ReadLimited(f.keyFile, 64<<10)
 		if err != nil {
 			return nil, err
 		}
@@ -205,7 +206,7 @@ func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	req, _ := http.NewRequest(http.MethodGet, "/", nil)
 	if *certFile != "" {
-		b, err := readLimited(*certFile, 1<<20)
+		b, err := config.ReadLimited(*certFile, 1<<20)
 		if err != nil {
 			return err
 		}
