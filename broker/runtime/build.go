@@ -57,8 +57,9 @@ func (w *wiring) Close() {
 func settings(fc *config.Config, logOut io.Writer) (*wiring, error) {
 	var errs []error
 	bad := func(err error) { errs = append(errs, err) }
-	if err := fc.Validate(); err != nil {
-		bad(err)
+	cerr := fc.Validate()
+	if cerr != nil {
+		bad(cerr)
 	}
 	w := &wiring{fc: fc}
 	log, err := newLogger(fc, logOut)
@@ -105,12 +106,17 @@ func settings(fc *config.Config, logOut io.Writer) (*wiring, error) {
 		trusted, _ := fc.TrustedProxies() // Validate named a bad one
 		px, err := certs.NewProxyExtractor(certs.ProxyConfig{Header: fc.Proxy.Header, Format: fc.Proxy.Format, Trusted: trusted, AddressHeader: fc.Proxy.AddressHeader})
 		if err != nil {
-			bad(err)
+			bad(keyed(err))
 		}
 		w.cfg.Proxy = px
 	}
-	if err := w.cfg.Validate(); err != nil {
-		bad(err)
+	// The broker checks what config cannot (the issuer, lifetimes, the
+	// algorithm); what both check is reported once, by config.
+	seen := config.Keys(cerr)
+	for _, err := range unjoin(w.cfg.Validate()) {
+		if err = keyed(err); keyOfErr(err) == "" || !seen[keyOfErr(err)] {
+			bad(err)
+		}
 	}
 	w.cacheOpt = cache.Options{TTL: time.Duration(fc.Cache.TTL), StaleWindow: time.Duration(fc.Cache.StaleWindow), MaxEntries: fc.Cache.MaxEntries, Logger: log}
 	return w, errors.Join(errs...)
@@ -369,4 +375,38 @@ func (w *wiring) reloadNow(ctx context.Context) {
 		}
 	}
 	w.log.Info("reloaded certificates, CA bundles and CRLs")
+}
+
+// keyed maps a library's field error to the configuration key that sets
+// the field (a *config.Error); other errors pass unchanged.
+func keyed(err error) error {
+	var bfe *broker.FieldError
+	var cfe *certs.FieldError
+	switch {
+	case errors.As(err, &bfe):
+		return config.Keyed("broker.Config", bfe.Field, bfe.Err)
+	case errors.As(err, &cfe):
+		return config.Keyed("certs.ProxyConfig", cfe.Field, cfe.Err)
+	}
+	return err
+}
+
+// keyOfErr is the key a *config.Error names ("" for another error).
+func keyOfErr(err error) string {
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		return ce.Key
+	}
+	return ""
+}
+
+// unjoin lists the errors of a joined error (err alone otherwise; none for nil).
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
 }
