@@ -27,100 +27,151 @@ import (
 	"github.com/tokenbroker/tokenbroker/broker"
 )
 
-// cmdBench drives a broker's token endpoint and reports tokens/s, latency
-// percentiles and (with --admin) the server's CPU time per token. Closed loop
-// by default (--concurrency workers back to back); --rate makes it open loop,
-// measuring latency from each request's scheduled time (no coordinated omission).
-func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var isf issuerFlags
-	isf.register(fs)
-	var cf credFlags
-	cf.register(fs)
-	duration := fs.Duration("duration", 10*time.Second, "how long to run (bounded: at most 30m)")
-	conc := fs.Int("concurrency", 32, "concurrent requesters (closed loop) / connections (both loops)")
-	rate := fs.Float64("rate", 0, "open loop: requests per second (0: closed loop)")
-	newConn := fs.Bool("new-conn", false, "a fresh TCP and TLS handshake for every request")
-	h2 := fs.Bool("http2", false, "HTTP/2 (requests multiplexed on --concurrency connections) instead of HTTP/1.1")
-	admin := fs.String("admin", "", "the broker's admin `URL` (e.g. http://127.0.0.1:9090), to report server CPU per token")
-	cpuProfile := fs.String("cpuprofile", "", "write the load tool's own CPU profile to `FILE`")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
+// benchFlags are the load tool's flags.
+type benchFlags struct {
+	isf        issuerFlags
+	cf         credFlags
+	duration   time.Duration
+	conc       int
+	rate       float64
+	newConn    bool
+	h2         bool
+	admin      string
+	cpuProfile string
+}
+
+func (f *benchFlags) register(fs *flag.FlagSet) {
+	f.isf.register(fs)
+	f.cf.register(fs)
+	fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long to run (bounded: at most 30m)")
+	fs.IntVar(&f.conc, "concurrency", 32, "concurrent requesters (closed loop) / connections (both loops)")
+	fs.Float64Var(&f.rate, "rate", 0, "open loop: requests per second (0: closed loop)")
+	fs.BoolVar(&f.newConn, "new-conn", false, "a fresh TCP and TLS handshake for every request")
+	fs.BoolVar(&f.h2, "http2", false, "HTTP/2 (requests multiplexed on --concurrency connections) instead of HTTP/1.1")
+	fs.StringVar(&f.admin, "admin", "", "the broker's admin `URL` (e.g. http://127.0.0.1:9090), to report server CPU per token")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write the load tool's own CPU profile to `FILE`")
+}
+
+// benchCommand drives a broker's token endpoint and reports tokens/s,
+// latency percentiles and (with --admin) the server's CPU time per token.
+// Closed loop by default (--concurrency workers back to back); --rate makes
+// it open loop, measuring latency from each request's scheduled time (no
+// coordinated omission).
+func benchCommand(fs *flag.FlagSet) runFunc {
+	var f benchFlags
+	f.register(fs)
+	return func(ctx context.Context, e env, _ []string) error {
+		if f.cpuProfile != "" {
+			pf, err := os.Create(f.cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer pf.Close()
+			if err := pprof.StartCPUProfile(pf); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		return f.run(ctx, e.stdout)
 	}
-	cr, err := cf.load()
+}
+
+// run is one load run: requests built and sent as the flags say, then the report.
+func (f *benchFlags) run(ctx context.Context, stdout io.Writer) error {
+	cr, err := f.cf.load()
 	if err != nil {
 		return err
 	}
-	clientID := &cf.clientID
-	if *duration > 30*time.Minute || *duration <= 0 {
+	if f.duration > 30*time.Minute || f.duration <= 0 {
 		return errors.New("--duration must be between 0 and 30m")
 	}
-	roots, err := isf.roots()
+	roots, err := f.isf.roots()
 	if err != nil {
 		return err
 	}
-	tokenURL := strings.TrimSuffix(isf.issuer, "/") + broker.PathToken
-	tlsCfg := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	tokenURL := strings.TrimSuffix(f.isf.issuer, "/") + broker.PathToken
 	target, err := url.Parse(tokenURL)
 	if err != nil {
 		return err
 	}
+	tlsCfg := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	mk, err := f.requests(cr, target, tlsCfg)
+	if err != nil {
+		return err
+	}
+	send, closeSend := f.sender(ctx, tokenURL, tlsCfg)
+	defer closeSend()
+	// The tool's own pauses would count as the server's latency: collect
+	// garbage less often (the run is bounded) and size the record up front.
+	defer debug.SetGCPercent(debug.SetGCPercent(800))
+	cpu0, _ := serverCPU(f.admin)
+	rec := newBenchRecord(f.rate, f.duration)
+	start := time.Now()
+	f.drive(ctx, func(scheduled time.Time) { rec.do(mk, send, scheduled) })
+	elapsed := time.Since(start)
+	cpu1, cpuErr := serverCPU(f.admin)
+	rec.report(stdout, f, tokenURL, elapsed)
+	if f.admin != "" && cpuErr == nil && rec.okN.Load() > 0 {
+		fmt.Fprintf(stdout, "  server CPU per token: %.1f µs\n", (cpu1-cpu0)*1e6/float64(rec.okN.Load()))
+	}
+	return nil
+}
+
+// requests returns the function that builds one token request for the
+// credential given (a client certificate goes into tlsCfg).
+func (f *benchFlags) requests(cr *creds, target *url.URL, tlsCfg *tls.Config) (func() (*http.Request, error), error) {
+	clientID := f.cf.clientID
 	// post builds a token request without re-parsing the URL each time.
 	post := func(body string) (*http.Request, error) {
 		return &http.Request{Method: http.MethodPost, URL: target, Host: target.Host, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 			Header: http.Header{}, Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)),
 			GetBody: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }}, nil
 	}
-	var mk func() (*http.Request, error)
 	switch {
 	case cr.secret != "":
 		secret := cr.secret
-		mk = func() (*http.Request, error) {
+		return func() (*http.Request, error) {
 			r, err := post("grant_type=client_credentials")
 			if err == nil {
-				r.SetBasicAuth(url.QueryEscape(*clientID), url.QueryEscape(secret))
+				r.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(secret))
 			}
 			return r, err
-		}
+		}, nil
 	case cr.key != nil:
-		mk = func() (*http.Request, error) {
-			a, err := signAssertion(cr.key, jose.ES256, cr.kid, *clientID, isf.issuer, time.Minute)
+		return func() (*http.Request, error) {
+			a, err := signAssertion(cr.key, jose.ES256, cr.kid, clientID, f.isf.issuer, time.Minute)
 			if err != nil {
 				return nil, err
 			}
 			form := url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {authn.AssertionType}, "client_assertion": {a}}
 			return post(form.Encode())
-		}
+		}, nil
 	case cr.cert != nil:
 		tlsCfg.Certificates = []tls.Certificate{*cr.cert}
-		body := "grant_type=client_credentials&client_id=" + url.QueryEscape(*clientID)
-		mk = func() (*http.Request, error) {
-			return post(body)
-		}
-	default:
-		return errors.New("give --secret-file, --key or --cert/--cert-key")
+		body := "grant_type=client_credentials&client_id=" + url.QueryEscape(clientID)
+		return func() (*http.Request, error) { return post(body) }, nil
+	}
+	return nil, errors.New("give --secret-file, --key or --cert/--cert-key")
+}
+
+// sender returns how requests are sent, and how to release its connections.
+func (f *benchFlags) sender(ctx context.Context, tokenURL string, tlsCfg *tls.Config) (func(*http.Request) (int, error), func()) {
+	if !f.newConn && !f.h2 {
+		// Keep-alive HTTP/1.1: a lean client (one goroutine-free connection
+		// per request in flight) so the tool's own overhead stays small
+		// next to the server's.
+		pool := newConnPool(ctx, tokenURL, tlsCfg, f.conc)
+		return pool.send, pool.close
 	}
 	// At most --concurrency connections, in both loops: an open loop queues
 	// for a connection (and the wait counts in the latency) instead of
 	// opening thousands of new ones.
-	tr := &http.Transport{TLSClientConfig: tlsCfg, DisableKeepAlives: *newConn, MaxIdleConnsPerHost: *conc, MaxConnsPerHost: *conc, ForceAttemptHTTP2: *h2}
-	if *newConn {
+	tr := &http.Transport{TLSClientConfig: tlsCfg, DisableKeepAlives: f.newConn, MaxIdleConnsPerHost: f.conc, MaxConnsPerHost: f.conc, ForceAttemptHTTP2: f.h2}
+	if f.newConn {
 		tlsCfg.ClientSessionCache = nil // and no session resumption: a full handshake each time
 	}
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	send := func(req *http.Request) (int, error) {
+	return func(req *http.Request) (int, error) {
 		resp, err := hc.Do(req)
 		if err != nil {
 			return 0, err
@@ -128,127 +179,125 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		return resp.StatusCode, nil
-	}
-	if !*newConn && !*h2 {
-		// Keep-alive HTTP/1.1: a lean client (one goroutine-free connection
-		// per request in flight) so the tool's own overhead stays small
-		// next to the server's.
-		pool := newConnPool(ctx, tokenURL, tlsCfg, *conc)
-		defer pool.close()
-		send = pool.send
-	}
+	}, tr.CloseIdleConnections
+}
 
-	// The tool's own pauses would count as the server's latency: collect
-	// garbage less often (the run is bounded) and size the record up front.
-	defer debug.SetGCPercent(debug.SetGCPercent(800))
-	cpu0, _ := serverCPU(*admin)
-	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-		lags      []time.Duration // open loop: how late the tool itself sent each request
-		okN, errN atomic.Int64
-		statuses  sync.Map
-	)
-	if *rate > 0 {
-		latencies = make([]time.Duration, 0, min(int(*rate*duration.Seconds())+1, 50_000_000))
-		lags = make([]time.Duration, 0, cap(latencies))
-	}
-	do := func(scheduled time.Time) {
-		req, err := mk()
-		if err != nil {
-			errN.Add(1)
-			return
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		lag := time.Since(scheduled)
-		status, err := send(req)
-		lat := time.Since(scheduled)
-		if err != nil {
-			errN.Add(1)
-			statuses.LoadOrStore("transport error: "+err.Error(), true)
-			return
-		}
-		if status != http.StatusOK {
-			errN.Add(1)
-			statuses.Store(strconv.Itoa(status), true)
-			return
-		}
-		okN.Add(1)
-		mu.Lock()
-		latencies = append(latencies, lat)
-		if *rate > 0 {
-			lags = append(lags, lag)
-		}
-		mu.Unlock()
-	}
-	ctx, cancel := context.WithTimeout(ctx, *duration)
+// drive calls do for --duration: on schedule at --rate (open loop), or
+// from --concurrency workers back to back (closed loop).
+func (f *benchFlags) drive(ctx context.Context, do func(scheduled time.Time)) {
+	ctx, cancel := context.WithTimeout(ctx, f.duration)
 	defer cancel()
-	start := time.Now()
 	var wg sync.WaitGroup
-	if *rate > 0 {
-		interval := time.Duration(float64(time.Second) / *rate)
-		sem := make(chan struct{}, 4096)
-		for next := start; ctx.Err() == nil; next = next.Add(interval) {
-			waitUntil(ctx, next)
-			if ctx.Err() != nil {
-				break
-			}
-			sem <- struct{}{}
-			wg.Go(func() { do(next); <-sem })
-		}
-	} else {
-		for range *conc {
+	defer wg.Wait()
+	if f.rate <= 0 {
+		for range f.conc {
 			wg.Go(func() {
 				for ctx.Err() == nil {
 					do(time.Now())
 				}
 			})
 		}
+		return
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	cpu1, cpuErr := serverCPU(*admin)
+	interval := time.Duration(float64(time.Second) / f.rate)
+	sem := make(chan struct{}, 4096)
+	for next := time.Now(); ctx.Err() == nil; next = next.Add(interval) {
+		waitUntil(ctx, next)
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Go(func() { do(next); <-sem })
+	}
+}
 
-	slices.Sort(latencies)
-	slices.Sort(lags)
+// benchRecord is what a run measured.
+type benchRecord struct {
+	open      bool // open loop: lags are recorded
+	mu        sync.Mutex
+	latencies []time.Duration
+	lags      []time.Duration // open loop: how late the tool itself sent each request
+	okN, errN atomic.Int64
+	statuses  sync.Map
+}
+
+func newBenchRecord(rate float64, d time.Duration) *benchRecord {
+	r := &benchRecord{open: rate > 0}
+	if r.open {
+		r.latencies = make([]time.Duration, 0, min(int(rate*d.Seconds())+1, 50_000_000))
+		r.lags = make([]time.Duration, 0, cap(r.latencies))
+	}
+	return r
+}
+
+// do sends one request scheduled at scheduled and records the outcome.
+func (r *benchRecord) do(mk func() (*http.Request, error), send func(*http.Request) (int, error), scheduled time.Time) {
+	req, err := mk()
+	if err != nil {
+		r.errN.Add(1)
+		return
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	lag := time.Since(scheduled)
+	status, err := send(req)
+	lat := time.Since(scheduled)
+	if err != nil {
+		r.errN.Add(1)
+		r.statuses.LoadOrStore("transport error: "+err.Error(), true)
+		return
+	}
+	if status != http.StatusOK {
+		r.errN.Add(1)
+		r.statuses.Store(strconv.Itoa(status), true)
+		return
+	}
+	r.okN.Add(1)
+	r.mu.Lock()
+	r.latencies = append(r.latencies, lat)
+	if r.open {
+		r.lags = append(r.lags, lag)
+	}
+	r.mu.Unlock()
+}
+
+// report prints the run's figures.
+func (r *benchRecord) report(stdout io.Writer, f *benchFlags, tokenURL string, elapsed time.Duration) {
+	slices.Sort(r.latencies)
+	slices.Sort(r.lags)
 	pctOf := func(l []time.Duration, p float64) time.Duration {
 		if len(l) == 0 {
 			return 0
 		}
 		return l[min(len(l)-1, int(p*float64(len(l))))].Round(time.Microsecond)
 	}
-	pct := func(p float64) time.Duration { return pctOf(latencies, p) }
-	mode := fmt.Sprintf("closed loop, %d concurrent", *conc)
-	if *rate > 0 {
-		mode = fmt.Sprintf("open loop, %.0f req/s", *rate)
+	pct := func(p float64) time.Duration { return pctOf(r.latencies, p) }
+	mode := fmt.Sprintf("closed loop, %d concurrent", f.conc)
+	if r.open {
+		mode = fmt.Sprintf("open loop, %.0f req/s", f.rate)
 	}
 	conn := "HTTP/1.1 keep-alive"
-	if *h2 {
+	if f.h2 {
 		conn = "HTTP/2"
 	}
-	if *newConn {
+	if f.newConn {
 		conn = "new TLS handshake per request"
 	}
 	fmt.Fprintf(stdout, "tokenbroker bench: %s, %s, %s\n", tokenURL, mode, conn)
-	fmt.Fprintf(stdout, "  requests: %d ok, %d failed", okN.Load(), errN.Load())
+	fmt.Fprintf(stdout, "  requests: %d ok, %d failed", r.okN.Load(), r.errN.Load())
 	shown := 0
-	statuses.Range(func(k, _ any) bool {
+	r.statuses.Range(func(k, _ any) bool {
 		if shown++; shown <= 3 {
 			fmt.Fprintf(stdout, " [%v]", k)
 		}
 		return true
 	})
-	fmt.Fprintf(stdout, "\n  tokens/s: %.0f\n", float64(okN.Load())/elapsed.Seconds())
+	fmt.Fprintf(stdout, "\n  tokens/s: %.0f\n", float64(r.okN.Load())/elapsed.Seconds())
 	fmt.Fprintf(stdout, "  latency:  p50 %s  p90 %s  p99 %s  max %s\n", pct(.50), pct(.90), pct(.99), pct(1))
-	if *rate > 0 {
+	if r.open {
 		// Latency counts from each request's scheduled time (no coordinated
 		// omission), so the tool's own lateness is in it; shown apart.
-		fmt.Fprintf(stdout, "  tool lag: p50 %s  p90 %s  p99 %s  (scheduled → sent, included above)\n", pctOf(lags, .50), pctOf(lags, .90), pctOf(lags, .99))
+		fmt.Fprintf(stdout, "  tool lag: p50 %s  p90 %s  p99 %s  (scheduled → sent, included above)\n", pctOf(r.lags, .50), pctOf(r.lags, .90), pctOf(r.lags, .99))
 	}
-	if *admin != "" && cpuErr == nil && okN.Load() > 0 {
-		fmt.Fprintf(stdout, "  server CPU per token: %.1f µs\n", (cpu1-cpu0)*1e6/float64(okN.Load()))
-	}
-	return nil
 }
 
 // serverCPU reads process_cpu_seconds_total from the broker's /metrics.

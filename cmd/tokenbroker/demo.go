@@ -27,28 +27,24 @@ const defaultDemoAPI = "127.0.0.1:9443"
 // cmdDemo runs the relying-party demo: "demo api" serves a tiny API protected
 // by the resource middleware; "demo client" calls it with the client kit over
 // mTLS, then replays the same token from another certificate.
-func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "api" && args[0] != "client") {
-		return errors.New("usage: tokenbroker demo api|client [flags]")
+func demoCommand(mode string) func(fs *flag.FlagSet) runFunc {
+	return func(fs *flag.FlagSet) runFunc {
+		var isf issuerFlags
+		isf.register(fs)
+		listen := fs.String("listen", defaultDemoAPI, "api: listen `ADDR`")
+		api := fs.String("api", "https://"+defaultDemoAPI, "client: the API's base `URL`")
+		clientID := fs.String("client-id", "demo-mtls-spiffe", "client: a tls_client_auth demo client")
+		return func(ctx context.Context, e env, _ []string) error {
+			pool, err := isf.roots()
+			if err != nil {
+				return err
+			}
+			if mode == "api" {
+				return runDemoAPI(ctx, &isf, pool, *listen, e.stdout, e.stderr)
+			}
+			return runDemoClient(ctx, &isf, pool, *api, *clientID, e.stdout)
+		}
 	}
-	fs := flag.NewFlagSet("demo "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var isf issuerFlags
-	isf.register(fs)
-	listen := fs.String("listen", defaultDemoAPI, "api: listen `ADDR`")
-	api := fs.String("api", "https://"+defaultDemoAPI, "client: the API's base `URL`")
-	clientID := fs.String("client-id", "demo-mtls-spiffe", "client: a tls_client_auth demo client")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	pool, err := isf.roots()
-	if err != nil {
-		return err
-	}
-	if args[0] == "api" {
-		return runDemoAPI(ctx, &isf, pool, *listen, stdout, stderr)
-	}
-	return runDemoClient(ctx, &isf, pool, *api, *clientID, stdout)
 }
 
 func runDemoAPI(ctx context.Context, isf *issuerFlags, pool *x509.CertPool, listen string, stdout, stderr io.Writer) error {

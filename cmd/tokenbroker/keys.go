@@ -2,33 +2,31 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"github.com/tokenbroker/tokenbroker/broker/runtime"
-	"io"
-	"log/slog"
 	"text/tabwriter"
 	"time"
 )
 
-func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate") {
-		return errors.New("usage: tokenbroker keys list|rotate [--force]")
+// keysCommand lists the signing keys, rotating first with rotate set.
+func keysCommand(rotate bool) func(fs *flag.FlagSet) runFunc {
+	return func(fs *flag.FlagSet) runFunc {
+		var bf backendFlags
+		bf.register(fs)
+		var force *bool
+		if rotate {
+			force = fs.Bool("force", false, "rotate even if the next key was published less than keys.jwks_max_age ago")
+		}
+		return func(ctx context.Context, e env, _ []string) error {
+			return keys(ctx, e, &bf, rotate, force != nil && *force)
+		}
 	}
-	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var bf backendFlags
-	bf.register(fs)
-	force := fs.Bool("force", false, "rotate even if the next key was published less than keys.jwks_max_age ago")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	fc, err := bf.load()
-	if err != nil {
-		return err
-	}
-	store, err := runtime.OpenStore(ctx, fc, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+}
+
+func keys(ctx context.Context, e env, bf *backendFlags, rotate, force bool) error {
+	stdout, stderr := e.stdout, e.stderr
+	fc, store, err := bf.open(ctx, stderr)
 	if err != nil {
 		return err
 	}
@@ -38,11 +36,11 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer keys.Close()
-	if args[0] == "rotate" {
+	if rotate {
 		if _, err := keys.Ensure(ctx); err != nil {
 			return err
 		}
-		if err := keys.Rotate(ctx, *force); err != nil {
+		if err := keys.Rotate(ctx, force); err != nil {
 			return fmt.Errorf("rotate: %w", err)
 		}
 		fmt.Fprintf(stdout, "rotated; a new key signs once published for keys.jwks_max_age (%s), and running brokers pick it up within keys.refresh\n", runtime.SigningOptions(fc).PublishDelay)

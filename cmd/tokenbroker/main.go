@@ -7,9 +7,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/broker/runtime"
 	"github.com/tokenbroker/tokenbroker/internal/config"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -17,26 +19,6 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/broker"
 )
-
-const usage = `tokenbroker — OAuth 2.0 client-credentials token broker
-
-Usage:
-  tokenbroker serve [--dev] [--config FILE] [--state-dir DIR] [--listen ADDR]
-  tokenbroker clients create|get|list|update|delete|rotate-secret [flags]
-  tokenbroker keys list|rotate [--force]
-  tokenbroker certs client --cn NAME [--uri URI] [--dns NAME] [--out PREFIX]
-  tokenbroker assertion --client-id ID [--key FILE] [--aud ISSUER]
-  tokenbroker token --client-id ID (--secret-file F | --key F | --cert F --cert-key F) [--decode]
-  tokenbroker inspect [--issuer URL] [--cert FILE] [TOKEN]
-  tokenbroker demo api|client   (a protected API and a client for it; see README)
-  tokenbroker audit verify FILE [--from HASH] [--key KEYFILE]
-  tokenbroker bench --client-id ID (--secret-file F | --key F | --cert F --cert-key F) [--duration D] [--concurrency N] [--rate R] [--new-conn]
-  tokenbroker config check FILE
-
-Commands other than serve find the backend from --config FILE (or
-TOKENBROKER_CONFIG), else from the dev state directory (--state-dir, default
-./.tokenbroker-dev). Run "tokenbroker COMMAND -h" for a command's flags.
-`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -48,42 +30,6 @@ func main() {
 		}
 		os.Exit(2)
 	}
-}
-
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return flag.ErrHelp
-	}
-	switch args[0] {
-	case "serve":
-		return cmdServe(ctx, args[1:], stdout, stderr)
-	case "clients":
-		return cmdClients(ctx, args[1:], stdout, stderr)
-	case "keys":
-		return cmdKeys(ctx, args[1:], stdout, stderr)
-	case "certs":
-		return cmdCerts(ctx, args[1:], stdout, stderr)
-	case "config":
-		return cmdConfig(ctx, args[1:], stdout, stderr)
-	case "assertion":
-		return cmdAssertion(ctx, args[1:], stdout, stderr)
-	case "token":
-		return cmdToken(ctx, args[1:], stdout, stderr)
-	case "inspect":
-		return cmdInspect(ctx, args[1:], stdout, stderr)
-	case "demo":
-		return cmdDemo(ctx, args[1:], stdout, stderr)
-	case "audit":
-		return cmdAudit(args[1:], stdout)
-	case "bench":
-		return cmdBench(ctx, args[1:], stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
 }
 
 // backendFlags are shared by the commands that work on a backend.
@@ -109,47 +55,49 @@ func (b *backendFlags) load() (*config.Config, error) {
 	return fc, config.ApplyEnv(fc, os.Environ())
 }
 
-func cmdConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) != 2 || args[0] != "check" {
-		return errors.New("usage: tokenbroker config check FILE")
-	}
-	fc, err := config.Load(args[1], os.Environ())
+// open opens the backend the command works against — the one way the CLI
+// opens one, warnings to stderr. The caller closes the store.
+func (b *backendFlags) open(ctx context.Context, stderr io.Writer) (*config.Config, backends.Store, error) {
+	fc, err := b.load()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	if err := runtime.Check(fc); err != nil {
-		return fmt.Errorf("%s:\n%w", args[1], err)
+	store, err := runtime.OpenStore(ctx, fc, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return nil, nil, err
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", args[1])
-	return nil
+	return fc, store, nil
 }
 
-// cmdAudit verifies a hash-chained audit trail and names the first broken line.
-func cmdAudit(args []string, stdout io.Writer) error {
-	const use = "usage: tokenbroker audit verify FILE [--from HASH] [--key KEYFILE]"
-	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+func configCheckCommand(fs *flag.FlagSet) runFunc {
+	return func(ctx context.Context, e env, args []string) error {
+		fc, err := config.Load(args[0], os.Environ())
+		if err != nil {
+			return err
+		}
+		if err := runtime.Check(fc); err != nil {
+			return fmt.Errorf("%s:\n%w", args[0], err)
+		}
+		fmt.Fprintf(e.stdout, "%s: ok\n", args[0])
+		return nil
+	}
+}
+
+// auditVerifyCommand verifies a hash-chained audit trail and names the
+// first broken line.
+func auditVerifyCommand(fs *flag.FlagSet) runFunc {
 	from := fs.String("from", "", "hash the first line follows (for a rotated file: the last hash of the previous one)")
 	keyFile := fs.String("key", "", "the audit.chain_key_file `FILE` of a keyed trail: also check every line's mac")
-	if len(args) == 0 || args[0] != "verify" {
-		return errors.New(use)
+	return func(_ context.Context, e env, args []string) error {
+		return auditVerify(e.stdout, args[0], *from, *keyFile)
 	}
-	rest, path := args[1:], ""
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		path, rest = rest[0], rest[1:]
-	}
-	if err := fs.Parse(rest); err != nil {
-		return err
-	}
-	if path == "" && fs.NArg() == 1 {
-		path = fs.Arg(0)
-	}
-	if path == "" {
-		return errors.New(use)
-	}
+}
+
+func auditVerify(stdout io.Writer, path, from, keyFile string) error {
 	var key []byte
-	if *keyFile != "" {
+	if keyFile != "" {
 		var err error
-		if key, err = runtime.ReadChainKey(*keyFile); err != nil {
+		if key, err = runtime.ReadChainKey(keyFile); err != nil {
 			return fmt.Errorf("--key: %w", err)
 		}
 	}
@@ -158,7 +106,7 @@ func cmdAudit(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer f.Close()
-	rep, err := broker.VerifyAuditTrail(f, *from, key)
+	rep, err := broker.VerifyAuditTrail(f, from, key)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
 
@@ -80,21 +79,18 @@ func (f *serveFlags) devConfig(ctx context.Context) (*config.Config, error) {
 	return fc, nil
 }
 
-func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func serveCommand(fs *flag.FlagSet) runFunc {
 	var f serveFlags
 	f.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
+	return func(ctx context.Context, e env, _ []string) error {
+		rt, err := runtime.New(ctx, f.loader(ctx), e.stderr)
+		if err != nil {
+			return err
+		}
+		defer rt.Close()
+		if f.dev {
+			printDevBanner(e.stdout, f.stateDir, rt.Issuer())
+		}
+		return rt.Run(ctx)
 	}
-	rt, err := runtime.New(ctx, f.loader(ctx), stderr)
-	if err != nil {
-		return err
-	}
-	defer rt.Close()
-	if f.dev {
-		printDevBanner(stdout, f.stateDir, rt.Issuer())
-	}
-	return rt.Run(ctx)
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/tokenbroker/tokenbroker/internal/config"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -108,10 +107,8 @@ func (f *credFlags) load() (*creds, error) {
 	return c, nil
 }
 
-// cmdToken gets a token as any client: secret, private key, or certificate.
-func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// tokenCommand gets a token as any client: secret, private key, or certificate.
+func tokenCommand(fs *flag.FlagSet) runFunc {
 	var isf issuerFlags
 	isf.register(fs)
 	var cf credFlags
@@ -121,35 +118,34 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var resources listFlag
 	fs.Var(&resources, "resource", "resource `URI` (repeat)")
 	decode := fs.Bool("decode", false, "print the decoded header and claims instead of the token")
-	if err := fs.Parse(args); err != nil {
-		return err
+	return func(ctx context.Context, e env, _ []string) error {
+		c, err := cf.load()
+		if err != nil {
+			return err
+		}
+		roots, err := isf.roots()
+		if err != nil {
+			return err
+		}
+		cfg := tokensource.Config{TokenURL: strings.TrimSuffix(isf.issuer, "/") + broker.PathToken, ClientID: cf.clientID, RootCAs: roots, Resources: resources,
+			Scopes: strings.Fields(*scope), SecretInBody: *post, Audience: isf.issuer, Secret: c.secret, Certificate: c.cert}
+		if c.key != nil {
+			cfg.PrivateKey, cfg.KeyID = c.key, c.kid
+		}
+		src, err := tokensource.New(cfg)
+		if err != nil {
+			return err
+		}
+		tok, err := src.TokenContext(ctx)
+		if err != nil {
+			return err
+		}
+		if !*decode {
+			fmt.Fprintln(e.stdout, tok.AccessToken)
+			return nil
+		}
+		return printDecoded(e.stdout, tok.AccessToken)
 	}
-	c, err := cf.load()
-	if err != nil {
-		return err
-	}
-	roots, err := isf.roots()
-	if err != nil {
-		return err
-	}
-	cfg := tokensource.Config{TokenURL: strings.TrimSuffix(isf.issuer, "/") + broker.PathToken, ClientID: cf.clientID, RootCAs: roots, Resources: resources,
-		Scopes: strings.Fields(*scope), SecretInBody: *post, Audience: isf.issuer, Secret: c.secret, Certificate: c.cert}
-	if c.key != nil {
-		cfg.PrivateKey, cfg.KeyID = c.key, c.kid
-	}
-	src, err := tokensource.New(cfg)
-	if err != nil {
-		return err
-	}
-	tok, err := src.TokenContext(ctx)
-	if err != nil {
-		return err
-	}
-	if !*decode {
-		fmt.Fprintln(stdout, tok.AccessToken)
-		return nil
-	}
-	return printDecoded(stdout, tok.AccessToken)
 }
 
 func printDecoded(w io.Writer, tok string) error {
@@ -170,43 +166,43 @@ func printDecoded(w io.Writer, tok string) error {
 	return enc.Encode(out)
 }
 
-// cmdInspect verifies a token against the issuer's JWKS and shows its claims,
-// binding and time left.
-func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// inspectCommand verifies a token against the issuer's JWKS and shows its
+// claims, binding and time left.
+func inspectCommand(fs *flag.FlagSet) runFunc {
 	var isf issuerFlags
 	isf.register(fs)
 	aud := fs.String("aud", "", "require this audience (default: any)")
 	certFile := fs.String("cert", "", "check the binding against this certificate `FILE`")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	var tok string
-	switch fs.NArg() {
-	case 0:
-		b, err := io.ReadAll(io.LimitReader(os.Stdin, 16<<10))
-		if err != nil {
-			return err
+	return func(ctx context.Context, e env, args []string) error {
+		tok := ""
+		if len(args) == 1 {
+			tok = args[0]
+		} else {
+			b, err := io.ReadAll(io.LimitReader(e.stdin, 16<<10))
+			if err != nil {
+				return err
+			}
+			tok = strings.TrimSpace(string(b))
 		}
-		tok = strings.TrimSpace(string(b))
-	case 1:
-		tok = fs.Arg(0)
-	default:
-		return errors.New("usage: tokenbroker inspect [flags] [TOKEN]  (or the token on stdin)")
+		return inspect(ctx, e.stdout, &isf, *aud, *certFile, tok)
 	}
+}
+
+// inspect verifies tok at the issuer and prints it; with certFile, the
+// binding is checked against that certificate.
+func inspect(ctx context.Context, stdout io.Writer, isf *issuerFlags, aud, certFile, tok string) error {
 	roots, err := isf.roots()
 	if err != nil {
 		return err
 	}
-	v, err := resource.New(ctx, resource.Config{Issuer: isf.issuer, Audience: *aud, AnyAudience: *aud == "",
+	v, err := resource.New(ctx, resource.Config{Issuer: isf.issuer, Audience: aud, AnyAudience: aud == "",
 		HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}})
 	if err != nil {
 		return err
 	}
 	req, _ := http.NewRequest(http.MethodGet, "/", nil)
-	if *certFile != "" {
-		b, err := config.ReadLimited(*certFile, 1<<20)
+	if certFile != "" {
+		b, err := config.ReadLimited(certFile, 1<<20)
 		if err != nil {
 			return err
 		}
@@ -217,7 +213,7 @@ func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		req.TLS = &tls.ConnectionState{PeerCertificates: cs}
 	}
 	var claims *resource.Claims
-	if *certFile != "" {
+	if certFile != "" {
 		claims, err = v.Verify(ctx, req, tok)
 	} else {
 		claims, err = v.VerifyUnbound(ctx, tok) // the binding needs --cert to check
@@ -231,8 +227,8 @@ func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	switch {
 	case claims.CertThumbprint == "":
 		fmt.Fprintln(stdout, "  binding:   none (bearer token)")
-	case *certFile != "":
-		fmt.Fprintf(stdout, "  binding:   cnf.x5t#S256 %s — matches %s\n", claims.CertThumbprint, *certFile)
+	case certFile != "":
+		fmt.Fprintf(stdout, "  binding:   cnf.x5t#S256 %s — matches %s\n", claims.CertThumbprint, certFile)
 	default:
 		fmt.Fprintf(stdout, "  binding:   cnf.x5t#S256 %s (give --cert to check a certificate)\n", claims.CertThumbprint)
 	}
