@@ -34,7 +34,7 @@ func OpenStore(ctx context.Context, fc *config.Config, log *slog.Logger) (backen
 	case "vault":
 		v := fc.Backend.Vault
 		return vault.New(ctx, vault.Config{Address: v.Address, Mount: v.Mount, Prefix: v.Prefix, Auth: auth,
-			CACert: v.CACert, ClientCert: v.ClientCert, ClientKey: v.ClientKey, Timeout: time.Duration(v.Timeout), ReadOnly: v.ReadOnly})
+			CACert: v.CACert, ClientCert: v.ClientCert, ClientKey: v.ClientKey, Timeout: time.Duration(v.Timeout), ReadOnly: v.ReadOnly, Logger: log})
 	case "awssm":
 		a := fc.Backend.AWSSM
 		return awssm.New(ctx, awssm.Config{Region: a.Region, Endpoint: a.Endpoint, Prefix: a.Prefix, KMSKeyID: a.KMSKeyID,
