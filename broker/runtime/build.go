@@ -170,10 +170,12 @@ func open(ctx context.Context, proc *process, fc *config.Config, logOut io.Write
 		return nil, err
 	}
 	w.proc = proc
-	if w.store, err = OpenStore(ctx, fc, w.log); err != nil {
+	store, release, err := proc.store(ctx, fc, w.log)
+	if err != nil {
 		return nil, err
 	}
-	w.closers = append(w.closers, w.store)
+	w.store = store
+	w.closers = append(w.closers, release)
 	if err := w.load(ctx); err != nil {
 		w.Close()
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,10 @@ type process struct {
 	// auditErr is a failure to open the audit trail that did not stop the
 	// process (trail_opened not written), for the first instance to log.
 	auditErr error
+	// backend is the newest opened backend, shared by the instances built
+	// from the same backend configuration.
+	mu      sync.Mutex
+	backend *sharedStore
 }
 
 // openProcess builds the process-lived parts from fc: a Redis client

@@ -29,7 +29,7 @@ func TestSIGHUPReloadsConfiguration(t *testing.T) {
 	if got := lifetime(); got != 300 {
 		t.Fatalf("lifetime before reload: %v", got)
 	}
-	proc := rt.proc
+	proc, store := rt.proc, rt.cur.Load().w.store
 	h.write("broker.yaml", cfg("2m"))
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
 	waitFor(t, log, "configuration, certificates, CA bundles and CRLs reloaded")
@@ -38,6 +38,9 @@ func TestSIGHUPReloadsConfiguration(t *testing.T) {
 	}
 	if rt.proc != proc || rt.cur.Load().w.proc != proc {
 		t.Fatal("a reload replaced the process parts")
+	}
+	if rt.cur.Load().w.store != store {
+		t.Fatal("a reload that left the backend section alone opened the backend again")
 	}
 	h.write("broker.yaml", []byte("issuer: http://not-https\n"))
 	rt.Reload(t.Context())
@@ -112,5 +115,29 @@ func TestReloadRotatesAuditFile(t *testing.T) {
 	}
 	if rep := trail(t, path, last); rep.Events != 1 || rep.Lines != 2 || rep.Opened != 1 || rep.Closed != 0 {
 		t.Fatalf("new file, from the rotated one's last hash: %+v", rep)
+	}
+}
+
+// A reload that changes the backend section opens the new backend; the old
+// one stays open for the old instance (closed with it), and a reload after
+// that keeps the new one.
+func TestReloadOpensAChangedBackend(t *testing.T) {
+	h := newHarness(t)
+	cfgPath := h.write("broker.yaml", []byte(h.head()))
+	rt, log := h.serve(cfgPath)
+	old := rt.cur.Load()
+	h.write("broker.yaml", []byte(strings.Replace(h.head(), filepath.Join(h.dir, "data"), filepath.Join(h.dir, "data2"), 1)))
+	rt.Reload(t.Context())
+	waitFor(t, log, "configuration, certificates, CA bundles and CRLs reloaded")
+	cur := rt.cur.Load()
+	if cur.w.store == old.w.store {
+		t.Fatal("a changed backend section kept the old backend")
+	}
+	if _, err := old.w.store.ListClients(t.Context()); err != nil {
+		t.Fatalf("the old instance's backend closed under it: %v", err)
+	}
+	rt.Reload(t.Context())
+	if rt.cur.Load().w.store != cur.w.store {
+		t.Fatal("an unchanged backend section opened the backend again")
 	}
 }
