@@ -2,11 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
 	"github.com/tokenbroker/tokenbroker/internal/config"
 	"os"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/tokenbroker/tokenbroker/certs"
 )
@@ -56,26 +54,11 @@ func assertionCommand(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		tok, err := signAssertion(key, jose.SignatureAlgorithm(*alg), *kid, *clientID, *aud, *life)
+		tok, err := clientcli.SignAssertion(key, jose.SignatureAlgorithm(*alg), *kid, *clientID, *aud, *life)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(e.stdout, tok)
 		return nil
 	}
-}
-
-func signAssertion(key any, alg jose.SignatureAlgorithm, kid, clientID, aud string, life time.Duration) (string, error) {
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
-	if err != nil {
-		return "", fmt.Errorf("assertion: %w", err)
-	}
-	var id [16]byte
-	_, _ = rand.Read(id[:])
-	now := time.Now()
-	return jwt.Signed(s).Claims(jwt.Claims{
-		Issuer: clientID, Subject: clientID, Audience: jwt.Audience{aud},
-		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(life)),
-		ID: base64.RawURLEncoding.EncodeToString(id[:]),
-	}).Serialize()
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
 	"io"
 	"net"
 	"net/http"
@@ -29,8 +30,8 @@ import (
 
 // benchFlags are the load tool's flags.
 type benchFlags struct {
-	isf        issuerFlags
-	cf         credFlags
+	isf        clientcli.IssuerFlags
+	cf         clientcli.CredFlags
 	duration   time.Duration
 	conc       int
 	rate       float64
@@ -41,8 +42,8 @@ type benchFlags struct {
 }
 
 func (f *benchFlags) register(fs *flag.FlagSet) {
-	f.isf.register(fs)
-	f.cf.register(fs)
+	f.isf.Register(fs)
+	f.cf.Register(fs)
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long to run (bounded: at most 30m)")
 	fs.IntVar(&f.conc, "concurrency", 32, "concurrent requesters (closed loop) / connections (both loops)")
 	fs.Float64Var(&f.rate, "rate", 0, "open loop: requests per second (0: closed loop)")
@@ -78,18 +79,18 @@ func benchCommand(fs *flag.FlagSet) runFunc {
 
 // run is one load run: requests built and sent as the flags say, then the report.
 func (f *benchFlags) run(ctx context.Context, stdout io.Writer) error {
-	cr, err := f.cf.load()
+	cr, err := f.cf.Load()
 	if err != nil {
 		return err
 	}
 	if f.duration > 30*time.Minute || f.duration <= 0 {
 		return errors.New("--duration must be between 0 and 30m")
 	}
-	roots, err := f.isf.roots()
+	roots, err := f.isf.Roots()
 	if err != nil {
 		return err
 	}
-	tokenURL := strings.TrimSuffix(f.isf.issuer, "/") + broker.PathToken
+	tokenURL := strings.TrimSuffix(f.isf.Issuer, "/") + broker.PathToken
 	target, err := url.Parse(tokenURL)
 	if err != nil {
 		return err
@@ -119,8 +120,8 @@ func (f *benchFlags) run(ctx context.Context, stdout io.Writer) error {
 
 // requests returns the function that builds one token request for the
 // credential given (a client certificate goes into tlsCfg).
-func (f *benchFlags) requests(cr *creds, target *url.URL, tlsCfg *tls.Config) (func() (*http.Request, error), error) {
-	clientID := f.cf.clientID
+func (f *benchFlags) requests(cr *clientcli.Creds, target *url.URL, tlsCfg *tls.Config) (func() (*http.Request, error), error) {
+	clientID := f.cf.ClientID
 	// post builds a token request without re-parsing the URL each time.
 	post := func(body string) (*http.Request, error) {
 		return &http.Request{Method: http.MethodPost, URL: target, Host: target.Host, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
@@ -128,8 +129,8 @@ func (f *benchFlags) requests(cr *creds, target *url.URL, tlsCfg *tls.Config) (f
 			GetBody: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }}, nil
 	}
 	switch {
-	case cr.secret != "":
-		secret := cr.secret
+	case cr.Secret != "":
+		secret := cr.Secret
 		return func() (*http.Request, error) {
 			r, err := post("grant_type=client_credentials")
 			if err == nil {
@@ -137,17 +138,17 @@ func (f *benchFlags) requests(cr *creds, target *url.URL, tlsCfg *tls.Config) (f
 			}
 			return r, err
 		}, nil
-	case cr.key != nil:
+	case cr.Key != nil:
 		return func() (*http.Request, error) {
-			a, err := signAssertion(cr.key, jose.ES256, cr.kid, clientID, f.isf.issuer, time.Minute)
+			a, err := clientcli.SignAssertion(cr.Key, jose.ES256, cr.KID, clientID, f.isf.Issuer, time.Minute)
 			if err != nil {
 				return nil, err
 			}
 			form := url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {authn.AssertionType}, "client_assertion": {a}}
 			return post(form.Encode())
 		}, nil
-	case cr.cert != nil:
-		tlsCfg.Certificates = []tls.Certificate{*cr.cert}
+	case cr.Cert != nil:
+		tlsCfg.Certificates = []tls.Certificate{*cr.Cert}
 		body := "grant_type=client_credentials&client_id=" + url.QueryEscape(clientID)
 		return func() (*http.Request, error) { return post(body) }, nil
 	}

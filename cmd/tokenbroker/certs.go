@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,7 +22,7 @@ func certsClientCommand(fs *flag.FlagSet) runFunc {
 	caKeyPath := fs.String("ca-key", "", "CA key `FILE` (default STATE_DIR/client-ca-key.pem)")
 	cn := fs.String("cn", "", "subject common name (required)")
 	org := fs.String("o", "", "subject organization")
-	var uris, dns, ips, emails listFlag
+	var uris, dns, ips, emails clientcli.ListFlag
 	fs.Var(&uris, "uri", "URI SAN, e.g. spiffe://example.org/ns/payments/sa/api (repeat)")
 	fs.Var(&dns, "dns", "DNS SAN (repeat)")
 	fs.Var(&ips, "ip", "IP SAN (repeat)")

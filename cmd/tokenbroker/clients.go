@@ -6,25 +6,20 @@ import (
 	"flag"
 	"fmt"
 	"github.com/tokenbroker/tokenbroker/broker/runtime"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
 	"github.com/tokenbroker/tokenbroker/internal/config"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/broker"
 )
 
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
-
 // clientFlags are the metadata flags of clients create/update.
 type clientFlags struct {
 	id, name, method, scope, defaultAud, metadata, jwks  string
 	subjectDN, sanDNS, sanURI, sanIP, sanEmail, caSHA256 string
-	resources                                            listFlag
+	resources                                            clientcli.ListFlag
 	lifetime                                             time.Duration
 	bound, disabled, selfManage                          bool
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/tokenbroker/tokenbroker/broker/runtime"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
 	"github.com/tokenbroker/tokenbroker/internal/config"
 	"io"
 	"net"
@@ -30,7 +31,7 @@ import (
 // Dev-mode state directory layout. The names are part of the interface:
 // scripts rely on them.
 const (
-	devCA            = "ca.pem"
+	devCA            = clientcli.DevCA
 	devCAKey         = "ca-key.pem"
 	devServerCert    = "server.pem"
 	devServerKey     = "server-key.pem"
@@ -40,8 +41,8 @@ const (
 	devData          = "data"
 	devDemo          = "demo"
 	devAudience      = "https://api.tokenbroker.test"
-	defaultDevState  = ".tokenbroker-dev"
-	defaultDevListen = "127.0.0.1:8443"
+	defaultDevState  = clientcli.DefaultDevState
+	defaultDevListen = clientcli.DefaultDevListen
 )
 
 // demoClient is one dev-mode client; there is one per supported method.

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
 	"io"
 	"net/http"
 	"net/url"
@@ -114,7 +115,7 @@ func testReloadKeepsProcessState(t *testing.T, shared string) {
 	if a := active(revoked); a != false {
 		t.Fatalf("revoked token before reload: active=%v", a)
 	}
-	assertion, err := signAssertion(key, jose.ES256, "k1", "jwt", iss, time.Minute)
+	assertion, err := clientcli.SignAssertion(key, jose.ES256, "k1", "jwt", iss, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
