@@ -59,9 +59,13 @@ func init() {
 		{name: "demo api", summary: "serve a tiny API protected by the resource middleware", flags: demoCommand("api")},
 		{name: "demo client", summary: "call the demo API with the client kit over mTLS, then replay the token", flags: demoCommand("client")},
 		{name: "audit verify", args: "FILE", nargs: 1, summary: "check a hash-chained audit trail and name the first broken line", flags: auditVerifyCommand},
-		{name: "bench", summary: "drive a broker's token endpoint and report tokens/s and latency", flags: benchCommand},
 		{name: "help", args: "[COMMAND]", nargs: -3, summary: "show this help, or a command's flags", flags: helpCommand},
 	}
+}
+
+// moved are commands that left the broker's binary, and where they went.
+var moved = map[string]string{
+	"bench": "tokenbroker-bench (go build ./cmd/tokenbroker-bench), same flags",
 }
 
 const helpFooter = `
@@ -118,6 +122,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if c == nil {
 		if subs := group(args[0]); len(subs) > 0 {
 			return fmt.Errorf("usage: tokenbroker %s %s", args[0], strings.Join(subs, "|"))
+		}
+		if to, ok := moved[args[0]]; ok {
+			return fmt.Errorf("%q is a program of its own now: %s", args[0], to)
 		}
 		usage(stderr)
 		return fmt.Errorf("unknown command %q", args[0])

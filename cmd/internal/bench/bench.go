@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
 	"io"
 	"net"
 	"net/http"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
 )
 
 // benchFlags are the load tool's flags.
@@ -53,28 +53,39 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write the load tool's own CPU profile to `FILE`")
 }
 
-// benchCommand drives a broker's token endpoint and reports tokens/s,
-// latency percentiles and (with --admin) the server's CPU time per token.
-// Closed loop by default (--concurrency workers back to back); --rate makes
-// it open loop, measuring latency from each request's scheduled time (no
-// coordinated omission).
-func benchCommand(fs *flag.FlagSet) runFunc {
+// Run is the load tool: it parses args (its flags), drives a broker's token
+// endpoint and reports tokens/s, latency percentiles and (with --admin) the
+// server's CPU time per token on stdout. Closed loop by default
+// (--concurrency workers back to back); --rate makes it open loop,
+// measuring latency from each request's scheduled time (no coordinated
+// omission).
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tokenbroker-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: tokenbroker-bench --client-id ID (--secret-file F | --key F | --cert F --cert-key F) [--duration D] [--concurrency N] [--rate R] [--new-conn] [--http2] [--admin URL]")
+		fs.PrintDefaults()
+	}
 	var f benchFlags
 	f.register(fs)
-	return func(ctx context.Context, e env, _ []string) error {
-		if f.cpuProfile != "" {
-			pf, err := os.Create(f.cpuProfile)
-			if err != nil {
-				return err
-			}
-			defer pf.Close()
-			if err := pprof.StartCPUProfile(pf); err != nil {
-				return err
-			}
-			defer pprof.StopCPUProfile()
-		}
-		return f.run(ctx, e.stdout)
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	return f.run(ctx, stdout)
 }
 
 // run is one load run: requests built and sent as the flags say, then the report.
