@@ -12,7 +12,10 @@
 //   - authn imports no cache: it owns the small ClientSource interface the
 //     cache implements;
 //   - certs and internal/ import nothing above them;
-//   - the client kit (authn/tokensource) pulls in neither the broker nor Echo.
+//   - the client kit (authn/tokensource) pulls in neither the broker nor Echo;
+//   - no library (broker, authn, backends, certs) imports internal/config:
+//     configuration keys are named there and mapped to typed options by
+//     the process runtime (broker/runtime), which sits beside the broker.
 //
 // Run it with the rest of the suite:
 //

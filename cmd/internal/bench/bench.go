@@ -294,7 +294,7 @@ func (r *benchRecord) report(stdout io.Writer, f *benchFlags, tokenURL string, e
 	if f.newConn {
 		conn = "new TLS handshake per request"
 	}
-	fmt.Fprintf(stdout, "tokenbroker bench: %s, %s, %s\n", tokenURL, mode, conn)
+	fmt.Fprintf(stdout, "tokenbroker-bench: %s, %s, %s\n", tokenURL, mode, conn)
 	fmt.Fprintf(stdout, "  requests: %d ok, %d failed", r.okN.Load(), r.errN.Load())
 	shown := 0
 	r.statuses.Range(func(k, _ any) bool {
