@@ -27,7 +27,7 @@ func openAudit(fc *config.Config) (*broker.Auditor, error) {
 	if a.ChainKeyFile != "" {
 		var err error
 		if key, err = ReadChainKey(a.ChainKeyFile); err != nil {
-			return nil, fmt.Errorf("audit.chain_key_file: %w", err)
+			return nil, config.Errorf("audit.chain_key_file", "%w", err)
 		}
 		opts = append(opts, broker.WithChainKey(key))
 	}
@@ -44,15 +44,15 @@ func openAudit(fc *config.Config) (*broker.Auditor, error) {
 			r.Close()
 		}
 		if errors.Is(err, broker.ErrAuditTail) {
-			return nil, fmt.Errorf("audit.file: %s: %w; keep it as evidence and move it aside to start a new trail", a.File, err)
+			return nil, config.Errorf("audit.file", "%s: %w; keep it as evidence and move it aside to start a new trail", a.File, err)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("audit.file: %w", err)
+			return nil, config.Errorf("audit.file", "%w", err)
 		}
 	}
 	f, err := os.OpenFile(a.File, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("audit.file: %w", err)
+		return nil, config.Errorf("audit.file", "%w", err)
 	}
 	aud := broker.NewAuditor(f, chain, prev, opts...)
 	if chain {

@@ -40,7 +40,7 @@ func OpenStore(ctx context.Context, fc *config.Config, log *slog.Logger) (backen
 		return awssm.New(ctx, awssm.Config{Region: a.Region, Endpoint: a.Endpoint, Prefix: a.Prefix, KMSKeyID: a.KMSKeyID,
 			PreviousGrace: time.Duration(a.PreviousGrace), RecoveryDays: int64(a.RecoveryDays), Timeout: time.Duration(a.Timeout)})
 	}
-	return nil, fmt.Errorf("backend.type: %q is not supported", fc.Backend.Type)
+	return nil, config.Errorf("backend.type", "%q is not supported", fc.Backend.Type)
 }
 
 // storeAuth reads the Vault credentials the configuration names (nil for
@@ -54,19 +54,19 @@ func storeAuth(fc *config.Config) (vault.Auth, error) {
 	case "token":
 		b, err := config.ReadLimited(v.Auth.TokenFile, 4096)
 		if err != nil {
-			return nil, fmt.Errorf("backend.vault.auth.token_file: %w", err)
+			return nil, config.Errorf("backend.vault.auth.token_file", "%w", err)
 		}
 		return vault.Token(strings.TrimSpace(string(b))), nil
 	case "approle":
 		b, err := config.ReadLimited(v.Auth.SecretIDFile, 4096)
 		if err != nil {
-			return nil, fmt.Errorf("backend.vault.auth.secret_id_file: %w", err)
+			return nil, config.Errorf("backend.vault.auth.secret_id_file", "%w", err)
 		}
 		return vault.AppRole(v.Auth.RoleID, strings.TrimSpace(string(b)), v.Auth.Mount)
 	case "cert":
 		return vault.Cert(v.Auth.CertRole, v.Auth.Mount), nil
 	}
-	return nil, fmt.Errorf("backend.vault.auth.method: %q is not token, approle or cert", v.Auth.Method)
+	return nil, config.Errorf("backend.vault.auth.method", "%q is not token, approle or cert", v.Auth.Method)
 }
 
 // OpenSigning opens the configured signing source over store (any source a
@@ -91,7 +91,7 @@ func SigningOptions(fc *config.Config) signing.Options {
 // signingError names the key of a signing error.
 func signingError(err error) error {
 	if errors.Is(err, signing.ErrUnknownSource) {
-		return fmt.Errorf("signing.type: %w", err)
+		return config.Errorf("signing.type", "%w", err)
 	}
 	return fmt.Errorf("signing: %w", err)
 }

@@ -95,9 +95,9 @@ func settings(fc *config.Config, logOut io.Writer) (*wiring, error) {
 		tok := strings.TrimSpace(string(b))
 		switch {
 		case err != nil:
-			bad(fmt.Errorf("registration.initial_access_token_file: %w", err))
+			bad(config.Errorf("registration.initial_access_token_file", "%w", err))
 		case len(tok) < 32:
-			bad(errors.New("registration.initial_access_token_file: token shorter than 32 characters"))
+			bad(config.Errorf("registration.initial_access_token_file", "token shorter than 32 characters"))
 		default:
 			w.cfg.InitialAccessTokenHashes = []string{backends.HashSecret(tok)}
 		}
@@ -130,26 +130,23 @@ func rate(r config.Rate) broker.Rate { return broker.Rate{PerSecond: r.PerSecond
 // directory, no signing key, no audit file. Each error names its key.
 func Check(fc *config.Config) error {
 	w, err := settings(fc, io.Discard)
-	if err != nil {
-		return err
-	}
-	var errs []error
+	errs := []error{err}
 	if _, err := tls.LoadX509KeyPair(fc.TLS.CertFile, fc.TLS.KeyFile); err != nil {
-		errs = append(errs, fmt.Errorf("tls.cert_file, tls.key_file: %w", err))
+		errs = append(errs, config.Errorf("tls.cert_file, tls.key_file", "%w", err))
 	}
 	if len(fc.TLS.ClientCAFiles) > 0 {
 		if _, err := loadPool(fc.TLS.ClientCAFiles); err != nil {
-			errs = append(errs, fmt.Errorf("tls.client_ca_files: %w", err))
+			errs = append(errs, config.Errorf("tls.client_ca_files", "%w", err))
 		}
 	}
 	if p := fc.Audit.ChainKeyFile; p != "" {
 		if _, err := ReadChainKey(p); err != nil {
-			errs = append(errs, fmt.Errorf("audit.chain_key_file: %w", err))
+			errs = append(errs, config.Errorf("audit.chain_key_file", "%w", err))
 		}
 	}
 	if p := fc.SharedState.Redis.PasswordFile; p != "" && fc.SharedState.Type == "redis" {
 		if _, err := config.ReadLimited(p, 4096); err != nil {
-			errs = append(errs, fmt.Errorf("shared_state.redis.password_file: %w", err))
+			errs = append(errs, config.Errorf("shared_state.redis.password_file", "%w", err))
 		}
 	}
 	if _, err := storeAuth(fc); err != nil {
@@ -232,7 +229,7 @@ func (w *wiring) load(ctx context.Context) error {
 		return &c, err
 	}, reload, w.log)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("tls.cert_file, tls.key_file: %w", err))
+		errs = append(errs, config.Errorf("tls.cert_file, tls.key_file", "%w", err))
 	} else {
 		w.serverCert = sc
 		w.closers = append(w.closers, sc)
@@ -292,7 +289,7 @@ func (w *wiring) loadClientCAs(ctx context.Context) error {
 	if len(fc.TLS.ClientCAFiles) > 0 {
 		pool, err := certs.NewReloader(fc.TLS.ClientCAFiles, func() (*x509.CertPool, error) { return loadPool(fc.TLS.ClientCAFiles) }, reload, w.log)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("tls.client_ca_files: %w", err))
+			errs = append(errs, config.Errorf("tls.client_ca_files", "%w", err))
 		} else {
 			w.closers = append(w.closers, pool)
 			anchors.file = pool
@@ -300,9 +297,9 @@ func (w *wiring) loadClientCAs(ctx context.Context) error {
 	}
 	if mounts := fc.Backend.Vault.PKIMounts; len(mounts) > 0 {
 		if vs, ok := w.store.(*vault.Store); !ok {
-			errs = append(errs, errors.New("backend.vault.pki_mounts: needs backend.type vault"))
+			errs = append(errs, config.Errorf("backend.vault.pki_mounts", "needs backend.type vault"))
 		} else if pki, err := vs.PKIRoots(ctx, mounts, time.Minute); err != nil {
-			errs = append(errs, fmt.Errorf("backend.vault.pki_mounts: %w", err))
+			errs = append(errs, config.Errorf("backend.vault.pki_mounts", "%w", err))
 		} else {
 			w.closers = append(w.closers, pki)
 			anchors.pki = pki
@@ -314,7 +311,7 @@ func (w *wiring) loadClientCAs(ctx context.Context) error {
 	crls, err := certs.NewCRLSet(ctx, fc.TLS.CRLFiles, fc.TLS.CRLURLs, reload, w.log,
 		certs.CRLFailClosed(fc.CRLFailClosed()), certs.CRLInherit(w.proc.crls.Load()))
 	if err != nil {
-		return errors.Join(append(errs, fmt.Errorf("tls.crl_files: %w", err))...)
+		return errors.Join(append(errs, config.Errorf("tls.crl_files", "%w", err))...)
 	}
 	w.closers = append(w.closers, crls)
 	w.crls = crls

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"reflect"
@@ -102,10 +101,10 @@ func (p *process) reopenAudit() error {
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
-		return fmt.Errorf("audit.file: not reopened, still writing to the previous file: %w", err)
+		return config.Errorf("audit.file", "not reopened, still writing to the previous file: %w", err)
 	}
 	if err := p.audit.Rotate(f); err != nil {
-		return fmt.Errorf("audit.file: reopened, but: %w", err)
+		return config.Errorf("audit.file", "reopened, but: %w", err)
 	}
 	return nil
 }
@@ -132,7 +131,7 @@ func openRedis(ctx context.Context, fc *config.Config) (*state.Redis, redis.Univ
 	if r.PasswordFile != "" {
 		b, err := config.ReadLimited(r.PasswordFile, 4096)
 		if err != nil {
-			return nil, nil, fmt.Errorf("shared_state.redis.password_file: %w", err)
+			return nil, nil, config.Errorf("shared_state.redis.password_file", "%w", err)
 		}
 		opt.Password = strings.TrimSpace(string(b))
 	}
@@ -146,7 +145,7 @@ func openRedis(ctx context.Context, fc *config.Config) (*state.Redis, redis.Univ
 	cancel()
 	if err != nil {
 		client.Close()
-		return nil, nil, fmt.Errorf("shared_state.redis: %v unreachable: %w", r.Addrs, err)
+		return nil, nil, config.Errorf("shared_state.redis", "%v unreachable: %w", r.Addrs, err)
 	}
 	return rs, client, nil
 }

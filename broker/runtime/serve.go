@@ -76,12 +76,12 @@ func (r *Runtime) listen() error {
 	}
 	if r.fc.MTLS.Listen != "" {
 		if r.mln, err = net.Listen("tcp", r.fc.MTLS.Listen); err != nil {
-			return fmt.Errorf("mtls.listen: %w", err)
+			return config.Errorf("mtls.listen", "%w", err)
 		}
 	}
 	if r.fc.Admin.Listen != "" {
 		if r.aln, err = net.Listen("tcp", r.fc.Admin.Listen); err != nil {
-			return fmt.Errorf("admin.listen: %w", err)
+			return config.Errorf("admin.listen", "%w", err)
 		}
 	}
 	return nil

@@ -15,7 +15,8 @@ type Error struct {
 func (e *Error) Error() string { return e.Key + ": " + e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
-func errorf(key, format string, a ...any) error {
+// Errorf is an *Error for key, its cause formatted as fmt.Errorf does.
+func Errorf(key, format string, a ...any) error {
 	return &Error{Key: key, Err: fmt.Errorf(format, a...)}
 }
 

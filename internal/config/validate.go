@@ -61,7 +61,7 @@ func (c *Config) SetDefaults() {
 func (c *Config) Validate() error {
 	c.SetDefaults()
 	var errs []error
-	bad := func(key, format string, a ...any) { errs = append(errs, errorf(key, format, a...)) }
+	bad := func(key, format string, a ...any) { errs = append(errs, Errorf(key, format, a...)) }
 	if _, err := c.LogLevel(); err != nil {
 		errs = append(errs, err)
 	}
@@ -124,7 +124,7 @@ func (c *Config) Validate() error {
 
 func (c *Config) validateBackend() []error {
 	var errs []error
-	bad := func(key, format string, a ...any) { errs = append(errs, errorf(key, format, a...)) }
+	bad := func(key, format string, a ...any) { errs = append(errs, Errorf(key, format, a...)) }
 	switch c.Backend.Type {
 	case "", "file":
 		if c.Backend.File.Dir == "" {
@@ -169,7 +169,7 @@ func (c *Config) LogLevel() (slog.Level, error) {
 	var lvl slog.Level
 	if c.Log.Level != "" {
 		if err := lvl.UnmarshalText([]byte(c.Log.Level)); err != nil {
-			return 0, errorf("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+			return 0, Errorf("log.level", "%q is not debug, info, warn or error", c.Log.Level)
 		}
 	}
 	return lvl, nil
@@ -187,7 +187,7 @@ func (c *Config) TrustedProxies() ([]netip.Prefix, error) {
 			}
 		}
 		if err != nil {
-			errs = append(errs, errorf("proxy.trusted_proxies", "%q is not a CIDR or address", s))
+			errs = append(errs, Errorf("proxy.trusted_proxies", "%q is not a CIDR or address", s))
 			continue
 		}
 		trusted = append(trusted, p)
@@ -222,11 +222,11 @@ func (c *Config) validateRates() []error {
 	} {
 		switch r := b.r; {
 		case r.PerSecond < 0 || r.Burst < 0:
-			errs = append(errs, errorf(b.key, "per_second and burst must not be negative"))
+			errs = append(errs, Errorf(b.key, "per_second and burst must not be negative"))
 		case r.PerSecond > 0 && r.Burst == 0:
-			errs = append(errs, errorf(b.key+".burst", "required when per_second is set"))
+			errs = append(errs, Errorf(b.key+".burst", "required when per_second is set"))
 		case r.Burst > 0 && r.PerSecond == 0:
-			errs = append(errs, errorf(b.key+".per_second", "required when burst is set"))
+			errs = append(errs, Errorf(b.key+".per_second", "required when burst is set"))
 		}
 	}
 	return errs
