@@ -3,6 +3,8 @@ package runtime
 import (
 	"bytes"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,5 +118,47 @@ func TestAuditKeyedTrailRestart(t *testing.T) {
 	os.WriteFile(path, bytes.Replace(b, []byte(`"trail_closed"`), []byte(`"trail_closeD"`), 1), 0o600)
 	if _, err := openAudit(fc); !errors.Is(err, broker.ErrAuditTail) || !strings.Contains(err.Error(), "audit.file") {
 		t.Fatalf("start-up on an edited keyed tail: %v", err)
+	}
+}
+
+// A failed audit write, for real (/dev/full: every write fails with ENOSPC):
+// audit.fail_closed refuses the token with 503; the default issues it and
+// counts the failure.
+func TestAuditFailClosed(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	for _, tc := range []struct {
+		name   string
+		audit  string
+		status int
+		lost   string // events not written: the issuance, and the refusal that replaced it
+	}{
+		{"fail_closed: true", "  file: /dev/full\n  chain: true\n  fail_closed: true\n", http.StatusServiceUnavailable, "2"},
+		{"default", "  file: /dev/full\n  chain: true\n", http.StatusOK, "1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			admin := freeAddr(t)
+			cfgPath := h.write("broker.yaml", []byte(h.head()+"tokens:\n  default_audience: https://api.example.test\nadmin:\n  listen: "+admin+"\naudit:\n"+tc.audit))
+			secret := h.client(cfgPath, "c")
+			h.serve(cfgPath)
+			code, m := h.request("c", secret)
+			if code != tc.status {
+				t.Fatalf("%d %v, want %d", code, m, tc.status)
+			}
+			if tc.status == http.StatusServiceUnavailable && (m["error"] != "temporarily_unavailable" || m["access_token"] != nil) {
+				t.Fatalf("refusal: %v", m)
+			}
+			resp, err := http.Get("http://" + admin + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if want := "tokenbroker_audit_write_failures_total " + tc.lost + "\n"; !strings.Contains(string(body), want) {
+				t.Errorf("metrics lack %q", want)
+			}
+		})
 	}
 }

@@ -46,13 +46,19 @@ type harness struct {
 	ca     *certs.CA
 }
 
-func newHarness(t *testing.T) *harness {
+// freeAddr is a loopback address nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, dir: t.TempDir(), addr: ln.Addr().String()}
-	ln.Close()
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func newHarness(t *testing.T) *harness {
+	h := &harness{t: t, dir: t.TempDir(), addr: freeAddr(t)}
 	h.ca, _ = certs.NewCA("server CA", time.Hour)
 	sp, sk, _ := h.ca.Issue(certs.Leaf{CommonName: "broker", Server: true, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
 	h.write("server.pem", sp)
@@ -115,8 +121,9 @@ func (h *harness) client(cfgPath, id string) string {
 	return r.Secret
 }
 
-// token gets a token for id at the running broker and returns its claims.
-func (h *harness) token(id, secret string) map[string]any {
+// request asks the running broker for a token as id and returns the
+// status and the decoded response.
+func (h *harness) request(id, secret string) (int, map[string]any) {
 	h.t.Helper()
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(h.ca.CertPEM())
@@ -129,13 +136,20 @@ func (h *harness) token(id, secret string) map[string]any {
 		h.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var body struct {
-		AccessToken string `json:"access_token"`
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+// token gets a token for id at the running broker and returns its claims.
+func (h *harness) token(id, secret string) map[string]any {
+	h.t.Helper()
+	code, m := h.request(id, secret)
+	tok, _ := m["access_token"].(string)
+	if code != http.StatusOK || tok == "" {
+		h.t.Fatalf("token: %d %v", code, m)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
-		h.t.Fatalf("token: %d %v", resp.StatusCode, err)
-	}
-	parts := strings.Split(body.AccessToken, ".")
+	parts := strings.Split(tok, ".")
 	b, _ := base64.RawURLEncoding.DecodeString(parts[1])
 	claims := map[string]any{}
 	json.Unmarshal(b, &claims)
