@@ -104,6 +104,13 @@ func (h *harness) serve(cfgPath string) (*Runtime, *syncBuffer) {
 // backend and returns its secret.
 func (h *harness) client(cfgPath, id string) string {
 	h.t.Helper()
+	return h.register(cfgPath, &backends.Client{ClientID: id, Scope: "read"})
+}
+
+// register registers c in the configuration's backend and returns its
+// secret, if it has one.
+func (h *harness) register(cfgPath string, c *backends.Client) string {
+	h.t.Helper()
 	fc, err := config.Load(cfgPath, nil)
 	if err != nil {
 		h.t.Fatal(err)
@@ -113,8 +120,7 @@ func (h *harness) client(cfgPath, id string) string {
 		h.t.Fatal(err)
 	}
 	defer store.Close()
-	r, err := broker.NewRegistry(store, broker.RegistryConfig{Methods: SupportedMethods}).
-		Create(context.Background(), &backends.Client{ClientID: id, Scope: "read"})
+	r, err := broker.NewRegistry(store, broker.RegistryConfig{Methods: SupportedMethods}).Create(context.Background(), c)
 	if err != nil {
 		h.t.Fatal(err)
 	}

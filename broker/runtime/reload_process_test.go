@@ -1,4 +1,4 @@
-package main
+package runtime
 
 import (
 	"crypto/ecdsa"
@@ -8,7 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
+	"github.com/tokenbroker/tokenbroker/backends"
 	"io"
 	"net/http"
 	"net/url"
@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/tokenbroker/tokenbroker/backends/state/statetest"
 	"github.com/tokenbroker/tokenbroker/broker"
@@ -40,7 +41,7 @@ func TestReloadKeepsProcessState(t *testing.T) {
 }
 
 func testReloadKeepsProcessState(t *testing.T, shared string) {
-	h := newServeHarness(t)
+	h := newHarness(t)
 	sharedCfg := "shared_state:\n  type: memory\n"
 	if shared == "redis" {
 		addr, _ := statetest.StartRedis(t)
@@ -48,26 +49,20 @@ func testReloadKeepsProcessState(t *testing.T, shared string) {
 	}
 	auditPath := filepath.Join(h.dir, "audit.log")
 	adminAddr := freeAddr(t)
-	cfgPath := h.write("broker.yaml", []byte(h.head()+"backend:\n  file:\n    dir: "+filepath.Join(h.dir, "data")+
-		"\ntokens:\n  default_audience: https://api.example.test\naudit:\n  file: "+auditPath+"\n  chain: true\nadmin:\n  listen: "+adminAddr+"\n"+sharedCfg+
+	cfgPath := h.write("broker.yaml", []byte(h.head()+
+		"tokens:\n  default_audience: https://api.example.test\naudit:\n  file: "+auditPath+"\n  chain: true\nadmin:\n  listen: "+adminAddr+"\n"+sharedCfg+
 		"rate_limits:\n  failed_per_client: {per_second: 0.001, burst: 3}\n"))
 	secrets := map[string]string{}
 	for _, id := range []string{"c", "victim"} {
-		out, err := cli("clients", "create", "--config", cfgPath, "--id", id, "--scope", "read")
-		if err != nil {
-			t.Fatal(err, out)
-		}
-		secrets[id] = createdSecret(t, out)
+		secrets[id] = h.client(cfgPath, id)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
-	if out, err := cli("clients", "create", "--config", cfgPath, "--id", "jwt", "--method", "private_key_jwt", "--jwks", h.write("jwks.json", jwks), "--scope", "read"); err != nil {
-		t.Fatal(err, out)
-	}
-	stderr := h.serve(cfgPath)
+	h.register(cfgPath, &backends.Client{ClientID: "jwt", TokenEndpointAuthMethod: backends.AuthPrivateKeyJWT, JWKS: jwks, Scope: "read"})
+	_, stderr := h.serve(cfgPath)
 	iss := "https://" + h.addr
 	pem, _ := os.ReadFile(h.cacert)
 	roots := x509.NewCertPool()
@@ -115,7 +110,7 @@ func testReloadKeepsProcessState(t *testing.T, shared string) {
 	if a := active(revoked); a != false {
 		t.Fatalf("revoked token before reload: active=%v", a)
 	}
-	assertion, err := clientcli.SignAssertion(key, jose.ES256, "k1", "jwt", iss, time.Minute)
+	assertion, err := signAssertion(key, "k1", "jwt", iss)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,11 +186,18 @@ func testReloadKeepsProcessState(t *testing.T, shared string) {
 	if want := fmt.Sprintf(`tokenbroker_tokens_issued_total{client_id="c",method="client_secret_basic"} %d`, issued.Load()+1); !strings.Contains(string(body), want) {
 		t.Errorf("metrics after the reloads lack %s", want)
 	}
-	out, err := cli("audit", "verify", auditPath)
+	if rep := trail(t, auditPath, ""); int64(rep.Events) != requests.Load() {
+		t.Errorf("audit trail after %d reloads under load: %d events, want %d", reloads, rep.Events, requests.Load())
+	}
+}
+
+// signAssertion mints an RFC 7523 client assertion for clientID at aud.
+func signAssertion(key *ecdsa.PrivateKey, kid, clientID, aud string) (string, error) {
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
 	if err != nil {
-		t.Fatalf("audit verify after %d reloads under load: %v %s", reloads, err, out)
+		return "", err
 	}
-	if want := fmt.Sprintf("%d events, chain intact", requests.Load()); !strings.Contains(out, want) {
-		t.Errorf("audit verify: %s, want %s", out, want)
-	}
+	now := time.Now()
+	return jwt.Signed(s).Claims(jwt.Claims{Issuer: clientID, Subject: clientID, Audience: jwt.Audience{aud}, ID: rand.Text(),
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute))}).Serialize()
 }
