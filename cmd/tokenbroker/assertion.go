@@ -5,8 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
-	"github.com/tokenbroker/tokenbroker/internal/config"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +13,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
+	"github.com/tokenbroker/tokenbroker/internal/config"
 )
 
 // selfCommand is how the banner tells users to invoke this program: the

@@ -3,11 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"github.com/tokenbroker/tokenbroker/cmd/internal/bench"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
+
+	"github.com/tokenbroker/tokenbroker/cmd/internal/bench"
 )
 
 // TestBench drives a dev broker with the load tool (tokenbroker-bench) in each mode it offers

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
 )
 
 // certsClientCommand issues client certificates from the dev client CA (or

@@ -5,14 +5,14 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/tokenbroker/tokenbroker/broker/runtime"
-	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
-	"github.com/tokenbroker/tokenbroker/internal/config"
 	"io"
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/runtime"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
+	"github.com/tokenbroker/tokenbroker/internal/config"
 )
 
 // clientFlags are the metadata flags of clients create/update.

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/tokenbroker/tokenbroker/broker/runtime"
-	"github.com/tokenbroker/tokenbroker/internal/config"
 	"net/http"
 	"os"
 	"strings"
@@ -10,6 +8,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tokenbroker/tokenbroker/broker/runtime"
+	"github.com/tokenbroker/tokenbroker/internal/config"
 )
 
 // Docker cannot run here: check instead that docker-compose.yml refers only

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
 	"io"
 	"log/slog"
 	"net"
@@ -21,6 +20,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn/tokensource"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
 )
 
 const defaultDemoAPI = "127.0.0.1:9443"

@@ -8,9 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tokenbroker/tokenbroker/broker/runtime"
-	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
-	"github.com/tokenbroker/tokenbroker/internal/config"
 	"io"
 	"net"
 	"os"
@@ -25,7 +22,10 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/file"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/broker/runtime"
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
+	"github.com/tokenbroker/tokenbroker/internal/config"
 )
 
 // Dev-mode state directory layout. The names are part of the interface:

@@ -4,9 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/tokenbroker/tokenbroker/broker/runtime"
 	"text/tabwriter"
 	"time"
+
+	"github.com/tokenbroker/tokenbroker/broker/runtime"
 )
 
 // keysCommand lists the signing keys, rotating first with rotate set.

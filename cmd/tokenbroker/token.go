@@ -8,8 +8,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
-	"github.com/tokenbroker/tokenbroker/internal/config"
 	"io"
 	"net/http"
 	"strings"
@@ -19,6 +17,8 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn/tokensource"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
+	"github.com/tokenbroker/tokenbroker/internal/config"
 )
 
 // tokenCommand gets a token as any client: secret, private key, or certificate.
