@@ -124,6 +124,14 @@ func settings(fc *config.Config, logOut io.Writer) (*wiring, error) {
 
 func rate(r config.Rate) broker.Rate { return broker.Rate{PerSecond: r.PerSecond, Burst: r.Burst} }
 
+// Validate checks every key of fc (filling its defaults) without reading
+// or opening anything but the registration token file: what a command that
+// works on the backend checks before it opens it.
+func Validate(fc *config.Config) error {
+	_, err := settings(fc, io.Discard)
+	return err
+}
+
 // Check is "config check": a dry run of fc. It validates every key and reads
 // the files the configuration names (certificates, CA bundles, secrets and
 // keys), but connects to nothing and creates nothing — no backend

@@ -27,7 +27,14 @@ func keysCommand(rotate bool) func(fs *flag.FlagSet) runFunc {
 
 func keys(ctx context.Context, e env, bf *backendFlags, rotate, force bool) error {
 	stdout, stderr := e.stdout, e.stderr
-	fc, store, err := bf.open(ctx, stderr)
+	fc, err := bf.load()
+	if err != nil {
+		return err
+	}
+	if err := runtime.Validate(fc); err != nil {
+		return err
+	}
+	store, err := bf.openStore(ctx, fc, stderr)
 	if err != nil {
 		return err
 	}

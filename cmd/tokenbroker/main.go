@@ -58,11 +58,16 @@ func (b *backendFlags) open(ctx context.Context, stderr io.Writer) (*config.Conf
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := runtime.OpenStore(ctx, fc, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	store, err := b.openStore(ctx, fc, stderr)
 	if err != nil {
 		return nil, nil, err
 	}
 	return fc, store, nil
+}
+
+// openStore opens fc's backend for a command, warnings to stderr.
+func (b *backendFlags) openStore(ctx context.Context, fc *config.Config, stderr io.Writer) (backends.Store, error) {
+	return runtime.OpenStore(ctx, fc, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 }
 
 func configCheckCommand(fs *flag.FlagSet) runFunc {
