@@ -435,7 +435,7 @@ func (s *CRLSet) Check(chain []*x509.Certificate) error {
 						issuer.Subject.CommonName, c.source, next.UTC().Format(time.RFC3339), s.grace)
 				}
 				if !c.staleWarned.Swap(true) {
-					s.log.Warn("CRL stale; certificates of its issuer still accepted (tls.crl_fail_closed is off)",
+					s.log.Warn("CRL stale; certificates of its issuer still accepted (the CRL set fails open)",
 						"source", c.source, "issuer", issuer.Subject.String(), "next_update", next)
 				}
 			}
