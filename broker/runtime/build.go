@@ -137,31 +137,40 @@ func Validate(fc *config.Config) error {
 // keys), but connects to nothing and creates nothing — no backend
 // directory, no signing key, no audit file. Each error names its key.
 func Check(fc *config.Config) error {
-	w, err := settings(fc, io.Discard)
-	errs := []error{err}
-	if _, err := tls.LoadX509KeyPair(fc.TLS.CertFile, fc.TLS.KeyFile); err != nil {
-		errs = append(errs, config.Errorf("tls.cert_file, tls.key_file", "%w", err))
+	_, err := settings(fc, io.Discard)
+	var more []error
+	if fc.TLS.CertFile != "" && fc.TLS.KeyFile != "" {
+		if _, err := tls.LoadX509KeyPair(fc.TLS.CertFile, fc.TLS.KeyFile); err != nil {
+			more = append(more, config.Errorf("tls.cert_file, tls.key_file", "%w", err))
+		}
 	}
 	if len(fc.TLS.ClientCAFiles) > 0 {
 		if _, err := loadPool(fc.TLS.ClientCAFiles); err != nil {
-			errs = append(errs, config.Errorf("tls.client_ca_files", "%w", err))
+			more = append(more, config.Errorf("tls.client_ca_files", "%w", err))
 		}
 	}
 	if p := fc.Audit.ChainKeyFile; p != "" {
 		if _, err := ReadChainKey(p); err != nil {
-			errs = append(errs, config.Errorf("audit.chain_key_file", "%w", err))
+			more = append(more, config.Errorf("audit.chain_key_file", "%w", err))
 		}
 	}
 	if p := fc.SharedState.Redis.PasswordFile; p != "" && fc.SharedState.Type == "redis" {
 		if _, err := config.ReadLimited(p, 4096); err != nil {
-			errs = append(errs, config.Errorf("shared_state.redis.password_file", "%w", err))
+			more = append(more, config.Errorf("shared_state.redis.password_file", "%w", err))
 		}
 	}
 	if _, err := storeAuth(fc); err != nil {
-		errs = append(errs, err)
+		more = append(more, err)
 	}
-	if err := signing.Check(signing.Options{Source: fc.Signing.Type, Alg: w.cfg.SigningAlg}); err != nil {
-		errs = append(errs, signingError(err))
+	// The algorithm is tokens.signing_alg's, which settings checked.
+	if err := signing.Check(signing.Options{Source: fc.Signing.Type}); err != nil {
+		more = append(more, signingError(err))
+	}
+	seen, errs := config.Keys(err), []error{err}
+	for _, e := range more {
+		if k := keyOfErr(e); k == "" || !seen[k] {
+			errs = append(errs, e)
+		}
 	}
 	return errors.Join(errs...)
 }
