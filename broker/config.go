@@ -126,51 +126,79 @@ func (c *Config) fill() {
 	}
 }
 
-// Validate fills defaults and checks every field. Errors name the field by
-// its configuration-file key (tokens.lifetime …), which is what operators see.
+// Validate fills defaults and checks every field. Each error is a
+// *FieldError naming the field (TokenLifetime, RateLimits.FailedPerClient.Burst);
+// the program that reads a configuration file maps it to its key.
 func (c *Config) Validate() error {
 	c.fill()
 	var errs []error
 	if err := ValidateIssuer(c.Issuer); err != nil {
-		errs = append(errs, fmt.Errorf("issuer: %w", err))
+		errs = append(errs, &FieldError{"Issuer", err})
 	}
 	if c.DefaultAudience != "" {
 		if err := policy.ValidateResource(c.DefaultAudience); err != nil {
-			errs = append(errs, fmt.Errorf("tokens.default_audience: %w", err))
+			errs = append(errs, &FieldError{"DefaultAudience", err})
 		}
 	}
 	if c.TokenLifetime < 10*time.Second || c.TokenLifetime > c.MaxTokenLifetime {
-		errs = append(errs, fmt.Errorf("tokens.lifetime: %s is outside [10s, tokens.max_lifetime %s]", c.TokenLifetime, c.MaxTokenLifetime))
+		errs = append(errs, fieldf("TokenLifetime", "%s is outside [10s, the maximum lifetime %s]", c.TokenLifetime, c.MaxTokenLifetime))
 	}
 	if c.MaxTokenLifetime > policy.HardMaxLifetime || c.MaxTokenLifetime < 10*time.Second {
-		errs = append(errs, fmt.Errorf("tokens.max_lifetime: %s is outside [10s, %s]", c.MaxTokenLifetime, policy.HardMaxLifetime))
+		errs = append(errs, fieldf("MaxTokenLifetime", "%s is outside [10s, %s]", c.MaxTokenLifetime, policy.HardMaxLifetime))
 	}
 	if algs := signing.Algs(); !slices.Contains(algs, c.SigningAlg) {
-		errs = append(errs, fmt.Errorf("tokens.signing_alg: %q is not one of %v", c.SigningAlg, algs))
+		errs = append(errs, fieldf("SigningAlg", "%q is not one of %v", c.SigningAlg, algs))
 	}
 	for _, s := range c.ScopesSupported {
 		if !policy.ValidScopeToken(s) {
-			errs = append(errs, fmt.Errorf("scopes_supported: %q is not a valid scope token (RFC 6749 §3.3)", s))
+			errs = append(errs, fieldf("ScopesSupported", "%q is not a valid scope token (RFC 6749 §3.3)", s))
 		}
 	}
 	for _, r := range c.RegistrationResources {
 		if err := policy.ValidateResource(r); err != nil {
-			errs = append(errs, fmt.Errorf("registration.allowed_resources: %q: %w", r, err))
+			errs = append(errs, fieldf("RegistrationResources", "%q: %w", r, err))
 		}
 	}
 	if c.MTLSBaseURL != "" {
 		if err := ValidateIssuer(c.MTLSBaseURL); err != nil {
-			errs = append(errs, fmt.Errorf("mtls.base_url: %w", err))
+			errs = append(errs, &FieldError{"MTLSBaseURL", err})
 		}
 	}
 	errs = append(errs, c.RateLimits.validate()...)
 	if c.MaxRevocationsPerClient < 0 {
-		errs = append(errs, fmt.Errorf("shared_state.max_revocations_per_client: %d is negative", c.MaxRevocationsPerClient))
+		errs = append(errs, fieldf("MaxRevocationsPerClient", "%d is negative", c.MaxRevocationsPerClient))
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 1<<20 {
-		errs = append(errs, fmt.Errorf("max_body_bytes: %d is outside [1024, 1048576]", c.MaxBodyBytes))
+		errs = append(errs, fieldf("MaxBodyBytes", "%d is outside [1024, 1048576]", c.MaxBodyBytes))
 	}
 	return errors.Join(errs...)
+}
+
+// FieldError is a Config field that does not validate. Field is the Go
+// name of the field, dotted below the top (RateLimits.FailedPerClient.Burst).
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+func fieldf(field, format string, a ...any) error {
+	return &FieldError{Field: field, Err: fmt.Errorf(format, a...)}
+}
+
+// fieldErr places err (a *FieldError of a nested value, or any error)
+// under field.
+func fieldErr(field string, err error) error {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		if fe.Field != "" {
+			field += "." + fe.Field
+		}
+		return &FieldError{Field: field, Err: fe.Err}
+	}
+	return &FieldError{Field: field, Err: err}
 }
 
 // ValidateIssuer applies RFC 8414 §2: https, no query, no fragment.

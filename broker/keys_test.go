@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/url"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -165,18 +164,22 @@ func TestMetadata(t *testing.T) {
 	}
 }
 
-func TestConfigValidationNamesTheKey(t *testing.T) {
+// Validate names the field (a *FieldError); the program that reads a
+// configuration file maps the field to its key.
+func TestConfigValidationNamesTheField(t *testing.T) {
 	tests := map[string]broker.Config{
-		"issuer":                  {Issuer: "http://insecure.example"},
-		"tokens.max_lifetime":     {Issuer: "https://a.example", MaxTokenLifetime: time.Hour},
-		"tokens.signing_alg":      {Issuer: "https://a.example", SigningAlg: "HS256"},
-		"tokens.lifetime":         {Issuer: "https://a.example", TokenLifetime: time.Second},
-		"tokens.default_audience": {Issuer: "https://a.example", DefaultAudience: "no-scheme"},
+		"Issuer":                           {Issuer: "http://insecure.example"},
+		"MaxTokenLifetime":                 {Issuer: "https://a.example", MaxTokenLifetime: time.Hour},
+		"SigningAlg":                       {Issuer: "https://a.example", SigningAlg: "HS256"},
+		"TokenLifetime":                    {Issuer: "https://a.example", TokenLifetime: time.Second},
+		"DefaultAudience":                  {Issuer: "https://a.example", DefaultAudience: "no-scheme"},
+		"RateLimits.FailedPerClient.Burst": {Issuer: "https://a.example", RateLimits: broker.RateLimits{FailedPerClient: broker.Rate{PerSecond: 1}}},
 	}
-	for key, cfg := range tests {
+	for field, cfg := range tests {
 		err := cfg.Validate()
-		if err == nil || !strings.HasPrefix(err.Error(), key) && !strings.Contains(err.Error(), "\n"+key) {
-			t.Errorf("%s: Validate() = %v, want an error naming %s", key, err, key)
+		var fe *broker.FieldError
+		if !errors.As(err, &fe) || fe.Field != field {
+			t.Errorf("%s: Validate() = %v, want a *FieldError naming %s", field, err, field)
 		}
 	}
 }

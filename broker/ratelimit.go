@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -27,17 +28,17 @@ type Rate struct {
 
 func (r Rate) on() bool { return r.PerSecond > 0 && r.Burst > 0 }
 
-// Validate checks a bucket configured under key (e.g.
-// "rate_limits.failed_per_client"): both halves or neither — one alone
-// would silently disable the limit.
-func (r Rate) Validate(key string) error {
+// Validate checks a bucket: both halves or neither — one alone would
+// silently disable the limit. Its errors are *FieldError naming PerSecond
+// or Burst (or "" for the bucket as a whole).
+func (r Rate) Validate() error {
 	switch {
 	case r.PerSecond < 0 || r.Burst < 0:
-		return fmt.Errorf("%s: per_second and burst must not be negative", key)
+		return &FieldError{Err: errors.New("per second and burst must not be negative")}
 	case r.PerSecond > 0 && r.Burst == 0:
-		return fmt.Errorf("%s.burst: required when per_second is set", key)
+		return &FieldError{Field: "Burst", Err: errors.New("required when the rate per second is set")}
 	case r.Burst > 0 && r.PerSecond == 0:
-		return fmt.Errorf("%s.per_second: required when burst is set", key)
+		return &FieldError{Field: "PerSecond", Err: errors.New("required when the burst is set")}
 	}
 	return nil
 }
@@ -76,11 +77,11 @@ type RateLimits struct {
 func (rl RateLimits) validate() []error {
 	var errs []error
 	for _, b := range []struct {
-		key string
-		r   Rate
-	}{{"rate_limits.failed_per_client", rl.FailedPerClient}, {"rate_limits.failed_per_address", rl.FailedPerAddress}, {"rate_limits.issuance_per_client", rl.IssuancePerClient}, {"rate_limits.registrations", rl.Registrations}} {
-		if err := b.r.Validate(b.key); err != nil {
-			errs = append(errs, err)
+		field string
+		r     Rate
+	}{{"FailedPerClient", rl.FailedPerClient}, {"FailedPerAddress", rl.FailedPerAddress}, {"IssuancePerClient", rl.IssuancePerClient}, {"Registrations", rl.Registrations}} {
+		if err := b.r.Validate(); err != nil {
+			errs = append(errs, fieldErr("RateLimits."+b.field, err))
 		}
 	}
 	return errs

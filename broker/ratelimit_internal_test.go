@@ -28,11 +28,11 @@ func TestRateValidate(t *testing.T) {
 	}{
 		{Rate{}, ""},
 		{Rate{PerSecond: 1, Burst: 5}, ""},
-		{Rate{PerSecond: 1}, "k.burst: required when per_second is set"},
-		{Rate{Burst: 5}, "k.per_second: required when burst is set"},
-		{Rate{PerSecond: -1, Burst: 5}, "k: per_second and burst must not be negative"},
+		{Rate{PerSecond: 1}, "Burst: required when the rate per second is set"},
+		{Rate{Burst: 5}, "PerSecond: required when the burst is set"},
+		{Rate{PerSecond: -1, Burst: 5}, "per second and burst must not be negative"},
 	} {
-		err := tc.r.Validate("k")
+		err := tc.r.Validate()
 		if (err == nil) != (tc.want == "") || err != nil && !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.r, err, tc.want)
 		}

@@ -25,7 +25,7 @@ func (s *CRLSet) Check(chain []*x509.Certificate) error {
 	if s.failClosed {
 		if src := s.unproven(); src != "" {
 			if _, seen := s.noCRLWarn.LoadOrStore(src, true); !seen {
-				s.log.Warn("CRL source has produced no list that verifies; certificates refused (tls.crl_fail_closed)", "source", src)
+				s.log.Warn("CRL source has produced no list that verifies; certificates refused (the CRL set fails closed)", "source", src)
 			}
 			return fmt.Errorf("%w: %s", ErrNoCRL, src)
 		}
@@ -75,7 +75,7 @@ func (s *CRLSet) checkOne(cert, issuer *x509.Certificate, now time.Time) error {
 			issuer.Subject.CommonName, newest.source, next.UTC().Format(time.RFC3339), s.grace)
 	}
 	if !newest.staleWarned.Swap(true) {
-		s.log.Warn("CRL stale; certificates of its issuer still accepted (tls.crl_fail_closed is off)",
+		s.log.Warn("CRL stale; certificates of its issuer still accepted (the CRL set fails open)",
 			"source", newest.source, "issuer", issuer.Subject.String(), "next_update", next)
 	}
 	return nil

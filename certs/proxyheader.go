@@ -55,7 +55,17 @@ type ProxyExtractor struct {
 	cfg ProxyConfig
 }
 
-// NewProxyExtractor validates cfg.
+// FieldError is a ProxyConfig field that does not validate; Field is its
+// Go name (Format, Trusted, AddressHeader).
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// NewProxyExtractor validates cfg; its errors are *FieldError.
 func NewProxyExtractor(cfg ProxyConfig) (*ProxyExtractor, error) {
 	switch cfg.Format {
 	case FormatRFC9440:
@@ -71,10 +81,10 @@ func NewProxyExtractor(cfg ProxyConfig) (*ProxyExtractor, error) {
 			cfg.Header = "X-SSL-Client-Cert"
 		}
 	default:
-		return nil, fmt.Errorf("proxy.format: %q is not rfc9440, xfcc or nginx", cfg.Format)
+		return nil, &FieldError{"Format", fmt.Errorf("%q is not rfc9440, xfcc or nginx", cfg.Format)}
 	}
 	if len(cfg.Trusted) == 0 {
-		return nil, errors.New("proxy.trusted_proxies: at least one CIDR is required")
+		return nil, &FieldError{"Trusted", errors.New("at least one CIDR is required")}
 	}
 	switch {
 	case cfg.AddressHeader == "" || strings.EqualFold(cfg.AddressHeader, HeaderXForwardedFor):
@@ -84,7 +94,7 @@ func NewProxyExtractor(cfg ProxyConfig) (*ProxyExtractor, error) {
 	case cfg.AddressHeader == "none":
 		cfg.AddressHeader = ""
 	default:
-		return nil, fmt.Errorf("proxy.address_header: %q is not X-Forwarded-For, Forwarded or none", cfg.AddressHeader)
+		return nil, &FieldError{"AddressHeader", fmt.Errorf("%q is not X-Forwarded-For, Forwarded or none", cfg.AddressHeader)}
 	}
 	cfg.Header = http.CanonicalHeaderKey(cfg.Header)
 	return &ProxyExtractor{cfg: cfg}, nil

@@ -100,3 +100,23 @@ func oneOf(names []string) string {
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
+
+// Check reports whether Open could open o — a known source and algorithm —
+// without opening anything (a configuration dry run).
+func Check(o Options) error {
+	if o.Alg != "" {
+		if _, err := lookup(o.Alg); err != nil {
+			return err
+		}
+	}
+	if o.Source == "" || o.Source == LocalSource {
+		return nil
+	}
+	registryMu.RLock()
+	_, ok := sources[o.Source]
+	registryMu.RUnlock()
+	if !ok {
+		return fmt.Errorf("%w: %q is not %s", ErrUnknownSource, o.Source, oneOf(Sources()))
+	}
+	return nil
+}

@@ -2,21 +2,19 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
+	"github.com/tokenbroker/tokenbroker/internal/config"
 )
 
 // selfCommand is how the banner tells users to invoke this program: the
@@ -29,10 +27,8 @@ var selfCommand = func() string {
 	return exe
 }
 
-// cmdAssertion mints an RFC 7523 client assertion for private_key_jwt.
-func cmdAssertion(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("assertion", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// assertionCommand mints an RFC 7523 client assertion for private_key_jwt.
+func assertionCommand(fs *flag.FlagSet) runFunc {
 	clientID := fs.String("client-id", "", "the client_id (iss and sub) (required)")
 	keyPath := fs.String("key", "", "private key PEM `FILE` (default STATE_DIR/demo/CLIENT_ID/key.pem)")
 	stateDir := fs.String("state-dir", defaultDevState, "dev-mode state `DIR`")
@@ -40,45 +36,29 @@ func cmdAssertion(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	kid := fs.String("kid", "", "key id header (default: CLIENT_ID-1, as dev mode registers it)")
 	alg := fs.String("alg", "ES256", "signature algorithm: ES256, ES384, EdDSA, PS256, RS256")
 	life := fs.Duration("lifetime", time.Minute, "assertion lifetime (the broker caps it at 5m)")
-	if err := fs.Parse(args); err != nil {
-		return err
+	return func(_ context.Context, e env, _ []string) error {
+		if *clientID == "" {
+			return errors.New("--client-id is required")
+		}
+		if *keyPath == "" {
+			*keyPath = filepath.Join(*stateDir, devDemo, *clientID, "key.pem")
+		}
+		if *kid == "" {
+			*kid = *clientID + "-1"
+		}
+		b, err := config.ReadLimited(*keyPath, 64<<10)
+		if err != nil {
+			return err
+		}
+		key, err := certs.ParsePrivateKeyPEM(b)
+		if err != nil {
+			return err
+		}
+		tok, err := clientcli.SignAssertion(key, jose.SignatureAlgorithm(*alg), *kid, *clientID, *aud, *life)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, tok)
+		return nil
 	}
-	if *clientID == "" {
-		return errors.New("--client-id is required")
-	}
-	if *keyPath == "" {
-		*keyPath = filepath.Join(*stateDir, devDemo, *clientID, "key.pem")
-	}
-	if *kid == "" {
-		*kid = *clientID + "-1"
-	}
-	b, err := readLimited(*keyPath, 64<<10)
-	if err != nil {
-		return err
-	}
-	key, err := certs.ParsePrivateKeyPEM(b)
-	if err != nil {
-		return err
-	}
-	tok, err := signAssertion(key, jose.SignatureAlgorithm(*alg), *kid, *clientID, *aud, *life)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, tok)
-	return nil
-}
-
-func signAssertion(key any, alg jose.SignatureAlgorithm, kid, clientID, aud string, life time.Duration) (string, error) {
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
-	if err != nil {
-		return "", fmt.Errorf("assertion: %w", err)
-	}
-	var id [16]byte
-	_, _ = rand.Read(id[:])
-	now := time.Now()
-	return jwt.Signed(s).Claims(jwt.Claims{
-		Issuer: clientID, Subject: clientID, Audience: jwt.Audience{aud},
-		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(life)),
-		ID: base64.RawURLEncoding.EncodeToString(id[:]),
-	}).Serialize()
 }

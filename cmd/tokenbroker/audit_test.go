@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,7 +13,6 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/broker"
-	"github.com/tokenbroker/tokenbroker/broker/audit"
 )
 
 // auditHarness serves a file-backed broker with the given audit section
@@ -98,85 +94,5 @@ func TestAuditChainKeyFile(t *testing.T) {
 	os.WriteFile(cfg, []byte(h.head()+"backend:\n  file:\n    dir: "+dir+"/data2\naudit:\n  file: "+dir+"/a2.log\n  chain_key_file: "+short+"\n"), 0o600)
 	if out, err := cli("config", "check", cfg); err == nil || !strings.Contains(err.Error(), "audit.chain_key_file") {
 		t.Fatalf("a short chain key: %v %s", err, out)
-	}
-}
-
-// A failed audit write, for real (/dev/full: every write fails with ENOSPC):
-// audit.fail_closed refuses the token with 503; the default issues it and
-// counts the failure.
-func TestAuditFailClosed(t *testing.T) {
-	if _, err := os.Stat("/dev/full"); err != nil {
-		t.Skip("no /dev/full")
-	}
-	for _, tc := range []struct {
-		name   string
-		audit  string
-		status int
-		lost   string // events not written: the issuance, and the refusal that replaced it
-	}{
-		{"fail_closed: true", "  file: /dev/full\n  chain: true\n  fail_closed: true\n", http.StatusServiceUnavailable, "2"},
-		{"default", "  file: /dev/full\n  chain: true\n", http.StatusOK, "1"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, admin, token, secret := auditHarness(t, tc.audit)
-			code, m := token(secret)
-			if code != tc.status {
-				t.Fatalf("%d %v, want %d", code, m, tc.status)
-			}
-			if tc.status == http.StatusServiceUnavailable && (m["error"] != "temporarily_unavailable" || m["access_token"] != nil) {
-				t.Fatalf("refusal: %v", m)
-			}
-			resp, err := http.Get("http://" + admin + "/metrics")
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if want := "tokenbroker_audit_write_failures_total " + tc.lost + "\n"; !strings.Contains(string(body), want) {
-				t.Errorf("metrics lack %q", want)
-			}
-		})
-	}
-}
-
-// At start-up a keyed trail goes on only from a last line that verifies:
-// someone without the key who edited it stops the broker, by audit.file's
-// name, instead of having it vouch for the edit. A broker that stopped
-// without closing the trail (a crash) leaves a reopen that audit verify
-// reports and fails on: a human has to look.
-func TestAuditKeyedTrailRestart(t *testing.T) {
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "audit.key")
-	os.WriteFile(keyFile, []byte(strings.Repeat("cd", 32)), 0o600)
-	path := filepath.Join(dir, "audit.log")
-	fc := &fileConfig{}
-	fc.Audit.File, fc.Audit.ChainKeyFile = path, keyFile
-	issue := func(a *audit.Trail) {
-		t.Helper()
-		if err := a.Record(audit.Event{Time: time.Now(), Event: "token_issued", ClientID: "c", Outcome: "success", Source: "192.0.2.1"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	a, err := openAudit(fc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issue(a) // and a crash: no Close
-	a, err = openAudit(fc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issue(a)
-	a.Close()
-	out, err := cli("audit", "verify", path, "--key", keyFile)
-	if err == nil || !strings.Contains(err.Error(), "line 3: trail reopened without a clean close") {
-		t.Fatalf("a restart after a crash: %v %s", err, out)
-	}
-
-	b, _ := os.ReadFile(path)
-	os.WriteFile(path, bytes.Replace(b, []byte(`"trail_closed"`), []byte(`"trail_closeD"`), 1), 0o600)
-	if _, err := openAudit(fc); !errors.Is(err, audit.ErrTail) || !strings.Contains(err.Error(), "audit.file") {
-		t.Fatalf("start-up on an edited keyed tail: %v", err)
 	}
 }

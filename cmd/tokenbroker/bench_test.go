@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
+
+	"github.com/tokenbroker/tokenbroker/cmd/internal/bench"
 )
 
-// TestBench drives a dev broker with the load tool in each mode it offers
+// TestBench drives a dev broker with the load tool (tokenbroker-bench) in each mode it offers
 // and checks the report: requests succeed, none fail, and a wrong secret is
 // counted as failures with the status it got.
 func TestBench(t *testing.T) {
@@ -28,7 +32,7 @@ func TestBench(t *testing.T) {
 		"new connections":          append([]string{"--new-conn"}, cert...),
 		"http2":                    append([]string{"--http2"}, basic...),
 	} {
-		out, err := cli(append([]string{"bench", "--issuer", "https://" + addr, "--duration", "500ms", "--concurrency", "4"}, args...)...)
+		out, err := benchRun(append([]string{"--issuer", "https://" + addr, "--duration", "500ms", "--concurrency", "4"}, args...)...)
 		m := report.FindStringSubmatch(out)
 		if err != nil || m == nil {
 			t.Fatalf("%s: %v\n%s", name, err, out)
@@ -40,8 +44,15 @@ func TestBench(t *testing.T) {
 			t.Errorf("open loop without the tool's lag:\n%s", out)
 		}
 	}
-	out, _ := cli("bench", "--issuer", "https://"+addr, "--duration", "300ms", "--concurrency", "2", "--client-id", "demo-basic", "--secret", "wrong")
+	out, _ := benchRun("--issuer", "https://"+addr, "--duration", "300ms", "--concurrency", "2", "--client-id", "demo-basic", "--secret", "wrong")
 	if m := report.FindStringSubmatch(out); m == nil || m[1] != "0" || m[2] == "0" || !regexp.MustCompile(`\[(401|429)\]`).MatchString(out) {
 		t.Fatalf("wrong secret:\n%s", out)
 	}
+}
+
+// benchRun runs the load tool (cmd/tokenbroker-bench) in-process.
+func benchRun(args ...string) (string, error) {
+	var out bytes.Buffer
+	err := bench.Run(context.Background(), args, &out, &out)
+	return out.String(), err
 }

@@ -3,29 +3,23 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/broker/registry"
+	"github.com/tokenbroker/tokenbroker/broker/runtime"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
+	"github.com/tokenbroker/tokenbroker/internal/config"
 )
-
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 // clientFlags are the metadata flags of clients create/update.
 type clientFlags struct {
 	id, name, method, scope, defaultAud, metadata, jwks  string
 	subjectDN, sanDNS, sanURI, sanIP, sanEmail, caSHA256 string
-	resources                                            listFlag
+	resources                                            clientcli.ListFlag
 	lifetime                                             time.Duration
 	bound, disabled, selfManage                          bool
 }
@@ -106,7 +100,7 @@ func (f *clientFlags) apply(fs *flag.FlagSet, c *backends.Client) error {
 			c.AccessTokenLifetime = int64(f.lifetime / time.Second)
 		case "jwks":
 			var b []byte
-			if b, err = readLimited(f.jwks, 64<<10); err == nil {
+			if b, err = config.ReadLimited(f.jwks, 64<<10); err == nil {
 				c.JWKS = json.RawMessage(b)
 			}
 		case "tls-subject-dn":
@@ -139,7 +133,7 @@ func (f *clientFlags) base(stdin io.Reader) (*backends.Client, error) {
 	if f.metadata == "-" {
 		b, err = io.ReadAll(io.LimitReader(stdin, 1<<20))
 	} else {
-		b, err = readLimited(f.metadata, 1<<20)
+		b, err = config.ReadLimited(f.metadata, 1<<20)
 	}
 	if err != nil {
 		return nil, err
@@ -153,95 +147,80 @@ func (f *clientFlags) base(stdin io.Reader) (*backends.Client, error) {
 	return c, nil
 }
 
-func cmdClients(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("usage: tokenbroker clients create|get|list|update|delete|rotate-secret")
-	}
-	sub := args[0]
-	fs := flag.NewFlagSet("clients "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var bf backendFlags
-	bf.register(fs)
-	var cf clientFlags
-	grace := time.Duration(0)
-	switch sub {
-	case "create", "update":
-		cf.register(fs)
-		if sub == "create" {
-			fs.BoolVar(&cf.selfManage, "self-manage", false, "issue an RFC 7592 registration access token: the client may read, narrow and delete its registration")
+// clientsCommand is a clients subcommand over the registry: register adds
+// its own flags, do runs it with the client id (when it takes one).
+func clientsCommand(register func(fs *flag.FlagSet), do func(ctx context.Context, e env, reg *registry.Registry, args []string) error) func(fs *flag.FlagSet) runFunc {
+	return func(fs *flag.FlagSet) runFunc {
+		var bf backendFlags
+		bf.register(fs)
+		if register != nil {
+			register(fs)
 		}
-	case "rotate-secret":
-		fs.DurationVar(&grace, "grace", 0, "how long the old secret stays valid (default secrets.rotation_grace, 24h)")
-	case "get", "list", "delete":
-	default:
-		return fmt.Errorf("unknown clients command %q", sub)
+		return func(ctx context.Context, e env, args []string) error {
+			reg, closeFn, err := openRegistry(ctx, &bf, e.stderr)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			return do(ctx, e, reg, args)
+		}
 	}
-	// Accept the client id before or after the flags: "update billing --scope x".
-	rest, posID := args[1:], ""
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		posID, rest = rest[0], rest[1:]
-	}
-	if err := fs.Parse(rest); err != nil {
-		return err
-	}
-	reg, closeFn, err := openRegistry(ctx, &bf, stderr)
+}
+
+// printJSON writes v indented.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+var clientsListCommand = clientsCommand(nil, func(ctx context.Context, e env, reg *registry.Registry, _ []string) error {
+	ids, err := reg.List(ctx)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	needID := func() (string, error) {
-		switch {
-		case posID != "" && fs.NArg() == 0:
-			return posID, nil
-		case posID == "" && fs.NArg() == 1:
-			return fs.Arg(0), nil
-		}
-		return "", fmt.Errorf("usage: tokenbroker clients %s CLIENT_ID [flags]", sub)
+	for _, id := range ids {
+		fmt.Fprintln(e.stdout, id)
 	}
-	switch sub {
-	case "list":
-		ids, err := reg.List(ctx)
+	return nil
+})
+
+var clientsGetCommand = clientsCommand(nil, func(ctx context.Context, e env, reg *registry.Registry, args []string) error {
+	c, err := reg.Get(ctx, args[0])
+	if err != nil {
+		return fmt.Errorf("client %q: %w", args[0], err)
+	}
+	return printJSON(e.stdout, c)
+})
+
+var clientsDeleteCommand = clientsCommand(nil, func(ctx context.Context, e env, reg *registry.Registry, args []string) error {
+	if err := reg.Delete(ctx, args[0]); err != nil {
+		return fmt.Errorf("client %q: %w", args[0], err)
+	}
+	fmt.Fprintf(e.stdout, "deleted %s\n", args[0])
+	return nil
+})
+
+func clientsRotateCommand(fs *flag.FlagSet) runFunc {
+	var grace time.Duration
+	return clientsCommand(func(fs *flag.FlagSet) {
+		fs.DurationVar(&grace, "grace", 0, "how long the old secret stays valid (default secrets.rotation_grace, 24h)")
+	}, func(ctx context.Context, e env, reg *registry.Registry, args []string) error {
+		secret, err := reg.RotateSecret(ctx, args[0], grace)
 		if err != nil {
-			return err
+			return fmt.Errorf("client %q: %w", args[0], err)
 		}
-		for _, id := range ids {
-			fmt.Fprintln(stdout, id)
-		}
-		return nil
-	case "get":
-		id, err := needID()
-		if err != nil {
-			return err
-		}
-		c, err := reg.Get(ctx, id)
-		if err != nil {
-			return fmt.Errorf("client %q: %w", id, err)
-		}
-		return enc.Encode(c)
-	case "delete":
-		id, err := needID()
-		if err != nil {
-			return err
-		}
-		if err := reg.Delete(ctx, id); err != nil {
-			return fmt.Errorf("client %q: %w", id, err)
-		}
-		fmt.Fprintf(stdout, "deleted %s\n", id)
-		return nil
-	case "rotate-secret":
-		id, err := needID()
-		if err != nil {
-			return err
-		}
-		secret, err := reg.RotateSecret(ctx, id, grace)
-		if err != nil {
-			return fmt.Errorf("client %q: %w", id, err)
-		}
-		return enc.Encode(map[string]string{"client_id": id, "client_secret": secret})
-	case "create":
-		c, err := cf.base(os.Stdin)
+		return printJSON(e.stdout, map[string]string{"client_id": args[0], "client_secret": secret})
+	})(fs)
+}
+
+func clientsCreateCommand(fs *flag.FlagSet) runFunc {
+	var cf clientFlags
+	return clientsCommand(func(fs *flag.FlagSet) {
+		cf.register(fs)
+		fs.BoolVar(&cf.selfManage, "self-manage", false, "issue an RFC 7592 registration access token: the client may read, narrow and delete its registration")
+	}, func(ctx context.Context, e env, reg *registry.Registry, _ []string) error {
+		c, err := cf.base(e.stdin)
 		if err != nil {
 			return err
 		}
@@ -259,12 +238,15 @@ func cmdClients(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
-		return enc.Encode(registeredJSON(r))
-	default: // update: flags change the current record, --metadata replaces it
-		id, err := needID()
-		if err != nil {
-			return err
-		}
+		return printJSON(e.stdout, registeredJSON(r))
+	})(fs)
+}
+
+// clientsUpdateCommand: flags change the current record, --metadata replaces it.
+func clientsUpdateCommand(fs *flag.FlagSet) runFunc {
+	var cf clientFlags
+	return clientsCommand(cf.register, func(ctx context.Context, e env, reg *registry.Registry, args []string) error {
+		id := args[0]
 		c, err := reg.Get(ctx, id)
 		if err != nil {
 			return fmt.Errorf("client %q: %w", id, err)
@@ -274,7 +256,7 @@ func cmdClients(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		if cf.metadata != "" {
 			rev := c.Revision
-			if c, err = cf.base(os.Stdin); err != nil {
+			if c, err = cf.base(e.stdin); err != nil {
 				return err
 			}
 			c.Revision = rev
@@ -291,8 +273,8 @@ func cmdClients(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
-		return enc.Encode(registeredJSON(r))
-	}
+		return printJSON(e.stdout, registeredJSON(r))
+	})(fs)
 }
 
 func registeredJSON(r *registry.Registered) map[string]any {
@@ -308,16 +290,12 @@ func registeredJSON(r *registry.Registered) map[string]any {
 
 // openRegistry opens the configured backend for the CLI.
 func openRegistry(ctx context.Context, bf *backendFlags, stderr io.Writer) (*registry.Registry, func(), error) {
-	fc, err := bf.load()
-	if err != nil {
-		return nil, nil, err
-	}
-	store, err := openStore(ctx, fc, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	fc, store, err := bf.open(ctx, stderr)
 	if err != nil {
 		return nil, nil, err
 	}
 	reg := registry.New(store, registry.Config{
-		Methods:         supportedMethodNames,
+		Methods:         runtime.SupportedMethods,
 		ScopesSupported: fc.ScopesSupported,
 		MaxLifetime:     time.Duration(fc.Tokens.MaxLifetime),
 		DefaultLifetime: time.Duration(fc.Tokens.Lifetime),

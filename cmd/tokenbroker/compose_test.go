@@ -3,12 +3,14 @@ package main
 import (
 	"net/http"
 	"os"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tokenbroker/tokenbroker/broker/runtime"
+	"github.com/tokenbroker/tokenbroker/internal/config"
 )
 
 // Docker cannot run here: check instead that docker-compose.yml refers only
@@ -31,8 +33,7 @@ func TestComposeFileRefersToWhatExists(t *testing.T) {
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	keys := map[string]reflect.Value{}
-	collectFields(reflect.ValueOf(&fileConfig{}).Elem(), envPrefix, keys)
+	keys := config.EnvKeys()
 	for _, want := range []string{"localstack", "vault", "redis", "broker-awssm", "nginx", "seed-awssm", "seed-mtls"} {
 		if _, ok := doc.Services[want]; !ok {
 			t.Errorf("service %s missing", want)
@@ -43,7 +44,7 @@ func TestComposeFileRefersToWhatExists(t *testing.T) {
 			t.Errorf("%s: image %q is not pinned to a version", name, s.Image)
 		}
 		for k := range s.Environment {
-			if strings.HasPrefix(k, envPrefix) {
+			if strings.HasPrefix(k, config.EnvPrefix) {
 				if _, ok := keys[k]; !ok {
 					t.Errorf("%s: %s is not a configuration key", name, k)
 				}
@@ -58,7 +59,7 @@ func TestComposeFileRefersToWhatExists(t *testing.T) {
 			}
 		}
 		// The admin listener is plain HTTP (metrics, readiness): publish it on the host's loopback only.
-		if a := s.Environment[envPrefix+"ADMIN_LISTEN"]; a != "" {
+		if a := s.Environment[config.EnvPrefix+"ADMIN_LISTEN"]; a != "" {
 			_, port, _ := strings.Cut(a, ":")
 			for _, p := range s.Ports {
 				if strings.HasSuffix(p, ":"+port) && !strings.HasPrefix(p, "127.0.0.1:") {
@@ -86,7 +87,7 @@ func TestComposeFileRefersToWhatExists(t *testing.T) {
 // The admin listener is plain HTTP: every timeout is set, and the write
 // timeout leaves room for a default 30 s CPU profile.
 func TestAdminServerTimeouts(t *testing.T) {
-	s := newAdminServer(http.NotFoundHandler())
+	s := runtime.NewAdminServer(http.NotFoundHandler())
 	for name, d := range map[string]time.Duration{"ReadHeaderTimeout": s.ReadHeaderTimeout, "ReadTimeout": s.ReadTimeout, "WriteTimeout": s.WriteTimeout, "IdleTimeout": s.IdleTimeout} {
 		if d <= 0 {
 			t.Errorf("%s not set", name)

@@ -20,6 +20,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn/tokensource"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
 )
 
 const defaultDemoAPI = "127.0.0.1:9443"
@@ -27,39 +28,35 @@ const defaultDemoAPI = "127.0.0.1:9443"
 // cmdDemo runs the relying-party demo: "demo api" serves a tiny API protected
 // by the resource middleware; "demo client" calls it with the client kit over
 // mTLS, then replays the same token from another certificate.
-func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "api" && args[0] != "client") {
-		return errors.New("usage: tokenbroker demo api|client [flags]")
+func demoCommand(mode string) func(fs *flag.FlagSet) runFunc {
+	return func(fs *flag.FlagSet) runFunc {
+		var isf clientcli.IssuerFlags
+		isf.Register(fs)
+		listen := fs.String("listen", defaultDemoAPI, "api: listen `ADDR`")
+		api := fs.String("api", "https://"+defaultDemoAPI, "client: the API's base `URL`")
+		clientID := fs.String("client-id", "demo-mtls-spiffe", "client: a tls_client_auth demo client")
+		return func(ctx context.Context, e env, _ []string) error {
+			pool, err := isf.Roots()
+			if err != nil {
+				return err
+			}
+			if mode == "api" {
+				return runDemoAPI(ctx, &isf, pool, *listen, e.stdout, e.stderr)
+			}
+			return runDemoClient(ctx, &isf, pool, *api, *clientID, e.stdout)
+		}
 	}
-	fs := flag.NewFlagSet("demo "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var isf issuerFlags
-	isf.register(fs)
-	listen := fs.String("listen", defaultDemoAPI, "api: listen `ADDR`")
-	api := fs.String("api", "https://"+defaultDemoAPI, "client: the API's base `URL`")
-	clientID := fs.String("client-id", "demo-mtls-spiffe", "client: a tls_client_auth demo client")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	pool, err := isf.roots()
-	if err != nil {
-		return err
-	}
-	if args[0] == "api" {
-		return runDemoAPI(ctx, &isf, pool, *listen, stdout, stderr)
-	}
-	return runDemoClient(ctx, &isf, pool, *api, *clientID, stdout)
 }
 
-func runDemoAPI(ctx context.Context, isf *issuerFlags, pool *x509.CertPool, listen string, stdout, stderr io.Writer) error {
+func runDemoAPI(ctx context.Context, isf *clientcli.IssuerFlags, pool *x509.CertPool, listen string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	v, err := resource.New(ctx, resource.Config{Issuer: isf.issuer, Audience: devAudience, Logger: log,
+	v, err := resource.New(ctx, resource.Config{Issuer: isf.Issuer, Audience: devAudience, Logger: log,
 		HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}})
 	if err != nil {
 		return err
 	}
 	// The API's own server certificate comes from the dev CA, so clients trust it with ca.pem.
-	ca, err := loadOrCreateCA(isf.stateDir, devCA, devCAKey, "tokenbroker dev CA")
+	ca, err := loadOrCreateCA(isf.StateDir, devCA, devCAKey, "tokenbroker dev CA")
 	if err != nil {
 		return err
 	}
@@ -96,13 +93,13 @@ func runDemoAPI(ctx context.Context, isf *issuerFlags, pool *x509.CertPool, list
 	return nil
 }
 
-func runDemoClient(ctx context.Context, isf *issuerFlags, pool *x509.CertPool, api, clientID string, stdout io.Writer) error {
-	dir := filepath.Join(isf.stateDir, devDemo, clientID)
+func runDemoClient(ctx context.Context, isf *clientcli.IssuerFlags, pool *x509.CertPool, api, clientID string, stdout io.Writer) error {
+	dir := filepath.Join(isf.StateDir, devDemo, clientID)
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
 	if err != nil {
 		return fmt.Errorf("demo client %s: %w (run serve --dev first)", clientID, err)
 	}
-	src, err := tokensource.New(tokensource.Config{TokenURL: strings.TrimSuffix(isf.issuer, "/") + broker.PathToken, ClientID: clientID, Certificate: &cert, RootCAs: pool, Scopes: []string{"read"}})
+	src, err := tokensource.New(tokensource.Config{TokenURL: strings.TrimSuffix(isf.Issuer, "/") + broker.PathToken, ClientID: clientID, Certificate: &cert, RootCAs: pool, Scopes: []string{"read"}})
 	if err != nil {
 		return err
 	}

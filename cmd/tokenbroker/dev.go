@@ -23,13 +23,16 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/broker/registry"
+	"github.com/tokenbroker/tokenbroker/broker/runtime"
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
+	"github.com/tokenbroker/tokenbroker/internal/config"
 )
 
 // Dev-mode state directory layout. The names are part of the interface:
 // scripts rely on them.
 const (
-	devCA            = "ca.pem"
+	devCA            = clientcli.DevCA
 	devCAKey         = "ca-key.pem"
 	devServerCert    = "server.pem"
 	devServerKey     = "server-key.pem"
@@ -39,8 +42,8 @@ const (
 	devData          = "data"
 	devDemo          = "demo"
 	devAudience      = "https://api.tokenbroker.test"
-	defaultDevState  = ".tokenbroker-dev"
-	defaultDevListen = "127.0.0.1:8443"
+	defaultDevState  = clientcli.DefaultDevState
+	defaultDevListen = clientcli.DefaultDevListen
 )
 
 // demoClient is one dev-mode client; there is one per supported method.
@@ -114,8 +117,8 @@ func jwksOf(certPEM []byte, withX5C bool) (json.RawMessage, error) {
 }
 
 // devConfig returns the configuration dev mode runs with.
-func devConfig(stateDir, listen, issuer string) *fileConfig {
-	fc := &fileConfig{Listen: listen, Issuer: issuer}
+func devConfig(stateDir, listen, issuer string) *config.Config {
+	fc := &config.Config{Listen: listen, Issuer: issuer}
 	fc.TLS.CertFile = filepath.Join(stateDir, devServerCert)
 	fc.TLS.KeyFile = filepath.Join(stateDir, devServerKey)
 	fc.Backend.Type = "file"
@@ -124,7 +127,7 @@ func devConfig(stateDir, listen, issuer string) *fileConfig {
 	fc.Tokens.DefaultAudience = devAudience
 	fc.Registration.InitialAccessTokenFile = filepath.Join(stateDir, devRegToken)
 	fc.Registration.AllowedResources = []string{devAudience, "https://billing.tokenbroker.test"}
-	fc.Cache.TTL = duration(5 * time.Second) // dev: CLI edits show up quickly
+	fc.Cache.TTL = config.Duration(5 * time.Second) // dev: CLI edits show up quickly
 	fc.Log.Format = "text"
 	// dev: the load tool drives one client flat out (~10,000 assertions/s,
 	// each jti kept 90 s); the store's own bound still holds.
@@ -187,7 +190,7 @@ func ensureDevState(ctx context.Context, dir, issuerHost string) (created bool, 
 	if created, err = signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx); err != nil {
 		return false, err
 	}
-	reg := registry.New(store, registry.Config{Methods: supportedMethodNames})
+	reg := registry.New(store, registry.Config{Methods: runtime.SupportedMethods})
 	for _, d := range demoClients {
 		if _, err := store.GetClient(ctx, d.id); err == nil {
 			continue
@@ -271,4 +274,9 @@ func printDevBanner(w io.Writer, stateDir, issuer string) {
 	}
 	fmt.Fprintf(w, "Register a client (RFC 7591):\n\n  curl --cacert %s -H \"Authorization: Bearer $(cat %s)\" -H 'Content-Type: application/json' \\\n    -d '{\"client_name\":\"my-service\",\"scope\":\"read\"}' %s%s\n\n",
 		ca, filepath.Join(stateDir, devRegToken), base, broker.PathRegister)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

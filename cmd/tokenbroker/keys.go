@@ -2,52 +2,56 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"text/tabwriter"
 	"time"
+
+	"github.com/tokenbroker/tokenbroker/broker/runtime"
 )
 
-func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate") {
-		return errors.New("usage: tokenbroker keys list|rotate [--force]")
+// keysCommand lists the signing keys, rotating first with rotate set.
+func keysCommand(rotate bool) func(fs *flag.FlagSet) runFunc {
+	return func(fs *flag.FlagSet) runFunc {
+		var bf backendFlags
+		bf.register(fs)
+		var force *bool
+		if rotate {
+			force = fs.Bool("force", false, "rotate even if the next key was published less than keys.jwks_max_age ago")
+		}
+		return func(ctx context.Context, e env, _ []string) error {
+			return keys(ctx, e, &bf, rotate, force != nil && *force)
+		}
 	}
-	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var bf backendFlags
-	bf.register(fs)
-	force := fs.Bool("force", false, "rotate even if the next key was published less than keys.jwks_max_age ago")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
+}
+
+func keys(ctx context.Context, e env, bf *backendFlags, rotate, force bool) error {
+	stdout, stderr := e.stdout, e.stderr
 	fc, err := bf.load()
 	if err != nil {
 		return err
 	}
-	rt, err := buildRuntime(ctx, fc, stderr, false)
-	if err != nil {
+	if err := runtime.Validate(fc); err != nil {
 		return err
 	}
-	store, err := openStore(ctx, fc, rt.log)
+	store, err := bf.openStore(ctx, fc, stderr)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	keys, err := openSigning(ctx, store, fc, rt.cfg)
+	keys, err := runtime.OpenSigning(ctx, store, fc)
 	if err != nil {
 		return err
 	}
 	defer keys.Close()
-	if args[0] == "rotate" {
+	if rotate {
 		if _, err := keys.Ensure(ctx); err != nil {
 			return err
 		}
-		if err := keys.Rotate(ctx, *force); err != nil {
+		if err := keys.Rotate(ctx, force); err != nil {
 			return fmt.Errorf("rotate: %w", err)
 		}
-		fmt.Fprintf(stdout, "rotated; a new key signs once published for keys.jwks_max_age (%s), and running brokers pick it up within keys.refresh\n", rt.cfg.JWKSMaxAge)
+		fmt.Fprintf(stdout, "rotated; a new key signs once published for keys.jwks_max_age (%s), and running brokers pick it up within keys.refresh\n", runtime.SigningOptions(fc).PublishDelay)
 	}
 	list, err := keys.List(ctx)
 	if err != nil {

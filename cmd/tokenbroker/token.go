@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -12,8 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,134 +17,49 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn/tokensource"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
+	"github.com/tokenbroker/tokenbroker/internal/config"
 )
 
-// issuerFlags locate a broker and how to trust it.
-type issuerFlags struct {
-	issuer, cacert, stateDir string
-}
-
-func (f *issuerFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.issuer, "issuer", "https://"+defaultDevListen, "the broker's issuer `URL`")
-	fs.StringVar(&f.cacert, "cacert", "", "CA `FILE` to trust for the broker (default: STATE_DIR/ca.pem when present, else system roots)")
-	fs.StringVar(&f.stateDir, "state-dir", defaultDevState, "dev-mode state `DIR`")
-}
-
-func (f *issuerFlags) roots() (*x509.CertPool, error) {
-	p := f.cacert
-	if p == "" {
-		if dp := filepath.Join(f.stateDir, devCA); fileExists(dp) {
-			p = dp
-		} else {
-			return nil, nil
-		}
-	}
-	b, err := readLimited(p, 1<<20)
-	if err != nil {
-		return nil, err
-	}
-	return certs.PoolFromPEM(b)
-}
-
-// credFlags are a client's credentials on the command line (token, bench).
-type credFlags struct {
-	clientID, secret, secretFile, keyFile, kid, certFile, certKey string
-}
-
-func (f *credFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.clientID, "client-id", "", "client_id (required)")
-	fs.StringVar(&f.secret, "secret", "", "client secret (prefer --secret-file)")
-	fs.StringVar(&f.secretFile, "secret-file", "", "`FILE` holding the client secret")
-	fs.StringVar(&f.keyFile, "key", "", "private key `FILE` for private_key_jwt")
-	fs.StringVar(&f.kid, "kid", "", "kid of the private key (default CLIENT_ID-1, as dev mode registers it)")
-	fs.StringVar(&f.certFile, "cert", "", "client certificate `FILE` (tls_client_auth, or to bind the token)")
-	fs.StringVar(&f.certKey, "cert-key", "", "the certificate's key `FILE`")
-}
-
-// creds are the loaded credentials; any of them may be empty.
-type creds struct {
-	secret string
-	key    crypto.Signer
-	kid    string
-	cert   *tls.Certificate
-}
-
-func (f *credFlags) load() (*creds, error) {
-	if f.clientID == "" {
-		return nil, errors.New("--client-id is required")
-	}
-	c := &creds{secret: f.secret, kid: f.kid}
-	if c.kid == "" {
-		c.kid = f.clientID + "-1"
-	}
-	if f.secretFile != "" {
-		b, err := readLimited(f.secretFile, 4096)
-		if err != nil {
-			return nil, err
-		}
-		c.secret = strings.TrimSpace(string(b))
-	}
-	if f.keyFile != "" {
-		b, err := readLimited(f.keyFile, 64<<10)
-		if err != nil {
-			return nil, err
-		}
-		if c.key, err = certs.ParsePrivateKeyPEM(b); err != nil {
-			return nil, err
-		}
-	}
-	if f.certFile != "" {
-		tc, err := tls.LoadX509KeyPair(f.certFile, f.certKey)
-		if err != nil {
-			return nil, fmt.Errorf("--cert/--cert-key: %w", err)
-		}
-		c.cert = &tc
-	}
-	return c, nil
-}
-
-// cmdToken gets a token as any client: secret, private key, or certificate.
-func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var isf issuerFlags
-	isf.register(fs)
-	var cf credFlags
-	cf.register(fs)
+// tokenCommand gets a token as any client: secret, private key, or certificate.
+func tokenCommand(fs *flag.FlagSet) runFunc {
+	var isf clientcli.IssuerFlags
+	isf.Register(fs)
+	var cf clientcli.CredFlags
+	cf.Register(fs)
 	post := fs.Bool("post", false, "send the secret in the body (client_secret_post)")
 	scope := fs.String("scope", "", "space-separated scopes")
-	var resources listFlag
+	var resources clientcli.ListFlag
 	fs.Var(&resources, "resource", "resource `URI` (repeat)")
 	decode := fs.Bool("decode", false, "print the decoded header and claims instead of the token")
-	if err := fs.Parse(args); err != nil {
-		return err
+	return func(ctx context.Context, e env, _ []string) error {
+		c, err := cf.Load()
+		if err != nil {
+			return err
+		}
+		roots, err := isf.Roots()
+		if err != nil {
+			return err
+		}
+		cfg := tokensource.Config{TokenURL: strings.TrimSuffix(isf.Issuer, "/") + broker.PathToken, ClientID: cf.ClientID, RootCAs: roots, Resources: resources,
+			Scopes: strings.Fields(*scope), SecretInBody: *post, Audience: isf.Issuer, Secret: c.Secret, Certificate: c.Cert}
+		if c.Key != nil {
+			cfg.PrivateKey, cfg.KeyID = c.Key, c.KID
+		}
+		src, err := tokensource.New(cfg)
+		if err != nil {
+			return err
+		}
+		tok, err := src.TokenContext(ctx)
+		if err != nil {
+			return err
+		}
+		if !*decode {
+			fmt.Fprintln(e.stdout, tok.AccessToken)
+			return nil
+		}
+		return printDecoded(e.stdout, tok.AccessToken)
 	}
-	c, err := cf.load()
-	if err != nil {
-		return err
-	}
-	roots, err := isf.roots()
-	if err != nil {
-		return err
-	}
-	cfg := tokensource.Config{TokenURL: strings.TrimSuffix(isf.issuer, "/") + broker.PathToken, ClientID: cf.clientID, RootCAs: roots, Resources: resources,
-		Scopes: strings.Fields(*scope), SecretInBody: *post, Audience: isf.issuer, Secret: c.secret, Certificate: c.cert}
-	if c.key != nil {
-		cfg.PrivateKey, cfg.KeyID = c.key, c.kid
-	}
-	src, err := tokensource.New(cfg)
-	if err != nil {
-		return err
-	}
-	tok, err := src.TokenContext(ctx)
-	if err != nil {
-		return err
-	}
-	if !*decode {
-		fmt.Fprintln(stdout, tok.AccessToken)
-		return nil
-	}
-	return printDecoded(stdout, tok.AccessToken)
 }
 
 func printDecoded(w io.Writer, tok string) error {
@@ -169,43 +80,43 @@ func printDecoded(w io.Writer, tok string) error {
 	return enc.Encode(out)
 }
 
-// cmdInspect verifies a token against the issuer's JWKS and shows its claims,
-// binding and time left.
-func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var isf issuerFlags
-	isf.register(fs)
+// inspectCommand verifies a token against the issuer's JWKS and shows its
+// claims, binding and time left.
+func inspectCommand(fs *flag.FlagSet) runFunc {
+	var isf clientcli.IssuerFlags
+	isf.Register(fs)
 	aud := fs.String("aud", "", "require this audience (default: any)")
 	certFile := fs.String("cert", "", "check the binding against this certificate `FILE`")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	var tok string
-	switch fs.NArg() {
-	case 0:
-		b, err := io.ReadAll(io.LimitReader(os.Stdin, 16<<10))
-		if err != nil {
-			return err
+	return func(ctx context.Context, e env, args []string) error {
+		tok := ""
+		if len(args) == 1 {
+			tok = args[0]
+		} else {
+			b, err := io.ReadAll(io.LimitReader(e.stdin, 16<<10))
+			if err != nil {
+				return err
+			}
+			tok = strings.TrimSpace(string(b))
 		}
-		tok = strings.TrimSpace(string(b))
-	case 1:
-		tok = fs.Arg(0)
-	default:
-		return errors.New("usage: tokenbroker inspect [flags] [TOKEN]  (or the token on stdin)")
+		return inspect(ctx, e.stdout, &isf, *aud, *certFile, tok)
 	}
-	roots, err := isf.roots()
+}
+
+// inspect verifies tok at the issuer and prints it; with certFile, the
+// binding is checked against that certificate.
+func inspect(ctx context.Context, stdout io.Writer, isf *clientcli.IssuerFlags, aud, certFile, tok string) error {
+	roots, err := isf.Roots()
 	if err != nil {
 		return err
 	}
-	v, err := resource.New(ctx, resource.Config{Issuer: isf.issuer, Audience: *aud, AnyAudience: *aud == "",
+	v, err := resource.New(ctx, resource.Config{Issuer: isf.Issuer, Audience: aud, AnyAudience: aud == "",
 		HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}})
 	if err != nil {
 		return err
 	}
 	req, _ := http.NewRequest(http.MethodGet, "/", nil)
-	if *certFile != "" {
-		b, err := readLimited(*certFile, 1<<20)
+	if certFile != "" {
+		b, err := config.ReadLimited(certFile, 1<<20)
 		if err != nil {
 			return err
 		}
@@ -216,7 +127,7 @@ func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		req.TLS = &tls.ConnectionState{PeerCertificates: cs}
 	}
 	var claims *resource.Claims
-	if *certFile != "" {
+	if certFile != "" {
 		claims, err = v.Verify(ctx, req, tok)
 	} else {
 		claims, err = v.VerifyUnbound(ctx, tok) // the binding needs --cert to check
@@ -230,8 +141,8 @@ func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	switch {
 	case claims.CertThumbprint == "":
 		fmt.Fprintln(stdout, "  binding:   none (bearer token)")
-	case *certFile != "":
-		fmt.Fprintf(stdout, "  binding:   cnf.x5t#S256 %s — matches %s\n", claims.CertThumbprint, *certFile)
+	case certFile != "":
+		fmt.Fprintf(stdout, "  binding:   cnf.x5t#S256 %s — matches %s\n", claims.CertThumbprint, certFile)
 	default:
 		fmt.Fprintf(stdout, "  binding:   cnf.x5t#S256 %s (give --cert to check a certificate)\n", claims.CertThumbprint)
 	}

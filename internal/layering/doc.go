@@ -14,7 +14,10 @@
 //     cache implements;
 //   - certs and internal/ import nothing above them;
 //   - the client kit (authn/tokensource) pulls in neither the broker, the
-//     backends nor Echo.
+//     backends nor Echo;
+//   - no library (broker, authn, backends, certs) imports internal/config:
+//     configuration keys are named there and mapped to typed options by
+//     the process runtime (broker/runtime), which sits beside the broker.
 //
 // Run it with the rest of the suite:
 //

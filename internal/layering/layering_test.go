@@ -59,6 +59,13 @@ var rules = []rule{
 		bans: func(d string) bool { return under(d, "backends/cache") },
 	},
 	{
+		why: "libraries take typed options and never name configuration keys: only the runtime (and cmd) read internal/config",
+		from: func(p string) bool {
+			return (under(p, "broker") || under(p, "authn") || under(p, "backends") || under(p, "certs")) && !under(p, "broker/runtime")
+		},
+		bans: func(d string) bool { return under(d, "internal/config") },
+	},
+	{
 		why:  "the client kit pulls in neither the server nor Echo",
 		from: func(p string) bool { return under(p, "authn/tokensource") },
 		bans: func(d string) bool {
@@ -134,6 +141,8 @@ func TestViolationsFound(t *testing.T) {
 		{"authn imports the cache", "authn", "backends/cache"},
 		{"client kit imports the model", "authn/tokensource", "backends"},
 		{"registry imports the cache", "broker/registry", "backends/cache"},
+		{"library reads the configuration", "broker", "internal/config"},
+		{"backend reads the configuration", "backends/vault", "internal/config"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if v := violations([]pkg{{ImportPath: m(tc.from), Deps: []string{m(tc.dep)}}}); len(v) == 0 {
@@ -143,6 +152,8 @@ func TestViolationsFound(t *testing.T) {
 	}
 	for _, tc := range []struct{ from, dep string }{
 		{"cmd/tokenbroker", "broker"},
+		{"broker/runtime", "internal/config"},
+		{"cmd/tokenbroker", "broker/runtime"},
 		{"broker", "backends/cache"},
 		{"backends/cache", "backends"},
 		{"backends/vault", "certs"},

@@ -1,10 +1,12 @@
-package main
+package config_test
 
 import (
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tokenbroker/tokenbroker/internal/config"
 )
 
 // Every configuration error names its key — decode errors included, which
@@ -37,7 +39,7 @@ func TestConfigErrorsNameTheirKey(t *testing.T) {
 			if err := os.WriteFile(p, []byte(tc.yaml), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err := loadConfig(p, tc.env)
+			_, err := config.Load(p, tc.env)
 			if err == nil {
 				t.Fatal("no error")
 			}

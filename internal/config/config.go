@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -14,11 +14,11 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// fileConfig is the YAML configuration file. Every key can also be set from
+// Config is the YAML configuration file. Every key can also be set from
 // the environment: TOKENBROKER_ + the key path in upper case joined by "_",
 // e.g. tokens.default_audience → TOKENBROKER_TOKENS_DEFAULT_AUDIENCE. Lists
 // from the environment are comma-separated. The environment wins over the file.
-type fileConfig struct {
+type Config struct {
 	Issuer string `yaml:"issuer"`
 	Listen string `yaml:"listen"`
 	TLS    struct {
@@ -28,7 +28,7 @@ type fileConfig struct {
 		CRLFiles       []string `yaml:"crl_files"`
 		CRLURLs        []string `yaml:"crl_urls"`
 		CRLFailClosed  *bool    `yaml:"crl_fail_closed"` // default true: a stale CRL refuses its issuer's certificates
-		ReloadInterval duration `yaml:"reload_interval"`
+		ReloadInterval Duration `yaml:"reload_interval"`
 	} `yaml:"tls"`
 	MTLS struct {
 		Listen  string `yaml:"listen"`
@@ -42,13 +42,13 @@ type fileConfig struct {
 	} `yaml:"proxy"`
 	Assertions struct {
 		AudienceCompat *bool    `yaml:"audience_compat"`
-		MaxLifetime    duration `yaml:"max_lifetime"`
-		ClockSkew      duration `yaml:"clock_skew"`
+		MaxLifetime    Duration `yaml:"max_lifetime"`
+		ClockSkew      Duration `yaml:"clock_skew"`
 		MaxSize        int      `yaml:"max_size"`
 	} `yaml:"assertions"`
 	JWKSURI struct {
 		AllowPrivate bool     `yaml:"allow_private"`
-		Timeout      duration `yaml:"timeout"`
+		Timeout      Duration `yaml:"timeout"`
 	} `yaml:"jwks_uri"`
 	Backend struct {
 		Type string `yaml:"type"`
@@ -60,9 +60,9 @@ type fileConfig struct {
 			Endpoint      string   `yaml:"endpoint"`
 			Prefix        string   `yaml:"prefix"`
 			KMSKeyID      string   `yaml:"kms_key_id"`
-			PreviousGrace duration `yaml:"previous_grace"`
+			PreviousGrace Duration `yaml:"previous_grace"`
 			RecoveryDays  int      `yaml:"recovery_days"`
-			Timeout       duration `yaml:"timeout"`
+			Timeout       Duration `yaml:"timeout"`
 		} `yaml:"awssm"`
 		Vault struct {
 			Address    string   `yaml:"address"`
@@ -71,7 +71,7 @@ type fileConfig struct {
 			CACert     string   `yaml:"ca_cert"`
 			ClientCert string   `yaml:"client_cert"`
 			ClientKey  string   `yaml:"client_key"`
-			Timeout    duration `yaml:"timeout"`
+			Timeout    Duration `yaml:"timeout"`
 			PKIMounts  []string `yaml:"pki_mounts"`
 			// ReadOnly: records are provisioned by other tooling; start-up
 			// checks only the capabilities reads need (no registration).
@@ -94,8 +94,8 @@ type fileConfig struct {
 		} `yaml:"transit"`
 	} `yaml:"signing"`
 	Tokens struct {
-		Lifetime        duration `yaml:"lifetime"`
-		MaxLifetime     duration `yaml:"max_lifetime"`
+		Lifetime        Duration `yaml:"lifetime"`
+		MaxLifetime     Duration `yaml:"max_lifetime"`
 		DefaultAudience string   `yaml:"default_audience"`
 		SigningAlg      string   `yaml:"signing_alg"`
 	} `yaml:"tokens"`
@@ -105,15 +105,15 @@ type fileConfig struct {
 		AllowedResources       []string `yaml:"allowed_resources"`
 	} `yaml:"registration"`
 	Keys struct {
-		JWKSMaxAge duration `yaml:"jwks_max_age"`
-		Refresh    duration `yaml:"refresh"`
+		JWKSMaxAge Duration `yaml:"jwks_max_age"`
+		Refresh    Duration `yaml:"refresh"`
 	} `yaml:"keys"`
 	Secrets struct {
-		RotationGrace duration `yaml:"rotation_grace"`
+		RotationGrace Duration `yaml:"rotation_grace"`
 	} `yaml:"secrets"`
 	Cache struct {
-		TTL         duration `yaml:"ttl"`
-		StaleWindow duration `yaml:"stale_window"`
+		TTL         Duration `yaml:"ttl"`
+		StaleWindow Duration `yaml:"stale_window"`
 		MaxEntries  int      `yaml:"max_entries"`
 	} `yaml:"cache"`
 	Log struct {
@@ -142,42 +142,43 @@ type fileConfig struct {
 		} `yaml:"redis"`
 	} `yaml:"shared_state"`
 	RateLimits struct {
-		FailedPerClient   rateConfig `yaml:"failed_per_client"`
-		FailedPerAddress  rateConfig `yaml:"failed_per_address"`
-		IssuancePerClient rateConfig `yaml:"issuance_per_client"`
-		Registrations     rateConfig `yaml:"registrations"`
+		FailedPerClient   Rate `yaml:"failed_per_client"`
+		FailedPerAddress  Rate `yaml:"failed_per_address"`
+		IssuancePerClient Rate `yaml:"issuance_per_client"`
+		Registrations     Rate `yaml:"registrations"`
 	} `yaml:"rate_limits"`
 }
 
-// rateConfig is a token bucket in the configuration.
-type rateConfig struct {
+// Rate is a token bucket in the configuration.
+type Rate struct {
 	PerSecond float64 `yaml:"per_second"`
 	Burst     float64 `yaml:"burst"`
 }
 
-// duration is a time.Duration written as "5m", "30s".
-type duration time.Duration
+// Duration is a time.Duration written as "5m", "30s".
+type Duration time.Duration
 
-func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
 		// A TypeError lets the decoder go on (every bad value is reported)
 		// and keyedDecodeError name the key.
 		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration like 30s or 5m", n.Line, n.Value)}}
 	}
-	*d = duration(v)
+	*d = Duration(v)
 	return nil
 }
 
-func (d duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
-const envPrefix = "TOKENBROKER_"
+// EnvPrefix starts every environment variable that sets a key.
+const EnvPrefix = "TOKENBROKER_"
 
-// loadConfig reads path (may be empty: environment only), then applies the environment.
-func loadConfig(path string, environ []string) (*fileConfig, error) {
-	var fc fileConfig
+// Load reads path (may be empty: environment only), then applies the environment.
+func Load(path string, environ []string) (*Config, error) {
+	var fc Config
 	if path != "" {
-		b, err := readLimited(path, 1<<20)
+		b, err := ReadLimited(path, 1<<20)
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
@@ -187,21 +188,21 @@ func loadConfig(path string, environ []string) (*fileConfig, error) {
 			return nil, fmt.Errorf("config %s:\n%w", path, keyedDecodeError(b, err))
 		}
 	}
-	if err := applyEnv(&fc, environ); err != nil {
+	if err := ApplyEnv(&fc, environ); err != nil {
 		return nil, err
 	}
 	return &fc, nil
 }
 
-// applyEnv sets fields from TOKENBROKER_* variables and rejects unknown ones.
-func applyEnv(fc *fileConfig, environ []string) error {
+// ApplyEnv sets fields from TOKENBROKER_* variables and rejects unknown ones.
+func ApplyEnv(fc *Config, environ []string) error {
 	fields := map[string]reflect.Value{}
-	collectFields(reflect.ValueOf(fc).Elem(), envPrefix, fields)
-	keys := envKeyPaths()
+	collectFields(reflect.ValueOf(fc).Elem(), EnvPrefix, fields)
+	keys := EnvKeys()
 	var errs []error
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(k, envPrefix) || k == envPrefix+"CONFIG" {
+		if !strings.HasPrefix(k, EnvPrefix) || k == EnvPrefix+"CONFIG" {
 			continue
 		}
 		f, ok := fields[k]
@@ -231,12 +232,12 @@ func collectFields(v reflect.Value, prefix string, out map[string]reflect.Value)
 
 func setField(f reflect.Value, s string) error {
 	switch f.Interface().(type) {
-	case duration:
+	case Duration:
 		d, err := time.ParseDuration(s)
 		if err != nil {
 			return fmt.Errorf("%q is not a duration like 30s or 5m", s)
 		}
-		f.Set(reflect.ValueOf(duration(d)))
+		f.Set(reflect.ValueOf(Duration(d)))
 	case string:
 		f.SetString(s)
 	case float64:
@@ -277,7 +278,7 @@ func setField(f reflect.Value, s string) error {
 	return nil
 }
 
-func readLimited(path string, max int64) ([]byte, error) {
+func ReadLimited(path string, max int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

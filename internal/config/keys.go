@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -120,17 +120,17 @@ func yamlTypeName(goType string) string {
 		return "a string"
 	case "[]string":
 		return "a list of strings"
-	case "main.duration":
+	case "config.Duration":
 		return "a duration like 30s or 5m"
 	}
-	if strings.HasPrefix(goType, "main.") || strings.HasPrefix(goType, "struct") {
+	if strings.HasPrefix(goType, "config.") || strings.HasPrefix(goType, "struct") {
 		return "a mapping"
 	}
 	return "a " + goType
 }
 
-// envKeyPaths maps each TOKENBROKER_* variable to the dotted key it sets.
-func envKeyPaths() map[string]string {
+// EnvKeys maps each TOKENBROKER_* variable to the dotted key it sets.
+func EnvKeys() map[string]string {
 	out := map[string]string{}
 	var walk func(t reflect.Type, env, path string)
 	walk = func(t reflect.Type, env, path string) {
@@ -147,6 +147,6 @@ func envKeyPaths() map[string]string {
 			}
 		}
 	}
-	walk(reflect.TypeOf(fileConfig{}), envPrefix, "")
+	walk(reflect.TypeOf(Config{}), EnvPrefix, "")
 	return out
 }

@@ -1,15 +1,14 @@
-package main
+package runtime
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/broker/audit"
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/internal/config"
 )
 
 // process is what one serve process owns across reloads (SIGHUP): the
@@ -30,7 +30,7 @@ import (
 // (other than audit.fail_closed) needs a restart.
 type process struct {
 	// fc is the configuration the process parts were built from.
-	fc      *fileConfig
+	fc      *config.Config
 	state   state.Store
 	limiter state.Limiter
 	audit   *audit.Trail
@@ -42,11 +42,15 @@ type process struct {
 	// auditErr is a failure to open the audit trail that did not stop the
 	// process (trail_opened not written), for the first instance to log.
 	auditErr error
+	// backend is the newest opened backend, shared by the instances built
+	// from the same backend configuration.
+	mu      sync.Mutex
+	backend *sharedStore
 }
 
 // openProcess builds the process-lived parts from fc: a Redis client
 // (checked with a ping) or the in-memory state, and the audit writer.
-func openProcess(ctx context.Context, fc *fileConfig) (*process, error) {
+func openProcess(ctx context.Context, fc *config.Config) (*process, error) {
 	p := &process{fc: fc, metrics: broker.NewMetrics()}
 	if fc.SharedState.Type == "redis" {
 		rs, client, err := openRedis(ctx, fc)
@@ -98,17 +102,17 @@ func (p *process) reopenAudit() error {
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
-		return fmt.Errorf("audit.file: not reopened, still writing to the previous file: %w", err)
+		return config.Errorf("audit.file", "not reopened, still writing to the previous file: %w", err)
 	}
 	if err := p.audit.Rotate(f); err != nil {
-		return fmt.Errorf("audit.file: reopened, but: %w", err)
+		return config.Errorf("audit.file", "reopened, but: %w", err)
 	}
 	return nil
 }
 
 // needsRestart names the process-lived settings that differ in fc: a reload
 // keeps the running ones.
-func (p *process) needsRestart(fc *fileConfig) []string {
+func (p *process) needsRestart(fc *config.Config) []string {
 	var keys []string
 	if !reflect.DeepEqual(p.fc.SharedState, fc.SharedState) {
 		keys = append(keys, "shared_state")
@@ -122,122 +126,27 @@ func (p *process) needsRestart(fc *fileConfig) []string {
 }
 
 // openRedis connects the shared state to Redis and pings it.
-func openRedis(ctx context.Context, fc *fileConfig) (*state.Redis, redis.UniversalClient, error) {
+func openRedis(ctx context.Context, fc *config.Config) (*state.Redis, redis.UniversalClient, error) {
 	r := fc.SharedState.Redis
 	opt := &redis.UniversalOptions{Addrs: r.Addrs, DialTimeout: 2 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second}
 	if r.PasswordFile != "" {
-		b, err := readLimited(r.PasswordFile, 4096)
+		b, err := config.ReadLimited(r.PasswordFile, 4096)
 		if err != nil {
-			return nil, nil, fmt.Errorf("shared_state.redis.password_file: %w", err)
+			return nil, nil, config.Errorf("shared_state.redis.password_file", "%w", err)
 		}
 		opt.Password = strings.TrimSpace(string(b))
 	}
 	if r.TLS {
 		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	prefix := r.Prefix
-	if prefix == "" {
-		prefix = "tokenbroker:"
-	}
 	client := redis.NewUniversalClient(opt)
-	rs := state.NewRedis(client, prefix)
+	rs := state.NewRedis(client, r.Prefix)
 	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	err := rs.Ping(pctx)
 	cancel()
 	if err != nil {
 		client.Close()
-		return nil, nil, fmt.Errorf("shared_state.redis: %v unreachable: %w", r.Addrs, err)
+		return nil, nil, config.Errorf("shared_state.redis", "%v unreachable: %w", r.Addrs, err)
 	}
 	return rs, client, nil
 }
-
-// openAudit opens the audit trail: "-" for stdout, else a file appended to
-// (0600); a chained trail continues from the file's last line. A
-// *trailNotOpenedError comes with a usable Auditor. With
-// audit.chain_key_file the chain is keyed (each line carries an HMAC), and
-// the file's last line must verify under the key before the trail goes on:
-// if it does not, someone edited the end of the file (or the key changed)
-// and the broker refuses to start rather than vouch for that line — rename
-// the file aside to start a new trail. A chained file trail is bracketed:
-// trail_opened now, trail_closed when the process closes it.
-func openAudit(fc *fileConfig) (*audit.Trail, error) {
-	a := fc.Audit
-	var opts []audit.Option
-	var key []byte
-	if a.ChainKeyFile != "" {
-		var err error
-		if key, err = readChainKey(a.ChainKeyFile); err != nil {
-			return nil, fmt.Errorf("audit.chain_key_file: %w", err)
-		}
-		opts = append(opts, audit.WithChainKey(key))
-	}
-	chain := a.Chain || a.ChainKeyFile != ""
-	if a.File == "-" || a.File == "stdout" {
-		return audit.New(nopCloser{os.Stdout}, chain, "", opts...), nil
-	}
-	prev := ""
-	if st, err := os.Stat(a.File); chain && err == nil && st.Mode().IsRegular() {
-		// Read from the end: the last lines are all a continued chain needs.
-		r, err := os.Open(a.File)
-		if err == nil {
-			prev, err = audit.Continue(r, key)
-			r.Close()
-		}
-		if errors.Is(err, audit.ErrTail) {
-			return nil, fmt.Errorf("audit.file: %s: %w; keep it as evidence and move it aside to start a new trail", a.File, err)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("audit.file: %w", err)
-		}
-	}
-	f, err := os.OpenFile(a.File, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("audit.file: %w", err)
-	}
-	aud := audit.New(f, chain, prev, opts...)
-	if chain {
-		if err := openTrail(aud, f); err != nil {
-			// Like any failed audit write, it does not stop the broker.
-			return aud, &trailNotOpenedError{err}
-		}
-	}
-	return aud, nil
-}
-
-// trailNotOpenedError is openAudit's error when the trail is open but its
-// trail_opened line could not be written (a full disk): the broker starts,
-// and logs it.
-type trailNotOpenedError struct{ err error }
-
-func (e *trailNotOpenedError) Error() string {
-	return "audit.file: trail_opened not written: " + e.err.Error()
-}
-func (e *trailNotOpenedError) Unwrap() error { return e.err }
-
-// openTrail records trail_opened in f, with the size f had.
-func openTrail(aud *audit.Trail, f *os.File) error {
-	size, err := f.Seek(0, io.SeekEnd)
-	if err != nil {
-		return err
-	}
-	return aud.Open(size)
-}
-
-// readChainKey reads an audit chain key: the file's contents, surrounding
-// white space removed, at least audit.MinKeyLen bytes.
-func readChainKey(path string) ([]byte, error) {
-	b, err := readLimited(path, 4096)
-	if err != nil {
-		return nil, err
-	}
-	b = bytes.TrimSpace(b)
-	if len(b) < audit.MinKeyLen {
-		return nil, fmt.Errorf("key shorter than %d bytes (e.g. openssl rand -hex 32 > FILE)", audit.MinKeyLen)
-	}
-	return b, nil
-}
-
-// nopCloser keeps Auditor.Close from closing stdout.
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }

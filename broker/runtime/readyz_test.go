@@ -1,4 +1,4 @@
-package main
+package runtime
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,10 +28,9 @@ import (
 // /readyz costs Redis about one ping a second, not one per request.
 func TestReadinessSameOnBothListeners(t *testing.T) {
 	redisAddr, stopRedis := startRedisAt(t, "")
-	h := newServeHarness(t)
+	h := newHarness(t)
 	adminAddr := freeAddr(t)
-	cfgPath := h.write("broker.yaml", []byte(h.head()+"backend:\n  file:\n    dir: "+filepath.Join(h.dir, "data")+
-		"\nadmin:\n  listen: "+adminAddr+"\nshared_state:\n  type: redis\n  redis:\n    addrs: ["+redisAddr+"]\n"))
+	cfgPath := h.write("broker.yaml", []byte(h.head()+"admin:\n  listen: "+adminAddr+"\nshared_state:\n  type: redis\n  redis:\n    addrs: ["+redisAddr+"]\n"))
 	h.serve(cfgPath)
 	pem, _ := os.ReadFile(h.cacert)
 	roots := x509.NewCertPool()

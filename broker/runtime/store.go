@@ -1,0 +1,78 @@
+package runtime
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"reflect"
+
+	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/internal/config"
+)
+
+// sharedStore is an opened backend and the configuration it was opened
+// from; it is closed when the last instance using it lets go.
+type sharedStore struct {
+	backends.Store
+	key  storeKey
+	refs int
+}
+
+// storeKey is what decides whether a reload may keep the open backend:
+// the backend section, and the credentials its files held when it was
+// opened (a rotated Vault token or secret_id is a new connection).
+type storeKey struct {
+	backend any
+	cred    string
+}
+
+func storeKeyOf(fc *config.Config) storeKey {
+	k := storeKey{backend: fc.Backend}
+	if fc.Backend.Type == "vault" {
+		for _, p := range []string{fc.Backend.Vault.Auth.TokenFile, fc.Backend.Vault.Auth.SecretIDFile} {
+			if p != "" {
+				b, _ := config.ReadLimited(p, 4096)
+				k.cred += string(b) + "\x00"
+			}
+		}
+	}
+	return k
+}
+
+// store returns the backend for fc: the process's open one when fc's
+// backend configuration is the one it was opened from, else a newly opened
+// one (which becomes the process's). The caller closes the returned closer
+// when its instance is done; the backend closes with its last user.
+func (p *process) store(ctx context.Context, fc *config.Config, log *slog.Logger) (backends.Store, io.Closer, error) {
+	key := storeKeyOf(fc)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.backend
+	if s == nil || !reflect.DeepEqual(s.key, key) {
+		st, err := OpenStore(ctx, fc, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		s = &sharedStore{Store: st, key: key}
+		p.backend = s
+	}
+	s.refs++
+	return s.Store, closerFunc(func() error { return p.release(s) }), nil
+}
+
+// release drops one user of s, closing it with the last.
+func (p *process) release(s *sharedStore) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s.refs--; s.refs > 0 {
+		return nil
+	}
+	if p.backend == s {
+		p.backend = nil
+	}
+	return s.Store.Close()
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }

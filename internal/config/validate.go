@@ -1,0 +1,233 @@
+package config
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Defaults, each written once. Zero in a Config means "not set": SetDefaults
+// fills these in.
+const (
+	DefaultListen         = "127.0.0.1:8443"
+	DefaultReloadInterval = 10 * time.Second
+	DefaultRedisPrefix    = "tokenbroker:"
+)
+
+// Default token buckets of rate_limits (issuance_per_client: off).
+var (
+	DefaultFailedPerClient  = Rate{PerSecond: 0.5, Burst: 10}
+	DefaultFailedPerAddress = Rate{PerSecond: 1, Burst: 30}
+	DefaultRegistrations    = Rate{PerSecond: 1, Burst: 20}
+)
+
+// SetDefaults fills the keys left unset with their defaults. It is
+// idempotent and touches nothing outside c.
+func (c *Config) SetDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.TLS.ReloadInterval == 0 {
+		c.TLS.ReloadInterval = Duration(DefaultReloadInterval)
+	}
+	if c.MTLS.Listen != "" && c.MTLS.BaseURL == "" {
+		c.MTLS.BaseURL = "https://" + c.MTLS.Listen
+	}
+	if c.SharedState.Redis.Prefix == "" {
+		c.SharedState.Redis.Prefix = DefaultRedisPrefix
+	}
+	for _, r := range []struct {
+		v   *Rate
+		def Rate
+	}{
+		{&c.RateLimits.FailedPerClient, DefaultFailedPerClient},
+		{&c.RateLimits.FailedPerAddress, DefaultFailedPerAddress},
+		{&c.RateLimits.Registrations, DefaultRegistrations},
+	} {
+		if r.v.PerSecond == 0 && r.v.Burst == 0 {
+			*r.v = r.def
+		}
+	}
+}
+
+// Validate fills the defaults and checks every key that can be checked
+// without opening, reading or creating anything; each error names its key.
+// The checks that need a library (issuer, token lifetimes, the signing
+// algorithm, proxy formats) are made by the runtime's dry run, which maps
+// the library's field errors to keys with KeyOf.
+func (c *Config) Validate() error {
+	c.SetDefaults()
+	var errs []error
+	bad := func(key, format string, a ...any) { errs = append(errs, Errorf(key, format, a...)) }
+	if _, err := c.LogLevel(); err != nil {
+		errs = append(errs, err)
+	}
+	if f := c.Log.Format; f != "" && f != "json" && f != "text" {
+		bad("log.format", "%q is not json or text", f)
+	}
+	errs = append(errs, c.validateBackend()...)
+	if c.TLS.CertFile == "" || c.TLS.KeyFile == "" {
+		bad("tls.cert_file, tls.key_file", "required")
+	}
+	if c.MTLS.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.MTLS.Listen); err != nil {
+			bad("mtls.listen", "%w", err)
+		}
+	}
+	if _, err := c.TrustedProxies(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Cache.TTL < 0 || c.Cache.StaleWindow < 0 || c.Cache.MaxEntries < 0 {
+		bad("cache", "ttl, stale_window and max_entries must not be negative")
+	}
+	for _, u := range c.TLS.CRLURLs {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			bad("tls.crl_urls", "%q is not an http(s) URL", u)
+		}
+	}
+	if c.Audit.ChainKeyFile != "" && c.Audit.File == "" {
+		bad("audit.chain_key_file", "needs audit.file")
+	}
+	switch c.SharedState.Type {
+	case "", "memory":
+	case "redis":
+		if len(c.SharedState.Redis.Addrs) == 0 {
+			bad("shared_state.redis.addrs", "at least one host:port")
+		}
+	default:
+		bad("shared_state.type", "%q is not memory or redis", c.SharedState.Type)
+	}
+	if c.SharedState.MaxJTIsPerClient < 0 {
+		bad("shared_state.max_jtis_per_client", "must not be negative")
+	}
+	if c.SharedState.MaxRevocationsPerClient < 0 {
+		bad("shared_state.max_revocations_per_client", "must not be negative")
+	}
+	errs = append(errs, c.validateRates()...)
+	if c.Assertions.MaxLifetime < 0 || time.Duration(c.Assertions.MaxLifetime) > time.Hour {
+		bad("assertions.max_lifetime", "must be between 0 and 1h")
+	}
+	if c.Assertions.MaxSize < 0 || c.Assertions.MaxSize > 64<<10 {
+		bad("assertions.max_size", "must be between 0 and 65536")
+	}
+	if len(c.Backend.Vault.PKIMounts) > 0 && c.Backend.Type != "vault" {
+		bad("backend.vault.pki_mounts", "needs backend.type vault")
+	}
+	if len(c.TLS.ClientCAFiles) == 0 && len(c.Backend.Vault.PKIMounts) == 0 && len(c.TLS.CRLFiles)+len(c.TLS.CRLURLs) > 0 {
+		bad("tls.crl_files, tls.crl_urls", "need tls.client_ca_files or backend.vault.pki_mounts")
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) validateBackend() []error {
+	var errs []error
+	bad := func(key, format string, a ...any) { errs = append(errs, Errorf(key, format, a...)) }
+	switch c.Backend.Type {
+	case "", "file":
+		if c.Backend.File.Dir == "" {
+			bad("backend.file.dir", "required for the file backend")
+		}
+	case "vault":
+		v := c.Backend.Vault
+		if v.Address == "" {
+			bad("backend.vault.address", "required for the vault backend")
+		}
+		switch v.Auth.Method {
+		case "token":
+			if v.Auth.TokenFile == "" {
+				bad("backend.vault.auth.token_file", "required for token auth")
+			}
+		case "approle":
+			if v.Auth.RoleID == "" || v.Auth.SecretIDFile == "" {
+				bad("backend.vault.auth.role_id, secret_id_file", "required for approle auth")
+			}
+		case "cert":
+			if v.ClientCert == "" || v.ClientKey == "" {
+				bad("backend.vault.client_cert, client_key", "required for cert auth")
+			}
+		default:
+			bad("backend.vault.auth.method", "%q is not token, approle or cert", v.Auth.Method)
+		}
+		if v.ReadOnly && c.Registration.InitialAccessTokenFile != "" {
+			bad("backend.vault.read_only", "registration (registration.initial_access_token_file) writes client records")
+		}
+	case "awssm":
+		if d := c.Backend.AWSSM.RecoveryDays; d != 0 && (d < 7 || d > 30) {
+			bad("backend.awssm.recovery_days", "0 (delete at once) or 7 to 30")
+		}
+	default:
+		bad("backend.type", "%q is not supported (want file, vault or awssm)", c.Backend.Type)
+	}
+	return errs
+}
+
+// LogLevel is log.level as a slog level (info when unset).
+func (c *Config) LogLevel() (slog.Level, error) {
+	var lvl slog.Level
+	if c.Log.Level != "" {
+		if err := lvl.UnmarshalText([]byte(c.Log.Level)); err != nil {
+			return 0, Errorf("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+		}
+	}
+	return lvl, nil
+}
+
+// TrustedProxies parses proxy.trusted_proxies: CIDRs or single addresses.
+func (c *Config) TrustedProxies() ([]netip.Prefix, error) {
+	var trusted []netip.Prefix
+	var errs []error
+	for _, s := range c.Proxy.TrustedProxies {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(s); aerr == nil {
+				p, err = a.Prefix(a.BitLen())
+			}
+		}
+		if err != nil {
+			errs = append(errs, Errorf("proxy.trusted_proxies", "%q is not a CIDR or address", s))
+			continue
+		}
+		trusted = append(trusted, p)
+	}
+	return trusted, errors.Join(errs...)
+}
+
+// AuditChained reports whether the audit trail is hash-chained
+// (audit.chain, implied by audit.chain_key_file).
+func (c *Config) AuditChained() bool { return c.Audit.Chain || c.Audit.ChainKeyFile != "" }
+
+// CRLFailClosed is tls.crl_fail_closed (default true).
+func (c *Config) CRLFailClosed() bool { return c.TLS.CRLFailClosed == nil || *c.TLS.CRLFailClosed }
+
+// AudienceCompat is assertions.audience_compat (default true).
+func (c *Config) AudienceCompat() bool {
+	return c.Assertions.AudienceCompat == nil || *c.Assertions.AudienceCompat
+}
+
+// validateRates checks each token bucket of rate_limits: both halves or
+// neither — one alone would silently disable the limit.
+func (c *Config) validateRates() []error {
+	var errs []error
+	for _, b := range []struct {
+		key string
+		r   Rate
+	}{
+		{"rate_limits.failed_per_client", c.RateLimits.FailedPerClient},
+		{"rate_limits.failed_per_address", c.RateLimits.FailedPerAddress},
+		{"rate_limits.issuance_per_client", c.RateLimits.IssuancePerClient},
+		{"rate_limits.registrations", c.RateLimits.Registrations},
+	} {
+		switch r := b.r; {
+		case r.PerSecond < 0 || r.Burst < 0:
+			errs = append(errs, Errorf(b.key, "per_second and burst must not be negative"))
+		case r.PerSecond > 0 && r.Burst == 0:
+			errs = append(errs, Errorf(b.key+".burst", "required when per_second is set"))
+		case r.Burst > 0 && r.PerSecond == 0:
+			errs = append(errs, Errorf(b.key+".per_second", "required when burst is set"))
+		}
+	}
+	return errs
+}
