@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -23,6 +24,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/broker/registry"
 	"github.com/tokenbroker/tokenbroker/certs"
 	"github.com/tokenbroker/tokenbroker/internal/config"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 // syncBuffer is a log the runtime writes while the test reads it.
@@ -167,13 +169,7 @@ func (h *harness) token(id, secret string) map[string]any {
 // waitFor waits until log holds s.
 func waitFor(t *testing.T, log *syncBuffer, s string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(log.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%q not logged:\n%s", s, log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, fmt.Sprintf("%q logged", s), func() bool { return strings.Contains(log.String(), s) })
 }
 
 // trail verifies the audit trail at path, its first line following from.

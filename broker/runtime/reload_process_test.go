@@ -26,6 +26,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/state/statetest"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 // SIGHUP rebuilds the broker from its configuration but keeps what belongs to
@@ -147,19 +148,19 @@ func testReloadKeepsProcessState(t *testing.T, shared string) {
 			}
 		}()
 	}
+	// underLoad waits until the load has had n more tokens issued.
+	underLoad := func(n int64) {
+		t.Helper()
+		base := issued.Load()
+		testkit.WaitFor(t, "tokens issued under load", func() bool { return issued.Load() >= base+n })
+	}
 	const reloaded = "configuration, certificates, CA bundles and CRLs reloaded"
 	for i := 1; i <= reloads; i++ {
-		time.Sleep(100 * time.Millisecond)
+		underLoad(10)
 		syscall.Kill(os.Getpid(), syscall.SIGHUP)
-		deadline := time.Now().Add(20 * time.Second)
-		for strings.Count(stderr.String(), reloaded) < i {
-			if time.Now().After(deadline) {
-				t.Fatalf("reload %d not done:\n%s", i, stderr)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		testkit.WaitFor(t, fmt.Sprintf("reload %d", i), func() bool { return strings.Count(stderr.String(), reloaded) >= i })
 	}
-	time.Sleep(100 * time.Millisecond)
+	underLoad(10)
 	close(stop)
 	wg.Wait()
 	if issued.Load() == 0 {
