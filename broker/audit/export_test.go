@@ -1,0 +1,4 @@
+package audit
+
+// AppendEvent exposes appendEvent to the black-box tests.
+var AppendEvent = appendEvent
