@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -153,7 +152,10 @@ func (a *Trail) line(ev Event) ([]byte, error) {
 	for _, lim := range []struct{ field, aud int }{{MaxField, 16}, {64, 8}, {16, 2}} {
 		e := ev
 		e.clip(lim.field, lim.aud)
-		b := appendEvent(make([]byte, 0, 512), &e)
+		b, err := appendEvent(make([]byte, 0, 512), &e)
+		if err != nil {
+			return nil, err
+		}
 		if a.key != nil {
 			b = appendMAC(b, a.key)
 		}
@@ -236,13 +238,12 @@ func checkMAC(line, key []byte) bool {
 // appendEvent appends e as encoding/json would marshal it — the same bytes,
 // member order and escaping (FuzzEventJSON holds it to that) — without
 // reflection: one audit line per token is on the hot path.
-func appendEvent(b []byte, e *Event) []byte {
+func appendEvent(b []byte, e *Event) ([]byte, error) {
 	if y := e.Time.Year(); y < 0 || y > 9999 {
-		j, err := json.Marshal(e) // encoding/json's own error for such a time
-		if err != nil {
-			return append(b, `{}`...)
-		}
-		return append(b, j...)
+		// RFC 3339 has no such year: encoding/json refuses it too. The
+		// caller fails the write (audit.fail_closed applies) rather than
+		// write a line that says nothing.
+		return b, fmt.Errorf("audit: event time %d is outside the years 0-9999", y)
 	}
 	str := func(b []byte, name, v string, omitEmpty bool) []byte {
 		if omitEmpty && v == "" {
@@ -286,5 +287,5 @@ func appendEvent(b []byte, e *Event) []byte {
 		b = strconv.AppendInt(b, e.Offset, 10)
 	}
 	b = str(b, "prev", e.Prev, true)
-	return append(b, '}')
+	return append(b, '}'), nil
 }

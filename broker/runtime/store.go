@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"crypto/sha256"
 	"io"
 	"log/slog"
 	"reflect"
@@ -29,12 +30,19 @@ type storeKey struct {
 func storeKeyOf(fc *config.Config) storeKey {
 	k := storeKey{backend: fc.Backend}
 	if fc.Backend.Type == "vault" {
-		for _, p := range []string{fc.Backend.Vault.Auth.TokenFile, fc.Backend.Vault.Auth.SecretIDFile} {
+		// What the backend logged in and connected with, by content: a
+		// credential or CA rotated in place (same path, new file) must open
+		// a new backend on reload, never keep the old login or trust.
+		v := fc.Backend.Vault
+		h := sha256.New()
+		for _, p := range []string{v.Auth.TokenFile, v.Auth.SecretIDFile, v.ClientCert, v.ClientKey, v.CACert} {
 			if p != "" {
-				b, _ := config.ReadLimited(p, 4096)
-				k.cred += string(b) + "\x00"
+				b, _ := config.ReadLimited(p, 1<<20)
+				h.Write(b)
 			}
+			h.Write([]byte{0})
 		}
+		k.cred = string(h.Sum(nil))
 	}
 	return k
 }
