@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -15,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +30,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/broker/registry"
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 const audience = "https://api.example.test"
@@ -71,17 +70,8 @@ type env struct {
 	handedOut []string
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+// syncBuffer is a log the server writes while the test reads it.
+type syncBuffer = testkit.Buffer
 
 type envOpt func(*broker.Config, *cache.Options)
 

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -14,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,18 +25,8 @@ import (
 	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
-// syncBuffer is a log the runtime writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+// syncBuffer is a log the server writes while the test reads it.
+type syncBuffer = testkit.Buffer
 
 // harness runs a runtime from a configuration file: a temporary directory,
 // a server certificate from a test CA, a free address.
@@ -51,15 +39,7 @@ type harness struct {
 }
 
 // freeAddr is a loopback address nobody listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testkit.FreeAddr(t) }
 
 func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, dir: t.TempDir(), addr: freeAddr(t)}

@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"bytes"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -61,4 +63,33 @@ func Poll(timeout time.Duration, cond func() bool) error {
 		}
 	}
 	return nil
+}
+
+// Buffer is a bytes.Buffer safe for a server to write (its log) while the
+// test reads it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *Buffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// FreeAddr returns a loopback address nobody listens on (for a server the
+// test starts next).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
