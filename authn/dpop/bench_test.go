@@ -50,3 +50,23 @@ func BenchmarkES256Verify(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCheckAdmitted is BenchmarkCheck for a key the Verifier admitted
+// (a client's DPoP key after its first token): the table path.
+func BenchmarkCheckAdmitted(b *testing.B) {
+	p, _ := dpop.NewProver(ecKey(b))
+	proof, _ := p.Proof(http.MethodPost, endpoint, "", "")
+	v, _ := dpop.NewVerifier()
+	htus := []string{endpoint}
+	got, err := v.Check([]string{proof}, http.MethodPost, htus, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	v.Admit(got)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Check([]string{proof}, http.MethodPost, htus, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
