@@ -17,11 +17,25 @@ import (
 
 // clientFlags are the metadata flags of clients create/update.
 type clientFlags struct {
-	id, name, method, scope, defaultAud, metadata, jwks  string
-	subjectDN, sanDNS, sanURI, sanIP, sanEmail, caSHA256 string
-	resources                                            clientcli.ListFlag
-	lifetime                                             time.Duration
-	bound, disabled, selfManage                          bool
+	id, name, method, scope, defaultAud, metadata, jwks string
+	match                                               [len(matchFlags)]string
+	resources                                           clientcli.ListFlag
+	lifetime                                            time.Duration
+	bound, disabled, selfManage                         bool
+}
+
+// matchFlags are the RFC 8705 §2.1.2 certificate match and our CA pin:
+// each a string flag setting one member of the record.
+var matchFlags = [...]struct {
+	name, usage string
+	member      func(c *backends.Client) *string
+}{
+	{"tls-subject-dn", "tls_client_auth_subject_dn", func(c *backends.Client) *string { return &c.TLSClientAuthSubjectDN }},
+	{"tls-san-dns", "tls_client_auth_san_dns", func(c *backends.Client) *string { return &c.TLSClientAuthSANDNS }},
+	{"tls-san-uri", "tls_client_auth_san_uri (e.g. a SPIFFE ID)", func(c *backends.Client) *string { return &c.TLSClientAuthSANURI }},
+	{"tls-san-ip", "tls_client_auth_san_ip", func(c *backends.Client) *string { return &c.TLSClientAuthSANIP }},
+	{"tls-san-email", "tls_client_auth_san_email", func(c *backends.Client) *string { return &c.TLSClientAuthSANEmail }},
+	{"tls-ca-sha256", "pin the issuing CA (hex SHA-256 of its certificate)", func(c *backends.Client) *string { return &c.TLSClientAuthCASHA256 }},
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
@@ -33,12 +47,9 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.defaultAud, "default-audience", "", "audience when the request names no resource")
 	fs.DurationVar(&f.lifetime, "lifetime", 0, "access token lifetime (≤ the global maximum)")
 	fs.StringVar(&f.jwks, "jwks", "", "`FILE` with the client's JWK Set (private_key_jwt, self_signed_tls_client_auth)")
-	fs.StringVar(&f.subjectDN, "tls-subject-dn", "", "tls_client_auth_subject_dn")
-	fs.StringVar(&f.sanDNS, "tls-san-dns", "", "tls_client_auth_san_dns")
-	fs.StringVar(&f.sanURI, "tls-san-uri", "", "tls_client_auth_san_uri (e.g. a SPIFFE ID)")
-	fs.StringVar(&f.sanIP, "tls-san-ip", "", "tls_client_auth_san_ip")
-	fs.StringVar(&f.sanEmail, "tls-san-email", "", "tls_client_auth_san_email")
-	fs.StringVar(&f.caSHA256, "tls-ca-sha256", "", "pin the issuing CA (hex SHA-256 of its certificate)")
+	for i, m := range matchFlags {
+		fs.StringVar(&f.match[i], m.name, "", m.usage)
+	}
 	fs.BoolVar(&f.bound, "bound-tokens", false, "tls_client_certificate_bound_access_tokens")
 	fs.BoolVar(&f.disabled, "disabled", false, "disable the client")
 	fs.StringVar(&f.metadata, "metadata", "", "RFC 7591 metadata JSON `FILE` (- for stdin); flags override its members")
@@ -94,7 +105,10 @@ func members(g *backends.Ceiling) (map[string]json.RawMessage, error) {
 		return nil, err
 	}
 	var m map[string]json.RawMessage
-	return m, json.Unmarshal(b, &m)
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // apply sets the members whose flags were given on c.
@@ -121,22 +135,16 @@ func (f *clientFlags) apply(fs *flag.FlagSet, c *backends.Client) error {
 			if b, err = config.ReadLimited(f.jwks, 64<<10); err == nil {
 				c.JWKS = json.RawMessage(b)
 			}
-		case "tls-subject-dn":
-			c.TLSClientAuthSubjectDN = f.subjectDN
-		case "tls-san-dns":
-			c.TLSClientAuthSANDNS = f.sanDNS
-		case "tls-san-uri":
-			c.TLSClientAuthSANURI = f.sanURI
-		case "tls-san-ip":
-			c.TLSClientAuthSANIP = f.sanIP
-		case "tls-san-email":
-			c.TLSClientAuthSANEmail = f.sanEmail
-		case "tls-ca-sha256":
-			c.TLSClientAuthCASHA256 = f.caSHA256
 		case "bound-tokens":
 			c.TLSClientCertificateBoundAccessTokens = f.bound
 		case "disabled":
 			c.Disabled = f.disabled
+		default:
+			for i, m := range matchFlags {
+				if m.name == fl.Name {
+					*m.member(c) = f.match[i]
+				}
+			}
 		}
 	})
 	return err

@@ -90,6 +90,23 @@ func TestClientsSelfManageAndCeiling(t *testing.T) {
 			t.Fatalf("after %s: ceiling %v", tc.flag, g)
 		}
 	}
+	// The certificate-match flags set the record and the ceiling alike.
+	out, err = cli("clients", "create", "--id", "mtls", "--method", "tls_client_auth", "--tls-san-dns", "svc.example.test", "--tls-ca-sha256", strings.Repeat("ab", 32), "--self-manage")
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	if c := parse(out); c.Client["tls_client_auth_san_dns"] != "svc.example.test" || c.Client["tls_client_auth_ca_sha256"] != strings.Repeat("ab", 32) {
+		t.Fatalf("match flags: %s", out)
+	}
+	if out, err = cli("clients", "update", "mtls", "--tls-san-dns", "other.example.test"); err != nil {
+		t.Fatal(err, out)
+	}
+	out, _ = cli("clients", "get", "mtls")
+	var mrec map[string]any
+	if json.Unmarshal([]byte(out), &mrec) != nil || mrec["tls_client_auth_san_dns"] != "other.example.test" ||
+		mrec["operator_ceiling"].(map[string]any)["tls_client_auth_san_dns"] != "other.example.test" {
+		t.Fatalf("--tls-san-dns did not set the record and its ceiling: %s", out)
+	}
 	// Strict decoding of the operator's file too.
 	if err := os.WriteFile("md.json", []byte(`{"scope":"read","Scope":"read admin"}`), 0o600); err != nil {
 		t.Fatal(err)
