@@ -91,7 +91,9 @@ func New(opts ...Option) (*Issuer, error) {
 	mux.HandleFunc("GET "+o.path+"/.well-known/openid-configuration", is.serveDiscovery)
 	mux.HandleFunc("GET "+o.path+"/openid/v1/jwks", is.serveJWKS)
 	is.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = is.srv.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})) }()
+	go func() {
+		_ = is.srv.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
+	}()
 	return is, nil
 }
 
