@@ -51,7 +51,7 @@ func (s *Server) token(c echo.Context) error {
 	if err != nil {
 		return s.authnError(c, ar, err, &ev, now)
 	}
-	ev.ClientID, ev.Method = res.Client.ClientID, res.Method
+	ev.ClientID, ev.Method, ev.Template = res.Client.ClientID, res.Method, res.Template
 	if res.Certificate != nil {
 		ev.CertSubject, ev.CertThumbprint = res.Certificate.Subject(), res.Certificate.Thumbprint
 	}

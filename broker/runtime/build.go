@@ -39,8 +39,11 @@ type wiring struct {
 	anchors *trustAnchors
 	crls    *certs.CRLSet
 	// proc holds what outlives a reload (shared state, limiter, audit, metrics).
-	proc    *process
-	closers []io.Closer
+	proc *process
+	// wrapClients, when set, is the client source the authenticator reads
+	// through (the client templates', federation.go).
+	wrapClients func(authn.ClientSource) authn.ClientSource
+	closers     []io.Closer
 }
 
 // Close releases reloaders and refreshers.
@@ -117,6 +120,9 @@ func settings(fc *config.Config, logOut io.Writer) (*wiring, error) {
 		if err = keyed(err); keyOfErr(err) == "" || !seen[keyOfErr(err)] {
 			bad(err)
 		}
+	}
+	if _, err := federationTemplates(fc); err != nil {
+		bad(err)
 	}
 	w.cacheOpt = cache.Options{TTL: time.Duration(fc.Cache.TTL), StaleWindow: time.Duration(fc.Cache.StaleWindow), MaxEntries: fc.Cache.MaxEntries, Logger: log}
 	return w, errors.Join(errs...)
@@ -276,6 +282,9 @@ func (w *wiring) load(ctx context.Context) error {
 	} else {
 		w.closers = append(w.closers, m)
 		w.signing, w.cfg.Signing = m, m
+	}
+	if err := w.loadFederation(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

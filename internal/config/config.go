@@ -141,6 +141,8 @@ type Config struct {
 			Prefix       string   `yaml:"prefix"`
 		} `yaml:"redis"`
 	} `yaml:"shared_state"`
+	// Federation: federated issuers and client templates (federation.go).
+	Federation Federation `yaml:"federation"`
 	RateLimits struct {
 		FailedPerClient   Rate `yaml:"failed_per_client"`
 		FailedPerAddress  Rate `yaml:"failed_per_address"`

@@ -36,6 +36,7 @@ func (c *Config) SetDefaults() {
 	if c.MTLS.Listen != "" && c.MTLS.BaseURL == "" {
 		c.MTLS.BaseURL = "https://" + c.MTLS.Listen
 	}
+	c.Federation.setDefaults()
 	if c.SharedState.Redis.Prefix == "" {
 		c.SharedState.Redis.Prefix = DefaultRedisPrefix
 	}
@@ -107,6 +108,7 @@ func (c *Config) Validate() error {
 		bad("shared_state.max_revocations_per_client", "must not be negative")
 	}
 	errs = append(errs, c.validateRates()...)
+	errs = append(errs, c.validateFederation()...)
 	if c.Assertions.MaxLifetime < 0 || time.Duration(c.Assertions.MaxLifetime) > time.Hour {
 		bad("assertions.max_lifetime", "must be between 0 and 1h")
 	}
