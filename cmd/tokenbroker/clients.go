@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/backends"
@@ -19,6 +20,7 @@ import (
 type clientFlags struct {
 	id, name, method, scope, defaultAud, metadata, jwks  string
 	subjectDN, sanDNS, sanURI, sanIP, sanEmail, caSHA256 string
+	federated                                            string
 	resources                                            clientcli.ListFlag
 	lifetime                                             time.Duration
 	bound, disabled, selfManage                          bool
@@ -40,6 +42,7 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.sanEmail, "tls-san-email", "", "tls_client_auth_san_email")
 	fs.StringVar(&f.caSHA256, "tls-ca-sha256", "", "pin the issuing CA (hex SHA-256 of its certificate)")
 	fs.BoolVar(&f.bound, "bound-tokens", false, "tls_client_certificate_bound_access_tokens")
+	fs.StringVar(&f.federated, "federated-subject", "", "federated_jwt: the accepted external identity, `ISSUER#SUB` (e.g. https://kube.example#system:serviceaccount:ns:sa)")
 	fs.BoolVar(&f.disabled, "disabled", false, "disable the client")
 	fs.StringVar(&f.metadata, "metadata", "", "RFC 7591 metadata JSON `FILE` (- for stdin); flags override its members")
 }
@@ -117,6 +120,12 @@ func (f *clientFlags) apply(fs *flag.FlagSet, c *backends.Client) error {
 			c.TLSClientAuthCASHA256 = f.caSHA256
 		case "bound-tokens":
 			c.TLSClientCertificateBoundAccessTokens = f.bound
+		case "federated-subject":
+			iss, sub, ok := strings.Cut(f.federated, "#")
+			if !ok {
+				err = fmt.Errorf("--federated-subject %q: want ISSUER#SUB", f.federated)
+			}
+			c.FederatedSubject = &backends.FederatedSubject{Issuer: iss, Subject: sub}
 		case "disabled":
 			c.Disabled = f.disabled
 		}
