@@ -35,6 +35,10 @@ type IssuerConfig struct {
 	// JWKSURI is where its keys are. Empty: discovered from
 	// Issuer + "/.well-known/openid-configuration" (OIDC Discovery §4).
 	JWKSURI string
+	// JWKS, when set, is the issuer's key set itself (a JWK Set document,
+	// e.g. saved from a cluster whose issuer the broker cannot reach:
+	// kubectl get --raw /openid/v1/jwks); nothing is fetched.
+	JWKS []byte
 	// Audience is required among the token's aud values (RFC 7519 §4.1.3).
 	Audience string
 	// MaxAge bounds now − iat (default DefaultMaxAge): the replay window of
@@ -61,6 +65,7 @@ type IssuerConfig struct {
 type issuer struct {
 	cfg     IssuerConfig
 	fetcher *authn.JWKSFetcher
+	static  []jose.JSONWebKey // parsed JWKS, when configured
 
 	mu       sync.Mutex
 	jwksURI  string // discovered, last good
@@ -100,8 +105,20 @@ func newIssuer(cfg IssuerConfig) (*issuer, error) {
 			return nil, fmt.Errorf("required_claims: %.64q is not a claim path", path)
 		}
 	}
-	f := authn.NewJWKSFetcher(authn.FetcherOptions{AllowPrivate: cfg.AllowPrivate, Timeout: cfg.Timeout, RootCAs: cfg.RootCAs, MaxEntries: 16})
-	return &issuer{cfg: cfg, fetcher: f}, nil
+	is := &issuer{cfg: cfg}
+	switch {
+	case len(cfg.JWKS) > 0 && cfg.JWKSURI != "":
+		return nil, errors.New("jwks: set jwks or jwks_uri, not both")
+	case len(cfg.JWKS) > 0:
+		keys, err := authn.ParsePublicJWKS(cfg.JWKS)
+		if err != nil {
+			return nil, fmt.Errorf("jwks: %w", err)
+		}
+		is.static = keys
+	default:
+		is.fetcher = authn.NewJWKSFetcher(authn.FetcherOptions{AllowPrivate: cfg.AllowPrivate, Timeout: cfg.Timeout, RootCAs: cfg.RootCAs, MaxEntries: 16})
+	}
+	return is, nil
 }
 
 func validateIssuerURL(s string) error {
@@ -121,13 +138,15 @@ func validateIssuerURL(s string) error {
 
 // keys returns the issuer's keys for kid (a throttled refetch when kid is unknown).
 func (is *issuer) keys(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
-	uri, err := is.jwks(ctx)
-	if err != nil {
-		return nil, err
-	}
-	all, err := is.fetcher.Get(ctx, is.cfg.Issuer, uri, kid)
-	if err != nil {
-		return nil, err
+	all := is.static
+	if all == nil {
+		uri, err := is.jwks(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if all, err = is.fetcher.Get(ctx, is.cfg.Issuer, uri, kid); err != nil {
+			return nil, err
+		}
 	}
 	if kid == "" {
 		return all, nil

@@ -90,6 +90,13 @@ func (w *wiring) loadFederation(ctx context.Context) error {
 		for _, a := range is.Algs {
 			ic.Algs = append(ic.Algs, jose.SignatureAlgorithm(a))
 		}
+		if is.JWKSFile != "" {
+			b, err := config.ReadLimited(is.JWKSFile, 64<<10)
+			if err != nil {
+				errs = append(errs, config.Errorf(fmt.Sprintf("federation.issuers[%d].jwks_file", i), "%w", err))
+			}
+			ic.JWKS = b
+		}
 		if is.CAFile != "" {
 			pool, err := loadPool([]string{is.CAFile})
 			if err != nil {

@@ -22,6 +22,7 @@ type Federation struct {
 type FederatedIssuer struct {
 	Issuer         string            `yaml:"issuer"`
 	JWKSURI        string            `yaml:"jwks_uri"`
+	JWKSFile       string            `yaml:"jwks_file"`
 	Audience       string            `yaml:"audience"`
 	MaxAge         Duration          `yaml:"max_age"`
 	RequiredClaims map[string]string `yaml:"required_claims"`
@@ -68,6 +69,9 @@ func (c *Config) validateFederation() []error {
 		seen[is.Issuer] = true
 		if is.JWKSURI != "" && !strings.HasPrefix(is.JWKSURI, "https://") {
 			bad(key+".jwks_uri", "must be an https URL")
+		}
+		if is.JWKSURI != "" && is.JWKSFile != "" {
+			bad(key+".jwks_file", "set jwks_uri or jwks_file, not both")
 		}
 		if is.Audience == "" {
 			bad(key+".audience", "required (the broker's issuer is the usual value)")
