@@ -356,6 +356,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *Request) (*Result, 
 			// unknown one from outside; the cause goes to the log.
 			return nil, fmt.Errorf("%w: client %q: %w", ErrInvalidClient, clientID, err)
 		}
+		if !backends.ValidClientID(clientID) {
+			// A workload identity (WorkloadSource): why it resolved to no
+			// client — no template, or an ambiguous one — is for the log.
+			return nil, fmt.Errorf("%w: unknown client %q: %w", ErrInvalidClient, clientID, err)
+		}
 		return nil, fmt.Errorf("%w: unknown client %q", ErrInvalidClient, clientID)
 	}
 	if err != nil {

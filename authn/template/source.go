@@ -158,9 +158,15 @@ func NewSource(inner authn.ClientSource, set *Set, index *Index) *Source {
 	return &Source{inner: inner, set: set, index: index}
 }
 
-// Get is the wrapped source's.
+// Get is the wrapped source's answer; for a SPIFFE ID it does not hold (a
+// source that maps SPIFFE IDs to registered clients answers first: the
+// registered client wins), the template's client (Workload).
 func (s *Source) Get(ctx context.Context, id string) (*backends.ClientEntry, error) {
-	return s.inner.Get(ctx, id)
+	e, err := s.inner.Get(ctx, id)
+	if errors.Is(err, backends.ErrNotFound) && strings.HasPrefix(id, spiffeScheme) {
+		return s.Workload(ctx, id)
+	}
+	return e, err
 }
 
 // Workload resolves a SPIFFE ID through the templates. Anything else, or
