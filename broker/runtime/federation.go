@@ -13,6 +13,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/authn/federation"
 	"github.com/tokenbroker/tokenbroker/authn/template"
+	"github.com/tokenbroker/tokenbroker/broker/policy"
 	"github.com/tokenbroker/tokenbroker/internal/config"
 )
 
@@ -28,6 +29,28 @@ func federationTemplates(fc *config.Config) (*template.Set, error) {
 			Name: c.Name, SPIFFEID: c.SPIFFEID, Method: c.TokenEndpointAuthMethod, Issuer: c.Issuer, Claims: c.Claims,
 			Scope: strings.Fields(c.Scope), Audiences: c.Audiences, Lifetime: time.Duration(c.Lifetime), BoundTokens: c.BoundTokens,
 		}
+	}
+	var errs []error
+	for i, c := range fc.Federation.Templates {
+		key := fmt.Sprintf("federation.templates[%d]", i)
+		for _, sc := range strings.Fields(c.Scope) {
+			if !policy.ValidScopeToken(sc) {
+				errs = append(errs, config.Errorf(key+".scope", "%q is not a scope token (RFC 6749 §3.3)", sc))
+			} else if len(fc.ScopesSupported) > 0 && !slices.Contains(fc.ScopesSupported, sc) {
+				errs = append(errs, config.Errorf(key+".scope", "%q is not in scopes_supported", sc))
+			}
+		}
+		for _, a := range c.Audiences {
+			if err := policy.ValidateResource(a); err != nil {
+				errs = append(errs, config.Errorf(key+".audiences", "%q: %w", a, err))
+			}
+		}
+		if c.Lifetime != 0 && (time.Duration(c.Lifetime) < 10*time.Second || time.Duration(c.Lifetime) > policy.HardMaxLifetime) {
+			errs = append(errs, config.Errorf(key+".lifetime", "must be between 10s and %s", policy.HardMaxLifetime))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	set, err := template.New(ts)
 	if err != nil {

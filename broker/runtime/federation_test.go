@@ -321,6 +321,19 @@ func TestTemplateAmbiguity(t *testing.T) {
 	if err := Check(fc); err == nil || !strings.Contains(err.Error(), "federation.templates[2].name") || !strings.Contains(err.Error(), `overlaps template "payments-k8s"`) {
 		t.Fatalf("config check of overlapping templates = %v", err)
 	}
+	// A template's grant is checked like a client's: scope tokens, audiences, lifetime.
+	badGrant := strings.Replace(strings.Replace(fmt.Sprintf(fedTemplates, e.kube.URL, e.gh.URL), "scope: deploy", "scope: \"deploy \\\\\"", 1), "[https://deploy.example.test]", "[not-a-uri]", 1)
+	badGrant = strings.Replace(badGrant, "lifetime: 2m", "lifetime: 1h", 1)
+	fc, err = config.Load(e.write("grant.yaml", []byte(e.head()+e.fedConfig(badGrant))), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Check(fc)
+	for _, k := range []string{"federation.templates[1].scope", "federation.templates[1].audiences", "federation.templates[0].lifetime"} {
+		if err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("config check does not name %s: %v", k, err)
+		}
+	}
 	// A registered client holding an identity a template matches: no start.
 	e.cfgPath = e.write("broker.yaml", []byte(e.head()+e.fedConfig(fmt.Sprintf(fedTemplates, e.kube.URL, e.gh.URL))))
 	e.register(e.cfgPath, &backends.Client{ClientID: "payments-api", Scope: "read", TokenEndpointAuthMethod: backends.AuthFederatedJWT,
