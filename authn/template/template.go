@@ -262,12 +262,19 @@ func (s *Set) Templates() []*Template { return s.ts }
 func FederatedIdentity(iss, sub string) string { return iss + "#" + sub }
 
 // Identities are the workload identities a registered client holds: its
-// SPIFFE ID (a tls_client_auth_san_uri in the spiffe scheme) and its
-// federated subject. A template that could match one of them is ambiguous.
+// SPIFFE ID (a tls_client_auth_san_uri in the spiffe scheme, or the client_id
+// of a registered SPIFFE client) and its federated subject. A template that could match one of them is ambiguous.
 func Identities(c *backends.Client) []string {
 	var out []string
 	if strings.HasPrefix(c.TLSClientAuthSANURI, spiffeScheme) {
 		out = append(out, c.TLSClientAuthSANURI)
+	}
+	// A registered SPIFFE client (spiffe_x509 / spiffe_jwt) is stored under
+	// the client_id authn/spiffe's ClientKey makes of its SPIFFE ID:
+	// spiffe://td/a/b → spiffe~td~a~b ("~" is in neither the trust domain
+	// nor the path alphabet, SPIFFE-ID §2, so the mapping reverses).
+	if rest, ok := strings.CutPrefix(c.ClientID, "spiffe~"); ok && strings.Contains(rest, "~") {
+		out = append(out, spiffeScheme+strings.ReplaceAll(rest, "~", "/"))
 	}
 	if fs := c.FederatedSubject; fs != nil {
 		out = append(out, FederatedIdentity(fs.Issuer, fs.Subject))

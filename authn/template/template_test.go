@@ -167,6 +167,9 @@ func TestSetOverlapsAndConflicts(t *testing.T) {
 	if got := template.Identities(&backends.Client{TLSClientAuthSANURI: "spiffe://td/x", FederatedSubject: &backends.FederatedSubject{Issuer: k8s, Subject: "s"}}); len(got) != 2 {
 		t.Fatalf("Identities = %v", got)
 	}
+	if got := template.Identities(&backends.Client{ClientID: "spiffe~td~ns~payments~sa~api"}); len(got) != 1 || got[0] != "spiffe://td/ns/payments/sa/api" {
+		t.Fatalf("Identities of a registered SPIFFE client = %v", got)
+	}
 }
 
 // FuzzPattern: whatever parses, a value matching two patterns means they
