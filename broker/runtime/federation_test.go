@@ -25,6 +25,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn/federation/oidctest"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/certs"
 	"github.com/tokenbroker/tokenbroker/internal/config"
 	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
@@ -102,6 +103,13 @@ const fedTemplates = `  templates:
         repository: octo/*
       scope: deploy
       audiences: [https://deploy.example.test]
+    - name: bound-batch
+      issuer: %[1]s
+      claims:
+        sub: system:serviceaccount:batch:*
+      scope: batch
+      audiences: [https://batch.example.test]
+      bound_tokens: true
 `
 
 func newFedEnv(t *testing.T) *fedEnv {
@@ -133,6 +141,23 @@ func (e *fedEnv) post(assertion, clientID string, extra url.Values) (int, map[st
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(e.ca.CertPEM())
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := hc.PostForm(e.issuer+broker.PathToken, form)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+// postWithCert is post over a TLS connection presenting cert.
+func (e *fedEnv) postWithCert(cert *tls.Certificate, assertion string) (int, map[string]any) {
+	e.t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {authn.AssertionType}, "client_assertion": {assertion}}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(e.ca.CertPEM())
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{*cert}}}}
 	resp, err := hc.PostForm(e.issuer+broker.PathToken, form)
 	if err != nil {
 		e.t.Fatal(err)
@@ -207,6 +232,29 @@ func TestFederatedClientsGetTokens(t *testing.T) {
 	// Template grants bound audiences: another resource is refused.
 	if code, m := e.post(ok(t)(e.kube.Kubernetes("payments", "worker", "w-1", oidctest.Token{Audience: aud})), "", url.Values{"resource": {"https://api.example.test"}}); code != http.StatusBadRequest || m["error"] != "invalid_target" {
 		t.Fatalf("template workload asked for another audience: %d %v", code, m)
+	}
+	// bound_tokens: without a client certificate, no token; with one, the
+	// token is bound to it (cnf.x5t#S256, RFC 8705 §3).
+	batch := ok(t)(e.kube.Kubernetes("batch", "nightly", "n-1", oidctest.Token{Audience: aud}))
+	if code, m := e.post(batch, "", nil); code != http.StatusBadRequest || m["access_token"] != nil {
+		t.Fatalf("bound template without a certificate: %d %v", code, m)
+	}
+	certPEM, keyPEM, err := certs.SelfSigned(certs.Leaf{CommonName: "nightly", Client: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, m := e.postWithCert(&cert, batch)
+	tok, _ := m["access_token"].(string)
+	if code != http.StatusOK || tok == "" {
+		t.Fatalf("bound template with a certificate: %d %v", code, m)
+	}
+	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
+	if cnf, _ := claimsOf(t, tok)["cnf"].(map[string]any); cnf == nil || cnf["x5t#S256"] != certs.Thumbprint(leaf) {
+		t.Fatalf("template token not bound to the certificate: %v", claimsOf(t, tok))
 	}
 	// Key rotation: a token signed by the issuer's new key verifies (an
 	// unknown kid refetches the JWKS).
@@ -318,7 +366,7 @@ func TestTemplateAmbiguity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Check(fc); err == nil || !strings.Contains(err.Error(), "federation.templates[2].name") || !strings.Contains(err.Error(), `overlaps template "payments-k8s"`) {
+	if err := Check(fc); err == nil || !strings.Contains(err.Error(), "federation.templates[3].name") || !strings.Contains(err.Error(), `overlaps template "payments-k8s"`) {
 		t.Fatalf("config check of overlapping templates = %v", err)
 	}
 	// A template's grant is checked like a client's: scope tokens, audiences, lifetime.
