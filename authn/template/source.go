@@ -70,20 +70,13 @@ func NewIndex(ctx context.Context, set *Set, store Lister, log *slog.Logger, int
 }
 
 func (x *Index) load(ctx context.Context) (map[string]string, []string, error) {
-	list, err := x.store.ListClients(ctx)
+	clients, err := x.clients(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	ids := map[string]string{}
 	var conflicts []string
-	for _, id := range list {
-		c, err := x.store.GetClient(ctx, id)
-		if errors.Is(err, backends.ErrNotFound) || errors.Is(err, backends.ErrInvalidRecord) {
-			continue // deleted meanwhile, or refused on its own
-		}
-		if err != nil {
-			return nil, nil, err
-		}
+	for _, c := range clients {
 		for _, ident := range Identities(c) {
 			ids[ident] = c.ClientID
 			if t, ok := x.set.Conflict(ident); ok {
@@ -108,6 +101,39 @@ func (x *Index) loop() {
 			cancel()
 		}
 	}
+}
+
+// clients reads every registered client: in a few bulk calls when the
+// store can (backends.Warmer: Secrets Manager's BatchGetSecretValue), else
+// one list and one read per client.
+func (x *Index) clients(ctx context.Context) ([]*backends.Client, error) {
+	if w, ok := x.store.(backends.Warmer); ok {
+		entries, err := w.WarmClients(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]*backends.Client, 0, len(entries))
+		for _, e := range entries {
+			out = append(out, e.Client)
+		}
+		return out, nil
+	}
+	list, err := x.store.ListClients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*backends.Client, 0, len(list))
+	for _, id := range list {
+		c, err := x.store.GetClient(ctx, id)
+		if errors.Is(err, backends.ErrNotFound) || errors.Is(err, backends.ErrInvalidRecord) {
+			continue // deleted meanwhile, or refused on its own
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // Refresh re-reads the registry now. On failure the last index stays.
