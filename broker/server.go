@@ -57,18 +57,10 @@ type Option func(*options)
 
 type options struct {
 	cacheOpt cache.Options
-	wrap     func(authn.ClientSource) authn.ClientSource
 }
 
 // WithCache sets the client cache options.
 func WithCache(o cache.Options) Option { return func(op *options) { op.cacheOpt = o } }
-
-// WithClientSource wraps the client cache as the authenticator sees it (the
-// client templates' source, authn/template.Source); the registry and the
-// warm start still use the cache itself.
-func WithClientSource(wrap func(authn.ClientSource) authn.ClientSource) Option {
-	return func(op *options) { op.wrap = wrap }
-}
 
 // New builds a Server over store. It loads the signing keys (which must exist:
 // see signing.Manager.Ensure) and validates cfg.
@@ -94,11 +86,11 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 	}
 	// Every record loaded is re-validated: a bad one refuses its client only.
 	s.clients = cache.NewClients(store, op.cacheOpt, cache.WithValidator(func(c *backends.Client) error { return s.registry.Validate(c) }))
-	var source authn.ClientSource = s.clients
-	if op.wrap != nil {
-		source = op.wrap(s.clients)
+	var src authn.ClientSource = s.clients
+	if cfg.WrapClients != nil {
+		src = cfg.WrapClients(src)
 	}
-	if s.auth, err = authn.New(source, cfg.Methods); err != nil {
+	if s.auth, err = authn.New(src, cfg.Methods); err != nil {
 		s.Close()
 		return nil, err
 	}

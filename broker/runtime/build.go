@@ -40,11 +40,8 @@ type wiring struct {
 	anchors *trustAnchors
 	crls    *certs.CRLSet
 	// proc holds what outlives a reload (shared state, limiter, audit, metrics).
-	proc *process
-	// wrapClients, when set, is the client source the authenticator reads
-	// through (the client templates', federation.go).
-	wrapClients func(authn.ClientSource) authn.ClientSource
-	closers     []io.Closer
+	proc    *process
+	closers []io.Closer
 }
 
 // Close releases reloaders and refreshers.

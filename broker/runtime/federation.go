@@ -98,7 +98,15 @@ func (w *wiring) loadFederation(ctx context.Context) error {
 			return config.Errorf("federation.templates", "%w", err)
 		}
 		w.closers = append(w.closers, index)
-		w.wrapClients = func(inner authn.ClientSource) authn.ClientSource { return template.NewSource(inner, set, index) }
+		// Around whatever already wraps the cache (a SPIFFE ID → registered
+		// client mapping answers first: registered clients win).
+		prev := w.cfg.WrapClients
+		w.cfg.WrapClients = func(inner authn.ClientSource) authn.ClientSource {
+			if prev != nil {
+				inner = prev(inner)
+			}
+			return template.NewSource(inner, set, index)
+		}
 	}
 	if len(fc.Federation.Issuers) == 0 {
 		return nil

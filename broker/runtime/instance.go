@@ -34,11 +34,7 @@ func startInstance(ctx context.Context, proc *process, fc *config.Config, logOut
 	} else if created {
 		w.log.Info("created new signing keys", "source", fc.Signing.Type, "alg", w.cfg.SigningAlg)
 	}
-	opts := []broker.Option{broker.WithCache(w.cacheOpt)}
-	if w.wrapClients != nil {
-		opts = append(opts, broker.WithClientSource(w.wrapClients))
-	}
-	srv, err := broker.New(ctx, w.cfg, w.store, opts...)
+	srv, err := broker.New(ctx, w.cfg, w.store, broker.WithCache(w.cacheOpt))
 	if err != nil {
 		w.Close()
 		return nil, err
