@@ -45,6 +45,9 @@ func federationTemplates(fc *config.Config) (*template.Set, error) {
 				errs = append(errs, config.Errorf(key+".audiences", "%q: %w", a, err))
 			}
 		}
+		if c.Issuer != "" && !slices.ContainsFunc(fc.Federation.Issuers, func(is config.FederatedIssuer) bool { return is.Issuer == c.Issuer }) {
+			errs = append(errs, config.Errorf(key+".issuer", "%q is not one of federation.issuers", c.Issuer))
+		}
 		if c.Lifetime != 0 && (time.Duration(c.Lifetime) < 10*time.Second || time.Duration(c.Lifetime) > policy.HardMaxLifetime) {
 			errs = append(errs, config.Errorf(key+".lifetime", "must be between 10s and %s", policy.HardMaxLifetime))
 		}

@@ -372,12 +372,13 @@ func TestTemplateAmbiguity(t *testing.T) {
 	// A template's grant is checked like a client's: scope tokens, audiences, lifetime.
 	badGrant := strings.Replace(strings.Replace(fmt.Sprintf(fedTemplates, e.kube.URL, e.gh.URL), "scope: deploy", "scope: \"deploy \\\\\"", 1), "[https://deploy.example.test]", "[not-a-uri]", 1)
 	badGrant = strings.Replace(badGrant, "lifetime: 2m", "lifetime: 1h", 1)
+	badGrant = strings.Replace(badGrant, "issuer: "+e.gh.URL+"\n      claims", "issuer: https://unconfigured.example\n      claims", 1)
 	fc, err = config.Load(e.write("grant.yaml", []byte(e.head()+e.fedConfig(badGrant))), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = Check(fc)
-	for _, k := range []string{"federation.templates[1].scope", "federation.templates[1].audiences", "federation.templates[0].lifetime"} {
+	for _, k := range []string{"federation.templates[1].scope", "federation.templates[1].audiences", "federation.templates[0].lifetime", "federation.templates[1].issuer"} {
 		if err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("config check does not name %s: %v", k, err)
 		}
