@@ -86,3 +86,49 @@ func TestSourceResolvesSPIFFEIDs(t *testing.T) {
 		t.Fatal("NewIndex accepted a template matching a registered client's SPIFFE ID")
 	}
 }
+
+// failingLister answers once, then fails like an unreachable backend.
+type failingLister struct {
+	backends.Store
+	calls int
+}
+
+func (f *failingLister) ListClients(ctx context.Context) ([]string, error) {
+	if f.calls++; f.calls > 1 {
+		return nil, backends.ErrUnavailable
+	}
+	return f.Store.ListClients(ctx)
+}
+
+// TestIndexKeepsLastGoodOnFailure: a registry re-read that fails keeps the
+// last index (a registered identity stays protected through an outage).
+func TestIndexKeepsLastGoodOnFailure(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreateClient(ctx, &backends.Client{ClientID: "k", TokenEndpointAuthMethod: backends.AuthFederatedJWT,
+		FederatedSubject: &backends.FederatedSubject{Issuer: "https://k.example", Subject: "system:serviceaccount:a:b"}}); err != nil {
+		t.Fatal(err)
+	}
+	set, err := template.New([]template.Template{{Name: "t", Issuer: "https://k.example", Claims: map[string]string{"sub": "system:serviceaccount:x:*"},
+		Scope: []string{"r"}, Audiences: []string{"https://x.example"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &failingLister{Store: store}
+	index, err := template.NewIndex(ctx, set, l, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer index.Close()
+	id := template.FederatedIdentity("https://k.example", "system:serviceaccount:a:b")
+	if err := index.Refresh(ctx); !errors.Is(err, backends.ErrUnavailable) {
+		t.Fatalf("Refresh = %v", err)
+	}
+	if c, ok := index.Registered(id); !ok || c != "k" {
+		t.Fatalf("the last good index was dropped: %q %v", c, ok)
+	}
+}

@@ -421,3 +421,41 @@ func TestTemplateAmbiguityAtRequestTime(t *testing.T) {
 		t.Fatalf("the registered client: %d %v", code, m)
 	}
 }
+
+// TestFederatedDiscoveryRules: a discovery document that names another
+// issuer (OIDC Discovery §4.3) or a jwks_uri that is not https is never
+// used: invalid_client, cause logged.
+func TestFederatedDiscoveryRules(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	liar, plain := newOIDC(t, oidctest.WithAlg(jose.ES256)), newOIDC(t, oidctest.WithAlg(jose.ES256))
+	liar.SetDiscovery("issuer", "https://someone-else.example")
+	plain.SetDiscovery("jwks_uri", strings.Replace(plain.JWKSURI(), "https://", "http://", 1))
+	issuer := "https://" + h.addr
+	cfg := h.head() + "federation:\n  issuers:\n"
+	for i, is := range []*oidctest.Issuer{liar, plain} {
+		cfg += fmt.Sprintf("    - issuer: %s\n      audience: %s\n      allow_private: true\n      ca_file: %s\n", is.URL, issuer, h.write(fmt.Sprintf("ca%d.pem", i), is.CAPEM))
+	}
+	cfgPath := h.write("broker.yaml", []byte(cfg))
+	h.register(cfgPath, &backends.Client{ClientID: "liar-app", Scope: "read", TokenEndpointAuthMethod: backends.AuthFederatedJWT,
+		FederatedSubject: &backends.FederatedSubject{Issuer: liar.URL, Subject: "system:serviceaccount:a:b"}})
+	h.register(cfgPath, &backends.Client{ClientID: "plain-app", Scope: "read", TokenEndpointAuthMethod: backends.AuthFederatedJWT,
+		FederatedSubject: &backends.FederatedSubject{Issuer: plain.URL, Subject: "system:serviceaccount:a:b"}})
+	_, log := h.serve(cfgPath)
+	e := &fedEnv{harness: h, issuer: issuer, log: log}
+	for _, tc := range []struct {
+		is             *oidctest.Issuer
+		client, logged string
+	}{
+		{liar, "liar-app", "names issuer"},
+		{plain, "plain-app", "jwks_uri is not an https URL"},
+	} {
+		tok := ok(t)(tc.is.Kubernetes("a", "b", "p", oidctest.Token{Audience: []string{issuer}}))
+		if code, m := e.post(tok, tc.client, nil); code != http.StatusUnauthorized || m["error"] != "invalid_client" || m["access_token"] != nil {
+			t.Fatalf("%s: %d %v", tc.client, code, m)
+		}
+		if !strings.Contains(log.String(), tc.logged) {
+			t.Fatalf("%s: cause %q not logged:\n%s", tc.client, tc.logged, log)
+		}
+	}
+}
