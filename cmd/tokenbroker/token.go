@@ -32,6 +32,8 @@ func tokenCommand(fs *flag.FlagSet) runFunc {
 	var resources clientcli.ListFlag
 	fs.Var(&resources, "resource", "resource `URI` (repeat)")
 	decode := fs.Bool("decode", false, "print the decoded header and claims instead of the token")
+	var df dpopFlags
+	df.register(fs)
 	return func(ctx context.Context, e env, _ []string) error {
 		c, err := cf.Load()
 		if err != nil {
@@ -46,6 +48,9 @@ func tokenCommand(fs *flag.FlagSet) runFunc {
 		if c.Key != nil {
 			cfg.PrivateKey, cfg.KeyID = c.Key, c.KID
 		}
+		if cfg.DPoP, err = df.config(); err != nil {
+			return err
+		}
 		src, err := tokensource.New(cfg)
 		if err != nil {
 			return err
@@ -53,6 +58,9 @@ func tokenCommand(fs *flag.FlagSet) runFunc {
 		tok, err := src.TokenContext(ctx)
 		if err != nil {
 			return err
+		}
+		if cfg.DPoP != nil {
+			return df.print(e.stdout, src, tok, &isf, *decode)
 		}
 		if !*decode {
 			fmt.Fprintln(e.stdout, tok.AccessToken)
