@@ -147,6 +147,9 @@ func inspect(ctx context.Context, stdout io.Writer, isf *clientcli.IssuerFlags, 
 	fmt.Fprintf(stdout, "  client_id: %s\n  sub:       %s\n  aud:       %s\n  scope:     %s\n  jti:       %s\n", claims.ClientID, claims.Subject, strings.Join(claims.Audience, " "), strings.Join(claims.Scopes, " "), claims.ID)
 	fmt.Fprintf(stdout, "  issued:    %s\n  expires:   %s (%s left)\n", claims.IssuedAt.UTC().Format(time.RFC3339), claims.Expiry.UTC().Format(time.RFC3339), time.Until(claims.Expiry).Round(time.Second))
 	switch {
+	case claims.DPoPThumbprint != "":
+		// RFC 9449 §6.1: checking it needs a proof of the request, not a file.
+		fmt.Fprintf(stdout, "  binding:   cnf.jkt %s (DPoP: present it as \"Authorization: DPoP\" with a proof by that key)\n", claims.DPoPThumbprint)
 	case claims.CertThumbprint == "":
 		fmt.Fprintln(stdout, "  binding:   none (bearer token)")
 	case certFile != "":

@@ -53,6 +53,10 @@ func TestTokenDPoPCurlLine(t *testing.T) {
 			t.Fatalf("curl line, run %d: %v\n%s", i+1, err, got)
 		}
 	}
+	tok := strings.TrimSpace(strings.TrimPrefix(strings.Split(out, "\n")[0], "access_token:"))
+	if out, err := cli("inspect", "--issuer", iss, tok); err != nil || !strings.Contains(out, "binding:   cnf.jkt") {
+		t.Fatalf("inspect of a DPoP-bound token: %v\n%s", err, out)
+	}
 	if _, err := cli("token", "--issuer", iss, "--client-id", "demo-basic", "--secret-file", secret, "--url", target); err == nil {
 		t.Fatal("--url without --dpop was accepted")
 	}
