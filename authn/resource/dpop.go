@@ -215,13 +215,17 @@ func (v *Verifier) checkBindings(ctx context.Context, r *http.Request, token str
 		return nil
 	}
 	if err := v.proofs.Spend(ctx, "dpop:"+proof.JKT, proof); err != nil {
-		desc := "invalid DPoP proof" // a replay
-		if !errors.Is(err, dpop.ErrInvalidProof) {
-			// The store cannot tell, or the key's share is full: fail
-			// closed, and no 5xx for what the client's own traffic caused.
-			desc = "DPoP proof cannot be accepted now"
+		switch {
+		case errors.Is(err, dpop.ErrInvalidProof): // a replay (RFC 9449 §11.1)
+			return &Error{Status: http.StatusUnauthorized, Code: "invalid_dpop_proof", Description: "invalid DPoP proof", dpop: true, cause: err}
+		case errors.Is(err, state.ErrShareFull):
+			// This key's own traffic filled its share: its proofs wait for
+			// entries to expire; nobody else's are refused.
+			return &Error{Status: http.StatusUnauthorized, Code: "invalid_dpop_proof", Description: "too many DPoP proofs for this key; retry later", dpop: true, cause: err}
 		}
-		return &Error{Status: http.StatusUnauthorized, Code: "invalid_dpop_proof", Description: desc, dpop: true, cause: err}
+		// The store cannot tell (Redis down, or full): fail closed, and say
+		// it is the server's trouble, not the request's.
+		return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "cannot check the DPoP proof now", dpop: true, cause: err}
 	}
 	return nil
 }

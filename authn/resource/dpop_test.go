@@ -281,7 +281,7 @@ func TestDPoPReplayShares(t *testing.T) {
 // the other (RFC 9449 §11.1).
 func TestDPoPReplayAcrossReplicasOnRedis(t *testing.T) {
 	t.Parallel()
-	addr, _ := statetest.StartRedis(t)
+	addr, stop := statetest.StartRedis(t)
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { c.Close() })
 	w := newWorld(t)
@@ -305,6 +305,13 @@ func TestDPoPReplayAcrossReplicasOnRedis(t *testing.T) {
 	challenge(t, "replica 2, same proof", w.send("GET", apis[1]+"/read", "DPoP "+tok, pr), 401, "DPoP", "invalid_dpop_proof")
 	if resp := w.send("GET", apis[1]+"/read", "DPoP "+tok, proof(t, p, "GET", "https://api.example.test/read", tok, "")); resp.StatusCode != 200 {
 		t.Fatalf("replica 2, fresh proof: %d", resp.StatusCode)
+	}
+	// Redis gone: a valid proof cannot be checked for replay, so it is not
+	// accepted (fail closed) — 503, the server's trouble, not the client's.
+	stop()
+	resp := w.send("GET", apis[0]+"/read", "DPoP "+tok, proof(t, p, "GET", "https://api.example.test/read", tok, ""))
+	if resp.StatusCode != 503 || strings.Contains(resp.Header.Get("WWW-Authenticate"), "error=") {
+		t.Fatalf("replay store down: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
 }
 
