@@ -305,3 +305,76 @@ func FuzzParseChallenges(f *testing.F) {
 		}
 	})
 }
+
+// A DPoP-bound token and its proofs follow a redirect within the origin
+// (each hop its own proof) and never one to another origin; a DPoP-Nonce
+// that is not RFC 9449 §8.1 syntax is never put in a proof.
+func TestDPoPRedirectsAndBadNonces(t *testing.T) {
+	t.Parallel()
+	s := newDPoPServer(t, false)
+	var mu sync.Mutex
+	var leaked []string
+	other := newRecorder(t, func(_ http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, h := range []string{"Authorization", "DPoP"} {
+			if v := r.Header.Get(h); v != "" {
+				leaked = append(leaked, h)
+			}
+		}
+	})
+	var nonces []string
+	api := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away":
+			http.Redirect(w, r, other.URL+"/landing", http.StatusTemporaryRedirect)
+		case "/near":
+			http.Redirect(w, r, "/landing", http.StatusFound)
+		case "/bad-nonce":
+			mu.Lock()
+			defer mu.Unlock()
+			p, _ := jose.ParseSigned(r.Header.Get("DPoP"), dpop.Algorithms)
+			var c struct{ Nonce string }
+			if p != nil {
+				json.Unmarshal(p.UnsafePayloadWithoutVerification(), &c)
+			}
+			nonces = append(nonces, c.Nonce)
+			w.Header().Set("DPoP-Nonce", "bad\"nonce")
+			w.Header().Set("WWW-Authenticate", `DPoP error="use_dpop_nonce"`)
+			w.WriteHeader(401)
+		case "/landing":
+			if !strings.HasPrefix(r.Header.Get("Authorization"), "DPoP ") || r.Header.Get("DPoP") == "" {
+				w.WriteHeader(401)
+			}
+		}
+	})
+	src := s.source(t, &tokensource.DPoP{})
+	c := src.Client()
+	for path, want := range map[string]int{"/away": 200, "/near": 200, "/bad-nonce": 401} {
+		resp, err := c.Get(api.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(leaked) > 0 || len(other.requests()) == 0 {
+		t.Fatalf("sent across origins: %v (requests there: %d)", leaked, len(other.requests()))
+	}
+	if len(nonces) != 2 || nonces[0] != "" || nonces[1] != "" {
+		t.Fatalf("nonces in the proofs: %q, want two without one", nonces)
+	}
+	var landed int
+	for _, r := range api.requests() {
+		if strings.HasPrefix(r, "/landing ") {
+			landed++
+		}
+	}
+	if landed != 1 {
+		t.Fatalf("the same-origin redirect landed %d times", landed)
+	}
+}
