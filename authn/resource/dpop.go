@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -60,8 +61,9 @@ func (v *Verifier) initDPoP() error {
 	c := v.cfg.DPoP
 	if c.BaseURL != "" {
 		b := strings.TrimRight(c.BaseURL, "/")
-		if !strings.HasPrefix(b, "https://") && !strings.HasPrefix(b, "http://") || strings.ContainsAny(b, "?#") {
-			return fmt.Errorf("resource: DPoP base URL %q is not an http(s) URL without query", c.BaseURL)
+		u, err := url.Parse(b)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || strings.ContainsAny(b, "?#") {
+			return fmt.Errorf("resource: DPoP base URL %q is not an http(s) URL with a host and without query", c.BaseURL)
 		}
 		v.dpopBase = b
 	}

@@ -207,8 +207,10 @@ func TestDPoPBaseURL(t *testing.T) {
 			t.Errorf("base %q, Host %q, htu %q: %d %q", tc.base, tc.host, tc.htu, rec.Code, rec.Header().Get("WWW-Authenticate"))
 		}
 	}
-	if _, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, DPoP: resource.DPoPConfig{BaseURL: "api.example.test"}}); err == nil {
-		t.Error("a base URL without a scheme was accepted")
+	for _, bad := range []string{"api.example.test", "https://", "https://u:p@api.example.test", "https://api.example.test/?x", "ftp://api.example.test"} {
+		if _, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, DPoP: resource.DPoPConfig{BaseURL: bad}}); err == nil {
+			t.Errorf("base URL %q accepted", bad)
+		}
 	}
 }
 
