@@ -111,11 +111,12 @@ const (
 	schemeDPoP   = dpop.TokenType
 )
 
-// credentials reads the one Authorization header: the scheme (Bearer or
-// DPoP, case-insensitive per RFC 9110 §11.1) and the token, which must be
-// a b64token (RFC 6750 §2.1; token68, RFC 9449 §7.1). Tokens in the query
-// or the body are not accepted. Another scheme is no credentials at all
-// (RFC 6750 §3.1: a bare challenge).
+// credentials reads the one Authorization header with
+// accesstoken.ParseAuthorization: the scheme (Bearer or DPoP,
+// case-insensitive per RFC 9110 §11.1) and the token, a b64token (RFC 6750
+// §2.1; token68, RFC 9449 §7.1). Tokens in the query or the body are not
+// accepted. Another scheme is no credentials at all (RFC 6750 §3.1: a bare
+// challenge).
 func credentials(r *http.Request) (scheme, token string, err error) {
 	hs := r.Header.Values("Authorization")
 	if len(hs) == 0 {
@@ -125,7 +126,7 @@ func credentials(r *http.Request) (scheme, token string, err error) {
 		// RFC 9449 §7.2, Figure 19: more than one way in is ambiguous.
 		return "", "", &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one Authorization header"}
 	}
-	s, tok, _ := strings.Cut(hs[0], " ")
+	s, tok, ok := accesstoken.ParseAuthorization(hs[0])
 	switch {
 	case strings.EqualFold(s, schemeBearer):
 		scheme = schemeBearer
@@ -134,30 +135,10 @@ func credentials(r *http.Request) (scheme, token string, err error) {
 	default:
 		return "", "", &Error{Status: http.StatusUnauthorized, Description: "access token required"}
 	}
-	tok = strings.TrimLeft(tok, " ")
-	if !isB64Token(tok) {
+	if !ok {
 		return "", "", &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed Authorization header", dpop: scheme == schemeDPoP}
 	}
 	return scheme, tok, nil
-}
-
-// isB64Token is RFC 6750 §2.1: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~"
-// / "+" / "/" ) *"=", bounded by accesstoken.MaxTokenSize.
-func isB64Token(s string) bool {
-	if s == "" || len(s) > accesstoken.MaxTokenSize {
-		return false
-	}
-	end := strings.TrimRight(s, "=")
-	if end == "" {
-		return false
-	}
-	for i := 0; i < len(end); i++ {
-		c := end[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // checkScheme applies RFC 9449 §7 to a verified token presented with
@@ -168,9 +149,9 @@ func isB64Token(s string) bool {
 // and the proof proves nothing about it.
 func checkScheme(scheme string, c *Claims) error {
 	switch {
-	case scheme == schemeBearer && c.DPoPThumbprint != "":
+	case scheme == schemeBearer && c.DPoPBound():
 		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "DPoP-bound token presented as a bearer token"}
-	case scheme == schemeDPoP && c.DPoPThumbprint == "":
+	case scheme == schemeDPoP && !c.DPoPBound():
 		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "token is not DPoP-bound", dpop: true}
 	}
 	return nil

@@ -33,6 +33,6 @@ func ExampleDPoPConfig() {
 	mux := http.NewServeMux()
 	mux.Handle("GET /orders", v.Middleware(resource.Scopes("orders:read"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		claims, _ := resource.FromContext(r.Context())
-		fmt.Fprintf(w, "hello %s, bound to DPoP key %s\n", claims.ClientID, claims.DPoPThumbprint)
+		fmt.Fprintf(w, "hello %s, bound to DPoP key %s\n", claims.ClientID, claims.DPoPThumbprint())
 	})))
 }

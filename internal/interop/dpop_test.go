@@ -152,7 +152,7 @@ func (w *world) startAPI(cfg resource.DPoPConfig) string {
 	}
 	api := httptest.NewUnstartedServer(v.Middleware(resource.Scopes("read"))(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		c, _ := resource.FromContext(r.Context())
-		json.NewEncoder(rw).Encode(map[string]string{"client_id": c.ClientID, "jkt": c.DPoPThumbprint})
+		json.NewEncoder(rw).Encode(map[string]string{"client_id": c.ClientID, "jkt": c.DPoPThumbprint()})
 	})))
 	api.TLS = &tls.Config{Certificates: []tls.Certificate{w.tlsCert}}
 	api.StartTLS()
