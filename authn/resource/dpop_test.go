@@ -128,6 +128,14 @@ func TestDPoPBoundTokenAtTheAPI(t *testing.T) {
 		t.Fatalf("scheme in lower case, query on the request, htu scheme in upper case: %d", resp.StatusCode)
 	}
 
+	// RFC 9449 §7.2 leaves a bearer token to RFC 6750: a DPoP header beside
+	// an unbound Bearer token is ignored (not checked, nothing spent).
+	unbound := w.mint("", "")
+	if resp := w.send("GET", read, "Bearer "+unbound, "not even a JWT"); resp.StatusCode != 200 {
+		t.Fatalf("unbound bearer token with a stray DPoP header: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	challenge(t, "unbound token with the DPoP scheme", w.send("GET", read, "DPoP "+unbound, proof(t, p, "GET", read, unbound, "")), 401, "DPoP", "invalid_token")
+
 	reused := proof(t, p, "GET", read, tok, "")
 	if resp := w.send("GET", read, auth, reused); resp.StatusCode != 200 {
 		t.Fatalf("first use of a proof: %d", resp.StatusCode)
