@@ -249,8 +249,15 @@ func TestDPoPNonceAtTheAPI(t *testing.T) {
 		t.Fatalf("DPoP-Nonce %q", n)
 	}
 	challenge(t, "a made-up nonce", w.send("GET", read, "DPoP "+tok, proof(t, p, "GET", read, tok, "made-up")), 401, "DPoP", "use_dpop_nonce")
-	if resp := w.send("GET", read, "DPoP "+tok, proof(t, p, "GET", read, tok, n)); resp.StatusCode != 200 {
-		t.Fatalf("proof with the nonce: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	for _, path := range []string{"/read", "/echo"} {
+		resp := w.send("GET", w.api+path, "DPoP "+tok, proof(t, p, "GET", w.api+path, tok, n))
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: proof with the nonce: %d %q", path, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+		// §9: a fresh nonce with the answer, for the next proof.
+		if next := resp.Header.Get("DPoP-Nonce"); !nonces.Valid(next, time.Now()) {
+			t.Fatalf("%s: accepted request answered with DPoP-Nonce %q", path, next)
+		}
 	}
 }
 

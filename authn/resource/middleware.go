@@ -89,6 +89,16 @@ func (g *Guard) Check(r *http.Request) (*Claims, error) {
 	return claims, nil
 }
 
+// Accepted adds to the response of a request Check accepted what it
+// carries: with DPoP nonces on, a fresh DPoP-Nonce for a DPoP-bound token,
+// so the client's next proof has one without a use_dpop_nonce round trip
+// (RFC 9449 §9, as §8.2 for the token endpoint).
+func (g *Guard) Accepted(w http.ResponseWriter, claims *Claims) {
+	if n := g.v.cfg.DPoP.Nonces; n != nil && claims.DPoPBound() {
+		w.Header().Set(dpop.NonceHeader, n.Nonce(time.Now()))
+	}
+}
+
 // Refuse answers a request Check refused, per RFC 6750 §3, and logs why.
 func (g *Guard) Refuse(w http.ResponseWriter, r *http.Request, err error) { g.v.writeError(w, r, err) }
 
@@ -117,6 +127,7 @@ func (v *Verifier) Middleware(opts ...Option) func(http.Handler) http.Handler {
 				g.Refuse(w, r, err)
 				return
 			}
+			g.Accepted(w, claims)
 			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), claims)))
 		})
 	}
