@@ -115,6 +115,7 @@ func (s *Server) spendProof(ctx context.Context, clientID string, p *dpop.Proof)
 	err := s.dpop.Spend(ctx, "dpop:"+clientID, p)
 	switch {
 	case err == nil:
+		s.dpop.Admit(p) // an authenticated client's key: its next proofs verify faster
 		return nil
 	case errors.Is(err, dpop.ErrInvalidProof):
 		return oauthErr(http.StatusBadRequest, "invalid_dpop_proof", "invalid DPoP proof", err)

@@ -378,3 +378,34 @@ func TestSpendOwners(t *testing.T) {
 		t.Fatal("none allowed")
 	}
 }
+
+// TestAdmitTables: after Admit, proofs by the key verify with its table —
+// good ones pass, a signature by another key under its jwk, a tampered
+// payload and a replay are still refused.
+func TestAdmitTables(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_800_000_000, 0)
+	k, other := ecKey(t), ecKey(t)
+	v, _ := dpop.NewVerifier(dpop.WithReplay(memReplay()), dpop.WithClock(func() time.Time { return now }))
+	first := craft(t, k, jose.ES256, nil, with(goodClaims(now), "jti", "t0"))
+	p, err := v.Verify(context.Background(), []string{first}, "POST", endpoint, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Admit(p)
+	for i := range 3 {
+		c := with(goodClaims(now), "jti", "t"+string(rune('1'+i)))
+		if _, err := v.Verify(context.Background(), []string{craft(t, k, jose.ES256, nil, c)}, "POST", endpoint, ""); err != nil {
+			t.Fatalf("admitted key: %v", err)
+		}
+	}
+	forged := craft(t, k, jose.ES256, nil, with(goodClaims(now), "jti", "f1"))
+	otherSig := craft(t, other, jose.ES256, map[string]any{"jwk": json.RawMessage(mustJSON(jose.JSONWebKey{Key: k.Public()}))}, with(goodClaims(now), "jti", "f2"))
+	parts, fparts := strings.Split(forged, "."), strings.Split(craft(t, k, jose.ES256, nil, with(goodClaims(now), "htm", "GET")), ".")
+	tampered := parts[0] + "." + fparts[1] + "." + parts[2]
+	for name, s := range map[string]string{"signed by another key": otherSig, "tampered payload": tampered, "replay": first} {
+		if _, err := v.Verify(context.Background(), []string{s}, "POST", endpoint, ""); !errors.Is(err, dpop.ErrInvalidProof) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package dpop
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -9,9 +11,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tokenbroker/tokenbroker/authn/internal/jws"
+	"github.com/tokenbroker/tokenbroker/internal/es256"
 )
 
 // ReplayCache remembers the proof jtis already used (RFC 9449 §11.1), for
@@ -41,6 +47,54 @@ type Verifier struct {
 	replay  ReplayCache
 	nonces  NonceSource
 	now     func() time.Time
+	// tables verify ES256 proofs by keys admitted (Admit) faster than
+	// crypto/ecdsa: a client keeps its DPoP key across requests. They are
+	// keyed by the key's pointer, so admitted holds the one pointer per
+	// thumbprint that a proof's freshly parsed key is swapped for.
+	tables   es256.Tables
+	admitted admittedKeys
+}
+
+// admittedKeys maps the thumbprints of admitted keys to the key each
+// table was built for: at most maxAdmitted, started afresh every
+// admittedEpoch (as es256.Tables is).
+type admittedKeys struct {
+	mu    sync.Mutex
+	m     map[string]*ecdsa.PublicKey
+	epoch time.Time
+}
+
+const (
+	maxAdmitted   = 64
+	admittedEpoch = 10 * time.Minute
+)
+
+func (a *admittedKeys) get(jkt string, now time.Time) *ecdsa.PublicKey {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if now.Sub(a.epoch) > admittedEpoch {
+		a.m, a.epoch = nil, now
+	}
+	return a.m[jkt]
+}
+
+func (a *admittedKeys) put(jkt string, k *ecdsa.PublicKey, now time.Time) *ecdsa.PublicKey {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if now.Sub(a.epoch) > admittedEpoch {
+		a.m, a.epoch = nil, now
+	}
+	if held := a.m[jkt]; held != nil {
+		return held
+	}
+	if len(a.m) >= maxAdmitted {
+		return nil
+	}
+	if a.m == nil {
+		a.m = map[string]*ecdsa.PublicKey{}
+	}
+	a.m[jkt] = k
+	return k
 }
 
 // VerifierOption configures NewVerifier.
@@ -203,9 +257,24 @@ func (v *Verifier) check(values []string, htm string, htus []string, accessToken
 	if _, err := algFor(jwk.Key, jose.SignatureAlgorithm(h.Algorithm)); err != nil {
 		return nil, fmt.Errorf("proof key does not fit its alg: %w", err)
 	}
-	// §4.3 item 6: the signature, by the key in jwk.
-	payload, err := tok.Verify(jwk.Key)
+	jkt, err := Thumbprint(jwk)
 	if err != nil {
+		return nil, err
+	}
+	// §4.3 item 6: the signature, by the key in jwk — with the key's table
+	// when Admit built one (the same thumbprint is the same key), else by
+	// go-jose.
+	var key any = jwk.Key
+	if held := v.admitted.get(jkt, now); held != nil {
+		key = held
+	}
+	var payload []byte
+	if ok, handled := jws.VerifyES256(&v.tables, raw, tok, key, now); handled {
+		if !ok {
+			return nil, errors.New("proof signature does not verify with its jwk")
+		}
+		payload = tok.UnsafePayloadWithoutVerification()
+	} else if payload, err = tok.Verify(jwk.Key); err != nil {
 		return nil, errors.New("proof signature does not verify with its jwk")
 	}
 	c, iat, err := parseClaims(payload)
@@ -221,7 +290,9 @@ func (v *Verifier) check(values []string, htm string, htus []string, accessToken
 	if err != nil {
 		return nil, fmt.Errorf("proof htu: %w", err)
 	}
-	if !slices.ContainsFunc(htus, func(u string) bool { n, err := normalizeURI(u); return err == nil && n == got }) {
+	// The same string normalizes the same: most clients send the URI as
+	// configured, and only the others cost a second parse.
+	if !slices.Contains(htus, stripQuery(*c.HTU)) && !slices.ContainsFunc(htus, func(u string) bool { n, err := normalizeURI(u); return err == nil && n == got }) {
 		return nil, fmt.Errorf("proof htu %.80q is not this endpoint", *c.HTU)
 	}
 	// §4.3 item 11: iat within an acceptable window (§11.1).
@@ -237,10 +308,6 @@ func (v *Verifier) check(values []string, htm string, htus []string, accessToken
 			return nil, errors.New("proof ath does not match the access token")
 		}
 	}
-	jkt, err := Thumbprint(jwk)
-	if err != nil {
-		return nil, err
-	}
 	p := &Proof{
 		JKT: jkt, JTI: *c.JTI, IssuedAt: iat, HTM: *c.HTM, HTU: got, Algorithm: h.Algorithm, Key: jwk,
 		// remembered while any replica could still accept it by its iat
@@ -254,6 +321,26 @@ func (v *Verifier) check(values []string, htm string, htus []string, accessToken
 		return nil, ErrUseNonce
 	}
 	return p, nil
+}
+
+// Admit lets the next proofs by p's key (a P-256 key) verify with a
+// precomputed table (internal/es256, about 40 instead of 70 µs). Call it only
+// once the proof's sender is known to be legitimate — at the token endpoint
+// after client authentication and Spend — so that nobody without
+// credentials can make the Verifier build tables (at most 64 at a time,
+// renewed every 10 minutes).
+func (v *Verifier) Admit(p *Proof) {
+	if p == nil || p.Key == nil {
+		return
+	}
+	k, ok := p.Key.Key.(*ecdsa.PublicKey)
+	if !ok || k.Curve != elliptic.P256() {
+		return
+	}
+	now := v.now()
+	if held := v.admitted.put(p.JKT, k, now); held != nil {
+		v.tables.Admit(held, now)
+	}
 }
 
 // privateMembers are JWK members that carry private or symmetric key

@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -39,5 +40,11 @@ func TestSelfUpdateKeepsDPoP(t *testing.T) {
 	}
 	if r, err := reg.SelfUpdate(ctx, "opt", &backends.Client{}); err != nil || r.Client.DPoPBoundAccessTokens {
 		t.Fatalf("a requirement the client chose itself, within a ceiling without it, can be dropped again: %v, %+v", err, r)
+	}
+	// One binding per token: a record cannot require both.
+	_, err = reg.Create(ctx, &backends.Client{ClientID: "both", Scope: "read", DPoPBoundAccessTokens: true, TLSClientCertificateBoundAccessTokens: true})
+	var me *registry.MetadataError
+	if !errors.As(err, &me) || me.Field != "dpop_bound_access_tokens" {
+		t.Fatalf("both requirements: %v", err)
 	}
 }

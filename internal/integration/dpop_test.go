@@ -356,3 +356,34 @@ func TestDPoPTwoReplicasOnRedis(t *testing.T) {
 	resp, b := e1.post(ccForm, proofHeader(basic("c", secret), proof))
 	e1.refused(resp, b, "invalid_dpop_proof", mark, "replayed")
 }
+
+// TestDPoPRegistration: RFC 9449 §5.2 through RFC 7591/7592 — a client
+// registers dpop_bound_access_tokens, its own update cannot drop it (the
+// ceiling), a case variant or a string is refused, and the requirement is
+// enforced at /token.
+func TestDPoPRegistration(t *testing.T) {
+	e := newEnv(t)
+	resp, b := e.reg("POST", broker.PathRegister, e.regToken, map[string]any{"scope": "read", "dpop_bound_access_tokens": true})
+	if resp.StatusCode != 201 || b["dpop_bound_access_tokens"] != true {
+		t.Fatalf("register: %d %v", resp.StatusCode, b)
+	}
+	id, secret, rat := b["client_id"].(string), b["client_secret"].(string), b["registration_access_token"].(string)
+	if status, code, body := e.putMeta(id, rat, map[string]any{"scope": "read", "dpop_bound_access_tokens": false}); status != 200 || body["dpop_bound_access_tokens"] != true {
+		t.Fatalf("self-update dropping DPoP: %d %s %v", status, code, body)
+	}
+	for name, body := range map[string]string{
+		"case variant":  `{"scope":"read","dpop_bound_access_tokens":true,"DPoP_Bound_Access_Tokens":false}`,
+		"a string":      `{"scope":"read","dpop_bound_access_tokens":"false"}`,
+		"both bindings": `{"scope":"read","dpop_bound_access_tokens":true,"tls_client_certificate_bound_access_tokens":true}`,
+	} {
+		if resp, b := e.reg("POST", broker.PathRegister, e.regToken, body); resp.StatusCode != 400 || b["error"] != "invalid_client_metadata" {
+			t.Fatalf("%s: %d %v", name, resp.StatusCode, b)
+		}
+	}
+	mark := len(e.logs.String())
+	resp, b = e.post(ccForm, basic(id, secret))
+	e.refused(resp, b, "invalid_dpop_proof", mark, "dpop_bound_access_tokens")
+	if resp, b := e.post(ccForm, proofHeader(basic(id, secret), e.proof(prover(t, dpopKey(t)), e.issuer+broker.PathToken, ""))); resp.StatusCode != 200 || b["token_type"] != "DPoP" {
+		t.Fatalf("with a proof: %d %v", resp.StatusCode, b)
+	}
+}
