@@ -210,6 +210,9 @@ func (v *Verifier) checkBindings(ctx context.Context, r *http.Request, token str
 		// it is the server's trouble, not the request's.
 		return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "cannot check the DPoP proof now", dpop: true, cause: err}
 	}
+	// The key is bound to a token our issuer signed, and proved itself: its
+	// next proofs may verify with a precomputed table (dpop.Verifier.Admit).
+	v.proofs.Admit(proof)
 	return nil
 }
 
