@@ -39,7 +39,7 @@ type received struct {
 // parseClaims reads a proof's payload; every claim has the type RFC 9449
 // §4.2 gives it, and the required ones are present.
 func parseClaims(payload []byte) (*received, time.Time, error) {
-	if err := checkJSON(payload); err != nil {
+	if err := checkJSON(payload, nil); err != nil {
 		return nil, time.Time{}, fmt.Errorf("claims: %w", err)
 	}
 	var r received
@@ -73,15 +73,17 @@ func parseClaims(payload []byte) (*received, time.Time, error) {
 // checkJSON refuses what two JSON parsers could read differently: a value
 // that is not one object, a member name twice in one object (also when the
 // two differ only in case: encoding/json would match either), and nesting
-// deeper than maxDepth.
-func checkJSON(b []byte) error {
+// deeper than maxDepth. visit, when set, sees each top-level member name
+// and, for a member whose value is an object, each of that object's member
+// names (inner != ""), in one pass.
+func checkJSON(b []byte, visit func(outer, inner string) error) error {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
 	t, err := d.Token()
 	if err != nil || t != json.Delim('{') {
 		return errors.New("not a JSON object")
 	}
-	if err := checkObject(d, 1); err != nil {
+	if err := checkObject(d, 1, "", visit); err != nil {
 		return err
 	}
 	if _, err := d.Token(); err != io.EOF {
@@ -90,8 +92,9 @@ func checkJSON(b []byte) error {
 	return nil
 }
 
-// checkObject reads the members of an object whose '{' was read.
-func checkObject(d *json.Decoder, depth int) error {
+// checkObject reads the members of an object whose '{' was read; outer is
+// the top-level member it is the value of ("" for the top level itself).
+func checkObject(d *json.Decoder, depth int, outer string, visit func(outer, inner string) error) error {
 	seen := map[string]bool{}
 	for {
 		t, err := d.Token()
@@ -107,13 +110,26 @@ func checkObject(d *json.Decoder, depth int) error {
 			return fmt.Errorf("member %.40q appears twice", name)
 		}
 		seen[fold] = true
-		if err := checkValue(d, depth); err != nil {
+		if visit != nil && depth <= 2 {
+			o, in := name, ""
+			if depth == 2 {
+				o, in = outer, name
+			}
+			if err := visit(o, in); err != nil {
+				return err
+			}
+		}
+		next := ""
+		if depth == 1 {
+			next = name
+		}
+		if err := checkValue(d, depth, next, visit); err != nil {
 			return err
 		}
 	}
 }
 
-func checkValue(d *json.Decoder, depth int) error {
+func checkValue(d *json.Decoder, depth int, outer string, visit func(outer, inner string) error) error {
 	t, err := d.Token()
 	if err != nil {
 		return errors.New("malformed JSON")
@@ -124,10 +140,13 @@ func checkValue(d *json.Decoder, depth int) error {
 			return fmt.Errorf("nested deeper than %d", maxDepth)
 		}
 		if t == json.Delim('{') {
-			return checkObject(d, depth+1)
+			if outer == "" {
+				visit = nil // only the top level and its objects' members are visited
+			}
+			return checkObject(d, depth+1, outer, visit)
 		}
 		for d.More() {
-			if err := checkValue(d, depth+1); err != nil {
+			if err := checkValue(d, depth+1, "", nil); err != nil {
 				return err
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/http/httptest"
+	"time"
 
 	"github.com/tokenbroker/tokenbroker/authn/dpop"
 )
@@ -23,4 +24,16 @@ func ExampleNewProver() {
 	got, err := v.Verify(context.Background(), r.Header.Values(dpop.HeaderName), r.Method, dpop.HTU(r, ""), "")
 	fmt.Println(err == nil, got.JKT == p.JKT())
 	// Output: true true
+}
+
+func ExampleNewNonces() {
+	// The same key on every replica (dpop.nonce_key_file): any of them
+	// accepts a nonce another issued (RFC 9449 §8).
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	a, _ := dpop.NewNonces(key, 5*time.Minute)
+	b, _ := dpop.NewNonces(key, 5*time.Minute)
+	now := time.Now()
+	fmt.Println(b.Valid(a.Nonce(now), now), b.Valid(a.Nonce(now.Add(-10*time.Minute)), now))
+	// Output: true false
 }

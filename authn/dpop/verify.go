@@ -6,7 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -347,32 +346,25 @@ func (v *Verifier) Admit(p *Proof) {
 // material (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2).
 var privateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
-// checkHeader reads the protected header before go-jose does: one JSON
-// object without duplicate members, a jwk without private members, and no
-// crit or b64 (RFC 7515 §4.1.11, RFC 7797: nothing a proof needs).
+// checkHeader reads the protected header before go-jose does, in one pass:
+// one JSON object without duplicate members, a jwk without private members,
+// and no crit or b64 (RFC 7515 §4.1.11, RFC 7797: nothing a proof needs).
 func checkHeader(seg string) error {
 	b, err := base64.RawURLEncoding.DecodeString(seg)
 	if err != nil {
 		return errors.New("proof header is not base64url")
 	}
-	if err := checkJSON(b); err != nil {
-		return fmt.Errorf("proof header: %w", err)
-	}
-	var h struct {
-		JWK  map[string]json.RawMessage `json:"jwk"`
-		Crit json.RawMessage            `json:"crit"`
-		B64  json.RawMessage            `json:"b64"`
-	}
-	if err := json.Unmarshal(b, &h); err != nil {
-		return errors.New("proof header is malformed")
-	}
-	if h.Crit != nil || h.B64 != nil {
-		return errors.New("proof header with crit or b64")
-	}
-	for _, m := range privateMembers {
-		if _, ok := h.JWK[m]; ok {
+	err = checkJSON(b, func(outer, inner string) error {
+		switch {
+		case inner == "" && (outer == "crit" || outer == "b64"):
+			return errors.New("proof header with crit or b64")
+		case outer == "jwk" && slices.Contains(privateMembers, inner):
 			return errors.New("proof jwk holds private key material")
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("proof header: %w", err)
 	}
 	return nil
 }

@@ -216,6 +216,38 @@ func TestDPoPBadProofSpendsNoCredential(t *testing.T) {
 	if resp.StatusCode != 200 || b["token_type"] != "DPoP" {
 		t.Fatalf("the assertion a bad proof came with was spent: %d %v", resp.StatusCode, b)
 	}
+	// The other way round: a good proof (stolen, say) with bad credentials
+	// is refused and its jti not spent — nobody without credentials burns a
+	// client's proofs or fills its share.
+	secret := e.client(&backends.Client{ClientID: "s", Scope: "read"})
+	proof := e.proof(prover(t, k), e.issuer+broker.PathToken, "")
+	if resp, _ := e.post(ccForm, proofHeader(basic("s", "wrong"), proof)); resp.StatusCode != 401 {
+		t.Fatalf("wrong secret: %d", resp.StatusCode)
+	}
+	if resp, b := e.post(ccForm, proofHeader(basic("s", secret), proof)); resp.StatusCode != 200 {
+		t.Fatalf("a refused request spent the proof's jti: %d %v", resp.StatusCode, b)
+	}
+}
+
+// TestDPoPJTIShare: each client holds at most its share of live proof jtis
+// (shared_state.max_jtis_per_client); one that fills it has its own proofs
+// refused, nobody else's.
+func TestDPoPJTIShare(t *testing.T) {
+	e := newEnv(t, func(c *broker.Config, _ *cache.Options) { c.DPoP.MaxJTIsPerClient = 2 })
+	a := e.client(&backends.Client{ClientID: "a", Scope: "read"})
+	b := e.client(&backends.Client{ClientID: "b", Scope: "read"})
+	p := prover(t, dpopKey(t))
+	for range 2 {
+		if resp, body := e.post(ccForm, proofHeader(basic("a", a), e.proof(p, e.issuer+broker.PathToken, ""))); resp.StatusCode != 200 {
+			t.Fatalf("within the share: %d %v", resp.StatusCode, body)
+		}
+	}
+	mark := len(e.logs.String())
+	resp, body := e.post(ccForm, proofHeader(basic("a", a), e.proof(p, e.issuer+broker.PathToken, "")))
+	e.refused(resp, body, "invalid_dpop_proof", mark, "share of the replay cache")
+	if resp, body := e.post(ccForm, proofHeader(basic("b", b), e.proof(p, e.issuer+broker.PathToken, ""))); resp.StatusCode != 200 {
+		t.Fatalf("another client after a full share: %d %v", resp.StatusCode, body)
+	}
 }
 
 // TestDPoPBindingRule: exactly one binding (docs/dpop.md). An mTLS client
@@ -322,7 +354,7 @@ func pad32(b []byte) []byte {
 // the other (RFC 9449 §11.1, the shared state on real Redis), and a nonce
 // one replica served is accepted by the other (the shared nonce key).
 func TestDPoPTwoReplicasOnRedis(t *testing.T) {
-	addr, _ := statetest.StartRedis(t)
+	addr, stopRedis := statetest.StartRedis(t)
 	shared := state.NewRedis(redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1}), "tb:")
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
@@ -355,6 +387,20 @@ func TestDPoPTwoReplicasOnRedis(t *testing.T) {
 	mark := len(e1.logs.String())
 	resp, b := e1.post(ccForm, proofHeader(basic("c", secret), proof))
 	e1.refused(resp, b, "invalid_dpop_proof", mark, "replayed")
+	// Redis down: a proof's jti cannot be recorded, so no token (fail
+	// closed), while the same client without DPoP is unaffected.
+	_, nonce = func() (*http.Response, string) {
+		r, _ := e1.post(ccForm, proofHeader(basic("c", secret), e1.proof(p, htu, "")))
+		return r, r.Header.Get("DPoP-Nonce")
+	}()
+	stopRedis()
+	resp, b = e1.post(ccForm, proofHeader(basic("c", secret), e1.proof(p, htu, nonce)))
+	if resp.StatusCode != 503 || b["error"] != "temporarily_unavailable" || b["access_token"] != nil {
+		t.Fatalf("Redis down: %d %v", resp.StatusCode, b)
+	}
+	if resp, b := e1.post(ccForm, basic("c", secret)); resp.StatusCode != 200 {
+		t.Fatalf("Redis down, no DPoP: %d %v", resp.StatusCode, b)
+	}
 }
 
 // TestDPoPRegistration: RFC 9449 §5.2 through RFC 7591/7592 — a client
