@@ -16,7 +16,7 @@ import (
 
 // SupportedMethods are the client authentication methods this build can
 // register; the CLI and the registry validate against them.
-var SupportedMethods = []string{backends.AuthClientSecretBasic, backends.AuthClientSecretPost, backends.AuthPrivateKeyJWT, backends.AuthTLSClient, backends.AuthSelfSignedTLSClient}
+var SupportedMethods = []string{backends.AuthClientSecretBasic, backends.AuthClientSecretPost, backends.AuthPrivateKeyJWT, backends.AuthTLSClient, backends.AuthSelfSignedTLSClient, backends.AuthFederatedJWT}
 
 // OpenStore opens the configured backend (any kind a backend package
 // registered with backends.Register): the one way to open one, for the

@@ -134,6 +134,9 @@ func settings(fc *config.Config, logOut io.Writer) (*wiring, error) {
 			bad(err)
 		}
 	}
+	if _, err := federationTemplates(fc); err != nil {
+		bad(err)
+	}
 	w.cacheOpt = cache.Options{TTL: time.Duration(fc.Cache.TTL), StaleWindow: time.Duration(fc.Cache.StaleWindow), MaxEntries: fc.Cache.MaxEntries, Logger: log}
 	return w, errors.Join(errs...)
 }
@@ -305,6 +308,9 @@ func (w *wiring) load(ctx context.Context) error {
 	} else {
 		w.closers = append(w.closers, m)
 		w.signing, w.cfg.Signing = m, m
+	}
+	if err := w.loadFederation(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

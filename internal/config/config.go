@@ -107,6 +107,8 @@ type Config struct {
 			Prefix       string   `yaml:"prefix"`
 		} `yaml:"redis"`
 	} `yaml:"shared_state"`
+	// Federation: federated issuers and client templates (federation.go).
+	Federation Federation `yaml:"federation"`
 	// DPoP tunes RFC 9449 proofs at the token endpoint (always offered).
 	DPoP struct {
 		ProofMaxAge   Duration `yaml:"proof_max_age"`

@@ -41,6 +41,7 @@ func (c *Config) SetDefaults() {
 	if c.MTLS.Listen != "" && c.MTLS.BaseURL == "" {
 		c.MTLS.BaseURL = "https://" + c.MTLS.Listen
 	}
+	c.Federation.setDefaults()
 	if c.DPoP.Nonces && c.DPoP.NonceLifetime == 0 {
 		c.DPoP.NonceLifetime = Duration(DefaultDPoPNonceLifetime)
 	}
@@ -115,6 +116,7 @@ func (c *Config) Validate() error {
 		bad("shared_state.max_revocations_per_client", "must not be negative")
 	}
 	errs = append(errs, c.validateRates()...)
+	errs = append(errs, c.validateFederation()...)
 	if c.Assertions.MaxLifetime < 0 || time.Duration(c.Assertions.MaxLifetime) > time.Hour {
 		bad("assertions.max_lifetime", "must be between 0 and 1h")
 	}
