@@ -136,7 +136,7 @@ func TestStartupCheckNamesKeyAndPermission(t *testing.T) {
 		{"no kms:Sign", func(srv *kmstest.Server) { srv.Deny("Sign") }, []string{"kms:Sign", "arn:aws:kms:"}},
 		{"no kms:GetPublicKey", func(srv *kmstest.Server) { srv.Deny("GetPublicKey") }, []string{"kms:GetPublicKey", "arn:aws:kms:"}},
 		{"no kms:DescribeKey", func(srv *kmstest.Server) { srv.Deny("DescribeKey") }, []string{"kms:DescribeKey", "alias/tb"}},
-		{"missing alias", func(srv *kmstest.Server) {}, []string{"alias/other", "not found", "keys rotate"}},
+		{"missing alias, no kms:CreateKey", func(srv *kmstest.Server) { srv.Deny("CreateKey") }, []string{"alias/other", "not found", "kms:CreateKey", "keys rotate"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -144,7 +144,7 @@ func TestStartupCheckNamesKeyAndPermission(t *testing.T) {
 			createKey(t, srv, "ECC_NIST_P256", "alias/tb")
 			tc.setup(srv)
 			key := "alias/tb"
-			if tc.name == "missing alias" {
+			if strings.HasPrefix(tc.name, "missing alias") {
 				key = "alias/other"
 			}
 			_, err := open(t, srv, "ES256", key).Ensure(ctx)
@@ -189,11 +189,11 @@ func TestRotationPublishesBeforeUse(t *testing.T) {
 	var clk clock
 	srv.SetClock(clk.Now)
 	m := open(t, srv, "ES256", "alias/tb", func(s *awskms.Settings) { s.Now = clk.Now })
-	if _, err := m.Ensure(ctx); err == nil {
-		t.Fatal("Ensure passed without a key")
+	if created, err := m.Ensure(ctx); err != nil || !created { // the first key, and the alias
+		t.Fatalf("Ensure = %v, %v", created, err)
 	}
-	if err := m.Rotate(ctx, false); err != nil { // the first key
-		t.Fatal(err)
+	if created, err := m.Ensure(ctx); err != nil || created {
+		t.Fatalf("second Ensure = %v, %v", created, err)
 	}
 	first, err := m.SigningSet(ctx)
 	if err != nil || len(first.Published) != 1 {

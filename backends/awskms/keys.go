@@ -194,14 +194,19 @@ func (s *Source) SigningSet(ctx context.Context) (*signing.Set, error) {
 // Ensure is the start-up check: the key exists and is enabled
 // (DescribeKey), its public key fits the algorithm (GetPublicKey), and one
 // Sign verifies against it. Each failure names the key and, when refused,
-// the permission missing. It never creates a key: "tokenbroker keys
-// rotate" does (created is always false).
-func (s *Source) Ensure(ctx context.Context) (bool, error) {
+// the permission missing. When Key is an alias that does not exist yet, it
+// creates the first key and the alias (kms:CreateKey, kms:CreateAlias: a
+// serving role without them is told to run "tokenbroker keys rotate").
+func (s *Source) Ensure(ctx context.Context) (created bool, err error) {
 	md, err := s.describe(ctx, s.set.Key)
-	if err != nil {
-		if errors.Is(err, backends.ErrNotFound) && s.previous != "" {
-			return false, fmt.Errorf("%w (create the first key with \"tokenbroker keys rotate\", or aws kms create-key and create-alias)", err)
+	if errors.Is(err, backends.ErrNotFound) && s.previous != "" {
+		if _, cerr := s.createKey(ctx, s.alg.newSpec, s.set.Key, true); cerr != nil {
+			return false, fmt.Errorf("%w; creating the first key: %w (create it with \"tokenbroker keys rotate\" under a role that may, or with aws kms create-key and create-alias)", err, cerr)
 		}
+		created = true
+		md, err = s.describe(ctx, s.set.Key)
+	}
+	if err != nil {
 		return false, err
 	}
 	switch md.KeyState {
@@ -218,16 +223,16 @@ func (s *Source) Ensure(ctx context.Context) (bool, error) {
 	probe := sha256.Sum256([]byte("tokenbroker start-up check"))
 	sig, err := set.Active.(*signer).signDigest(ctx, probe[:])
 	if err != nil {
-		return false, fmt.Errorf("awskms: start-up Sign: %w", err)
+		return created, fmt.Errorf("awskms: start-up Sign: %w", err)
 	}
 	for _, p := range set.Published {
 		if p.KID == set.Active.KeyID() {
 			if err := verify(s.o.Alg, p.Key, probe[:], sig); err != nil {
-				return false, fmt.Errorf("awskms: key %s: the start-up signature does not verify: %w", set.Active.KeyID(), err)
+				return created, fmt.Errorf("awskms: key %s: the start-up signature does not verify: %w", set.Active.KeyID(), err)
 			}
 		}
 	}
-	return false, nil
+	return created, nil
 }
 
 // Rotate creates a key (of the spec the current one has) and moves the
