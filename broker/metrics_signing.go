@@ -30,7 +30,9 @@ func (m *Metrics) SignCall(source string, d time.Duration, outcome string) {
 }
 
 // Queued implements signing.Observer.
-func (m *Metrics) Queued(source string, delta int) { m.signQueue.WithLabelValues(source).Add(float64(delta)) }
+func (m *Metrics) Queued(source string, delta int) {
+	m.signQueue.WithLabelValues(source).Add(float64(delta))
+}
 
 // Refused implements signing.Observer.
 func (m *Metrics) Refused(source, reason string) { m.signRefused.WithLabelValues(source, reason).Inc() }
