@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -61,9 +62,19 @@ type alias struct {
 // New starts the endpoint on loopback; requests must be signed (SigV4)
 // with accessKey and secretKey for region.
 func New(accessKey, secretKey, region string) *Server {
+	return NewOn(nil, accessKey, secretKey, region)
+}
+
+// NewOn is New on ln (nil: a free loopback port).
+func NewOn(ln net.Listener, accessKey, secretKey, region string) *Server {
 	s := &Server{region: region, keys: map[string]*key{}, aliases: map[string]*alias{}, calls: map[string]int{}, denied: map[string]bool{}, now: time.Now}
 	s.verifier = sigv4check.Verifier{AccessKey: accessKey, SecretKey: secretKey, Region: region, Service: "kms"}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	if ln != nil {
+		s.srv.Listener.Close()
+		s.srv.Listener = ln
+	}
+	s.srv.Start()
 	s.URL = s.srv.URL
 	return s
 }
