@@ -99,7 +99,7 @@ func verifyWithJWX(t *testing.T, e *env, tok string) {
 	}
 }
 
-// KMS throttling reaches the token endpoint as 503 temporarily_unavailable
+// A malformed KMS signature and KMS throttling reach the token endpoint as 503 temporarily_unavailable
 // with Retry-After — no token, no 500, no hang — and recovers by itself:
 // every client that retries after Retry-After gets its token, each one
 // verifying, and the metrics count the throttles.
@@ -111,8 +111,15 @@ func TestKMSThrottlingIs503ThenRecovers(t *testing.T) {
 	e := newEnv(t, opt)
 	secret := e.client(&backends.Client{ClientID: "kms-throttled", Scope: "read"})
 
-	srv.ThrottleFor(time.Hour)
+	// A malformed signature from KMS (a failing endpoint) is never a token.
+	srv.CorruptSignatures(1)
 	r, err := requestToken(e, "kms-throttled", secret)
+	if err != nil || r.status != http.StatusServiceUnavailable || r.body["error"] != "temporarily_unavailable" || r.body["access_token"] != nil || r.retryAfter == "" {
+		t.Fatalf("malformed KMS signature: %v %d %v", err, r.status, r.body)
+	}
+
+	srv.ThrottleFor(time.Hour)
+	r, err = requestToken(e, "kms-throttled", secret)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -326,3 +326,28 @@ func TestBoundedConcurrency(t *testing.T) {
 		t.Errorf("%d signatures, %d KMS calls", ok.Load(), srv.Calls("Sign"))
 	}
 }
+
+// A KMS answer that is not a well-formed signature of the key's size is
+// refused as unavailable: never handed out as a token's signature.
+func TestMalformedSignatureRefused(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ alg, spec string }{{"ES256", "ECC_NIST_P256"}, {"RS256", "RSA_2048"}} {
+		t.Run(tc.alg, func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t)
+			createKey(t, srv, tc.spec, "alias/tb")
+			m := open(t, srv, tc.alg, "alias/tb")
+			set, err := m.SigningSet(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.CorruptSignatures(1)
+			if sig, err := set.Active.Sign(context.Background(), []byte("x")); !errors.Is(err, signing.ErrUnavailable) {
+				t.Fatalf("corrupt signature: %x, %v", sig, err)
+			}
+			if _, err := set.Active.Sign(context.Background(), []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -91,7 +91,7 @@ func (g *gate) acquire(ctx context.Context, deadline time.Time) (func(), error) 
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, ctx.Err()
+			return nil, &signing.UnavailableError{RetryAfter: time.Second, Err: ctx.Err()}
 		}
 	}
 	t := time.NewTimer(max(deadline.Sub(g.now()), 0))
@@ -103,6 +103,6 @@ func (g *gate) acquire(ctx context.Context, deadline time.Time) (func(), error) 
 		g.obs.Refused(SigningSource, "deadline")
 		return nil, unavailable(time.Second, "no KMS signing slot within the queue wait")
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, &signing.UnavailableError{RetryAfter: time.Second, Err: ctx.Err()}
 	}
 }

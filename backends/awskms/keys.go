@@ -185,6 +185,9 @@ func (s *Source) SigningSet(ctx context.Context) (*signing.Set, error) {
 		}
 		if k.arn == v.active {
 			set.Active = &signer{s: s, arn: k.arn, kid: p.kid}
+			if rk, ok := p.key.(*rsa.PublicKey); ok {
+				set.Active.(*signer).size = rk.Size()
+			}
 		}
 		set.Published = append(set.Published, signing.PublicKey{KID: p.kid, Alg: s.o.Alg, Key: p.key})
 	}

@@ -23,6 +23,7 @@ import (
 type signer struct {
 	s        *Source
 	arn, kid string
+	size     int // an RSA signature's length (the modulus'), 0 for ECDSA
 }
 
 var _ signing.Signer = (*signer)(nil)
@@ -63,6 +64,9 @@ func (g *signer) signDigest(ctx context.Context, digest []byte) ([]byte, error) 
 			s.obs.SignCall(SigningSource, elapsed, "ok")
 			s.gate.succeeded()
 			if !s.alg.ecdsaDER {
+				if len(out.Signature) != g.size { // RFC 8017 §8.1.1, §8.2.1: exactly k octets
+					return nil, &signing.UnavailableError{RetryAfter: time.Second, Err: fmt.Errorf("awskms: key %s: %d-byte RSA signature from KMS, want %d", g.arn, len(out.Signature), g.size)}
+				}
 				return out.Signature, nil
 			}
 			sig, err := joseES256(out.Signature)
@@ -76,8 +80,8 @@ func (g *signer) signDigest(ctx context.Context, digest []byte) ([]byte, error) 
 			continue // acquire waits out the backoff, or refuses when it ends past the deadline
 		default:
 			s.obs.SignCall(SigningSource, elapsed, "error")
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
+			if ctx.Err() != nil { // the caller went away: still not a server error
+				return nil, &signing.UnavailableError{RetryAfter: time.Second, Err: ctx.Err()}
 			}
 			// A disabled key, a refused permission, KMS or the network down:
 			// the caller may retry; the cause (naming the key) is logged by it.

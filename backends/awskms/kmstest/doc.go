@@ -26,14 +26,16 @@
 //
 // Every call is counted per operation (Calls), and the largest number of
 // Sign calls in flight at once is kept (MaxInFlight); SetSignDelay makes
-// each Sign take that long, to fill the caller's queue.
+// each Sign take that long, to fill the caller's queue; CorruptSignatures
+// makes it answer malformed signatures (a failing endpoint).
 //
 // What it does not model: key policies, grants and IAM (only the denials a
 // test injects), real quotas (only injected throttling), multi-Region keys,
 // imported key material, custom key stores, symmetric, HMAC, ECC_NIST_P384/P521,
 // SM2 and ML-DSA keys, Encrypt/Decrypt/Verify and the other operations,
 // ScheduleKeyDeletion (SetKeyState puts a key in PendingDeletion), tags
-// beyond storage, DryRun, grant tokens, and eventual consistency (a change
+// beyond storage, DryRun, grant tokens, case-sensitive JSON member names
+// (it decodes with encoding/json), and eventual consistency (a change
 // is visible at once; real KMS may take seconds).
 //
 //	srv := kmstest.New("AKIDEXAMPLE", "secret", "us-east-1")

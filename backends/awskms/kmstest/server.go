@@ -42,6 +42,7 @@ type Server struct {
 	throttle    int             // the next n Sign calls get ThrottlingException
 	throttleTil time.Time       // every call until then gets ThrottlingException
 	signDelay   time.Duration
+	corrupt     int // the next n Sign answers carry a truncated signature
 	inFlight    int
 	maxInFlight int
 	now         func() time.Time
@@ -110,6 +111,10 @@ func (s *Server) ThrottleFor(d time.Duration) {
 // Deny makes every call of op ("Sign", "GetPublicKey", …) fail with
 // AccessDeniedException, as a policy without kms:<op> would.
 func (s *Server) Deny(op string) { s.mu.Lock(); s.denied[op] = true; s.mu.Unlock() }
+
+// CorruptSignatures makes the next n Sign calls answer a signature cut
+// short by one byte — a failing or impostor endpoint.
+func (s *Server) CorruptSignatures(n int) { s.mu.Lock(); s.corrupt = n; s.mu.Unlock() }
 
 // SetSignDelay makes each Sign call take d before it answers.
 func (s *Server) SetSignDelay(d time.Duration) { s.mu.Lock(); s.signDelay = d; s.mu.Unlock() }
@@ -410,6 +415,12 @@ func (s *Server) sign(w http.ResponseWriter, b []byte) {
 		fail(w, typ, msg)
 		return
 	}
+	s.mu.Lock()
+	if s.corrupt > 0 {
+		s.corrupt--
+		sig = sig[:len(sig)-1]
+	}
+	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	json.NewEncoder(w).Encode(map[string]any{"KeyId": k.arn, "Signature": sig, "SigningAlgorithm": in.SigningAlgorithm})
 }
