@@ -61,6 +61,15 @@ func settings(fc *config.Config, logOut io.Writer) (*wiring, error) {
 	if cerr != nil {
 		bad(cerr)
 	}
+	if err := validateBackend(fc); err != nil {
+		bad(err)
+	}
+	if pki := vaultPKIMounts(fc); len(pki) > 0 && fc.Backend.Type != vault.Name {
+		bad(config.Errorf("backend.vault.pki_mounts", "needs backend.type vault"))
+	}
+	if len(fc.TLS.ClientCAFiles) == 0 && len(vaultPKIMounts(fc)) == 0 && len(fc.TLS.CRLFiles)+len(fc.TLS.CRLURLs) > 0 {
+		bad(config.Errorf("tls.crl_files, tls.crl_urls", "need tls.client_ca_files or backend.vault.pki_mounts"))
+	}
 	w := &wiring{fc: fc}
 	log, err := newLogger(fc, logOut)
 	if err != nil {
@@ -159,7 +168,7 @@ func Check(fc *config.Config) error {
 			more = append(more, config.Errorf("shared_state.redis.password_file", "%w", err))
 		}
 	}
-	if _, err := storeAuth(fc); err != nil {
+	if err := checkBackend(fc); err != nil {
 		more = append(more, err)
 	}
 	// The algorithm is tokens.signing_alg's, which settings checked.
@@ -315,7 +324,7 @@ func (w *wiring) loadClientCAs(ctx context.Context) error {
 			anchors.file = pool
 		}
 	}
-	if mounts := fc.Backend.Vault.PKIMounts; len(mounts) > 0 {
+	if mounts := vaultPKIMounts(fc); len(mounts) > 0 {
 		if vs, ok := w.store.(*vault.Store); !ok {
 			errs = append(errs, config.Errorf("backend.vault.pki_mounts", "needs backend.type vault"))
 		} else if pki, err := vs.PKIRoots(ctx, mounts, time.Minute); err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenbroker/tokenbroker/backends/file"
 	"github.com/tokenbroker/tokenbroker/certs"
 	"github.com/tokenbroker/tokenbroker/internal/config"
 	"github.com/tokenbroker/tokenbroker/internal/testkit"
@@ -201,7 +202,7 @@ func TestConfigFileAndEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if time.Duration(fc.Tokens.Lifetime) != 3*time.Minute || len(fc.ScopesSupported) != 2 || fc.Backend.File.Dir != dir+"/data" {
+	if time.Duration(fc.Tokens.Lifetime) != 3*time.Minute || len(fc.ScopesSupported) != 2 || fc.Backend.Section(file.Name).(*file.Settings).Dir != dir+"/data" {
 		t.Fatalf("environment not applied over the file: %+v", fc)
 	}
 	fc.TLS.CertFile, fc.TLS.KeyFile = "server.pem", "server-key.pem" // named, not read: Validate opens nothing

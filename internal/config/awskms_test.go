@@ -13,7 +13,6 @@ func TestValidateAWSKMS(t *testing.T) {
 	t.Parallel()
 	base := func() *config.Config {
 		c := &config.Config{Issuer: "https://a.example"}
-		c.Backend.File.Dir = "/nonexistent/data"
 		c.TLS.CertFile, c.TLS.KeyFile = "/nonexistent/s.pem", "/nonexistent/k.pem"
 		return c
 	}
