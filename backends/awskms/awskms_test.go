@@ -351,3 +351,40 @@ func TestMalformedSignatureRefused(t *testing.T) {
 		})
 	}
 }
+
+// keys rotate --to: the alias moves to a key made elsewhere, with the same
+// publish-before-use rule; a key that cannot sign for the algorithm, a
+// disabled one, an alias or the current key is refused.
+func TestRotateToGivenKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := newServer(t)
+	createKey(t, srv, "ECC_NIST_P256", "alias/tb")
+	given := createKey(t, srv, "ECC_NIST_P256", "")
+	rsaKey := createKey(t, srv, "RSA_2048", "")
+	disabled := createKey(t, srv, "ECC_NIST_P256", "")
+	srv.SetKeyState(disabled, "Disabled")
+	m := open(t, srv, "ES256", "alias/tb")
+	before, _ := m.SigningSet(ctx)
+	for _, bad := range []string{rsaKey, disabled, "alias/tb", ""} {
+		if err := m.RotateTo(ctx, bad, false); err == nil {
+			t.Errorf("RotateTo(%q) accepted", bad)
+		}
+	}
+	if err := m.RotateTo(ctx, given, false); err != nil {
+		t.Fatal(err)
+	}
+	list, err := m.List(ctx)
+	if err != nil || len(list) != 2 || list[0].State != "active" || list[1].State != "next" || list[1].Version != given {
+		t.Fatalf("after RotateTo: %+v, %v", list, err)
+	}
+	if after, _ := m.SigningSet(ctx); after.Active.KeyID() != before.Active.KeyID() {
+		t.Fatal("the given key signs before keys.jwks_max_age")
+	}
+	if err := m.RotateTo(ctx, given, true); err == nil {
+		t.Error("RotateTo the current key accepted")
+	}
+	if n := srv.Calls("CreateKey"); n != 4 {
+		t.Errorf("%d CreateKey calls; RotateTo must create none", n)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -244,17 +245,50 @@ func (s *Source) Ensure(ctx context.Context) (created bool, err error) {
 // signing.ErrTooSoon while the key <alias>-previous holds may still have
 // valid tokens (it would drop out of the JWKS). With no alias yet it
 // creates the first key and the alias.
-func (s *Source) Rotate(ctx context.Context, force bool) error {
+func (s *Source) Rotate(ctx context.Context, force bool) error { return s.rotate(ctx, "", force) }
+
+var _ signing.TargetRotator = (*Source)(nil)
+
+// RotateTo is Rotate to an existing key (id or ARN) instead of a new one:
+// it must be enabled, a SIGN_VERIFY key of the spec the algorithm needs.
+func (s *Source) RotateTo(ctx context.Context, key string, force bool) error {
+	if key == "" || strings.HasPrefix(key, "alias/") {
+		return fmt.Errorf("awskms: rotate to a key id or ARN, not %q", key)
+	}
+	return s.rotate(ctx, key, force)
+}
+
+func (s *Source) rotate(ctx context.Context, to string, force bool) error {
 	if s.previous == "" {
 		return fmt.Errorf("awskms: rotation needs signing.aws_kms.key to be an alias, not %s", s.set.Key)
 	}
+	var target *types.KeyMetadata
+	if to != "" {
+		md, err := s.describe(ctx, to)
+		if err != nil {
+			return err
+		}
+		if md.KeyState != types.KeyStateEnabled {
+			return fmt.Errorf("awskms: key %s is %s, not Enabled", to, md.KeyState)
+		}
+		if _, err := s.public(ctx, aws.ToString(md.Arn)); err != nil {
+			return err
+		}
+		target = md
+	}
 	md, err := s.describe(ctx, s.set.Key)
 	if errors.Is(err, backends.ErrNotFound) {
+		if target != nil {
+			return s.putAlias(ctx, s.set.Key, aws.ToString(target.KeyId))
+		}
 		_, err := s.createKey(ctx, s.alg.newSpec, s.set.Key, true)
 		return err
 	}
 	if err != nil {
 		return err
+	}
+	if target != nil && aws.ToString(target.Arn) == aws.ToString(md.Arn) {
+		return fmt.Errorf("awskms: %s already is the key behind %s", to, s.set.Key)
 	}
 	v, err := s.current(ctx)
 	if err != nil {
@@ -267,9 +301,11 @@ func (s *Source) Rotate(ctx context.Context, force bool) error {
 			}
 		}
 	}
-	cur := aws.ToString(md.KeyId)
-	if err := s.putAlias(ctx, s.previous, cur); err != nil {
+	if err := s.putAlias(ctx, s.previous, aws.ToString(md.KeyId)); err != nil {
 		return err
+	}
+	if target != nil {
+		return s.putAlias(ctx, s.set.Key, aws.ToString(target.KeyId))
 	}
 	_, err = s.createKey(ctx, string(md.KeySpec), s.set.Key, false)
 	return err

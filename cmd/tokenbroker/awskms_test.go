@@ -68,6 +68,9 @@ keys:
 			if out, err := cli("keys", "rotate", "--config", cfgPath); err == nil || !strings.Contains(out+err.Error(), "too soon") {
 				t.Fatalf("second keys rotate at once: %v %s", err, out)
 			}
+			if out, err := cli("keys", "rotate", "--config", cfgPath, "--to", "alias/other"); err == nil {
+				t.Fatalf("keys rotate --to an alias: %s", out)
+			}
 			out, err := cli("clients", "create", "--config", cfgPath, "--id", "svc", "--scope", "read")
 			if err != nil {
 				t.Fatalf("clients create: %v %s", err, out)
