@@ -35,7 +35,8 @@ func TestValidateAWSKMS(t *testing.T) {
 		}
 	}
 	c.Signing.AWSKMS = config.AWSKMS{Key: "alias/aws/ebs"}
-	if keys := config.Keys(c.Validate()); !keys["signing.aws_kms.key"] {
-		t.Error("an AWS managed alias accepted")
+	c.Tokens.SigningAlg = "EdDSA"
+	if keys := config.Keys(c.Validate()); !keys["signing.aws_kms.key"] || !keys["tokens.signing_alg"] {
+		t.Errorf("an AWS managed alias or EdDSA accepted: %v", keys)
 	}
 }

@@ -199,6 +199,9 @@ func (c *Config) validateAWSKMS() []error {
 	if k.Key == "" {
 		bad("signing.aws_kms.key", "required for signing.type aws-kms (an alias such as alias/tokenbroker, a key id or a key ARN)")
 	}
+	if c.Tokens.SigningAlg == "EdDSA" {
+		bad("tokens.signing_alg", "AWS KMS signs ES256, RS256 or PS256, not EdDSA")
+	}
 	if strings.HasPrefix(k.Key, "alias/aws/") {
 		bad("signing.aws_kms.key", "%q is an AWS managed alias, which cannot name an asymmetric signing key", k.Key)
 	}

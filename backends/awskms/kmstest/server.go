@@ -333,12 +333,17 @@ type keyIDInput struct {
 	GrantTokens []string
 }
 
-func (s *Server) describeKey(b []byte) (any, string, string) {
+// keyOf decodes a request naming one key and resolves it. Called with mu held.
+func (s *Server) keyOf(b []byte) (*key, string, string) {
 	var in keyIDInput
 	if typ, msg := decode(b, &in); typ != "" {
 		return nil, typ, msg
 	}
-	k, typ, msg := s.resolve(in.KeyId)
+	return s.resolve(in.KeyId)
+}
+
+func (s *Server) describeKey(b []byte) (any, string, string) {
+	k, typ, msg := s.keyOf(b)
 	if typ != "" {
 		return nil, typ, msg
 	}
@@ -346,11 +351,7 @@ func (s *Server) describeKey(b []byte) (any, string, string) {
 }
 
 func (s *Server) getPublicKey(b []byte) (any, string, string) {
-	var in keyIDInput
-	if typ, msg := decode(b, &in); typ != "" {
-		return nil, typ, msg
-	}
-	k, typ, msg := s.resolve(in.KeyId)
+	k, typ, msg := s.keyOf(b)
 	if typ != "" {
 		return nil, typ, msg
 	}
@@ -366,11 +367,7 @@ func (s *Server) getPublicKey(b []byte) (any, string, string) {
 }
 
 func (s *Server) enable(b []byte, on bool) (any, string, string) {
-	var in keyIDInput
-	if typ, msg := decode(b, &in); typ != "" {
-		return nil, typ, msg
-	}
-	k, typ, msg := s.resolve(in.KeyId)
+	k, typ, msg := s.keyOf(b)
 	if typ != "" {
 		return nil, typ, msg
 	}
