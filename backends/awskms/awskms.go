@@ -47,10 +47,14 @@ type Settings struct {
 	QueueWait time.Duration
 	// Timeout bounds each KMS call (default 2s).
 	Timeout time.Duration
+	// Limiter, when set, is the bound to use instead of one made from
+	// Concurrency and MaxQueue: the process's, shared across reloads.
+	Limiter *Limiter
 	// AWS overrides the SDK configuration (tests); default: the SDK's
 	// default credential chain.
 	AWS *aws.Config
-	// Now is the clock alias ages are judged by (tests; default time.Now).
+	// Now is the clock alias ages are judged by (tests; default time.Now);
+	// queue waits and backoffs always use the real time.
 	Now func() time.Time
 }
 
@@ -82,7 +86,7 @@ type Source struct {
 	alg      algSpec
 	log      *slog.Logger
 	obs      signing.Observer
-	gate     *gate
+	gate     *Limiter
 	previous string // the alias that keeps the retired key; "" when Key is not an alias
 
 	mu   sync.Mutex
@@ -174,7 +178,10 @@ func New(ctx context.Context, set Settings, o signing.Options) (*Source, error) 
 		obs = signing.NopObserver{}
 	}
 	s := &Source{c: c, set: set, o: o, alg: a, log: log, obs: obs, pubs: map[string]keyPub{},
-		gate: newGate(set.Concurrency, set.MaxQueue, set.Now, obs)}
+		gate: set.Limiter}
+	if s.gate == nil {
+		s.gate = NewLimiter(set.Concurrency, set.MaxQueue)
+	}
 	if strings.HasPrefix(set.Key, "alias/") {
 		s.previous = set.Key + "-previous"
 	}

@@ -24,6 +24,8 @@
 // *signing.UnavailableError that the token endpoint answers 503
 // temporarily_unavailable with Retry-After — never a hang, never a 500.
 // Latency, throttles and the queue are reported to signing.Options.Observer.
+// The bound is a Limiter, which a process shares across the sources it
+// opens (Settings.Limiter) so that it outlives configuration reloads.
 //
 // Start-up (Ensure) checks DescribeKey, GetPublicKey and one Sign that must
 // verify, naming the key and the missing permission on failure; a disabled

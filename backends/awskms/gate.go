@@ -23,16 +23,50 @@ type gate struct {
 	slots    chan struct{}
 	waiting  atomic.Int64
 	maxQueue int64
-	now      func() time.Time
-	obs      signing.Observer
 
 	mu      sync.Mutex
 	until   time.Time     // no call before this (throttled)
 	backoff time.Duration // the last window's length
 }
 
-func newGate(slots, maxQueue int, now func() time.Time, obs signing.Observer) *gate {
-	return &gate{slots: make(chan struct{}, slots), maxQueue: int64(maxQueue), now: now, obs: obs}
+func newGate(slots, maxQueue int) *gate {
+	return &gate{slots: make(chan struct{}, slots), maxQueue: int64(maxQueue)}
+}
+
+// Limiter is the bound toward KMS (Settings.Concurrency, MaxQueue) and its
+// throttling backoff, to share between the sources one process opens: a
+// configuration reload opens a new source, and the bound and a backoff in
+// progress must outlive it (two instances side by side would otherwise
+// each have the whole bound, and the new one would hit a throttled KMS
+// again at once).
+type Limiter struct {
+	g                     *gate
+	concurrency, maxQueue int
+}
+
+// NewLimiter bounds Sign calls: concurrency in flight (default 8),
+// maxQueue waiting (default 1024).
+func NewLimiter(concurrency, maxQueue int) *Limiter {
+	concurrency, maxQueue = bounds(concurrency, maxQueue)
+	return &Limiter{g: newGate(concurrency, maxQueue), concurrency: concurrency, maxQueue: maxQueue}
+}
+
+// Fits reports whether l has the bounds NewLimiter(concurrency, maxQueue)
+// would give, so a reload that keeps them keeps l.
+func (l *Limiter) Fits(concurrency, maxQueue int) bool {
+	c, q := bounds(concurrency, maxQueue)
+	return l != nil && l.concurrency == c && l.maxQueue == q
+}
+
+// bounds fills the defaults.
+func bounds(concurrency, maxQueue int) (int, int) {
+	if concurrency <= 0 {
+		concurrency = 8
+	}
+	if maxQueue <= 0 {
+		maxQueue = 1024
+	}
+	return concurrency, maxQueue
 }
 
 const (
@@ -48,7 +82,7 @@ func (g *gate) throttled() {
 	// Full jitter on the upper half, so replicas throttled together do not
 	// come back together.
 	d := g.backoff/2 + rand.N(g.backoff/2+1)
-	if u := g.now().Add(d); u.After(g.until) {
+	if u := time.Now().Add(d); u.After(g.until) {
 		g.until = u
 	}
 }
@@ -72,18 +106,18 @@ func unavailable(d time.Duration, reason string) error {
 }
 
 // acquire waits for a slot until deadline and returns its release.
-func (g *gate) acquire(ctx context.Context, deadline time.Time) (func(), error) {
+func (g *gate) acquire(ctx context.Context, deadline time.Time, obs signing.Observer) (func(), error) {
 	if g.waiting.Add(1) > g.maxQueue {
 		g.waiting.Add(-1)
-		g.obs.Refused(SigningSource, "queue_full")
+		obs.Refused(SigningSource, "queue_full")
 		return nil, unavailable(time.Second, "signing queue full")
 	}
-	g.obs.Queued(SigningSource, 1)
-	defer func() { g.waiting.Add(-1); g.obs.Queued(SigningSource, -1) }()
-	now := g.now()
+	obs.Queued(SigningSource, 1)
+	defer func() { g.waiting.Add(-1); obs.Queued(SigningSource, -1) }()
+	now := time.Now()
 	if until := g.backoffUntil(); now.Before(until) {
 		if !until.Before(deadline) {
-			g.obs.Refused(SigningSource, "backoff")
+			obs.Refused(SigningSource, "backoff")
 			return nil, unavailable(until.Sub(now), "KMS throttled; backing off")
 		}
 		t := time.NewTimer(until.Sub(now))
@@ -94,13 +128,13 @@ func (g *gate) acquire(ctx context.Context, deadline time.Time) (func(), error) 
 			return nil, &signing.UnavailableError{RetryAfter: time.Second, Err: ctx.Err()}
 		}
 	}
-	t := time.NewTimer(max(deadline.Sub(g.now()), 0))
+	t := time.NewTimer(max(deadline.Sub(time.Now()), 0))
 	defer t.Stop()
 	select {
 	case g.slots <- struct{}{}:
 		return func() { <-g.slots }, nil
 	case <-t.C:
-		g.obs.Refused(SigningSource, "deadline")
+		obs.Refused(SigningSource, "deadline")
 		return nil, unavailable(time.Second, "no KMS signing slot within the queue wait")
 	case <-ctx.Done():
 		return nil, &signing.UnavailableError{RetryAfter: time.Second, Err: ctx.Err()}

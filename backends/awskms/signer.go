@@ -43,12 +43,12 @@ func (g *signer) Sign(ctx context.Context, in []byte) ([]byte, error) {
 // signed in time is a *signing.UnavailableError.
 func (g *signer) signDigest(ctx context.Context, digest []byte) ([]byte, error) {
 	s := g.s
-	deadline := s.set.Now().Add(s.set.QueueWait)
+	deadline := time.Now().Add(s.set.QueueWait)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
 	for {
-		release, err := s.gate.acquire(ctx, deadline)
+		release, err := s.gate.g.acquire(ctx, deadline, s.obs)
 		if err != nil {
 			return nil, err
 		}
@@ -62,7 +62,7 @@ func (g *signer) signDigest(ctx context.Context, digest []byte) ([]byte, error) 
 		switch c := code(err); {
 		case err == nil:
 			s.obs.SignCall(SigningSource, elapsed, "ok")
-			s.gate.succeeded()
+			s.gate.g.succeeded()
 			if !s.alg.ecdsaDER {
 				if len(out.Signature) != g.size { // RFC 8017 §8.1.1, §8.2.1: exactly k octets
 					return nil, &signing.UnavailableError{RetryAfter: time.Second, Err: fmt.Errorf("awskms: key %s: %d-byte RSA signature from KMS, want %d", g.arn, len(out.Signature), g.size)}
@@ -76,7 +76,7 @@ func (g *signer) signDigest(ctx context.Context, digest []byte) ([]byte, error) 
 			return sig, nil
 		case c == "ThrottlingException":
 			s.obs.SignCall(SigningSource, elapsed, "throttled")
-			s.gate.throttled()
+			s.gate.g.throttled()
 			continue // acquire waits out the backoff, or refuses when it ends past the deadline
 		default:
 			s.obs.SignCall(SigningSource, elapsed, "error")

@@ -283,6 +283,7 @@ func (w *wiring) load(ctx context.Context) error {
 	// A remote signer reports to the process's metrics (they outlive a reload).
 	so := SigningOptions(fc)
 	so.Observer, so.Logger = w.proc.metrics, w.log
+	w.proc.shareKMSLimiter(&so, w.log)
 	if m, err := openSigning(ctx, w.store, so); err != nil {
 		errs = append(errs, err)
 	} else {
