@@ -257,7 +257,7 @@ func TestThrottling(t *testing.T) {
 	ctx := context.Background()
 	srv := newServer(t)
 	createKey(t, srv, "ECC_NIST_P256", "alias/tb")
-	m := open(t, srv, "ES256", "alias/tb", func(s *awskms.Settings) { s.QueueWait = 500 * time.Millisecond })
+	m := open(t, srv, "ES256", "alias/tb", func(s *awskms.Settings) { s.QueueWait = 2 * time.Second })
 	set, err := m.SigningSet(ctx)
 	if err != nil {
 		t.Fatal(err)
