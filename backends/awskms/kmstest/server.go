@@ -375,4 +375,3 @@ func (s *Server) enable(b []byte, on bool) (any, string, string) {
 	k.state = map[bool]string{true: "Enabled", false: "Disabled"}[on]
 	return map[string]any{}, "", ""
 }
-

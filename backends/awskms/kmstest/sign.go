@@ -102,4 +102,3 @@ func signWith(k *key, alg, msgType string, msg []byte) ([]byte, string, string) 
 	}
 	return sig, "", ""
 }
-
