@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 )
@@ -143,10 +144,5 @@ func Lookup(name string) (Kind, error) {
 func Kinds() []string {
 	kindsMu.RLock()
 	defer kindsMu.RUnlock()
-	names := make([]string, 0, len(kinds))
-	for n := range kinds {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
+	return slices.Sorted(maps.Keys(kinds))
 }

@@ -66,3 +66,29 @@ func TestBackendErrorsNameTheirKeys(t *testing.T) {
 		})
 	}
 }
+
+// An initial access token clients could not send as a Bearer token
+// (RFC 6750 §2.1) is refused at start, not at each registration.
+func TestInitialAccessTokenMustBeABearerToken(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for tok, ok := range map[string]bool{
+		strings.Repeat("a", 40):              true,
+		strings.Repeat("a", 40) + "+/==":     true,
+		strings.Repeat("a", 40) + " b":       false,
+		strings.Repeat("a", 40) + "!":        false,
+		"x" + strings.Repeat("a", 40) + "=b": false,
+		strings.Repeat("a", 1025):            false,
+	} {
+		p := filepath.Join(dir, "iat")
+		if err := os.WriteFile(p, []byte(tok+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fc := &config.Config{Issuer: "https://a.example"}
+		fc.Registration.InitialAccessTokenFile = p
+		err := Validate(fc)
+		if got := config.Keys(err)["registration.initial_access_token_file"]; got == ok {
+			t.Errorf("token %.12q…: error %v, want refused=%v", tok, err, !ok)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
@@ -107,6 +108,9 @@ func settings(fc *config.Config, logOut io.Writer) (*wiring, error) {
 			bad(config.Errorf("registration.initial_access_token_file", "%w", err))
 		case len(tok) < 32:
 			bad(config.Errorf("registration.initial_access_token_file", "token shorter than 32 characters"))
+		case !isBearerToken(tok):
+			// Clients send it as "Authorization: Bearer <token>" (RFC 7591 §3).
+			bad(config.Errorf("registration.initial_access_token_file", "not an RFC 6750 §2.1 b64token (letters, digits, - . _ ~ + / and trailing =), or longer than 1024"))
 		default:
 			w.cfg.InitialAccessTokenHashes = []string{backends.HashSecret(tok)}
 		}
@@ -129,6 +133,13 @@ func settings(fc *config.Config, logOut io.Writer) (*wiring, error) {
 	}
 	w.cacheOpt = cache.Options{TTL: time.Duration(fc.Cache.TTL), StaleWindow: time.Duration(fc.Cache.StaleWindow), MaxEntries: fc.Cache.MaxEntries, Logger: log}
 	return w, errors.Join(errs...)
+}
+
+// isBearerToken: tok can be sent as a Bearer token, as the registration
+// endpoint reads one.
+func isBearerToken(tok string) bool {
+	_, t, ok := accesstoken.ParseAuthorization("Bearer " + tok)
+	return ok && t == tok && len(tok) <= 1024
 }
 
 func rate(r config.Rate) broker.Rate { return broker.Rate{PerSecond: r.PerSecond, Burst: r.Burst} }

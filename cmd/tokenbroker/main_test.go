@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -190,6 +191,7 @@ func TestClientsAndKeysCLI(t *testing.T) {
 
 func TestConfigFileAndEnvironment(t *testing.T) {
 	dir := t.TempDir()
+	t.Chdir(dir) // the configurations below name the relative backend dir "x"
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
@@ -239,6 +241,9 @@ func TestConfigFileAndEnvironment(t *testing.T) {
 		err := run(context.Background(), []string{"config", "check", p}, &bytes.Buffer{}, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tc.key) {
 			t.Errorf("%s: %v, want an error naming %s", name, err, tc.key)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "x")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s: config check created the backend directory: %v", name, err)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -51,12 +52,7 @@ func RegisterBackend(name string, newSettings func() any) {
 func backendNames() []string {
 	backendMu.RLock()
 	defer backendMu.RUnlock()
-	names := make([]string, 0, len(backendKinds))
-	for n := range backendKinds {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
+	return slices.Sorted(maps.Keys(backendKinds))
 }
 
 // Section returns the settings of backend.NAME (a pointer the caller may

@@ -220,13 +220,7 @@ func collectFields(v reflect.Value, prefix string, out map[string]reflect.Value)
 
 func setField(f reflect.Value, s string) error {
 	switch f.Interface().(type) {
-	case Duration:
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return fmt.Errorf("%q is not a duration like 30s or 5m", s)
-		}
-		f.Set(reflect.ValueOf(Duration(d)))
-	case time.Duration:
+	case Duration, time.Duration:
 		d, err := time.ParseDuration(s)
 		if err != nil {
 			return fmt.Errorf("%q is not a duration like 30s or 5m", s)
@@ -240,14 +234,8 @@ func setField(f reflect.Value, s string) error {
 			return fmt.Errorf("%q is not a number", s)
 		}
 		f.SetFloat(n)
-	case int:
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			return fmt.Errorf("%q is not a number", s)
-		}
-		f.SetInt(int64(n))
-	case int64:
-		n, err := strconv.ParseInt(s, 10, 64)
+	case int, int64:
+		n, err := strconv.ParseInt(s, 10, f.Type().Bits())
 		if err != nil {
 			return fmt.Errorf("%q is not a number", s)
 		}

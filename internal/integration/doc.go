@@ -1,7 +1,10 @@
 // Package integration holds no code, only the tests that start whole
 // brokers: a broker.Server with its real file backend, served over real TLS
 // on loopback and driven by real clients (net/http, x/oauth2), behind a
-// real nginx, on a real Redis shared by two replicas. The tests of one
+// real nginx, on a real Redis shared by two replicas; a few drive a whole
+// broker's handler in process over each backend (a record written behind
+// the registry's back, in the file store and in Secrets Manager's local
+// endpoint, awssmtest). The tests of one
 // package's internals stay beside that package (broker, broker/runtime,
 // authn, …); what needs the whole request path lives here.
 //
