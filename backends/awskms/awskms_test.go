@@ -388,3 +388,48 @@ func TestRotateToGivenKey(t *testing.T) {
 		t.Errorf("%d CreateKey calls; RotateTo must create none", n)
 	}
 }
+
+// Replicas decide alike: every decision is read from KMS (the aliases and
+// their LastUpdatedDate), so two brokers that never talk publish the same
+// keys and sign with the same one, before and after the switch.
+func TestReplicasAgree(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := newServer(t)
+	var clk clock
+	srv.SetClock(clk.Now)
+	a := open(t, srv, "ES256", "alias/tb", func(s *awskms.Settings) { s.Now = clk.Now })
+	b := open(t, srv, "ES256", "alias/tb", func(s *awskms.Settings) { s.Now = clk.Now })
+	if _, err := a.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	same := func(when string) {
+		t.Helper()
+		sa, err := a.SigningSet(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb, err := b.SigningSet(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kids := func(s *signing.Set) (out []string) {
+			for _, p := range s.Published {
+				out = append(out, p.KID)
+			}
+			return out
+		}
+		if sa.Active.KeyID() != sb.Active.KeyID() || strings.Join(kids(sa), ",") != strings.Join(kids(sb), ",") {
+			t.Fatalf("%s: replica a signs with %s and publishes %v; b %s and %v", when, sa.Active.KeyID(), kids(sa), sb.Active.KeyID(), kids(sb))
+		}
+	}
+	same("first key")
+	if err := b.Rotate(ctx, false); err != nil { // rotated through the other replica
+		t.Fatal(err)
+	}
+	same("after the alias moved")
+	clk.Advance(5 * time.Minute)
+	same("after jwks_max_age")
+	clk.Advance(16 * time.Minute)
+	same("after the previous key's tokens expired")
+}
