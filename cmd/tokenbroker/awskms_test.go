@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -11,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
 
@@ -47,15 +51,15 @@ func TestServeWithAWSKMSSigning(t *testing.T) {
 	}
 	for _, name := range []string{"file", "awssm", "vault"} {
 		t.Run(name, func(t *testing.T) {
-			kms := kmstest.New(ak, sk, "us-east-1")
-			defer kms.Close()
+			kmsSrv := kmstest.New(ak, sk, "us-east-1")
+			defer kmsSrv.Close()
 			h := newServeHarness(t)
 			cfgPath := h.write("broker.yaml", []byte(h.head()+backends[name](t, h)+`signing:
   type: aws-kms
   aws_kms:
     key: alias/tokenbroker
     region: us-east-1
-    endpoint: `+kms.URL+`
+    endpoint: `+kmsSrv.URL+`
 tokens:
   default_audience: https://api.example.test
 keys:
@@ -77,7 +81,7 @@ keys:
 			}
 			secret := createdSecret(t, out)
 			stderr := h.serve(cfgPath)
-			before := kms.Calls("Sign")
+			before := kmsSrv.Calls("Sign")
 			const n = 5
 			var toks []string
 			for range n {
@@ -87,7 +91,7 @@ keys:
 				}
 				toks = append(toks, strings.TrimSpace(tok))
 			}
-			if calls := kms.Calls("Sign") - before; calls != n {
+			if calls := kmsSrv.Calls("Sign") - before; calls != n {
 				t.Errorf("%d KMS Sign calls for %d tokens, want one each", calls, n)
 			}
 			set, err := jwk.Parse(fetchJWKS(t, h))
@@ -125,4 +129,43 @@ func fetchJWKS(t *testing.T, h *serveHarness) []byte {
 		t.Fatalf("JWKS: %d %v", resp.StatusCode, err)
 	}
 	return b
+}
+
+// A disabled KMS key fails start-up, and the message names it.
+func TestServeRefusesDisabledKMSKey(t *testing.T) {
+	const ak, sk = "AKIDKMSCMDTEST", "kms-cmd-test-secret"
+	t.Setenv("AWS_ACCESS_KEY_ID", ak)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", sk)
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	srv := kmstest.New(ak, sk, "us-east-1")
+	defer srv.Close()
+	ctx := context.Background()
+	c := srv.Client()
+	key, err := c.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/tokenbroker"), TargetKeyId: key.KeyMetadata.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DisableKey(ctx, &kms.DisableKeyInput{KeyId: key.KeyMetadata.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	h := newServeHarness(t)
+	cfgPath := h.write("broker.yaml", []byte(h.head()+"backend:\n  type: file\n  file:\n    dir: "+filepath.Join(h.dir, "data")+`
+signing:
+  type: aws-kms
+  aws_kms:
+    key: alias/tokenbroker
+    region: us-east-1
+    endpoint: `+srv.URL+"\n"))
+	var out, errb bytes.Buffer
+	err = run(ctx, []string{"serve", "--config", cfgPath}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error()+errb.String(), "alias/tokenbroker") || !strings.Contains(err.Error()+errb.String(), "disabled") {
+		t.Fatalf("serve with a disabled key: %v\n%s", err, errb.String())
+	}
+	if srv.Calls("Sign") != 0 {
+		t.Errorf("%d Sign calls with a disabled key", srv.Calls("Sign"))
+	}
 }
