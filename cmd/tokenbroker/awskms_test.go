@@ -29,11 +29,7 @@ import (
 // with KMS, and every token verifies with jwx against the served JWKS.
 // Credentials come from the SDK's default chain (the environment).
 func TestServeWithAWSKMSSigning(t *testing.T) {
-	const ak, sk = "AKIDKMSCMDTEST", "kms-cmd-test-secret"
-	t.Setenv("AWS_ACCESS_KEY_ID", ak)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", sk)
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	ak, sk := awsEnv(t)
 	backends := map[string]func(t *testing.T, h *serveHarness) string{
 		"file": func(t *testing.T, h *serveHarness) string {
 			return "backend:\n  type: file\n  file:\n    dir: " + filepath.Join(h.dir, "data") + "\n"
@@ -110,6 +106,17 @@ keys:
 	}
 }
 
+// awsEnv gives the SDK's default chain static test credentials (and no
+// shared config) for the test; it returns them.
+func awsEnv(t *testing.T) (accessKey, secretKey string) {
+	const ak, sk = "AKIDKMSCMDTEST", "kms-cmd-test-secret"
+	t.Setenv("AWS_ACCESS_KEY_ID", ak)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", sk)
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	return ak, sk
+}
+
 func fetchJWKS(t *testing.T, h *serveHarness) []byte {
 	t.Helper()
 	pem, err := os.ReadFile(h.cacert)
@@ -133,11 +140,7 @@ func fetchJWKS(t *testing.T, h *serveHarness) []byte {
 
 // A disabled KMS key fails start-up, and the message names it.
 func TestServeRefusesDisabledKMSKey(t *testing.T) {
-	const ak, sk = "AKIDKMSCMDTEST", "kms-cmd-test-secret"
-	t.Setenv("AWS_ACCESS_KEY_ID", ak)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", sk)
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	ak, sk := awsEnv(t)
 	srv := kmstest.New(ak, sk, "us-east-1")
 	defer srv.Close()
 	ctx := context.Background()
