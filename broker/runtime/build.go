@@ -303,7 +303,11 @@ func (w *wiring) load(ctx context.Context) error {
 	if err := w.loadClientCAs(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if m, err := OpenSigning(ctx, w.store, fc); err != nil {
+	// A remote signer reports to the process's metrics (they outlive a reload).
+	so := SigningOptions(fc)
+	so.Observer, so.Logger = w.proc.metrics, w.log
+	w.proc.shareKMSLimiter(&so, w.log)
+	if m, err := openSigning(ctx, w.store, so); err != nil {
 		errs = append(errs, err)
 	} else {
 		w.closers = append(w.closers, m)
