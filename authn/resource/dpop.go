@@ -36,13 +36,17 @@ type DPoPConfig struct {
 	Window, Leeway time.Duration
 	// Replay records each proof's jti once (RFC 9449 §11.1). Nil: an
 	// in-memory store for this process (1,000,000 proofs, a floor of 1,000
-	// per key). Several replicas of an API share one — state.NewRedis — so a
+	// per client). Several replicas of an API share one — state.NewRedis — so a
 	// proof spent on one is refused by the others.
 	Replay state.Store
-	// MaxProofsPerKey bounds the live jtis one DPoP key may hold in Replay
-	// (default 100,000: over 1,500 requests a second with the default
-	// window). Its holder's next proof is refused past it; nobody else's.
-	MaxProofsPerKey int
+	// MaxProofsPerClient bounds the live jtis the proofs of one client's
+	// tokens (their client_id, whatever keys they are bound to) may hold in
+	// Replay (default 100,000: over 1,500 requests a second with the default
+	// window). That client's next proof is refused past it; nobody else's.
+	// The share is the client's, not the key's: a client can have tokens
+	// bound to as many keys as it likes, so per-key shares would let one
+	// client fill the store and have everyone else refused.
+	MaxProofsPerClient int
 	// Nonces, when set, requires a server nonce in every proof (RFC 9449 §9):
 	// a proof without a valid one is answered 401 use_dpop_nonce with a fresh
 	// DPoP-Nonce header. dpop.NewNonces with a key shared by every replica.
@@ -53,7 +57,7 @@ type DPoPConfig struct {
 const (
 	defaultMaxProofs       = 1_000_000
 	defaultProofFloor      = 1_000
-	defaultMaxProofsPerKey = 100_000
+	defaultMaxProofsPerClient = 100_000
 )
 
 // initDPoP builds the proof verifier from cfg.DPoP.
@@ -67,17 +71,17 @@ func (v *Verifier) initDPoP() error {
 		}
 		v.dpopBase = b
 	}
-	if c.MaxProofsPerKey < 0 {
-		return errors.New("resource: DPoP MaxProofsPerKey is negative")
+	if c.MaxProofsPerClient < 0 {
+		return errors.New("resource: DPoP MaxProofsPerClient is negative")
 	}
-	if c.MaxProofsPerKey == 0 {
-		c.MaxProofsPerKey = defaultMaxProofsPerKey
+	if c.MaxProofsPerClient == 0 {
+		c.MaxProofsPerClient = defaultMaxProofsPerClient
 	}
 	store := c.Replay
 	if store == nil {
 		store = state.NewMemory(defaultMaxProofs, state.WithFloor(defaultProofFloor))
 	}
-	share := c.MaxProofsPerKey
+	share := c.MaxProofsPerClient
 	opts := []dpop.VerifierOption{dpop.WithReplay(dpop.ReplayFunc(func(ctx context.Context, owner, key string, exp time.Time) (bool, error) {
 		return store.Once(ctx, state.Share{Owner: owner, Max: share}, key, exp)
 	}))}
@@ -163,7 +167,8 @@ func checkScheme(scheme string, c *Claims) error {
 // for this method and URL with the token's hash, by the key the token is
 // bound to (cnf.jkt, §6.1), whose jti was never used before. The key is
 // compared before the jti is recorded, so that only the key's holder can
-// spend entries of its share of the replay store.
+// spend entries of the replay store, and only of its client's share
+// (replayOwner).
 func (v *Verifier) checkBindings(ctx context.Context, r *http.Request, token string, c *accesstoken.Claims) error {
 	var proof *dpop.Proof
 	if c.DPoPBound() {
@@ -197,14 +202,14 @@ func (v *Verifier) checkBindings(ctx context.Context, r *http.Request, token str
 	if proof == nil {
 		return nil
 	}
-	if err := v.proofs.Spend(ctx, "dpop:"+proof.JKT, proof); err != nil {
+	if err := v.proofs.Spend(ctx, replayOwner(c), proof); err != nil {
 		switch {
 		case errors.Is(err, dpop.ErrInvalidProof): // a replay (RFC 9449 §11.1)
 			return &Error{Status: http.StatusUnauthorized, Code: "invalid_dpop_proof", Description: "invalid DPoP proof", dpop: true, cause: err}
 		case errors.Is(err, state.ErrShareFull):
-			// This key's own traffic filled its share: its proofs wait for
-			// entries to expire; nobody else's are refused.
-			return &Error{Status: http.StatusUnauthorized, Code: "invalid_dpop_proof", Description: "too many DPoP proofs for this key; retry later", dpop: true, cause: err}
+			// This client's own traffic filled its share: its proofs wait
+			// for entries to expire; nobody else's are refused.
+			return &Error{Status: http.StatusUnauthorized, Code: "invalid_dpop_proof", Description: "too many DPoP proofs for this client; retry later", dpop: true, cause: err}
 		}
 		// The store cannot tell (Redis down, or full): fail closed, and say
 		// it is the server's trouble, not the request's.
@@ -214,6 +219,20 @@ func (v *Verifier) checkBindings(ctx context.Context, r *http.Request, token str
 	// next proofs may verify with a precomputed table (dpop.Verifier.Admit).
 	v.proofs.Admit(proof)
 	return nil
+}
+
+// replayOwner is whose share of the replay store a proof presented with c
+// spends: the token's client (RFC 9068 §2.2 client_id), which the issuer
+// vouches for. Not the proof's key: keys are free to make — each one costs
+// a client only a token request — so a share per key would let one client
+// hold unboundedly many shares (past the in-memory store's floors for
+// everyone else, and without bound on Redis). A token without client_id
+// (never one of ours) falls back to its key.
+func replayOwner(c *accesstoken.Claims) string {
+	if c.ClientID != "" {
+		return "dpop:client:" + c.ClientID
+	}
+	return "dpop:jkt:" + c.DPoPThumbprint()
 }
 
 // challenges is the WWW-Authenticate value for e (RFC 6750 §3, RFC 9449
