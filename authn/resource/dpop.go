@@ -55,8 +55,8 @@ type DPoPConfig struct {
 
 // Defaults of the replay store the middleware makes for itself.
 const (
-	defaultMaxProofs       = 1_000_000
-	defaultProofFloor      = 1_000
+	defaultMaxProofs          = 1_000_000
+	defaultProofFloor         = 1_000
 	defaultMaxProofsPerClient = 100_000
 )
 
