@@ -119,7 +119,7 @@ const (
 // accesstoken.ParseAuthorization: the scheme (Bearer or DPoP,
 // case-insensitive per RFC 9110 §11.1) and the token, a b64token (RFC 6750
 // §2.1; token68, RFC 9449 §7.1). Tokens in the query or the body are not
-// accepted. Another scheme is no credentials at all (RFC 6750 §3.1: a bare
+// accepted, and one in the query beside the header is refused. Another scheme is no credentials at all (RFC 6750 §3.1: a bare
 // challenge).
 func credentials(r *http.Request) (scheme, token string, err error) {
 	hs := r.Header.Values("Authorization")
@@ -142,7 +142,33 @@ func credentials(r *http.Request) (scheme, token string, err error) {
 	if !ok {
 		return "", "", &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed Authorization header", dpop: scheme == schemeDPoP}
 	}
+	if queryHasToken(r.URL.RawQuery) {
+		// RFC 6750 §2: one method per request; §3.1: more than one is
+		// invalid_request. Ignoring the query's token would hand the
+		// handler a token nobody verified.
+		return "", "", &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "access token in more than one place", dpop: scheme == schemeDPoP}
+	}
 	return scheme, tok, nil
+}
+
+// queryHasToken reports whether a raw query names the RFC 6750 §2.3
+// access_token parameter, percent-encoded or not, with any value (empty,
+// or one that does not decode).
+func queryHasToken(raw string) bool {
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		k, _, _ := strings.Cut(part, "=")
+		if k == "access_token" {
+			return true
+		}
+		if strings.Contains(k, "%") || strings.Contains(k, "+") {
+			if u, err := url.QueryUnescape(k); err == nil && u == "access_token" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkScheme applies RFC 9449 §7 to a verified token presented with
