@@ -9,10 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/authn/resource"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/state"
+	"github.com/tokenbroker/tokenbroker/backends/state/statetest"
 )
 
 // mintFor signs a DPoP-bound token for the API as the broker would for
@@ -72,6 +75,49 @@ func TestRevrsReplayShareIsPerClient(t *testing.T) {
 	for i := range 3 {
 		if resp := w.send("GET", read, "DPoP "+tok, proof(t, p, "GET", read, tok, "")); resp.StatusCode != 200 {
 			t.Fatalf("another client's proof %d after the greedy one made keys: %d %q", i, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+}
+
+// The same on two replicas sharing Redis, where nothing else bounds the
+// store: one client's proofs, whatever their keys and replicas, hold at
+// most its share; another client is unaffected.
+func TestRevrsReplayShareIsPerClientOnRedis(t *testing.T) {
+	t.Parallel()
+	addr, _ := statetest.StartRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { c.Close() })
+	w := newWorld(t)
+	const base = "https://api.example.test"
+	var apis []string
+	for range 2 {
+		v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience,
+			DPoP:       resource.DPoPConfig{BaseURL: base, Replay: state.NewRedis(c, "rs:"), MaxProofsPerClient: 4},
+			HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: w.pool}}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.startAPI(v)
+		apis = append(apis, w.api)
+	}
+	accepted := 0
+	for i := range 6 {
+		p := newProver(t)
+		tok := w.mintFor("greedy", p.JKT())
+		for j := range 2 {
+			if resp := w.send("GET", apis[(i+j)%2]+"/read", "DPoP "+tok, proof(t, p, "GET", base+"/read", tok, "")); resp.StatusCode == 200 {
+				accepted++
+			}
+		}
+	}
+	if accepted != 4 {
+		t.Errorf("one client with six keys on two replicas: %d proofs accepted, want its share of 4", accepted)
+	}
+	p := newProver(t)
+	tok := w.mintFor("honest", p.JKT())
+	for i := range 4 {
+		if resp := w.send("GET", apis[i%2]+"/read", "DPoP "+tok, proof(t, p, "GET", base+"/read", tok, "")); resp.StatusCode != 200 {
+			t.Fatalf("another client's proof %d: %d %q", i, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 		}
 	}
 }
