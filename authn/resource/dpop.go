@@ -17,16 +17,19 @@ import (
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
-// DPoPConfig configures the DPoP side of the middleware (RFC 9449 §7). The
-// zero value accepts DPoP-bound tokens with every default: proofs from the
-// request's own URL, an in-memory replay cache, no nonces.
+// DPoPConfig configures the DPoP side of the middleware (RFC 9449 §7). With
+// BaseURL set it accepts DPoP-bound tokens, the rest defaulting to an
+// in-memory replay cache and no nonces; the zero value refuses them.
 type DPoPConfig struct {
 	// BaseURL is the scheme and authority clients address this API by
 	// ("https://api.example.com", optionally with a path prefix the proxy
 	// strips), against which a proof's htu is compared (RFC 9449 §4.3 item
-	// 9). Set it behind a TLS-terminating proxy, and wherever the Host header
-	// could name another server: empty, the URL is rebuilt from the request
-	// (TLS or not, and its Host).
+	// 9). DPoP-bound tokens are accepted only when it is set: the request
+	// itself cannot say which server it was meant for (the Host header and
+	// an absolute-form request line are the caller's), so with the URL
+	// rebuilt from them, a proof and token made for another API that
+	// accepts the same audience would replay here. Unset, a DPoP-bound token
+	// is refused (401 invalid_token) and the cause logged.
 	BaseURL string
 	// Algorithms narrows the proof algorithms (default dpop.Algorithms);
 	// advertised in WWW-Authenticate algs (§7.1).
@@ -52,6 +55,10 @@ type DPoPConfig struct {
 	// DPoP-Nonce header. dpop.NewNonces with a key shared by every replica.
 	Nonces dpop.NonceSource
 }
+
+// errDPoPNoBaseURL is why a DPoP-bound token is refused by a middleware
+// that does not know its own URL (DPoPConfig.BaseURL).
+var errDPoPNoBaseURL = errors.New("DPoP-bound token refused: DPoPConfig.BaseURL is not set, so the URL a proof must name is unknown")
 
 // Defaults of the replay store the middleware makes for itself.
 const (
@@ -198,6 +205,9 @@ func checkScheme(scheme string, c *Claims) error {
 func (v *Verifier) checkBindings(ctx context.Context, r *http.Request, token string, c *accesstoken.Claims) error {
 	var proof *dpop.Proof
 	if c.DPoPBound() {
+		if v.dpopBase == "" {
+			return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "DPoP-bound tokens are not accepted here", dpop: true, cause: errDPoPNoBaseURL}
+		}
 		var err error
 		proof, err = v.proofs.Check(r.Header.Values(dpop.HeaderName), r.Method, []string{dpop.HTU(r, v.dpopBase)}, token)
 		switch {

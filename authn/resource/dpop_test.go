@@ -195,7 +195,8 @@ func TestDPoPBaseURL(t *testing.T) {
 		{public, "", public + "/read", true},
 		{public, "", "https://127.0.0.1/read", false},
 		{public, "other.example.test", "https://other.example.test/read", false},
-		{"", "other.example.test", "https://other.example.test/read", true}, // no base: the request's own Host is the URL
+		{"", "other.example.test", "https://other.example.test/read", false}, // no base: DPoP refused, never the Host the caller chose
+		{"", "", "https://127.0.0.1/read", false},
 	} {
 		v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, DPoP: resource.DPoPConfig{BaseURL: tc.base},
 			HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: w.pool}}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -233,7 +234,7 @@ func TestDPoPNonceAtTheAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, DPoP: resource.DPoPConfig{Nonces: nonces},
+	v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, DPoP: resource.DPoPConfig{BaseURL: w.api, Nonces: nonces},
 		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: w.pool}}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -268,7 +269,7 @@ func TestDPoPReplayShares(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	store := state.NewMemory(1000)
-	v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, DPoP: resource.DPoPConfig{Replay: store, MaxProofsPerClient: 3},
+	v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, DPoP: resource.DPoPConfig{BaseURL: w.api, Replay: store, MaxProofsPerClient: 3},
 		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: w.pool}}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -48,7 +48,7 @@ func TestRevrsReplayShareIsPerClient(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	store := state.NewMemory(40, state.WithFloor(2)) // the defaults' proportions, scaled down
-	v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, DPoP: resource.DPoPConfig{Replay: store, MaxProofsPerClient: 4},
+	v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, DPoP: resource.DPoPConfig{BaseURL: w.api, Replay: store, MaxProofsPerClient: 4},
 		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: w.pool}}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
