@@ -75,8 +75,10 @@ func (b *Backend) Section(name string) any {
 	return s
 }
 
-// Selected returns the settings of the backend Type names (nil if none registered it).
-func (b *Backend) Selected() any { return b.Section(b.Type) }
+// Settings returns the settings of backend.NAME as loaded, or nil when
+// neither the file, the environment nor a Section call set any. Unlike
+// Section it never writes to b, so readers may share a Config.
+func (b *Backend) Settings(name string) any { return b.sections[name] }
 
 // BackendKey is the configuration key of field (a Go path, "Auth.TokenFile")
 // of backend kind's settings: backend.vault.auth.token_file.

@@ -44,9 +44,12 @@ func TestBackendSection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, ok := fc.Backend.Selected().(*testSettings)
+	got, ok := fc.Backend.Settings("testkv").(*testSettings)
 	if !ok || fc.Backend.Type != "testkv" {
-		t.Fatalf("selected %T %q", fc.Backend.Selected(), fc.Backend.Type)
+		t.Fatalf("settings %T %q", fc.Backend.Settings("testkv"), fc.Backend.Type)
+	}
+	if (&config.Backend{}).Settings("testkv") != nil {
+		t.Fatal("Settings made a section")
 	}
 	want := testSettings{Address: "https://v", CACert: "/ca.pem", KMSKeyID: "k", Timeout: 3 * time.Second, Days: 7, PKIMounts: []string{"pki", "pki2"}, ReadOnly: true}
 	want.Auth.Method, want.Auth.SecretIDFile = "approle", "/s"
