@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 
 	"go.yaml.in/yaml/v3"
@@ -150,11 +151,17 @@ func decodeStruct(n *yaml.Node, v reflect.Value, errs *[]string) {
 			*errs = append(*errs, fmt.Sprintf("line %d: field %s not found in type %s", k.Line, k.Value, v.Type()))
 			continue
 		}
-		if f.Kind() == reflect.Struct {
+		switch {
+		case f.Kind() == reflect.Struct:
 			decodeStruct(val, f, errs)
-			continue
+		case f.Type() == reflect.TypeFor[time.Duration]():
+			// As Duration: a unit is required ("30" is not 30ns).
+			var d Duration
+			collect(errs, val.Decode(&d))
+			f.SetInt(int64(d))
+		default:
+			collect(errs, val.Decode(f.Addr().Interface()))
 		}
-		collect(errs, val.Decode(f.Addr().Interface()))
 	}
 }
 

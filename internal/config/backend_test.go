@@ -81,6 +81,7 @@ func TestBackendSection(t *testing.T) {
 		{"unexported field", "backend:\n  testkv:\n    unexported: x\n", nil, []string{"backend.testkv.unexported: unknown key"}},
 		{"nested unknown", "backend:\n  testkv:\n    auth:\n      methd: token\n", nil, []string{"backend.testkv.auth.methd: unknown key (line 4)"}},
 		{"bad duration", "backend:\n  testkv:\n    timeout: soon\n", nil, []string{`backend.testkv.timeout: "soon" is not a duration like 30s or 5m`}},
+		{"duration without a unit", "backend:\n  testkv:\n    timeout: 30\n", nil, []string{`backend.testkv.timeout: "30" is not a duration like 30s or 5m (line 3)`}},
 		{"several", "backend:\n  testkv:\n    days: many\n    read_only: maybe\n", nil, []string{`backend.testkv.days: "many" is not a whole number`, "backend.testkv.read_only:"}},
 		{"section a scalar", "backend:\n  testkv: yes\n", nil, []string{"backend.testkv: \"yes\" is not a mapping"}},
 		{"backend a list", "backend: [a]\n", nil, []string{"backend: a list is not a mapping"}},
