@@ -2,13 +2,13 @@ package broker
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/url"
 	"slices"
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/broker/audit"
@@ -140,11 +140,11 @@ func (c *Config) Validate() error {
 	c.fill()
 	var errs []error
 	if err := ValidateIssuer(c.Issuer); err != nil {
-		errs = append(errs, &FieldError{"Issuer", err})
+		errs = append(errs, &FieldError{Field: "Issuer", Err: err})
 	}
 	if c.DefaultAudience != "" {
 		if err := policy.ValidateResource(c.DefaultAudience); err != nil {
-			errs = append(errs, &FieldError{"DefaultAudience", err})
+			errs = append(errs, &FieldError{Field: "DefaultAudience", Err: err})
 		}
 	}
 	if c.TokenLifetime < 10*time.Second || c.TokenLifetime > c.MaxTokenLifetime {
@@ -168,7 +168,7 @@ func (c *Config) Validate() error {
 	}
 	if c.MTLSBaseURL != "" {
 		if err := ValidateIssuer(c.MTLSBaseURL); err != nil {
-			errs = append(errs, &FieldError{"MTLSBaseURL", err})
+			errs = append(errs, &FieldError{Field: "MTLSBaseURL", Err: err})
 		}
 	}
 	errs = append(errs, c.RateLimits.validate()...)
@@ -184,17 +184,11 @@ func (c *Config) Validate() error {
 
 // FieldError is a Config field that does not validate. Field is the Go
 // name of the field, dotted below the top (RateLimits.FailedPerClient.Burst).
-type FieldError struct {
-	Field string
-	Err   error
-}
+// It is the one field-error type of the libraries above certs (a backend's
+// settings report theirs with it too).
+type FieldError = backends.FieldError
 
-func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
-func (e *FieldError) Unwrap() error { return e.Err }
-
-func fieldf(field, format string, a ...any) error {
-	return &FieldError{Field: field, Err: fmt.Errorf(format, a...)}
-}
+var fieldf = backends.FieldErrorf
 
 // fieldErr places err (a *FieldError of a nested value, or any error)
 // under field.
