@@ -19,7 +19,8 @@ import (
 
 // SupportedMethods are the client authentication methods this build can
 // register; the CLI and the registry validate against them.
-var SupportedMethods = []string{backends.AuthClientSecretBasic, backends.AuthClientSecretPost, backends.AuthPrivateKeyJWT, backends.AuthTLSClient, backends.AuthSelfSignedTLSClient}
+var SupportedMethods = []string{backends.AuthClientSecretBasic, backends.AuthClientSecretPost, backends.AuthPrivateKeyJWT, backends.AuthTLSClient, backends.AuthSelfSignedTLSClient,
+	backends.AuthSPIFFEX509, backends.AuthSPIFFEJWT}
 
 // OpenStore opens the configured backend: the one way to open one, for the
 // server and the CLI alike. The caller closes it.
