@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/certs"
@@ -213,6 +215,13 @@ type CertificateMethod interface {
 	certificateOnly()
 }
 
+// CertificateOnly, embedded in a Method of another package, makes it a
+// CertificateMethod: its credential is the TLS client certificate, and the
+// Authenticator picks it by the client's registration (RFC 8705 §2).
+type CertificateOnly struct{}
+
+func (CertificateOnly) certificateOnly() {}
+
 // New returns an Authenticator over clients with the given methods.
 func New(clients ClientSource, methods []Method) (*Authenticator, error) {
 	if clients == nil || len(methods) == 0 {
@@ -323,10 +332,22 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *Request) (*Result, 
 // body), and never a backend read that could pass for "the backend answered"
 // during an outage.
 func (a *Authenticator) lookup(ctx context.Context, id string) (*backends.ClientEntry, error) {
-	if !backends.ValidClientID(id) {
+	// A SPIFFE ID is the identity a SPIFFE method looks up
+	// (draft-ietf-oauth-spiffe-client-auth-02 §3.1, §3.2); the client source
+	// maps it to a record (authn/spiffe.Clients) or refuses it as unknown.
+	if !backends.ValidClientID(id) && !isSPIFFEID(id) {
 		return nil, fmt.Errorf("invalid client id: %w", backends.ErrNotFound)
 	}
 	return a.clients.Get(ctx, id)
+}
+
+// isSPIFFEID reports whether id is a well-formed SPIFFE ID (go-spiffe's parser).
+func isSPIFFEID(id string) bool {
+	if !strings.HasPrefix(id, "spiffe://") {
+		return false
+	}
+	_, err := spiffeid.FromString(id)
+	return err == nil
 }
 
 // single returns the one value of a form parameter ("" when absent).

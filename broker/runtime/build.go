@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/authn/spiffe"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
@@ -38,6 +39,8 @@ type wiring struct {
 	signing signing.Manager
 	anchors *trustAnchors
 	crls    *certs.CRLSet
+	// spiffe holds the SPIFFE trust domains' bundles (nil: none configured).
+	spiffe *spiffe.TrustDomains
 	// proc holds what outlives a reload (shared state, limiter, audit, metrics).
 	proc    *process
 	closers []io.Closer
@@ -269,6 +272,9 @@ func (w *wiring) load(ctx context.Context) error {
 	}
 	w.cfg.Methods = []authn.Method{authn.ClientSecretBasic(), authn.ClientSecretPost(), pkjwt, authn.SelfSignedTLSClientAuth(keys)}
 	if err := w.loadClientCAs(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := w.loadSPIFFE(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if m, err := OpenSigning(ctx, w.store, fc); err != nil {

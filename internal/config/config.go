@@ -147,6 +147,10 @@ type Config struct {
 		IssuancePerClient Rate `yaml:"issuance_per_client"`
 		Registrations     Rate `yaml:"registrations"`
 	} `yaml:"rate_limits"`
+	// Federation: identities other systems issue (issue 13).
+	Federation struct {
+		SPIFFE SPIFFE `yaml:"spiffe"`
+	} `yaml:"federation"`
 }
 
 // Rate is a token bucket in the configuration.

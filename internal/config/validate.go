@@ -39,6 +39,7 @@ func (c *Config) SetDefaults() {
 	if c.SharedState.Redis.Prefix == "" {
 		c.SharedState.Redis.Prefix = DefaultRedisPrefix
 	}
+	c.setSPIFFEDefaults()
 	for _, r := range []struct {
 		v   *Rate
 		def Rate
@@ -107,6 +108,7 @@ func (c *Config) Validate() error {
 		bad("shared_state.max_revocations_per_client", "must not be negative")
 	}
 	errs = append(errs, c.validateRates()...)
+	errs = append(errs, c.validateSPIFFE()...)
 	if c.Assertions.MaxLifetime < 0 || time.Duration(c.Assertions.MaxLifetime) > time.Hour {
 		bad("assertions.max_lifetime", "must be between 0 and 1h")
 	}
