@@ -320,7 +320,9 @@ func TestSPIFFEAuthorityDropped(t *testing.T) {
 	// Both authorities are in the bundle during the rotation.
 	for _, f := range []func() (*http.Response, map[string]any){
 		func() (*http.Response, map[string]any) { return se.post(jwtForm(oldJWT), nil) },
-		func() (*http.Response, map[string]any) { return se.post(jwtForm(se.jwt(t, se.a, se.jwtID, []string{se.issuer})), nil) },
+		func() (*http.Response, map[string]any) {
+			return se.post(jwtForm(se.jwt(t, se.a, se.jwtID, []string{se.issuer})), nil)
+		},
 		func() (*http.Response, map[string]any) {
 			return se.postVia(se.withCert(oldSVID), se.issuer, x509Form(se.x509ID.String()), nil)
 		},
