@@ -89,8 +89,10 @@ func newEndpointSource(td spiffeid.TrustDomain, ep Endpoint, o *options) (*endpo
 		Proxy:                 nil,
 		TLSHandshakeTimeout:   o.timeout,
 		ResponseHeaderTimeout: o.timeout,
-		MaxIdleConns:          2,
-		ForceAttemptHTTP2:     true,
+		// A new connection, so a new handshake, for every fetch: the
+		// endpoint proves its identity each time (an endpoint that changes it
+		// is refused at the next refresh, not after an idle timeout).
+		DisableKeepAlives: true,
 	}
 	switch ep.Profile {
 	case ProfileWeb:
