@@ -49,7 +49,7 @@ func TestSPIFFEBundleEndpoint(t *testing.T) {
 			ctx := context.Background()
 			a, _ := spiffetest.NewCA("a.test")
 			evil, _ := spiffetest.NewCA("a.test") // same name, other keys
-			for range 3 { // and a newer spiffe_sequence
+			for range 3 {                         // and a newer spiffe_sequence
 				_ = evil.Rotate()
 			}
 			serverID := spiffeid.RequireFromString("spiffe://a.test/spire/server")
