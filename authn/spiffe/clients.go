@@ -33,9 +33,11 @@ func IDFromClientKey(key string) (spiffeid.ID, error) {
 	if !ok {
 		return spiffeid.ID{}, fmt.Errorf("%q is not a SPIFFE client key", key)
 	}
-	td, path, _ := strings.Cut(rest, "~")
+	td, path, found := strings.Cut(rest, "~")
 	s := "spiffe://" + td
-	if path != "" {
+	if found {
+		// "spiffe~td~" has an empty path segment, which no SPIFFE ID has:
+		// refused by the parser, never read as spiffe://td.
 		s += "/" + strings.ReplaceAll(path, "~", "/")
 	}
 	return spiffeid.FromString(s)
