@@ -18,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/authn/spiffe"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/file"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
@@ -63,10 +64,12 @@ var demoClients = []demoClient{
 	{"demo-mtls-spiffe", backends.AuthTLSClient, "read", "tls_client_auth, matched by SPIFFE URI SAN " + demoSPIFFE},
 	{"demo-selfsigned", backends.AuthSelfSignedTLSClient, "read", "self_signed_tls_client_auth"},
 	{"demo-jwt", backends.AuthPrivateKeyJWT, "read write", "private_key_jwt (ES256 key in key.pem)"},
+	{demoSPIFFEKey(demoX509SVIDID), backends.AuthSPIFFEX509, "read", "spiffe_x509: X.509-SVID " + demoX509SVIDID + " of the demo trust domain " + devTrustDomain},
+	{demoSPIFFEKey(demoJWTSVIDID), backends.AuthSPIFFEJWT, "read", "spiffe_jwt: JWT-SVID of " + demoJWTSVIDID},
 }
 
 // demoRecord builds a demo client's record and credential files.
-func demoRecord(d demoClient, clientCA *certs.CA) (*backends.Client, map[string][]byte, error) {
+func demoRecord(d demoClient, clientCA, spiffeCA *certs.CA) (*backends.Client, map[string][]byte, error) {
 	c := &backends.Client{ClientID: d.id, ClientName: "dev demo (" + d.note + ")", TokenEndpointAuthMethod: d.method, Scope: d.scope,
 		AllowedResources: []string{devAudience, "https://billing.tokenbroker.test"}}
 	files := map[string][]byte{"client_id": []byte(d.id)}
@@ -84,6 +87,10 @@ func demoRecord(d demoClient, clientCA *certs.CA) (*backends.Client, map[string]
 		if err == nil {
 			c.JWKS, err = jwksOf(certPEM, true)
 		}
+	case demoSPIFFEKey(demoX509SVIDID):
+		certPEM, keyPEM, err = demoX509SVID(spiffeCA)
+	case demoSPIFFEKey(demoJWTSVIDID):
+		files["spiffe_id"] = []byte(demoJWTSVIDID)
 	case "demo-jwt":
 		var key *ecdsa.PrivateKey
 		if key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err == nil {
@@ -132,6 +139,7 @@ func devConfig(stateDir, listen, issuer string) *config.Config {
 	// dev: the load tool drives one client flat out (~10,000 assertions/s,
 	// each jti kept 90 s); the store's own bound still holds.
 	fc.SharedState.MaxJTIsPerClient = 1_000_000
+	fc.Federation.SPIFFE.TrustDomains = map[string]config.SPIFFETrustDomain{devTrustDomain: {BundleFile: filepath.Join(stateDir, devSPIFFEBundle)}}
 	return fc
 }
 
@@ -176,6 +184,10 @@ func ensureDevState(ctx context.Context, dir, issuerHost string) (created bool, 
 	if err != nil {
 		return false, err
 	}
+	spiffeCA, err := ensureDevSPIFFE(dir)
+	if err != nil {
+		return false, err
+	}
 	regPath := filepath.Join(dir, devRegToken)
 	if !fileExists(regPath) {
 		if err := os.WriteFile(regPath, []byte(registry.NewSecret()+"\n"), 0o600); err != nil {
@@ -195,7 +207,7 @@ func ensureDevState(ctx context.Context, dir, issuerHost string) (created bool, 
 		if _, err := store.GetClient(ctx, d.id); err == nil {
 			continue
 		}
-		c, files, err := demoRecord(d, clientCA)
+		c, files, err := demoRecord(d, clientCA, spiffeCA)
 		if err != nil {
 			return false, fmt.Errorf("demo client %s: %w", d.id, err)
 		}
@@ -267,6 +279,12 @@ func printDevBanner(w io.Writer, stateDir, issuer string) {
 		case backends.AuthTLSClient, backends.AuthSelfSignedTLSClient:
 			fmt.Fprintf(w, "  curl --cacert %s --cert %s --key %s -d grant_type=client_credentials -d client_id=%s %s\n\n",
 				ca, filepath.Join(demo, "cert.pem"), filepath.Join(demo, "key.pem"), d.id, token)
+		case backends.AuthSPIFFEX509:
+			fmt.Fprintf(w, "  curl --cacert %s --cert %s --key %s -d grant_type=client_credentials -d client_id=%s %s\n\n",
+				ca, filepath.Join(demo, "cert.pem"), filepath.Join(demo, "key.pem"), demoX509SVIDID, token)
+		case backends.AuthSPIFFEJWT:
+			fmt.Fprintf(w, "  curl --cacert %s -d grant_type=client_credentials -d client_assertion_type=%s \\\n    -d client_assertion=$(%s assertion --state-dir %s --jwt-svid %s --aud %s) %s\n\n",
+				ca, spiffe.AssertionType, selfCommand(), stateDir, demoJWTSVIDID, issuer, token)
 		case backends.AuthPrivateKeyJWT:
 			fmt.Fprintf(w, "  curl --cacert %s -d grant_type=client_credentials -d client_assertion_type=%s \\\n    -d client_assertion=$(%s assertion --client-id %s --key %s --aud %s) %s\n\n",
 				ca, authn.AssertionType, selfCommand(), d.id, filepath.Join(demo, "key.pem"), issuer, token)
