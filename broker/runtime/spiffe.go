@@ -39,6 +39,7 @@ func (w *wiring) loadSPIFFE(ctx context.Context) error {
 		return err
 	}
 	w.cfg.Methods = append(w.cfg.Methods, spiffe.X509SVID(tds), jwtm)
+	w.cfg.SPIFFEBundles = tds
 	w.cfg.WrapClients = func(c authn.ClientSource) authn.ClientSource { return spiffe.Clients(c) }
 	return nil
 }

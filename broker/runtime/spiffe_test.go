@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -35,7 +36,8 @@ func TestSPIFFEFromConfig(t *testing.T) {
 	ca.SetRefreshHint(time.Second)
 	bj, _ := ca.BundleJSON()
 	bundle := h.write("a.json", bj)
-	cfg := h.write("c.yaml", []byte(h.head()+"federation:\n  spiffe:\n    refresh_min: 1s\n    trust_domains:\n      a.test:\n        bundle_file: "+bundle+"\n"))
+	admin := freeAddr(t)
+	cfg := h.write("c.yaml", []byte(h.head()+"admin:\n  listen: "+admin+"\nfederation:\n  spiffe:\n    refresh_min: 1s\n    trust_domains:\n      a.test:\n        bundle_file: "+bundle+"\n"))
 	id := spiffeid.RequireFromString("spiffe://a.test/w")
 	key, _ := spiffe.ClientKey(id)
 	h.register(cfg, &backends.Client{ClientID: key, TokenEndpointAuthMethod: backends.AuthSPIFFEJWT, Scope: "read", AllowedResources: []string{"https://api.example"}, DefaultAudience: "https://api.example"})
@@ -72,6 +74,15 @@ func TestSPIFFEFromConfig(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(strings.Join(md.Methods, " "), "spiffe_x509 spiffe_jwt") {
 		t.Fatalf("metadata methods %v", md.Methods)
+	}
+	mresp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if !strings.Contains(string(mb), `tokenbroker_spiffe_bundle_age_seconds{trust_domain="a.test"}`) {
+		t.Fatalf("no bundle age metric:\n%s", mb)
 	}
 	_ = ca.Rotate()
 	_ = ca.DropOldest()
