@@ -177,6 +177,10 @@ func TestSPIFFEJWTSVID(t *testing.T) {
 	if resp, b := se.post(f, nil); resp.StatusCode != 200 {
 		t.Fatalf("with client_id: %d %v", resp.StatusCode, b)
 	}
+	// RFC 6749 §2.3: a JWT-SVID and a second method (a Basic header) → invalid_request.
+	if resp, b := se.post(jwtForm(tok), basic("demo", "secret")); resp.StatusCode != 400 || b["error"] != "invalid_request" || b["access_token"] != nil {
+		t.Fatalf("two methods: %d %v", resp.StatusCode, b)
+	}
 	// Over mTLS with tls_client_certificate_bound_access_tokens unset, a
 	// JWT-SVID client's token is unbound; the discovery document lists both methods.
 	resp, err := se.http.Get(se.issuer + "/.well-known/oauth-authorization-server")
