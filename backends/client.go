@@ -48,6 +48,8 @@ type Client struct {
 	TLSClientAuthSANEmail  string `json:"tls_client_auth_san_email,omitempty"`
 	// RFC 8705 §3.4.
 	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	// RFC 9449 §5.2: every token request of this client must carry a DPoP proof.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 
 	// tokenbroker fields.
 

@@ -96,6 +96,8 @@ type Config struct {
 	// hold in State until they expire (default 10,000): a client that fills
 	// its share gets 503 for its next revocation; other clients are unaffected.
 	MaxRevocationsPerClient int
+	// DPoP tunes DPoP proofs at the token endpoint (RFC 9449).
+	DPoP DPoPConfig
 }
 
 func (c *Config) fill() {
@@ -129,6 +131,7 @@ func (c *Config) fill() {
 	if c.RateLimits.Limiter == nil {
 		c.RateLimits.Limiter = state.NewMemoryLimiter(100_000)
 	}
+	c.DPoP.fill()
 	if len(c.Methods) == 0 {
 		c.Methods = []authn.Method{authn.ClientSecretBasic(), authn.ClientSecretPost()}
 	}
@@ -173,6 +176,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.RateLimits.validate()...)
+	errs = append(errs, c.DPoP.validate()...)
 	if c.MaxRevocationsPerClient < 0 {
 		errs = append(errs, fieldf("MaxRevocationsPerClient", "%d is negative", c.MaxRevocationsPerClient))
 	}

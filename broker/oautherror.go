@@ -20,6 +20,8 @@ type Error struct {
 	Challenge string
 	// retryAfter, in seconds, for 429 and 503 responses.
 	retryAfter int
+	// dpopNonce is the DPoP-Nonce header of a use_dpop_nonce answer (RFC 9449 §8).
+	dpopNonce string
 }
 
 func (e *Error) Error() string {

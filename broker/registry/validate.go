@@ -68,6 +68,11 @@ func (r *Registry) Validate(c *backends.Client) error {
 	if err := validateKeys(c); err != nil {
 		return err
 	}
+	// A token carries one binding (docs/dpop.md, "Which binding"): a client
+	// cannot require both (RFC 8705 §3.4, RFC 9449 §5.2).
+	if c.DPoPBoundAccessTokens && c.TLSClientCertificateBoundAccessTokens {
+		return bad("dpop_bound_access_tokens", "cannot be true together with tls_client_certificate_bound_access_tokens: a token has one binding")
+	}
 	return validateTLSFields(c)
 }
 

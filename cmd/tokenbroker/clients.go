@@ -21,7 +21,7 @@ type clientFlags struct {
 	match                                               [len(matchFlags)]string
 	resources                                           clientcli.ListFlag
 	lifetime                                            time.Duration
-	bound, disabled, selfManage                         bool
+	bound, dpop, disabled, selfManage                   bool
 }
 
 // matchFlags are the RFC 8705 §2.1.2 certificate match and our CA pin:
@@ -51,6 +51,7 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 		fs.StringVar(&f.match[i], m.name, "", m.usage)
 	}
 	fs.BoolVar(&f.bound, "bound-tokens", false, "tls_client_certificate_bound_access_tokens")
+	fs.BoolVar(&f.dpop, "dpop", false, "dpop_bound_access_tokens: every token request needs a DPoP proof (RFC 9449 §5.2)")
 	fs.BoolVar(&f.disabled, "disabled", false, "disable the client")
 	fs.StringVar(&f.metadata, "metadata", "", "RFC 7591 metadata JSON `FILE` (- for stdin); flags override its members")
 }
@@ -64,6 +65,7 @@ var ceilingMembers = map[string]string{
 	"tls-san-uri": "tls_client_auth_san_uri", "tls-san-ip": "tls_client_auth_san_ip",
 	"tls-san-email": "tls_client_auth_san_email", "tls-ca-sha256": "tls_client_auth_ca_sha256",
 	"bound-tokens": "tls_client_certificate_bound_access_tokens",
+	"dpop":         "dpop_bound_access_tokens",
 }
 
 // applyCeiling grants what the given flags set: an operator's flag sets the
@@ -137,6 +139,8 @@ func (f *clientFlags) apply(fs *flag.FlagSet, c *backends.Client) error {
 			}
 		case "bound-tokens":
 			c.TLSClientCertificateBoundAccessTokens = f.bound
+		case "dpop":
+			c.DPoPBoundAccessTokens = f.dpop
 		case "disabled":
 			c.Disabled = f.disabled
 		default:

@@ -64,6 +64,7 @@ var demoClients = []demoClient{
 	{"demo-mtls-spiffe", backends.AuthTLSClient, "read", "tls_client_auth, matched by SPIFFE URI SAN " + demoSPIFFE},
 	{"demo-selfsigned", backends.AuthSelfSignedTLSClient, "read", "self_signed_tls_client_auth"},
 	{"demo-jwt", backends.AuthPrivateKeyJWT, "read write", "private_key_jwt (ES256 key in key.pem)"},
+	{demoDPoP, backends.AuthClientSecretBasic, "read", "client_secret_basic, DPoP required (RFC 9449; proof key in " + demoDPoPKey + ")"},
 	{demoSPIFFEKey(demoX509SVIDID), backends.AuthSPIFFEX509, "read", "spiffe_x509: X.509-SVID " + demoX509SVIDID + " of the demo trust domain " + devTrustDomain},
 	{demoSPIFFEKey(demoJWTSVIDID), backends.AuthSPIFFEJWT, "read", "spiffe_jwt: JWT-SVID of " + demoJWTSVIDID},
 }
@@ -86,6 +87,15 @@ func demoRecord(d demoClient, clientCA, spiffeCA *certs.CA) (*backends.Client, m
 		certPEM, keyPEM, err = certs.SelfSigned(certs.Leaf{CommonName: "demo-selfsigned", Client: true, Validity: 365 * 24 * time.Hour})
 		if err == nil {
 			c.JWKS, err = jwksOf(certPEM, true)
+		}
+	case demoDPoP:
+		c.DPoPBoundAccessTokens = true
+		var key *ecdsa.PrivateKey
+		if key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err == nil {
+			var pemKey []byte
+			if pemKey, err = certs.MarshalPrivateKeyPEM(key); err == nil {
+				files[demoDPoPKey] = pemKey
+			}
 		}
 	case demoSPIFFEKey(demoX509SVIDID):
 		certPEM, keyPEM, err = demoX509SVID(spiffeCA)
@@ -273,6 +283,11 @@ func printDevBanner(w io.Writer, stateDir, issuer string) {
 		fmt.Fprintf(w, "  # %s — %s\n", d.id, d.note)
 		switch d.method {
 		case backends.AuthClientSecretBasic:
+			if d.id == demoDPoP {
+				fmt.Fprintf(w, "  curl --cacert %s -u \"%s:$(cat %s)\" -d grant_type=client_credentials \\\n    -H \"DPoP: $(%s %s --key %s --htu %s)\" %s\n\n",
+					ca, d.id, secret, selfCommand(), dpopProofCmd, filepath.Join(demo, demoDPoPKey), token, token)
+				continue
+			}
 			fmt.Fprintf(w, "  curl --cacert %s -u \"%s:$(cat %s)\" -d grant_type=client_credentials %s\n\n", ca, d.id, secret, token)
 		case backends.AuthClientSecretPost:
 			fmt.Fprintf(w, "  curl --cacert %s -d grant_type=client_credentials -d client_id=%s --data-urlencode client_secret@%s %s\n\n", ca, d.id, secret, token)

@@ -107,6 +107,13 @@ type Config struct {
 			Prefix       string   `yaml:"prefix"`
 		} `yaml:"redis"`
 	} `yaml:"shared_state"`
+	// DPoP tunes RFC 9449 proofs at the token endpoint (always offered).
+	DPoP struct {
+		ProofMaxAge   Duration `yaml:"proof_max_age"`
+		Nonces        bool     `yaml:"nonces"`
+		NonceKeyFile  string   `yaml:"nonce_key_file"`
+		NonceLifetime Duration `yaml:"nonce_lifetime"`
+	} `yaml:"dpop"`
 	RateLimits struct {
 		FailedPerClient   Rate `yaml:"failed_per_client"`
 		FailedPerAddress  Rate `yaml:"failed_per_address"`

@@ -15,6 +15,8 @@ const (
 	DefaultListen         = "127.0.0.1:8443"
 	DefaultReloadInterval = 10 * time.Second
 	DefaultRedisPrefix    = "tokenbroker:"
+	// DefaultDPoPNonceLifetime is dpop.nonce_lifetime's default.
+	DefaultDPoPNonceLifetime = 5 * time.Minute
 )
 
 // Default token buckets of rate_limits (issuance_per_client: off).
@@ -38,6 +40,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.MTLS.Listen != "" && c.MTLS.BaseURL == "" {
 		c.MTLS.BaseURL = "https://" + c.MTLS.Listen
+	}
+	if c.DPoP.Nonces && c.DPoP.NonceLifetime == 0 {
+		c.DPoP.NonceLifetime = Duration(DefaultDPoPNonceLifetime)
 	}
 	if c.SharedState.Redis.Prefix == "" {
 		c.SharedState.Redis.Prefix = DefaultRedisPrefix
@@ -118,6 +123,7 @@ func (c *Config) Validate() error {
 	if c.Assertions.MaxSize < 0 || c.Assertions.MaxSize > 64<<10 {
 		bad("assertions.max_size", "must be between 0 and 65536")
 	}
+	errs = append(errs, c.validateDPoP()...)
 	return errors.Join(errs...)
 }
 
@@ -185,6 +191,23 @@ func (c *Config) validateRates() []error {
 		case r.Burst > 0 && r.PerSecond == 0:
 			errs = append(errs, Errorf(b.key+".per_second", "required when burst is set"))
 		}
+	}
+	return errs
+}
+
+// validateDPoP checks dpop.*: server nonces (RFC 9449 §8) need the key every
+// replica shares; proof_max_age is checked by the broker.
+func (c *Config) validateDPoP() []error {
+	var errs []error
+	d := c.DPoP
+	switch {
+	case d.Nonces && d.NonceKeyFile == "":
+		errs = append(errs, Errorf("dpop.nonce_key_file", "required when dpop.nonces is true (a key of at least 32 bytes every replica shares)"))
+	case !d.Nonces && d.NonceKeyFile != "":
+		errs = append(errs, Errorf("dpop.nonce_key_file", "needs dpop.nonces: true"))
+	}
+	if l := time.Duration(d.NonceLifetime); l != 0 && (l < 10*time.Second || l > time.Hour) {
+		errs = append(errs, Errorf("dpop.nonce_lifetime", "%s is outside [10s, 1h]", l))
 	}
 	return errs
 }
