@@ -362,3 +362,20 @@ func TestSPIFFEAuthorityDropped(t *testing.T) {
 		t.Fatalf("after a failed refresh: %d %v", resp.StatusCode, b)
 	}
 }
+
+// TestSPIFFERegistration: a SPIFFE client exists only under its SPIFFE ID's
+// key; neither the operator nor a self-registering client can give a SPIFFE
+// method to any other client_id.
+func TestSPIFFERegistration(t *testing.T) {
+	t.Parallel()
+	se := newSPIFFEEnv(t)
+	for _, id := range []string{"payments", "spiffe~", "spiffe~a.test~", "spiffe~A.test~x"} {
+		if _, err := se.srv.Registry().Create(context.Background(), &backends.Client{ClientID: id, TokenEndpointAuthMethod: backends.AuthSPIFFEX509, Scope: "read"}); err == nil {
+			t.Errorf("spiffe_x509 client %q registered", id)
+		}
+	}
+	resp, b := se.reg(http.MethodPost, broker.PathRegister, se.regToken, map[string]any{"token_endpoint_auth_method": "spiffe_jwt", "scope": "read"})
+	if resp.StatusCode != 400 || b["error"] != "invalid_client_metadata" {
+		t.Fatalf("self-registered spiffe_jwt client: %d %v", resp.StatusCode, b)
+	}
+}
