@@ -20,7 +20,9 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn/spiffe"
 	"github.com/tokenbroker/tokenbroker/authn/spiffe/spiretest"
+	"github.com/tokenbroker/tokenbroker/authn/tokensource"
 	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/certs"
 	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
@@ -208,6 +210,27 @@ func TestSPIRERotationUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	firstKID := se.lastKID.Load()
+	// The client kit on the same rotating X.509-SVID, calling a
+	// certificate-bound API: its bound tokens keep working across rotation.
+	pool := x509.NewCertPool()
+	pool.AddCert(se.ca.Cert)
+	kit, err := tokensource.New(tokensource.Config{TokenURL: se.issuer + broker.PathToken, X509SVIDs: se.x509Src, RootCAs: pool, Resources: []string{audience}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := boundAPI(t, se.env)
+	apiClient := kit.Client()
+	callAPI := func() error {
+		resp, err := apiClient.Get(api + "/orders")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("API: %d %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+		return nil
+	}
 	var requests, failures atomic.Int64
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -221,7 +244,7 @@ func TestSPIRERotationUnderLoad(t *testing.T) {
 				return
 			default:
 			}
-			for _, f := range []func() error{func() error { return se.x509Token(c) }, func() error { return se.jwtToken(ctx) }} {
+			for _, f := range []func() error{func() error { return se.x509Token(c) }, func() error { return se.jwtToken(ctx) }, callAPI} {
 				requests.Add(1)
 				if err := f(); err != nil {
 					failures.Add(1)
