@@ -191,6 +191,7 @@ func Check(fc *config.Config) error {
 	if err := checkBackend(fc); err != nil {
 		more = append(more, err)
 	}
+	more = append(more, checkSPIFFE(fc)...)
 	// The algorithm is tokens.signing_alg's, which settings checked.
 	if err := signing.Check(signing.Options{Source: fc.Signing.Type}); err != nil {
 		more = append(more, signingError(err))

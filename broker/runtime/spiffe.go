@@ -98,3 +98,34 @@ func spiffeDomains(s config.SPIFFE) ([]spiffe.Domain, error) {
 	}
 	return out, errors.Join(errs...)
 }
+
+// checkSPIFFE is the dry run's part for federation.spiffe: it reads and
+// parses the bundle and CA files the trust domains name, and connects to
+// nothing (no bundle endpoint, no Workload API).
+func checkSPIFFE(fc *config.Config) []error {
+	s := fc.Federation.SPIFFE
+	if len(s.TrustDomains) == 0 {
+		return nil
+	}
+	var errs []error
+	if _, err := spiffeDomains(s); err != nil {
+		errs = append(errs, err)
+	}
+	for name, c := range s.TrustDomains {
+		if c.BundleFile == "" || c.BundleEndpointURL != "" {
+			continue // an https_spiffe initial bundle: spiffeDomains parsed it
+		}
+		td, err := spiffeid.TrustDomainFromString(name)
+		if err != nil {
+			continue // Validate named it
+		}
+		b, err := config.ReadLimited(c.BundleFile, spiffe.DefaultMaxBundleSize)
+		if err == nil {
+			_, err = spiffe.ParseBundle(td, b, spiffe.DefaultMaxBundleSize)
+		}
+		if err != nil {
+			errs = append(errs, config.Errorf("federation.spiffe.trust_domains."+name+".bundle_file", "%w", err))
+		}
+	}
+	return errs
+}

@@ -100,3 +100,31 @@ func TestSPIFFEFromConfig(t *testing.T) {
 		t.Fatalf("a bad bundle file: %v", err)
 	}
 }
+
+// TestSPIFFECheck: "config check" reads and parses the trust domains' files
+// and names the key of a bad one; it connects to no endpoint.
+func TestSPIFFECheck(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ca, _ := spiffetest.NewCA("a.test")
+	bj, _ := ca.BundleJSON()
+	good := h.write("good.json", bj)
+	bad := h.write("bad.json", []byte(`{"keys": 1}`))
+	fc, err := config.Load(h.write("c.yaml", []byte(h.head()+"federation:\n  spiffe:\n    trust_domains:\n"+
+		"      a.test:\n        bundle_file: "+good+"\n"+
+		"      b.test:\n        bundle_file: "+bad+"\n"+
+		"      c.test:\n        bundle_endpoint_url: https://127.0.0.1:1/bundle\n        endpoint_ca_file: "+bad+"\n"+
+		"      d.test:\n        bundle_endpoint_url: https://127.0.0.1:1/bundle\n        bundle_endpoint_profile: https_spiffe\n        endpoint_spiffe_id: spiffe://d.test/s\n        bundle_file: "+bad+"\n")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := config.Keys(Check(fc))
+	for _, k := range []string{"federation.spiffe.trust_domains.b.test.bundle_file", "federation.spiffe.trust_domains.c.test.endpoint_ca_file", "federation.spiffe.trust_domains.d.test.bundle_file"} {
+		if !keys[k] {
+			t.Errorf("no error for %s: %v", k, Check(fc))
+		}
+	}
+	if keys["federation.spiffe.trust_domains.a.test.bundle_file"] {
+		t.Errorf("a good bundle refused: %v", Check(fc))
+	}
+}
