@@ -126,7 +126,7 @@ type loaded struct {
 // on the first load).
 type source interface {
 	load(ctx context.Context, prev *spiffebundle.Bundle) (*spiffebundle.Bundle, error)
-	// streams reports a source that pushes updates itself (the Workload API).
+	// close releases the source (connections, the Workload API stream).
 	close()
 }
 
