@@ -37,6 +37,15 @@ func (c *Claims) CertThumbprint() string {
 	return c.Cnf.X5tS256
 }
 
+// DPoPThumbprint is cnf.jkt when the token is DPoP-bound (RFC 9449 §6.1),
+// else "".
+func (c *Claims) DPoPThumbprint() string {
+	if c.Cnf == nil {
+		return ""
+	}
+	return c.Cnf.JKT
+}
+
 // Confirmation binds a token to a certificate (RFC 8705 §3.1) or to a DPoP
 // key (RFC 9449 §6.1). The broker sets exactly one of them.
 type Confirmation struct {
