@@ -248,7 +248,7 @@ func (s *Source) fetchWithRetry(ctx context.Context) (*oauth2.Token, error) {
 			return tok, nil
 		}
 		var se *ServerError
-		retriable := (!errors.As(err, &se) || se.Status >= 500) && !errors.Is(err, ErrRedirect)
+		retriable := (!errors.As(err, &se) || se.Status >= 500) && !errors.Is(err, ErrRedirect) && !errors.Is(err, ErrNotDPoP)
 		if !retriable || attempt >= s.cfg.Retries {
 			return nil, err
 		}
@@ -337,6 +337,9 @@ func (s *Source) fetch(ctx context.Context) (*oauth2.Token, error) {
 		return nil, errors.New("token endpoint: malformed response")
 	}
 	tok := &oauth2.Token{AccessToken: tr.AccessToken, TokenType: tr.TokenType, Expiry: issued.Add(time.Duration(tr.ExpiresIn) * time.Second)}
+	if err := s.checkTokenType(tok); err != nil {
+		return nil, err
+	}
 	return tok.WithExtra(map[string]any{"scope": tr.Scope, "tokensource_issued_at": issued, svidExtra: svid}), nil
 }
 
