@@ -303,7 +303,9 @@ func (s *SPIRE) spawn(bin, logName string, args ...string) error {
 	cmd := exec.Command(filepath.Join(s.bin, bin), args...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.Dir = s.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group (Stop kills it whole), and killed with the test
+	// binary if that dies before Stop (a test timeout): no SPIRE outlives it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		return err
