@@ -58,6 +58,10 @@ type Config struct {
 	// methods' identities are looked up in (a SPIFFE ID's registered client:
 	// authn/spiffe.Clients).
 	WrapClients func(authn.ClientSource) authn.ClientSource
+	// ReservedSANURI, when set, reports a tls_client_auth_san_uri only the
+	// operator may register (a workload identity a client template covers):
+	// registry.Config.ReservedSANURI.
+	ReservedSANURI func(uri string) bool
 	// SPIFFEBundles, when set, are the SPIFFE trust domains whose bundle age
 	// the metrics report (tokenbroker_spiffe_bundle_age_seconds).
 	SPIFFEBundles interface{ Status() []spiffe.Status }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn/spiffe"
 	"github.com/tokenbroker/tokenbroker/authn/spiffe/spiffetest"
+	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/internal/config"
 	"github.com/tokenbroker/tokenbroker/internal/testkit"
@@ -26,12 +27,13 @@ import (
 // matches and a registered client holds is refused at request time
 // (template.ErrAmbiguous) whenever the registration happened — so the same
 // state must not make a reload or the start of another replica fail. Here
-// the registration is a self-registered client (RFC 7591, initial access
-// token) naming a SPIFFE ID as its tls_client_auth_san_uri (RFC 8705 §2.1.2):
-// before the fix, one such registration made every later SIGHUP fail
-// ("reload failed; keeping the running configuration") and every restart or
-// new replica refuse to start — a registrant could freeze the operator's
-// configuration (no issuer removed, no CA rotated) and take replicas down.
+// a client naming a SPIFFE ID as its tls_client_auth_san_uri (RFC 8705
+// §2.1.2) is registered after start: before the fix, that registration made
+// every later SIGHUP fail ("reload failed; keeping the running
+// configuration") and every restart or new replica refuse to start — the
+// operator's configuration frozen (no issuer removed, no jwks_file key
+// dropped, no CA rotated) and replicas down; any RFC 7591 registrant could
+// make such a registration (TestRegistrantCannotSquatATemplateIdentity).
 func TestRegistrantCannotStopTheBroker(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -54,23 +56,10 @@ func TestRegistrantCannotStopTheBroker(t *testing.T) {
 	cfgPath := h.write("broker.yaml", []byte(conf(h.addr, "payments:read")))
 	rt, log := h.serve(cfgPath)
 
-	// The registrant: an initial access token, nothing else.
-	body, _ := json.Marshal(map[string]any{"client_name": "squatter", "token_endpoint_auth_method": "tls_client_auth",
-		"tls_client_auth_san_uri": "spiffe://prod.example/ns/payments/sa/api", "scope": "read"})
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(h.ca.CertPEM())
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	req, _ := http.NewRequest(http.MethodPost, "https://"+h.addr+broker.PathRegister, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+iat)
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("registration: %d", resp.StatusCode)
-	}
+	// Registered after start — the CLI, another replica (and, before
+	// TestRegistrantCannotSquatATemplateIdentity's fix, any RFC 7591 registrant).
+	h.register(cfgPath, &backends.Client{ClientID: "squatter", Scope: "read", TokenEndpointAuthMethod: backends.AuthTLSClient,
+		TLSClientAuthSANURI: "spiffe://prod.example/ns/payments/sa/api"})
 	testkit.WaitFor(t, "the running broker sees the registered identity", func() bool {
 		return strings.Contains(log.String(), "ambiguous identity")
 	})
@@ -79,7 +68,7 @@ func TestRegistrantCannotStopTheBroker(t *testing.T) {
 	h.write("broker.yaml", []byte(conf(h.addr, "payments:read payments:write")))
 	rt.Reload(t.Context())
 	if s := log.String(); strings.Contains(s, "reload failed") || !strings.Contains(s, "SIGHUP: configuration") {
-		t.Fatalf("a self-registered client made the reload fail:\n%s", s)
+		t.Fatalf("a registration made the reload fail:\n%s", s)
 	}
 	// Another replica (same backend) starts.
 	addr := testkit.FreeAddr(t)
@@ -88,7 +77,7 @@ func TestRegistrantCannotStopTheBroker(t *testing.T) {
 	defer cancel()
 	rt2, err := New(ctx, func() (*config.Config, error) { return config.Load(other, nil) }, &syncBuffer{})
 	if err != nil {
-		t.Fatalf("a self-registered client stops another replica from starting: %v", err)
+		t.Fatalf("a registration stops another replica from starting: %v", err)
 	}
 	rt2.Close()
 }
