@@ -53,6 +53,10 @@ type Config struct {
 	SecretRotationGrace time.Duration
 	// Methods are the client authentication methods offered (default: all this build supports).
 	Methods []authn.Method
+	// WrapClients, when set, wraps the client cache into the client source the
+	// methods' identities are looked up in (a SPIFFE ID's registered client:
+	// authn/spiffe.Clients).
+	WrapClients func(authn.ClientSource) authn.ClientSource
 	// Logger receives structured logs; never a secret or a token (default slog.Default()).
 	Logger *slog.Logger
 	// MTLSBaseURL, when set, is the base URL of a listener that requires a

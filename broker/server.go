@@ -89,7 +89,11 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 	}
 	// Every record loaded is re-validated: a bad one refuses its client only.
 	s.clients = cache.NewClients(store, op.cacheOpt, cache.WithValidator(func(c *backends.Client) error { return s.registry.Validate(c) }))
-	if s.auth, err = authn.New(s.clients, cfg.Methods); err != nil {
+	var src authn.ClientSource = s.clients
+	if cfg.WrapClients != nil {
+		src = cfg.WrapClients(src)
+	}
+	if s.auth, err = authn.New(src, cfg.Methods); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -58,7 +58,7 @@ func (s *Server) token(c echo.Context) error {
 	if err != nil {
 		return s.authnError(c, ar, err, &ev, now)
 	}
-	ev.ClientID, ev.Method = res.Client.ClientID, res.Method
+	ev.ClientID, ev.Method, ev.Template = res.Client.ClientID, res.Method, res.Template
 	if res.Certificate != nil {
 		ev.CertSubject, ev.CertThumbprint = res.Certificate.Subject(), res.Certificate.Thumbprint
 	}
@@ -85,7 +85,12 @@ func (s *Server) token(c echo.Context) error {
 		ev.Event, ev.JTI = audit.EventTokenRefused, ""
 		return s.tokenError(c, oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the request could not be recorded; retry later", err), &ev, now)
 	}
-	s.metrics.issued.WithLabelValues(g.ClientID, res.Method).Inc()
+	label := g.ClientID
+	if res.Template != "" {
+		// One series per template, not per workload: identities are many.
+		label = "template:" + res.Template
+	}
+	s.metrics.issued.WithLabelValues(label, res.Method).Inc()
 	s.metrics.latency.WithLabelValues("issued").Observe(time.Since(now).Seconds())
 	if s.log.Enabled(req.Context(), slog.LevelInfo) { // skip building the attributes when they would be dropped
 		s.log.Info("token issued", "request_id", ev.RequestID, "client_id", g.ClientID, "method", res.Method, "jti", claims.ID,

@@ -69,6 +69,9 @@ type Source struct {
 	mu     sync.Mutex
 	tok    *oauth2.Token
 	flight singleflight.Group // one token request at a time
+	// lastForced is when an API's invalid_token last dropped the token
+	// (invalidateForced).
+	lastForced time.Time
 
 	dpop *dpopState // nil without Config.DPoP
 }
@@ -210,6 +213,30 @@ func (s *Source) Invalidate(bad *oauth2.Token) {
 	s.mu.Unlock()
 }
 
+// forcedRefreshEvery is how often an API's 401 invalid_token may make the
+// client fetch a token before the cached one is due. An API — or whoever
+// answers for it — saying invalid_token to every call would otherwise turn
+// each call into a token request, spending the client's share of the
+// broker's assertion and proof replay caches and its failure budget, and
+// with them its tokens for every other API.
+const forcedRefreshEvery = 30 * time.Second
+
+// invalidateForced drops bad after an API refused it, at most once per
+// forcedRefreshEvery; it reports whether it did (the caller then retries).
+func (s *Source) invalidateForced(bad *oauth2.Token) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now()
+	if !s.lastForced.IsZero() && now.Sub(s.lastForced) < forcedRefreshEvery {
+		return false
+	}
+	s.lastForced = now
+	if s.tok == bad {
+		s.tok = nil
+	}
+	return true
+}
+
 // ServerError is a token endpoint error response.
 type ServerError struct {
 	Status      int
@@ -231,7 +258,7 @@ func (s *Source) fetchWithRetry(ctx context.Context) (*oauth2.Token, error) {
 			return tok, nil
 		}
 		var se *ServerError
-		retriable := (!errors.As(err, &se) || se.Status >= 500) && !errors.Is(err, ErrRedirect)
+		retriable := (!errors.As(err, &se) || se.Status >= 500) && !errors.Is(err, ErrRedirect) && !errors.Is(err, ErrNotDPoP)
 		if !retriable || attempt >= s.cfg.Retries {
 			return nil, err
 		}
@@ -312,6 +339,9 @@ func (s *Source) fetch(ctx context.Context) (*oauth2.Token, error) {
 		return nil, errors.New("token endpoint: malformed response")
 	}
 	tok := &oauth2.Token{AccessToken: tr.AccessToken, TokenType: tr.TokenType, Expiry: issued.Add(time.Duration(tr.ExpiresIn) * time.Second)}
+	if err := s.checkTokenType(tok); err != nil {
+		return nil, err
+	}
 	return tok.WithExtra(map[string]any{"scope": tr.Scope, "tokensource_issued_at": issued}), nil
 }
 
@@ -345,7 +375,8 @@ func (s *Source) Client() *http.Client {
 // request the caller made and to redirects within that request's origin,
 // never to a redirect to another origin. On a 401 whose
 // WWW-Authenticate says invalid_token it gets a new token and retries once,
-// when the request body can be replayed.
+// when the request body can be replayed — at most once every 30 s
+// (forcedRefreshEvery), whatever APIs answer.
 func (s *Source) RoundTripper(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = s.transport.Clone()
@@ -376,7 +407,9 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil && req.GetBody == nil {
 		return resp, nil // cannot replay the body
 	}
-	rt.src.Invalidate(tok)
+	if !rt.src.invalidateForced(tok) {
+		return resp, nil // refreshed moments ago: the API's answer stands
+	}
 	fresh, err := rt.src.TokenContext(req.Context())
 	if err != nil {
 		return resp, nil

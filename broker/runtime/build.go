@@ -134,6 +134,9 @@ func settings(fc *config.Config, logOut io.Writer) (*wiring, error) {
 			bad(err)
 		}
 	}
+	if _, err := federationTemplates(fc); err != nil {
+		bad(err)
+	}
 	w.cacheOpt = cache.Options{TTL: time.Duration(fc.Cache.TTL), StaleWindow: time.Duration(fc.Cache.StaleWindow), MaxEntries: fc.Cache.MaxEntries, Logger: log}
 	return w, errors.Join(errs...)
 }
@@ -300,11 +303,18 @@ func (w *wiring) load(ctx context.Context) error {
 	if err := w.loadClientCAs(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if m, err := OpenSigning(ctx, w.store, fc); err != nil {
+	// A remote signer reports to the process's metrics (they outlive a reload).
+	so := SigningOptions(fc)
+	so.Observer, so.Logger = w.proc.metrics, w.log
+	w.proc.shareKMSLimiter(&so, w.log)
+	if m, err := openSigning(ctx, w.store, so); err != nil {
 		errs = append(errs, err)
 	} else {
 		w.closers = append(w.closers, m)
 		w.signing, w.cfg.Signing = m, m
+	}
+	if err := w.loadFederation(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

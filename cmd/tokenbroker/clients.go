@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/backends"
@@ -18,6 +19,7 @@ import (
 // clientFlags are the metadata flags of clients create/update.
 type clientFlags struct {
 	id, name, method, scope, defaultAud, metadata, jwks string
+	federated                                           string
 	match                                               [len(matchFlags)]string
 	resources                                           clientcli.ListFlag
 	lifetime                                            time.Duration
@@ -51,6 +53,7 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 		fs.StringVar(&f.match[i], m.name, "", m.usage)
 	}
 	fs.BoolVar(&f.bound, "bound-tokens", false, "tls_client_certificate_bound_access_tokens")
+	fs.StringVar(&f.federated, "federated-subject", "", "federated_jwt: the accepted external identity, `ISSUER#SUB` (e.g. https://kube.example#system:serviceaccount:ns:sa)")
 	fs.BoolVar(&f.dpop, "dpop", false, "dpop_bound_access_tokens: every token request needs a DPoP proof (RFC 9449 §5.2)")
 	fs.BoolVar(&f.disabled, "disabled", false, "disable the client")
 	fs.StringVar(&f.metadata, "metadata", "", "RFC 7591 metadata JSON `FILE` (- for stdin); flags override its members")
@@ -139,6 +142,12 @@ func (f *clientFlags) apply(fs *flag.FlagSet, c *backends.Client) error {
 			}
 		case "bound-tokens":
 			c.TLSClientCertificateBoundAccessTokens = f.bound
+		case "federated-subject":
+			iss, sub, ok := strings.Cut(f.federated, "#")
+			if !ok {
+				err = fmt.Errorf("--federated-subject %q: want ISSUER#SUB", f.federated)
+			}
+			c.FederatedSubject = &backends.FederatedSubject{Issuer: iss, Subject: sub}
 		case "dpop":
 			c.DPoPBoundAccessTokens = f.dpop
 		case "disabled":

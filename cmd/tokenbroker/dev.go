@@ -63,6 +63,7 @@ var demoClients = []demoClient{
 	{"demo-mtls-spiffe", backends.AuthTLSClient, "read", "tls_client_auth, matched by SPIFFE URI SAN " + demoSPIFFE},
 	{"demo-selfsigned", backends.AuthSelfSignedTLSClient, "read", "self_signed_tls_client_auth"},
 	{"demo-jwt", backends.AuthPrivateKeyJWT, "read write", "private_key_jwt (ES256 key in key.pem)"},
+	{devFedClient, backends.AuthFederatedJWT, "read", "federated_jwt: the demo Kubernetes issuer's token for system:serviceaccount:demo:api"},
 	{demoDPoP, backends.AuthClientSecretBasic, "read", "client_secret_basic, DPoP required (RFC 9449; proof key in " + demoDPoPKey + ")"},
 }
 
@@ -100,6 +101,8 @@ func demoRecord(d demoClient, clientCA *certs.CA) (*backends.Client, map[string]
 			keyPEM, err = certs.MarshalPrivateKeyPEM(key)
 			c.JWKS, _ = json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "demo-jwt-1", Algorithm: "ES256", Use: "sig"}}})
 		}
+	case devFedClient:
+		err = demoFederated(c, files)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -142,6 +145,7 @@ func devConfig(stateDir, listen, issuer string) *config.Config {
 	// dev: the load tool drives one client flat out (~10,000 assertions/s,
 	// each jti kept 90 s); the store's own bound still holds.
 	fc.SharedState.MaxJTIsPerClient = 1_000_000
+	addDevFederation(fc, stateDir)
 	return fc
 }
 
@@ -285,8 +289,14 @@ func printDevBanner(w io.Writer, stateDir, issuer string) {
 		case backends.AuthPrivateKeyJWT:
 			fmt.Fprintf(w, "  curl --cacert %s -d grant_type=client_credentials -d client_assertion_type=%s \\\n    -d client_assertion=$(%s assertion --client-id %s --key %s --aud %s) %s\n\n",
 				ca, authn.AssertionType, selfCommand(), d.id, filepath.Join(demo, "key.pem"), issuer, token)
+		case backends.AuthFederatedJWT:
+			fmt.Fprintf(w, "  curl --cacert %s -d grant_type=client_credentials -d client_id=%s -d client_assertion_type=%s \\\n    -d client_assertion=$(%s federated-token --state-dir %s --namespace demo --service-account api --aud %s) %s\n\n",
+				ca, d.id, authn.AssertionType, selfCommand(), stateDir, issuer, token)
 		}
 	}
+	fmt.Fprintf(w, "  # template %s — any service account of namespace demo-jobs, no client registered (sub: %s#system:serviceaccount:demo-jobs:…)\n", devFedTemplate, devFedIssuer)
+	fmt.Fprintf(w, "  curl --cacert %s -d grant_type=client_credentials -d client_assertion_type=%s \\\n    -d client_assertion=$(%s federated-token --state-dir %s --namespace demo-jobs --service-account nightly --aud %s) %s\n\n",
+		ca, authn.AssertionType, selfCommand(), stateDir, issuer, token)
 	fmt.Fprintf(w, "Register a client (RFC 7591):\n\n  curl --cacert %s -H \"Authorization: Bearer $(cat %s)\" -H 'Content-Type: application/json' \\\n    -d '{\"client_name\":\"my-service\",\"scope\":\"read\"}' %s%s\n\n",
 		ca, filepath.Join(stateDir, devRegToken), base, broker.PathRegister)
 }

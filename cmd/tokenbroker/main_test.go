@@ -66,7 +66,8 @@ func TestDevModeCurlLines(t *testing.T) {
 	addr := freeAddr(t)
 	stdout, stderr, stop := startDev(t, addr)
 	for _, f := range []string{"ca.pem", "client-ca.pem", "client-ca-key.pem", "registration-token", "data/signing-keys.json", "demo/demo-basic/secret", "demo/demo-post/secret",
-		"demo/demo-mtls-dn/cert.pem", "demo/demo-mtls-dn/key.pem", "demo/demo-mtls-spiffe/cert.pem", "demo/demo-selfsigned/cert.pem", "demo/demo-jwt/key.pem", "demo/demo-dpop/dpop-key.pem", "demo/demo-dpop/secret"} {
+		"demo/demo-mtls-dn/cert.pem", "demo/demo-mtls-dn/key.pem", "demo/demo-mtls-spiffe/cert.pem", "demo/demo-selfsigned/cert.pem", "demo/demo-jwt/key.pem", "demo/demo-k8s/issuer-key.pem", "demo/demo-k8s/issuer-jwks.json",
+		"demo/demo-dpop/dpop-key.pem", "demo/demo-dpop/secret"} {
 		if _, err := os.Stat(filepath.Join(defaultDevState, f)); err != nil {
 			t.Errorf("state file %s: %v", f, err)
 		}
@@ -76,8 +77,8 @@ func TestDevModeCurlLines(t *testing.T) {
 		t.Fatalf("banner lacks the metadata URL:\n%s", banner)
 	}
 	lines := curlLines(banner)
-	if len(lines) != len(demoClients)+1 {
-		t.Fatalf("want a curl line per demo client and one for registration:\n%s", banner)
+	if len(lines) != len(demoClients)+2 {
+		t.Fatalf("want a curl line per demo client, one for the demo federated template and one for registration:\n%s", banner)
 	}
 	for _, l := range lines {
 		out, err := exec.Command("sh", "-c", l+" -sS").CombinedOutput()

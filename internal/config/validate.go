@@ -41,6 +41,7 @@ func (c *Config) SetDefaults() {
 	if c.MTLS.Listen != "" && c.MTLS.BaseURL == "" {
 		c.MTLS.BaseURL = "https://" + c.MTLS.Listen
 	}
+	c.Federation.setDefaults()
 	if c.DPoP.Nonces && c.DPoP.NonceLifetime == 0 {
 		c.DPoP.NonceLifetime = Duration(DefaultDPoPNonceLifetime)
 	}
@@ -115,6 +116,8 @@ func (c *Config) Validate() error {
 		bad("shared_state.max_revocations_per_client", "must not be negative")
 	}
 	errs = append(errs, c.validateRates()...)
+	errs = append(errs, c.validateFederation()...)
+	errs = append(errs, c.validateAWSKMS()...)
 	if c.Assertions.MaxLifetime < 0 || time.Duration(c.Assertions.MaxLifetime) > time.Hour {
 		bad("assertions.max_lifetime", "must be between 0 and 1h")
 	}
@@ -189,6 +192,41 @@ func (c *Config) validateRates() []error {
 		case r.Burst > 0 && r.PerSecond == 0:
 			errs = append(errs, Errorf(b.key+".per_second", "required when burst is set"))
 		}
+	}
+	return errs
+}
+
+// validateAWSKMS checks signing.aws_kms (only for signing.type aws-kms).
+func (c *Config) validateAWSKMS() []error {
+	k := c.Signing.AWSKMS
+	if c.Signing.Type != "aws-kms" {
+		return nil
+	}
+	var errs []error
+	bad := func(key, format string, a ...any) { errs = append(errs, Errorf(key, format, a...)) }
+	if k.Key == "" {
+		bad("signing.aws_kms.key", "required for signing.type aws-kms (an alias such as alias/tokenbroker, a key id or a key ARN)")
+	}
+	if c.Tokens.SigningAlg == "EdDSA" {
+		bad("tokens.signing_alg", "AWS KMS signs ES256, RS256 or PS256, not EdDSA")
+	}
+	if strings.HasPrefix(k.Key, "alias/aws/") {
+		bad("signing.aws_kms.key", "%q is an AWS managed alias, which cannot name an asymmetric signing key", k.Key)
+	}
+	if k.Concurrency < 0 || k.Concurrency > 1024 {
+		bad("signing.aws_kms.concurrency", "must be between 0 (default 8) and 1024")
+	}
+	if k.MaxQueue < 0 || k.MaxQueue > 1<<20 {
+		bad("signing.aws_kms.max_queue", "must be between 0 (default 1024) and 1048576")
+	}
+	if k.QueueWait < 0 || time.Duration(k.QueueWait) > time.Minute {
+		bad("signing.aws_kms.queue_wait", "must be between 0 (default 1s) and 1m")
+	}
+	if k.Timeout < 0 || time.Duration(k.Timeout) > time.Minute {
+		bad("signing.aws_kms.timeout", "must be between 0 (default 2s) and 1m")
+	}
+	if e := k.Endpoint; e != "" && !strings.HasPrefix(e, "https://") && !strings.HasPrefix(e, "http://") {
+		bad("signing.aws_kms.endpoint", "%q is not an http(s) URL", e)
 	}
 	return errs
 }
