@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/authn/spiffe"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/state"
@@ -57,6 +58,9 @@ type Config struct {
 	// methods' identities are looked up in (a SPIFFE ID's registered client:
 	// authn/spiffe.Clients).
 	WrapClients func(authn.ClientSource) authn.ClientSource
+	// SPIFFEBundles, when set, are the SPIFFE trust domains whose bundle age
+	// the metrics report (tokenbroker_spiffe_bundle_age_seconds).
+	SPIFFEBundles interface{ Status() []spiffe.Status }
 	// Logger receives structured logs; never a secret or a token (default slog.Default()).
 	Logger *slog.Logger
 	// MTLSBaseURL, when set, is the base URL of a listener that requires a

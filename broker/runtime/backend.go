@@ -17,7 +17,8 @@ import (
 
 // SupportedMethods are the client authentication methods this build can
 // register; the CLI and the registry validate against them.
-var SupportedMethods = []string{backends.AuthClientSecretBasic, backends.AuthClientSecretPost, backends.AuthPrivateKeyJWT, backends.AuthTLSClient, backends.AuthSelfSignedTLSClient, backends.AuthFederatedJWT}
+var SupportedMethods = []string{backends.AuthClientSecretBasic, backends.AuthClientSecretPost, backends.AuthPrivateKeyJWT, backends.AuthTLSClient, backends.AuthSelfSignedTLSClient, backends.AuthFederatedJWT,
+	backends.AuthSPIFFEX509, backends.AuthSPIFFEJWT}
 
 // OpenStore opens the configured backend (any kind a backend package
 // registered with backends.Register): the one way to open one, for the

@@ -1,9 +1,3 @@
-//go:build spiffe_merged
-
-// Enabled once h-spiffe (authn/spiffe, federation.spiffe) is merged: drop the
-// build tag. Checked against a trial merge of h-spiffe 9f9f090 into h-fed:
-// go test -race -run TestSPIFFETemplateFromConfig ./broker/runtime passed.
-
 package runtime
 
 import (
