@@ -28,7 +28,7 @@ type Server struct {
 	secrets  map[string]*secret // by name
 	calls    map[string]int
 	down     bool
-	throttle int // the next n requests get ThrottlingException
+	throttle int             // the next n requests get ThrottlingException
 	denied   map[string]bool // secrets whose reads answer AccessDeniedException
 	now      func() time.Time
 }
