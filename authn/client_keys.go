@@ -51,19 +51,28 @@ func (k *KeySource) Keys(ctx context.Context, c *backends.Client, kid string) ([
 	if err != nil {
 		return nil, err
 	}
+	out := KeysWithID(all, kid)
+	if len(out) == 0 && kid != "" {
+		return nil, fmt.Errorf("no registered key with kid %q", kid)
+	}
+	return out, nil
+}
+
+// KeysWithID returns the keys of set whose "kid" is kid, or all of set when
+// kid is empty: a JWS without a kid may be verified by any key of the set
+// (RFC 7515 §4.1.4 makes "kid" optional, RFC 7517 §4.5 a hint to choose a key).
+// The result is empty when no key matches (or set is).
+func KeysWithID(set []jose.JSONWebKey, kid string) []jose.JSONWebKey {
 	if kid == "" {
-		return all, nil
+		return set
 	}
 	var out []jose.JSONWebKey
-	for _, key := range all {
+	for _, key := range set {
 		if key.KeyID == kid {
 			out = append(out, key)
 		}
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no registered key with kid %q", kid)
-	}
-	return out, nil
+	return out
 }
 
 func (k *KeySource) inline(c *backends.Client) ([]jose.JSONWebKey, error) {

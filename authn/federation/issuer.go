@@ -148,16 +148,8 @@ func (is *issuer) keys(ctx context.Context, kid string) ([]jose.JSONWebKey, erro
 			return nil, err
 		}
 	}
-	if kid == "" {
-		return all, nil
-	}
-	var out []jose.JSONWebKey
-	for _, k := range all {
-		if k.KeyID == kid {
-			out = append(out, k)
-		}
-	}
-	if len(out) == 0 {
+	out := authn.KeysWithID(all, kid)
+	if len(out) == 0 && kid != "" {
 		return nil, fmt.Errorf("issuer publishes no key with kid %.64q", kid)
 	}
 	return out, nil
