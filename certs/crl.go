@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tokenbroker/tokenbroker/internal/httpget"
 	"github.com/tokenbroker/tokenbroker/internal/refresh"
 )
 
@@ -340,24 +341,9 @@ func (s *CRLSet) fetchDue(ctx context.Context) {
 }
 
 func (s *CRLSet) fetch(ctx context.Context, u string) (*crl, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	b, err := httpget.Get(ctx, s.client, u, maxCRLSize)
 	if err != nil {
 		return nil, err
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status %d", resp.StatusCode)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxCRLSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxCRLSize {
-		return nil, fmt.Errorf("larger than %d bytes", maxCRLSize)
 	}
 	ls, err := parseCRLs(b, u)
 	if err != nil {

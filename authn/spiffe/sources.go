@@ -16,6 +16,8 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
+
+	"github.com/tokenbroker/tokenbroker/internal/httpget"
 )
 
 // ParseBundle parses a SPIFFE bundle (SPIFFE Trust Domain and Bundle §4)
@@ -146,21 +148,9 @@ func (s *endpointSource) authBundle(td spiffeid.TrustDomain) (*x509bundle.Bundle
 }
 
 func (s *endpointSource) load(ctx context.Context, prev *spiffebundle.Bundle) (*spiffebundle.Bundle, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.ep.URL, http.NoBody)
+	b, err := httpget.Get(ctx, s.client, s.ep.URL, s.max)
 	if err != nil {
-		return nil, err
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("bundle endpoint answered %s", resp.Status)
-	}
-	b, err := readBounded(resp.Body, s.max)
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bundle endpoint: %w", err)
 	}
 	bundle, err := ParseBundle(s.td, b, s.max)
 	if err != nil {
