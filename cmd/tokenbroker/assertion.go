@@ -12,9 +12,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/tokenbroker/tokenbroker/certs"
 	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
-	"github.com/tokenbroker/tokenbroker/internal/config"
 )
 
 // selfCommand is how the banner tells users to invoke this program: the
@@ -55,11 +53,7 @@ func assertionCommand(fs *flag.FlagSet) runFunc {
 		if *kid == "" {
 			*kid = *clientID + "-1"
 		}
-		b, err := config.ReadLimited(*keyPath, 64<<10)
-		if err != nil {
-			return err
-		}
-		key, err := certs.ParsePrivateKeyPEM(b)
+		key, err := clientcli.ReadKey(*keyPath)
 		if err != nil {
 			return err
 		}

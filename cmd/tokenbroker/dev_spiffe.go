@@ -17,7 +17,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn/spiffe"
 	"github.com/tokenbroker/tokenbroker/certs"
-	"github.com/tokenbroker/tokenbroker/internal/config"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
 )
 
 // The dev mode's demo SPIFFE trust domain: an X.509 CA and a JWT key in the
@@ -68,11 +68,7 @@ func ensureDevSPIFFE(dir string) (*certs.CA, error) {
 func devJWTKey(dir string) (crypto.Signer, error) {
 	p := filepath.Join(dir, devSPIFFEJWTKey)
 	if fileExists(p) {
-		b, err := config.ReadLimited(p, 64<<10)
-		if err != nil {
-			return nil, err
-		}
-		return certs.ParsePrivateKeyPEM(b)
+		return clientcli.ReadKey(p)
 	}
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

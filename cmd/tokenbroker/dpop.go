@@ -9,8 +9,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn/dpop"
 	"github.com/tokenbroker/tokenbroker/broker"
-	"github.com/tokenbroker/tokenbroker/certs"
-	"github.com/tokenbroker/tokenbroker/internal/config"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
 )
 
 // demoDPoP is the dev-mode client that requires DPoP (RFC 9449 §5.2), and
@@ -35,11 +34,7 @@ func dpopProofCommand(fs *flag.FlagSet) runFunc {
 		if *keyPath == "" {
 			*keyPath = filepath.Join(*stateDir, devDemo, demoDPoP, demoDPoPKey)
 		}
-		b, err := config.ReadLimited(*keyPath, 64<<10)
-		if err != nil {
-			return err
-		}
-		key, err := certs.ParsePrivateKeyPEM(b)
+		key, err := clientcli.ReadKey(*keyPath)
 		if err != nil {
 			return err
 		}

@@ -90,6 +90,19 @@ type Creds struct {
 	Cert   *tls.Certificate
 }
 
+// maxKeyFile bounds a private key PEM file (an RSA-4096 key is about 3 KiB).
+const maxKeyFile = 64 << 10
+
+// ReadKey reads the private key PEM file at path (the forms
+// certs.ParsePrivateKeyPEM takes), refusing a file over 64 KiB.
+func ReadKey(path string) (crypto.Signer, error) {
+	b, err := config.ReadLimited(path, maxKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	return certs.ParsePrivateKeyPEM(b)
+}
+
 // Load reads the credentials the flags name.
 func (f *CredFlags) Load() (*Creds, error) {
 	if f.ClientID == "" {
@@ -107,11 +120,8 @@ func (f *CredFlags) Load() (*Creds, error) {
 		c.Secret = strings.TrimSpace(string(b))
 	}
 	if f.keyFile != "" {
-		b, err := config.ReadLimited(f.keyFile, 64<<10)
-		if err != nil {
-			return nil, err
-		}
-		if c.Key, err = certs.ParsePrivateKeyPEM(b); err != nil {
+		var err error
+		if c.Key, err = ReadKey(f.keyFile); err != nil {
 			return nil, err
 		}
 	}
