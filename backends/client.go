@@ -191,3 +191,18 @@ func ValidClientID(id string) bool {
 	}
 	return true
 }
+
+// ListedClientIDs returns the names a backend listing holds that are valid
+// client_ids, sorted (ListClients' order): a listing may also hold what no
+// client was stored under (an editor's backup, another tool's key), and an
+// id ValidClientID refuses could not be read back.
+func ListedClientIDs(names []string) []string {
+	var ids []string
+	for _, n := range names {
+		if ValidClientID(n) {
+			ids = append(ids, n)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -82,15 +81,13 @@ func (s *Store) ListClients(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("file backend: %w", err)
 	}
-	var ids []string
+	var names []string
 	for _, e := range entries {
-		id, ok := strings.CutSuffix(e.Name(), ".json")
-		if ok && e.Type().IsRegular() && backends.ValidClientID(id) {
-			ids = append(ids, id)
+		if id, ok := strings.CutSuffix(e.Name(), ".json"); ok && e.Type().IsRegular() {
+			names = append(names, id)
 		}
 	}
-	slices.Sort(ids)
-	return ids, nil
+	return backends.ListedClientIDs(names), nil
 }
 
 // CreateClient implements backends.ClientStore.

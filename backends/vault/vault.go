@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -294,17 +293,16 @@ func (s *Store) ListClients(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, s.explain(err, p, "list")
 	}
-	var ids []string
+	var names []string
 	if sec != nil {
 		keys, _ := sec.Data["keys"].([]any)
 		for _, k := range keys {
-			if id, ok := k.(string); ok && backends.ValidClientID(id) {
-				ids = append(ids, id)
+			if id, ok := k.(string); ok {
+				names = append(names, id)
 			}
 		}
 	}
-	slices.Sort(ids)
-	return ids, nil
+	return backends.ListedClientIDs(names), nil
 }
 
 // CreateClient implements backends.ClientStore.
