@@ -20,6 +20,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/tokenbroker/tokenbroker/internal/proctest"
 	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
@@ -31,14 +32,7 @@ func Dir() string {
 	if d := os.Getenv("TB_TEST_SPIRE_DIR"); d != "" {
 		return d
 	}
-	home, _ := os.UserHomeDir()
-	d := filepath.Join(home, ".cache", "tokenbroker", "spire-v1.13.3")
-	for _, b := range []string{"spire-server", "spire-agent"} {
-		if _, err := os.Stat(filepath.Join(d, b)); err != nil {
-			return ""
-		}
-	}
-	return d
+	return proctest.Cached("spire-v1.13.3", "spire-server", "spire-agent")
 }
 
 // ErrNoBinary means no SPIRE binaries were found.
@@ -47,10 +41,7 @@ var ErrNoBinary = errors.New("spiretest: no SPIRE binaries (run .ci/spire-tool/b
 // Unavailable skips t for err, or fails it when TB_TEST_REQUIRE_SPIRE is set.
 func Unavailable(t testing.TB, err error) {
 	t.Helper()
-	if os.Getenv("TB_TEST_REQUIRE_SPIRE") != "" {
-		t.Fatalf("SPIRE is required (TB_TEST_REQUIRE_SPIRE): %v", err)
-	}
-	t.Skipf("SPIRE not available: %v", err)
+	proctest.Unavailable(t, "SPIRE", "TB_TEST_REQUIRE_SPIRE", err)
 }
 
 type options struct {
@@ -296,24 +287,17 @@ func (s *SPIRE) run(ctx context.Context, bin string, args ...string) (string, er
 // spawn starts a long-running SPIRE process in its own process group,
 // logging to logName in the directory.
 func (s *SPIRE) spawn(bin, logName string, args ...string) error {
-	lf, err := os.Create(filepath.Join(s.dir, logName))
-	if err != nil {
-		return err
-	}
 	cmd := exec.Command(filepath.Join(s.bin, bin), args...)
-	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.Dir = s.dir
 	// Its own process group (Stop kills it whole), and killed with the test
 	// binary if that dies before Stop (a test timeout): no SPIRE outlives it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		lf.Close()
+	if err := proctest.Start(cmd, filepath.Join(s.dir, logName), true); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	s.procs = append(s.procs, cmd)
 	s.mu.Unlock()
-	go func() { _ = cmd.Wait(); lf.Close() }()
+	go func() { _ = cmd.Wait() }()
 	return nil
 }
 

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	vapi "github.com/hashicorp/vault/api"
+
+	"github.com/tokenbroker/tokenbroker/internal/proctest"
+	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
 // startTimeout bounds a start, unseal included (a loaded machine is slow).
@@ -23,10 +26,8 @@ func Bin() string {
 	if b := os.Getenv("TB_TEST_VAULT_BIN"); b != "" {
 		return b
 	}
-	home, _ := os.UserHomeDir()
-	b := filepath.Join(home, ".cache", "tokenbroker", "vault-v1.21.0", "vault")
-	if _, err := os.Stat(b); err == nil {
-		return b
+	if d := proctest.Cached("vault-v1.21.0", "vault"); d != "" {
+		return filepath.Join(d, "vault")
 	}
 	return ""
 }
@@ -37,10 +38,7 @@ var ErrNoBinary = errors.New("vaulttest: no Vault binary (run .ci/vault-tool/bui
 // Unavailable skips t for err, or fails it when TB_TEST_REQUIRE_VAULT is set.
 func Unavailable(t testing.TB, err error) {
 	t.Helper()
-	if os.Getenv("TB_TEST_REQUIRE_VAULT") != "" {
-		t.Fatalf("Vault is required (TB_TEST_REQUIRE_VAULT): %v", err)
-	}
-	t.Skipf("Vault not available: %v", err)
+	proctest.Unavailable(t, "Vault", "TB_TEST_REQUIRE_VAULT", err)
 }
 
 type options struct {
@@ -188,14 +186,7 @@ ui = false
 	}
 	cmd := exec.Command(v.bin, args...)
 	cmd.Env = append(os.Environ(), "HOME="+v.dir)
-	logf, err := os.OpenFile(v.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer logf.Close() // the child holds its own copy
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := proctest.Start(cmd, v.logPath(), false); err != nil {
 		return err
 	}
 	v.mu.Lock()
@@ -217,7 +208,7 @@ ui = false
 		h, err := v.client().Sys().Health()
 		return err == nil && !h.Sealed
 	}
-	if !poll(ready) {
+	if poll(ready) != nil {
 		b, _ := os.ReadFile(v.logPath())
 		return fmt.Errorf("vaulttest: vault did not start: %s", b)
 	}
@@ -227,32 +218,23 @@ ui = false
 func (v *Server) logPath() string { return filepath.Join(v.dir, "vault.log") }
 
 // poll waits for cond for up to startTimeout.
-func poll(cond func() bool) bool {
-	deadline := time.Now().Add(startTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
-}
+func poll(cond func() bool) error { return testkit.Poll(startTimeout, cond) }
 
 func (v *Server) unseal() error {
 	c := v.client()
 	var lastErr error
-	if !poll(func() bool {
+	if poll(func() bool {
 		st, err := c.Sys().Unseal(v.unsealKey)
 		lastErr = err
 		return err == nil && !st.Sealed
-	}) {
+	}) != nil {
 		return fmt.Errorf("vaulttest: unseal: %v", lastErr)
 	}
 	// Serving requests as the active node.
-	if !poll(func() bool {
+	if poll(func() bool {
 		h, err := c.Sys().Health()
 		return err == nil && !h.Sealed && !h.Standby
-	}) {
+	}) != nil {
 		return errors.New("vaulttest: vault not active after unseal")
 	}
 	return nil
