@@ -41,6 +41,7 @@ type Server struct {
 	throttleTil time.Time       // every call until then gets ThrottlingException
 	signDelay   time.Duration
 	corrupt     int // the next n Sign answers carry a truncated signature
+	misSign     int // the next n Sign answers sign another digest
 	inFlight    int
 	maxInFlight int
 	now         func() time.Time
@@ -113,6 +114,11 @@ func (s *Server) Deny(op string) { s.mu.Lock(); s.denied[op] = true; s.mu.Unlock
 // CorruptSignatures makes the next n Sign calls answer a signature cut
 // short by one byte — a failing or impostor endpoint.
 func (s *Server) CorruptSignatures(n int) { s.mu.Lock(); s.corrupt = n; s.mu.Unlock() }
+
+// SignOtherDigest makes the next n Sign calls answer a well-formed
+// signature by the right key over another digest — a lying endpoint, or a
+// network in between replaying an earlier answer.
+func (s *Server) SignOtherDigest(n int) { s.mu.Lock(); s.misSign = n; s.mu.Unlock() }
 
 // SetSignDelay makes each Sign call take d before it answers.
 func (s *Server) SetSignDelay(d time.Duration) { s.mu.Lock(); s.signDelay = d; s.mu.Unlock() }
