@@ -185,7 +185,7 @@ func (s *Source) SigningSet(ctx context.Context) (*signing.Set, error) {
 			return nil, err
 		}
 		if k.arn == v.active {
-			set.Active = &signer{s: s, arn: k.arn, kid: p.kid}
+			set.Active = &signer{s: s, arn: k.arn, kid: p.kid, pub: p.key}
 			if rk, ok := p.key.(*rsa.PublicKey); ok {
 				set.Active.(*signer).size = rk.Size()
 			}
