@@ -153,11 +153,16 @@ func (s *Source) public(ctx context.Context, arn string) (keyPub, error) {
 	if err != nil {
 		return keyPub{}, fmt.Errorf("awskms: key %s: public key: %w", arn, err)
 	}
+	// The key must be what its KeySpec says (RFC 7518 §6.1: kty with alg):
+	// an RSA key under ECC_NIST_P256, or an EC key under RSA_2048, would be
+	// published as a JWK no relying party can use for this alg.
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
-		ok = k.Curve == elliptic.P256()
+		ok = spec == "ECC_NIST_P256" && k.Curve == elliptic.P256()
 	case *rsa.PublicKey:
-		ok = k.N.BitLen() >= 2048
+		var bits int
+		_, err := fmt.Sscanf(spec, "RSA_%d", &bits)
+		ok = err == nil && k.N.BitLen() == bits
 	}
 	if !ok {
 		return keyPub{}, fmt.Errorf("awskms: key %s: public key %T does not match %s", arn, pub, spec)
