@@ -40,8 +40,8 @@ type Server struct {
 	throttle    int             // the next n Sign calls get ThrottlingException
 	throttleTil time.Time       // every call until then gets ThrottlingException
 	signDelay   time.Duration
-	corrupt     int // the next n Sign answers carry a truncated signature
-	misSign     int // the next n Sign answers sign another digest
+	corrupt     int                         // the next n Sign answers carry a truncated signature
+	misSign     int                         // the next n Sign answers sign another digest
 	fakePub     map[string]crypto.PublicKey // key id → what GetPublicKey answers instead
 	inFlight    int
 	maxInFlight int
