@@ -4,9 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -14,6 +18,8 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/awskms/kmstest"
+	"github.com/tokenbroker/tokenbroker/backends/cache"
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
@@ -118,4 +124,94 @@ func TestKMSPublicKeyOfAnotherTypeIsNotPublished(t *testing.T) {
 	tok := r.body["access_token"].(string)
 	e.handedOut = append(e.handedOut, tok)
 	verifyWithJWX(t, e, tok)
+}
+
+// lagging is a replica that has not re-read its signing source yet: while
+// held, SigningSet answers the set it had (keys.refresh has not come).
+type lagging struct {
+	signing.Manager
+	mu   sync.Mutex
+	held *signing.Set
+}
+
+func (l *lagging) SigningSet(ctx context.Context) (*signing.Set, error) {
+	l.mu.Lock()
+	held := l.held
+	l.mu.Unlock()
+	if held != nil {
+		return held, nil
+	}
+	return l.Manager.SigningSet(ctx)
+}
+
+func (l *lagging) hold(t *testing.T) {
+	set, err := l.Manager.SigningSet(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Lock()
+	l.held = set
+	l.mu.Unlock()
+}
+
+func (l *lagging) release() { l.mu.Lock(); l.held = nil; l.mu.Unlock() }
+
+// Publish before use must count the time a replica serves its JWKS before
+// it re-reads the aliases (keys.refresh, 30 s by default): a relying party
+// that fetched the JWKS (Cache-Control max-age = keys.jwks_max_age, RFC
+// 9111 §5.2.2.1) from a replica that had not yet seen the alias move keeps
+// it until that fetch + jwks_max_age, so the new key may sign only after
+// the move + jwks_max_age + keys.refresh. Here the replica sees the move
+// 20 s late; 1 s after move + jwks_max_age, every token must still carry
+// a kid of the set the relying party holds.
+func TestKMSPublishBeforeUseCountsTheRefreshLag(t *testing.T) {
+	t.Parallel()
+	srv := kmstest.New("AKIDKMSREVKMS", "kms-revkms-secret", "us-east-1")
+	defer srv.Close()
+	clk := &kmsClock{}
+	srv.SetClock(clk.Now)
+	opt, m := kmsSigning(t, srv, clk, broker.NewMetrics(), nil)
+	lag := &lagging{Manager: m}
+	e := newEnv(t, opt, func(c *broker.Config, _ *cache.Options) { c.Signing = lag })
+	secret := e.client(&backends.Client{ClientID: "kms-lag", Scope: "read"})
+	const publishDelay = 5 * time.Minute // kmsSigning's
+
+	lag.hold(t)
+	if err := m.Rotate(context.Background(), false); err != nil { // the alias moves at U
+		t.Fatal(err)
+	}
+	clk.Advance(20 * time.Second) // U + 20 s: this replica has not re-read yet
+	cached := map[string]bool{}   // what a relying party fetching now keeps for jwks_max_age
+	for _, k := range e.jwks().Keys {
+		cached[k.KeyID] = true
+	}
+	lag.release()
+	testkit.WaitFor(t, "the replica to publish the next key", func() bool { return len(e.jwks().Keys) == 2 })
+
+	clk.Advance(publishDelay - 19*time.Second) // U + jwks_max_age + 1 s: the cache above is still fresh
+	d := srv.Calls("DescribeKey")
+	testkit.WaitFor(t, "the keyring's next reads", func() bool { return srv.Calls("DescribeKey") > d+3 })
+	r, err := requestToken(e, "kms-lag", secret)
+	if err != nil || r.status != http.StatusOK {
+		t.Fatalf("token: %v %d %v", err, r.status, r.body)
+	}
+	tok := r.body["access_token"].(string)
+	e.handedOut = append(e.handedOut, tok)
+	if kid := headerKid(t, tok); !cached[kid] {
+		t.Fatalf("token signed by %s, which the relying party's JWKS (fetched 20 s after the alias moved, still fresh) lacks: %v", kid, cached)
+	}
+}
+
+func headerKid(t *testing.T, tok string) string {
+	t.Helper()
+	h, _, _ := strings.Cut(tok, ".")
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hdr struct{ Kid string }
+	if err := json.Unmarshal(b, &hdr); err != nil {
+		t.Fatal(err)
+	}
+	return hdr.Kid
 }
