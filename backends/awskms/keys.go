@@ -72,7 +72,7 @@ func (s *Source) aliasUpdated(ctx context.Context, alias, keyID string) (time.Ti
 //
 //   - the first key behind the alias signs at once;
 //   - after the alias moved at U, the key it left (<alias>-previous) keeps
-//     signing until U + PublishDelay while the new target is published
+//     signing until U + PublishDelay + RefreshLag while the new target is published
 //     ("next"); then the target signs and the previous key stays published
 //     until the tokens it signed have expired (+ MaxLifetime + a minute);
 //   - Settings.Keys are published as they are.
@@ -106,7 +106,10 @@ func (s *Source) current(ctx context.Context) (*view, error) {
 		primary.state, primary.activated = backends.KeyActive, &primary.created
 		v.active, v.keys = primary.arn, []keyState{primary}
 	} else {
-		switchAt := moved.Add(s.o.PublishDelay)
+		// Publish before use (RFC 7517 §5 consumers cache the JWKS for
+		// jwks_max_age): a replica may serve the old JWKS up to RefreshLag
+		// after the move, and that copy stays fresh jwks_max_age longer.
+		switchAt := moved.Add(s.o.PublishDelay + s.set.RefreshLag)
 		old := keyState{arn: aws.ToString(prev.Arn), created: aws.ToTime(prev.CreationDate), gone: &switchAt}
 		primary.activated = &switchAt
 		if now.Before(switchAt) {
