@@ -106,6 +106,7 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 		OnChange:             s.clients.Invalidate,
 		Audit:                func(ev audit.Event) { _ = s.audit(ev) }, // failures are logged and counted by s.audit
 		SelfServiceResources: cfg.RegistrationResources,
+		ReservedSANURI:       cfg.ReservedSANURI,
 	})
 	s.warm(ctx, store) // after the registry: the warm start validates too
 	if s.dpop, err = s.newDPoP(); err != nil {
@@ -135,7 +136,9 @@ func (s *Server) warm(ctx context.Context, store backends.Store) {
 	if !ok {
 		return
 	}
-	if n, err := s.clients.Warm(ctx, w); err != nil {
+	if n, err := s.clients.Warm(ctx, w); errors.Is(err, backends.ErrIncomplete) {
+		s.log.Warn("warm start incomplete; the rest load on first use", "clients", n, "err", err)
+	} else if err != nil {
 		s.log.Warn("warm start failed; clients will load on first use", "err", err)
 	} else {
 		s.log.Info("warm start", "clients", n)
