@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tokenbroker/tokenbroker/backends/state/statetest"
+	"github.com/tokenbroker/tokenbroker/broker/runtime"
 	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
 
@@ -133,5 +135,20 @@ func TestHealthcheckProbeBounds(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"healthcheck", "--bogus"}, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || exitCode(err) != 2 {
 		t.Errorf("a bad flag: %v, want usage error (2)", err)
+	}
+}
+
+// The admin listener the healthcheck probes is plain HTTP: every timeout is
+// set, and the write timeout leaves room for a default 30 s CPU profile.
+func TestAdminServerTimeouts(t *testing.T) {
+	t.Parallel()
+	s := runtime.NewAdminServer(http.NotFoundHandler())
+	for name, d := range map[string]time.Duration{"ReadHeaderTimeout": s.ReadHeaderTimeout, "ReadTimeout": s.ReadTimeout, "WriteTimeout": s.WriteTimeout, "IdleTimeout": s.IdleTimeout} {
+		if d <= 0 {
+			t.Errorf("%s not set", name)
+		}
+	}
+	if s.WriteTimeout <= 30*time.Second {
+		t.Errorf("WriteTimeout %s cuts a 30 s profile short", s.WriteTimeout)
 	}
 }

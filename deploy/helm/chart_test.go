@@ -535,7 +535,9 @@ func checkExample(t *testing.T, name string, r *rendered) {
 // The chart refuses what would be unsafe or broken, naming the value.
 func TestChartRefuses(t *testing.T) {
 	c := loadChart(t)
-	base := func(t *testing.T) map[string]any { return readValues(t, filepath.Join(chartDir, "examples", "file.yaml")) }
+	base := func(t *testing.T) map[string]any {
+		return readValues(t, filepath.Join(chartDir, "examples", "file.yaml"))
+	}
 	for _, tc := range []struct {
 		name   string
 		change func(v map[string]any)
@@ -587,4 +589,3 @@ func TestChartRefuses(t *testing.T) {
 		t.Errorf("defaults: %v", err)
 	}
 }
-
