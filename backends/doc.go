@@ -18,6 +18,12 @@
 // package is the bottom of its layer: it imports no backend, cache, authn or
 // broker code (internal/layering checks it).
 //
+// Each backend package registers itself from init (Register, a Driver over
+// its own settings struct); the process runtime opens whichever the
+// configuration's backend type names, and the configuration names the keys
+// of backend.NAME after the settings' fields. Adding a backend is one
+// package and one blank import (broker/runtime/backends.go).
+//
 //	store, err := file.New("/var/lib/tokenbroker")
 //	c, err := store.GetClient(ctx, "payments-api")
 //	if errors.Is(err, backends.ErrNotFound) { … }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/broker/audit"
 	"github.com/tokenbroker/tokenbroker/broker/registry"
@@ -222,13 +223,14 @@ func (s *Server) readMetadata(c echo.Context) (*backends.Client, *string, error)
 	return registry.DecodeUpdate(body)
 }
 
+// bearer is the RFC 6750 §2.1 token of the request (an initial or a
+// registration access token, RFC 7591 §3 / RFC 7592 §3), bounded.
 func bearer(c echo.Context) (string, bool) {
-	h := c.Request().Header.Get("Authorization")
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" || len(tok) > 1024 {
+	scheme, tok, ok := accesstoken.ParseAuthorization(c.Request().Header.Get("Authorization"))
+	if !ok || !strings.EqualFold(scheme, "Bearer") || len(tok) > 1024 {
 		return "", false
 	}
-	return strings.TrimSpace(tok), true
+	return tok, true
 }
 
 func bearerErr(desc string) *Error {

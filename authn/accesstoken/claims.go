@@ -1,6 +1,10 @@
 package accesstoken
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+)
 
 // Claims are the RFC 9068 §2.2 claims of an access token. NumericDates are
 // whole seconds since the epoch.
@@ -15,6 +19,22 @@ type Claims struct {
 	ClientID  string        `json:"client_id"`
 	Scope     string        `json:"scope,omitempty"`
 	Cnf       *Confirmation `json:"cnf,omitempty"`
+}
+
+// Scopes lists the scopes the token grants (RFC 9068 §2.2.3: "scope" is
+// space-separated, RFC 6749 §3.3).
+func (c *Claims) Scopes() []string { return strings.Fields(c.Scope) }
+
+// HasScope reports whether the token grants s.
+func (c *Claims) HasScope(s string) bool { return slices.Contains(c.Scopes(), s) }
+
+// CertThumbprint is cnf.x5t#S256 when the token is certificate-bound
+// (RFC 8705 §3.1), else "".
+func (c *Claims) CertThumbprint() string {
+	if c.Cnf == nil {
+		return ""
+	}
+	return c.Cnf.X5tS256
 }
 
 // Confirmation binds a token to a certificate (RFC 8705 §3.1).

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 )
 
 // Option configures one protected route.
@@ -94,12 +96,11 @@ func bearerToken(r *http.Request) (string, error) {
 	if len(hs) > 1 {
 		return "", &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one Authorization header"}
 	}
-	scheme, tok, ok := strings.Cut(hs[0], " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+	scheme, tok, ok := accesstoken.ParseAuthorization(hs[0])
+	if !strings.EqualFold(scheme, "Bearer") {
 		return "", &Error{Status: http.StatusUnauthorized, Description: "bearer token required"}
 	}
-	tok = strings.TrimSpace(tok)
-	if tok == "" || strings.ContainsAny(tok, " \t") {
+	if !ok {
 		return "", &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed Authorization header"}
 	}
 	return tok, nil

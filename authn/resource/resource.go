@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -55,22 +54,10 @@ type Introspection struct {
 	HTTPClient             *http.Client
 }
 
-// Claims are a verified access token's claims, handed to the handler.
-type Claims struct {
-	Issuer   string
-	Subject  string
-	ClientID string
-	Audience []string
-	Scopes   []string
-	Expiry   time.Time
-	IssuedAt time.Time
-	ID       string
-	// CertThumbprint is cnf.x5t#S256 when the token is certificate-bound (checked against the request).
-	CertThumbprint string
-}
-
-// HasScope reports whether the token grants s.
-func (c *Claims) HasScope(s string) bool { return slices.Contains(c.Scopes, s) }
+// Claims are a verified access token's claims, handed to the handler: the
+// RFC 9068 profile's own type (Scopes, HasScope, CertThumbprint; Expiry and
+// IssuedAt are NumericDates), the one the broker mints.
+type Claims = accesstoken.Claims
 
 // Error is an RFC 6750 §3 error.
 type Error struct {
@@ -289,20 +276,12 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request, token string, bi
 	if err != nil {
 		return nil, invalidToken(description(err), err)
 	}
-	out := &Claims{Issuer: c.Issuer, Subject: c.Subject, ClientID: c.ClientID, Audience: c.Audience, Scopes: strings.Fields(c.Scope),
-		Expiry: time.Unix(c.Expiry, 0), ID: c.ID}
-	if c.IssuedAt != 0 {
-		out.IssuedAt = time.Unix(c.IssuedAt, 0)
-	}
-	if c.Bound() {
-		out.CertThumbprint = c.Cnf.X5tS256
-		if binding {
-			if err := v.checkBinding(r, c); err != nil {
-				return nil, err
-			}
+	if binding && c.Bound() {
+		if err := v.checkBinding(r, c); err != nil {
+			return nil, err
 		}
 	}
-	return out, nil
+	return c, nil
 }
 
 // description is the RFC 6750 error_description for a refused token: the

@@ -141,7 +141,7 @@ func (w *world) startAPI(v *resource.Verifier) {
 			http.Error(rw, "no claims", 500)
 			return
 		}
-		json.NewEncoder(rw).Encode(map[string]any{"client_id": c.ClientID, "scopes": c.Scopes, "bound": c.CertThumbprint != ""})
+		json.NewEncoder(rw).Encode(map[string]any{"client_id": c.ClientID, "scopes": c.Scopes(), "bound": c.CertThumbprint() != ""})
 	})
 	mux.Handle("/read", v.Middleware(resource.Scopes("read"))(hello))
 	mux.Handle("/admin", v.Middleware(resource.Scopes("admin"))(hello))

@@ -5,12 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/backends"
-	"github.com/tokenbroker/tokenbroker/backends/awssm"
-	"github.com/tokenbroker/tokenbroker/backends/file"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/vault"
 	"github.com/tokenbroker/tokenbroker/broker"
@@ -21,52 +18,80 @@ import (
 // register; the CLI and the registry validate against them.
 var SupportedMethods = []string{backends.AuthClientSecretBasic, backends.AuthClientSecretPost, backends.AuthPrivateKeyJWT, backends.AuthTLSClient, backends.AuthSelfSignedTLSClient}
 
-// OpenStore opens the configured backend: the one way to open one, for the
+// OpenStore opens the configured backend (any kind a backend package
+// registered with backends.Register): the one way to open one, for the
 // server and the CLI alike. The caller closes it.
 func OpenStore(ctx context.Context, fc *config.Config, log *slog.Logger) (backends.Store, error) {
-	auth, err := storeAuth(fc)
+	kind, settings, err := backendOf(fc)
 	if err != nil {
 		return nil, err
 	}
-	switch fc.Backend.Type {
-	case "", "file":
-		return file.New(fc.Backend.File.Dir)
-	case "vault":
-		v := fc.Backend.Vault
-		return vault.New(ctx, vault.Config{Address: v.Address, Mount: v.Mount, Prefix: v.Prefix, Auth: auth,
-			CACert: v.CACert, ClientCert: v.ClientCert, ClientKey: v.ClientKey, Timeout: time.Duration(v.Timeout), ReadOnly: v.ReadOnly, Logger: log})
-	case "awssm":
-		a := fc.Backend.AWSSM
-		return awssm.New(ctx, awssm.Config{Region: a.Region, Endpoint: a.Endpoint, Prefix: a.Prefix, KMSKeyID: a.KMSKeyID,
-			PreviousGrace: time.Duration(a.PreviousGrace), RecoveryDays: int64(a.RecoveryDays), Timeout: time.Duration(a.Timeout)})
+	if log == nil {
+		log = slog.Default()
 	}
-	return nil, config.Errorf("backend.type", "%q is not supported", fc.Backend.Type)
+	st, err := kind.Open(ctx, settings, backends.OpenOptions{Logger: log})
+	if err != nil {
+		return nil, backendError(kind.Name, err)
+	}
+	return st, nil
 }
 
-// storeAuth reads the Vault credentials the configuration names (nil for
-// other backends); it connects to nothing.
-func storeAuth(fc *config.Config) (vault.Auth, error) {
-	if fc.Backend.Type != "vault" {
-		return nil, nil
+// backendOf is the registered backend backend.type names and its settings.
+func backendOf(fc *config.Config) (backends.Kind, any, error) {
+	name := fc.Backend.Type
+	if name == "" {
+		name = config.DefaultBackend
 	}
-	v := fc.Backend.Vault
-	switch v.Auth.Method {
-	case "token":
-		b, err := config.ReadLimited(v.Auth.TokenFile, 4096)
-		if err != nil {
-			return nil, config.Errorf("backend.vault.auth.token_file", "%w", err)
-		}
-		return vault.Token(strings.TrimSpace(string(b))), nil
-	case "approle":
-		b, err := config.ReadLimited(v.Auth.SecretIDFile, 4096)
-		if err != nil {
-			return nil, config.Errorf("backend.vault.auth.secret_id_file", "%w", err)
-		}
-		return vault.AppRole(v.Auth.RoleID, strings.TrimSpace(string(b)), v.Auth.Mount)
-	case "cert":
-		return vault.Cert(v.Auth.CertRole, v.Auth.Mount), nil
+	kind, err := backends.Lookup(name)
+	if err != nil {
+		return backends.Kind{}, nil, config.Errorf("backend.type", "%w", err)
 	}
-	return nil, config.Errorf("backend.vault.auth.method", "%q is not token, approle or cert", v.Auth.Method)
+	return kind, fc.Backend.Section(name), nil
+}
+
+// validateBackend checks the selected backend's section without I/O; each
+// error names its key.
+func validateBackend(fc *config.Config) error {
+	kind, settings, err := backendOf(fc)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, err := range unjoin(kind.Validate(settings, backends.Needs{Writes: fc.Registration.InitialAccessTokenFile != ""})) {
+		errs = append(errs, backendError(kind.Name, err))
+	}
+	return errors.Join(errs...)
+}
+
+// checkBackend reads the files the selected backend's section names
+// (credentials), connecting to nothing.
+func checkBackend(fc *config.Config) error {
+	kind, settings, err := backendOf(fc)
+	if err != nil {
+		return err
+	}
+	if err := kind.Check(settings); err != nil {
+		return backendError(kind.Name, err)
+	}
+	return nil
+}
+
+// backendError names the key of a backend's field error (backend.vault.auth.token_file).
+func backendError(kind string, err error) error {
+	var fe *backends.FieldError
+	if errors.As(err, &fe) {
+		return config.Errorf(config.BackendKey(kind, fe.Field), "%w", fe.Err)
+	}
+	return err
+}
+
+// vaultPKIMounts is backend.vault.pki_mounts: Vault PKI issuers trusted for
+// tls_client_auth (a feature of the Vault backend, not a way to open one).
+func vaultPKIMounts(fc *config.Config) []string {
+	if v, ok := fc.Backend.Section(vault.Name).(*vault.Settings); ok {
+		return v.PKIMounts
+	}
+	return nil
 }
 
 // OpenSigning opens the configured signing source over store (any source a

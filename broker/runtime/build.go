@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
@@ -61,6 +62,15 @@ func settings(fc *config.Config, logOut io.Writer) (*wiring, error) {
 	if cerr != nil {
 		bad(cerr)
 	}
+	if err := validateBackend(fc); err != nil {
+		bad(err)
+	}
+	if pki := vaultPKIMounts(fc); len(pki) > 0 && fc.Backend.Type != vault.Name {
+		bad(config.Errorf("backend.vault.pki_mounts", "needs backend.type vault"))
+	}
+	if len(fc.TLS.ClientCAFiles) == 0 && len(vaultPKIMounts(fc)) == 0 && len(fc.TLS.CRLFiles)+len(fc.TLS.CRLURLs) > 0 {
+		bad(config.Errorf("tls.crl_files, tls.crl_urls", "need tls.client_ca_files or backend.vault.pki_mounts"))
+	}
 	w := &wiring{fc: fc}
 	log, err := newLogger(fc, logOut)
 	if err != nil {
@@ -98,6 +108,9 @@ func settings(fc *config.Config, logOut io.Writer) (*wiring, error) {
 			bad(config.Errorf("registration.initial_access_token_file", "%w", err))
 		case len(tok) < 32:
 			bad(config.Errorf("registration.initial_access_token_file", "token shorter than 32 characters"))
+		case !isBearerToken(tok):
+			// Clients send it as "Authorization: Bearer <token>" (RFC 7591 §3).
+			bad(config.Errorf("registration.initial_access_token_file", "not an RFC 6750 §2.1 b64token (letters, digits, - . _ ~ + / and trailing =), or longer than 1024"))
 		default:
 			w.cfg.InitialAccessTokenHashes = []string{backends.HashSecret(tok)}
 		}
@@ -120,6 +133,13 @@ func settings(fc *config.Config, logOut io.Writer) (*wiring, error) {
 	}
 	w.cacheOpt = cache.Options{TTL: time.Duration(fc.Cache.TTL), StaleWindow: time.Duration(fc.Cache.StaleWindow), MaxEntries: fc.Cache.MaxEntries, Logger: log}
 	return w, errors.Join(errs...)
+}
+
+// isBearerToken: tok can be sent as a Bearer token, as the registration
+// endpoint reads one.
+func isBearerToken(tok string) bool {
+	_, t, ok := accesstoken.ParseAuthorization("Bearer " + tok)
+	return ok && t == tok && len(tok) <= 1024
 }
 
 func rate(r config.Rate) broker.Rate { return broker.Rate{PerSecond: r.PerSecond, Burst: r.Burst} }
@@ -159,7 +179,7 @@ func Check(fc *config.Config) error {
 			more = append(more, config.Errorf("shared_state.redis.password_file", "%w", err))
 		}
 	}
-	if _, err := storeAuth(fc); err != nil {
+	if err := checkBackend(fc); err != nil {
 		more = append(more, err)
 	}
 	// The algorithm is tokens.signing_alg's, which settings checked.
@@ -312,7 +332,7 @@ func (w *wiring) loadClientCAs(ctx context.Context) error {
 			anchors.file = pool
 		}
 	}
-	if mounts := fc.Backend.Vault.PKIMounts; len(mounts) > 0 {
+	if mounts := vaultPKIMounts(fc); len(mounts) > 0 {
 		if vs, ok := w.store.(*vault.Store); !ok {
 			errs = append(errs, config.Errorf("backend.vault.pki_mounts", "needs backend.type vault"))
 		} else if pki, err := vs.PKIRoots(ctx, mounts, time.Minute); err != nil {

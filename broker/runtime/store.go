@@ -20,7 +20,7 @@ type sharedStore struct {
 }
 
 // storeKey is what decides whether a reload may keep the open backend:
-// the backend section, and the credentials its files held when it was
+// the selected backend's section, and the credentials its files held when it was
 // opened (a rotated Vault token or secret_id is a new connection).
 type storeKey struct {
 	backend any
@@ -28,14 +28,14 @@ type storeKey struct {
 }
 
 func storeKeyOf(fc *config.Config) storeKey {
-	k := storeKey{backend: fc.Backend}
-	if fc.Backend.Type == "vault" {
+	k := storeKey{backend: fc.Backend.Type}
+	if kind, settings, err := backendOf(fc); err == nil {
+		k.backend = [2]any{kind.Name, reflect.ValueOf(settings).Elem().Interface()} // a copy of the section
 		// What the backend logged in and connected with, by content: a
 		// credential or CA rotated in place (same path, new file) must open
 		// a new backend on reload, never keep the old login or trust.
-		v := fc.Backend.Vault
 		h := sha256.New()
-		for _, p := range []string{v.Auth.TokenFile, v.Auth.SecretIDFile, v.ClientCert, v.ClientKey, v.CACert} {
+		for _, p := range kind.Files(settings) {
 			if p != "" {
 				b, _ := config.ReadLimited(p, 1<<20)
 				h.Write(b)

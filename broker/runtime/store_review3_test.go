@@ -11,6 +11,7 @@ import (
 
 	vapi "github.com/hashicorp/vault/api"
 
+	"github.com/tokenbroker/tokenbroker/backends/vault"
 	"github.com/tokenbroker/tokenbroker/backends/vault/vaulttest"
 	"github.com/tokenbroker/tokenbroker/certs"
 	"github.com/tokenbroker/tokenbroker/internal/config"
@@ -59,11 +60,12 @@ path "sys/internal/ui/mounts/*" { capabilities = ["read"] }`); err != nil {
 	}
 	load := func() *config.Config {
 		fc := &config.Config{}
-		fc.Backend.Type = "vault"
-		fc.Backend.Vault.Address = v.URL()
-		fc.Backend.Vault.CACert = v.CACert()
-		fc.Backend.Vault.ClientCert, fc.Backend.Vault.ClientKey = cp, kp
-		fc.Backend.Vault.Auth.Method, fc.Backend.Vault.Auth.CertRole = "cert", "broker"
+		fc.Backend.Type = vault.Name
+		vs := fc.Backend.Section(vault.Name).(*vault.Settings)
+		vs.Address = v.URL()
+		vs.CACert = v.CACert()
+		vs.ClientCert, vs.ClientKey = cp, kp
+		vs.Auth.Method, vs.Auth.CertRole = "cert", "broker"
 		return fc
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -17,11 +17,25 @@ import (
 
 // clientFlags are the metadata flags of clients create/update.
 type clientFlags struct {
-	id, name, method, scope, defaultAud, metadata, jwks  string
-	subjectDN, sanDNS, sanURI, sanIP, sanEmail, caSHA256 string
-	resources                                            clientcli.ListFlag
-	lifetime                                             time.Duration
-	bound, disabled, selfManage                          bool
+	id, name, method, scope, defaultAud, metadata, jwks string
+	match                                               [len(matchFlags)]string
+	resources                                           clientcli.ListFlag
+	lifetime                                            time.Duration
+	bound, disabled, selfManage                         bool
+}
+
+// matchFlags are the RFC 8705 §2.1.2 certificate match and our CA pin:
+// each a string flag setting one member of the record.
+var matchFlags = [...]struct {
+	name, usage string
+	member      func(c *backends.Client) *string
+}{
+	{"tls-subject-dn", "tls_client_auth_subject_dn", func(c *backends.Client) *string { return &c.TLSClientAuthSubjectDN }},
+	{"tls-san-dns", "tls_client_auth_san_dns", func(c *backends.Client) *string { return &c.TLSClientAuthSANDNS }},
+	{"tls-san-uri", "tls_client_auth_san_uri (e.g. a SPIFFE ID)", func(c *backends.Client) *string { return &c.TLSClientAuthSANURI }},
+	{"tls-san-ip", "tls_client_auth_san_ip", func(c *backends.Client) *string { return &c.TLSClientAuthSANIP }},
+	{"tls-san-email", "tls_client_auth_san_email", func(c *backends.Client) *string { return &c.TLSClientAuthSANEmail }},
+	{"tls-ca-sha256", "pin the issuing CA (hex SHA-256 of its certificate)", func(c *backends.Client) *string { return &c.TLSClientAuthCASHA256 }},
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
@@ -33,50 +47,68 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.defaultAud, "default-audience", "", "audience when the request names no resource")
 	fs.DurationVar(&f.lifetime, "lifetime", 0, "access token lifetime (≤ the global maximum)")
 	fs.StringVar(&f.jwks, "jwks", "", "`FILE` with the client's JWK Set (private_key_jwt, self_signed_tls_client_auth)")
-	fs.StringVar(&f.subjectDN, "tls-subject-dn", "", "tls_client_auth_subject_dn")
-	fs.StringVar(&f.sanDNS, "tls-san-dns", "", "tls_client_auth_san_dns")
-	fs.StringVar(&f.sanURI, "tls-san-uri", "", "tls_client_auth_san_uri (e.g. a SPIFFE ID)")
-	fs.StringVar(&f.sanIP, "tls-san-ip", "", "tls_client_auth_san_ip")
-	fs.StringVar(&f.sanEmail, "tls-san-email", "", "tls_client_auth_san_email")
-	fs.StringVar(&f.caSHA256, "tls-ca-sha256", "", "pin the issuing CA (hex SHA-256 of its certificate)")
+	for i, m := range matchFlags {
+		fs.StringVar(&f.match[i], m.name, "", m.usage)
+	}
 	fs.BoolVar(&f.bound, "bound-tokens", false, "tls_client_certificate_bound_access_tokens")
 	fs.BoolVar(&f.disabled, "disabled", false, "disable the client")
 	fs.StringVar(&f.metadata, "metadata", "", "RFC 7591 metadata JSON `FILE` (- for stdin); flags override its members")
 }
 
+// ceilingMembers maps each flag that sets a member the operator ceiling
+// holds too to that member's name (RFC 7591 / RFC 8705 metadata).
+var ceilingMembers = map[string]string{
+	"method": "token_endpoint_auth_method", "scope": "scope", "resource": "allowed_resources",
+	"default-audience": "default_audience", "lifetime": "access_token_lifetime",
+	"tls-subject-dn": "tls_client_auth_subject_dn", "tls-san-dns": "tls_client_auth_san_dns",
+	"tls-san-uri": "tls_client_auth_san_uri", "tls-san-ip": "tls_client_auth_san_ip",
+	"tls-san-email": "tls_client_auth_san_email", "tls-ca-sha256": "tls_client_auth_ca_sha256",
+	"bound-tokens": "tls_client_certificate_bound_access_tokens",
+}
+
 // applyCeiling grants what the given flags set: an operator's flag sets the
-// record and the operator ceiling alike (a client's RFC 7592 update can
-// narrow within the ceiling, never widen it). Flags not given leave the
-// ceiling as it was, so a client that narrowed itself keeps its grant.
-func (f *clientFlags) applyCeiling(fs *flag.FlagSet, g *backends.Ceiling) {
+// record (apply, which runs first on c) and the operator ceiling alike (a
+// client's RFC 7592 update can narrow within the ceiling, never widen it).
+// Each member a flag set is copied from the ceiling that grants exactly the
+// record (backends.CeilingOf); members no flag set keep the ceiling's value,
+// so a client that narrowed itself keeps its grant.
+func applyCeiling(fs *flag.FlagSet, c *backends.Client) error {
+	granted, err := members(backends.CeilingOf(c))
+	if err != nil {
+		return err
+	}
+	ceiling, err := members(c.Ceiling)
+	if err != nil {
+		return err
+	}
 	fs.Visit(func(fl *flag.Flag) {
-		switch fl.Name {
-		case "method":
-			g.TokenEndpointAuthMethod = f.method
-		case "scope":
-			g.Scope = f.scope
-		case "resource":
-			g.AllowedResources = f.resources
-		case "default-audience":
-			g.DefaultAudience = f.defaultAud
-		case "lifetime":
-			g.AccessTokenLifetime = int64(f.lifetime / time.Second)
-		case "tls-subject-dn":
-			g.TLSClientAuthSubjectDN = f.subjectDN
-		case "tls-san-dns":
-			g.TLSClientAuthSANDNS = f.sanDNS
-		case "tls-san-uri":
-			g.TLSClientAuthSANURI = f.sanURI
-		case "tls-san-ip":
-			g.TLSClientAuthSANIP = f.sanIP
-		case "tls-san-email":
-			g.TLSClientAuthSANEmail = f.sanEmail
-		case "tls-ca-sha256":
-			g.TLSClientAuthCASHA256 = f.caSHA256
-		case "bound-tokens":
-			g.TLSClientCertificateBoundAccessTokens = f.bound
+		if m, ok := ceilingMembers[fl.Name]; ok {
+			ceiling[m] = granted[m] // nil (absent: omitempty's zero) clears it
 		}
 	})
+	b, err := json.Marshal(ceiling)
+	if err != nil {
+		return err
+	}
+	g := &backends.Ceiling{}
+	if err := json.Unmarshal(b, g); err != nil {
+		return err
+	}
+	c.Ceiling = g
+	return nil
+}
+
+// members is g's JSON object, member by member.
+func members(g *backends.Ceiling) (map[string]json.RawMessage, error) {
+	b, err := json.Marshal(g)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // apply sets the members whose flags were given on c.
@@ -103,22 +135,16 @@ func (f *clientFlags) apply(fs *flag.FlagSet, c *backends.Client) error {
 			if b, err = config.ReadLimited(f.jwks, 64<<10); err == nil {
 				c.JWKS = json.RawMessage(b)
 			}
-		case "tls-subject-dn":
-			c.TLSClientAuthSubjectDN = f.subjectDN
-		case "tls-san-dns":
-			c.TLSClientAuthSANDNS = f.sanDNS
-		case "tls-san-uri":
-			c.TLSClientAuthSANURI = f.sanURI
-		case "tls-san-ip":
-			c.TLSClientAuthSANIP = f.sanIP
-		case "tls-san-email":
-			c.TLSClientAuthSANEmail = f.sanEmail
-		case "tls-ca-sha256":
-			c.TLSClientAuthCASHA256 = f.caSHA256
 		case "bound-tokens":
 			c.TLSClientCertificateBoundAccessTokens = f.bound
 		case "disabled":
 			c.Disabled = f.disabled
+		default:
+			for i, m := range matchFlags {
+				if m.name == fl.Name {
+					*m.member(c) = f.match[i]
+				}
+			}
 		}
 	})
 	return err
@@ -228,7 +254,9 @@ func clientsCreateCommand(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		if c.Ceiling != nil {
-			cf.applyCeiling(fs, c.Ceiling)
+			if err := applyCeiling(fs, c); err != nil {
+				return err
+			}
 		} // else Create grants exactly the record
 		var opts []registry.CreateOption
 		if cf.selfManage {
@@ -267,7 +295,9 @@ func clientsUpdateCommand(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		if c.Ceiling != nil {
-			cf.applyCeiling(fs, c.Ceiling)
+			if err := applyCeiling(fs, c); err != nil {
+				return err
+			}
 		}
 		r, err := reg.Update(ctx, id, c)
 		if err != nil {

@@ -68,6 +68,45 @@ func TestClientsSelfManageAndCeiling(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &rec) != nil || rec["operator_ceiling"].(map[string]any)["scope"] != "read" || rec["disabled"] != true {
 		t.Fatalf("after operator updates: %v %s", err, out)
 	}
+	// A flag given its zero value clears the member in the ceiling too; the
+	// members no flag named are kept.
+	ceiling := func() map[string]any {
+		t.Helper()
+		out, err := cli("clients", "get", "team")
+		var rec map[string]any
+		if err != nil || json.Unmarshal([]byte(out), &rec) != nil {
+			t.Fatalf("get: %v %s", err, out)
+		}
+		return rec["operator_ceiling"].(map[string]any)
+	}
+	for _, tc := range []struct {
+		flag  string
+		bound any
+	}{{"--bound-tokens", true}, {"--bound-tokens=false", nil}} {
+		if out, err = cli("clients", "update", "team", tc.flag); err != nil {
+			t.Fatal(err, out)
+		}
+		if g := ceiling(); g["tls_client_certificate_bound_access_tokens"] != tc.bound || g["scope"] != "read" {
+			t.Fatalf("after %s: ceiling %v", tc.flag, g)
+		}
+	}
+	// The certificate-match flags set the record and the ceiling alike.
+	out, err = cli("clients", "create", "--id", "mtls", "--method", "tls_client_auth", "--tls-san-dns", "svc.example.test", "--tls-ca-sha256", strings.Repeat("ab", 32), "--self-manage")
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	if c := parse(out); c.Client["tls_client_auth_san_dns"] != "svc.example.test" || c.Client["tls_client_auth_ca_sha256"] != strings.Repeat("ab", 32) {
+		t.Fatalf("match flags: %s", out)
+	}
+	if out, err = cli("clients", "update", "mtls", "--tls-san-dns", "other.example.test"); err != nil {
+		t.Fatal(err, out)
+	}
+	out, _ = cli("clients", "get", "mtls")
+	var mrec map[string]any
+	if json.Unmarshal([]byte(out), &mrec) != nil || mrec["tls_client_auth_san_dns"] != "other.example.test" ||
+		mrec["operator_ceiling"].(map[string]any)["tls_client_auth_san_dns"] != "other.example.test" {
+		t.Fatalf("--tls-san-dns did not set the record and its ceiling: %s", out)
+	}
 	// Strict decoding of the operator's file too.
 	if err := os.WriteFile("md.json", []byte(`{"scope":"read","Scope":"read admin"}`), 0o600); err != nil {
 		t.Fatal(err)

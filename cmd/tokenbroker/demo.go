@@ -77,7 +77,7 @@ func runDemoAPI(ctx context.Context, isf *clientcli.IssuerFlags, pool *x509.Cert
 	mux.Handle("GET /hello", v.Middleware(resource.Scopes("read"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := resource.FromContext(r.Context())
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"hello": c.ClientID, "scopes": c.Scopes, "bound_to": c.CertThumbprint})
+		json.NewEncoder(w).Encode(map[string]any{"hello": c.ClientID, "scopes": c.Scopes(), "bound_to": c.CertThumbprint()})
 	})))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ConnContext: certs.ConnContext,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12}}

@@ -121,8 +121,8 @@ func devConfig(stateDir, listen, issuer string) *config.Config {
 	fc := &config.Config{Listen: listen, Issuer: issuer}
 	fc.TLS.CertFile = filepath.Join(stateDir, devServerCert)
 	fc.TLS.KeyFile = filepath.Join(stateDir, devServerKey)
-	fc.Backend.Type = "file"
-	fc.Backend.File.Dir = filepath.Join(stateDir, devData)
+	fc.Backend.Type = file.Name
+	fc.Backend.Section(file.Name).(*file.Settings).Dir = filepath.Join(stateDir, devData)
 	fc.TLS.ClientCAFiles = []string{filepath.Join(stateDir, devClientCA)}
 	fc.Tokens.DefaultAudience = devAudience
 	fc.Registration.InitialAccessTokenFile = filepath.Join(stateDir, devRegToken)

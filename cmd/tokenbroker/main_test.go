@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenbroker/tokenbroker/backends/file"
 	"github.com/tokenbroker/tokenbroker/certs"
 	"github.com/tokenbroker/tokenbroker/internal/config"
 	"github.com/tokenbroker/tokenbroker/internal/testkit"
@@ -189,6 +191,7 @@ func TestClientsAndKeysCLI(t *testing.T) {
 
 func TestConfigFileAndEnvironment(t *testing.T) {
 	dir := t.TempDir()
+	t.Chdir(dir) // the configurations below name the relative backend dir "x"
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
@@ -201,7 +204,7 @@ func TestConfigFileAndEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if time.Duration(fc.Tokens.Lifetime) != 3*time.Minute || len(fc.ScopesSupported) != 2 || fc.Backend.File.Dir != dir+"/data" {
+	if time.Duration(fc.Tokens.Lifetime) != 3*time.Minute || len(fc.ScopesSupported) != 2 || fc.Backend.Section(file.Name).(*file.Settings).Dir != dir+"/data" {
 		t.Fatalf("environment not applied over the file: %+v", fc)
 	}
 	fc.TLS.CertFile, fc.TLS.KeyFile = "server.pem", "server-key.pem" // named, not read: Validate opens nothing
@@ -238,6 +241,9 @@ func TestConfigFileAndEnvironment(t *testing.T) {
 		err := run(context.Background(), []string{"config", "check", p}, &bytes.Buffer{}, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tc.key) {
 			t.Errorf("%s: %v, want an error naming %s", name, err, tc.key)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "x")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s: config check created the backend directory: %v", name, err)
 		}
 	}
 }

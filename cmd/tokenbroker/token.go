@@ -136,15 +136,16 @@ func inspect(ctx context.Context, stdout io.Writer, isf *clientcli.IssuerFlags, 
 		return fmt.Errorf("token does not verify: %w", err)
 	}
 	fmt.Fprintf(stdout, "valid token from %s\n", claims.Issuer)
-	fmt.Fprintf(stdout, "  client_id: %s\n  sub:       %s\n  aud:       %s\n  scope:     %s\n  jti:       %s\n", claims.ClientID, claims.Subject, strings.Join(claims.Audience, " "), strings.Join(claims.Scopes, " "), claims.ID)
-	fmt.Fprintf(stdout, "  issued:    %s\n  expires:   %s (%s left)\n", claims.IssuedAt.UTC().Format(time.RFC3339), claims.Expiry.UTC().Format(time.RFC3339), time.Until(claims.Expiry).Round(time.Second))
+	fmt.Fprintf(stdout, "  client_id: %s\n  sub:       %s\n  aud:       %s\n  scope:     %s\n  jti:       %s\n", claims.ClientID, claims.Subject, strings.Join(claims.Audience, " "), claims.Scope, claims.ID)
+	iat, exp := time.Unix(claims.IssuedAt, 0).UTC(), time.Unix(claims.Expiry, 0).UTC()
+	fmt.Fprintf(stdout, "  issued:    %s\n  expires:   %s (%s left)\n", iat.Format(time.RFC3339), exp.Format(time.RFC3339), time.Until(exp).Round(time.Second))
 	switch {
-	case claims.CertThumbprint == "":
+	case claims.CertThumbprint() == "":
 		fmt.Fprintln(stdout, "  binding:   none (bearer token)")
 	case certFile != "":
-		fmt.Fprintf(stdout, "  binding:   cnf.x5t#S256 %s — matches %s\n", claims.CertThumbprint, certFile)
+		fmt.Fprintf(stdout, "  binding:   cnf.x5t#S256 %s — matches %s\n", claims.CertThumbprint(), certFile)
 	default:
-		fmt.Fprintf(stdout, "  binding:   cnf.x5t#S256 %s (give --cert to check a certificate)\n", claims.CertThumbprint)
+		fmt.Fprintf(stdout, "  binding:   cnf.x5t#S256 %s (give --cert to check a certificate)\n", claims.CertThumbprint())
 	}
 	return nil
 }

@@ -50,42 +50,8 @@ type Config struct {
 		AllowPrivate bool     `yaml:"allow_private"`
 		Timeout      Duration `yaml:"timeout"`
 	} `yaml:"jwks_uri"`
-	Backend struct {
-		Type string `yaml:"type"`
-		File struct {
-			Dir string `yaml:"dir"`
-		} `yaml:"file"`
-		AWSSM struct {
-			Region        string   `yaml:"region"`
-			Endpoint      string   `yaml:"endpoint"`
-			Prefix        string   `yaml:"prefix"`
-			KMSKeyID      string   `yaml:"kms_key_id"`
-			PreviousGrace Duration `yaml:"previous_grace"`
-			RecoveryDays  int      `yaml:"recovery_days"`
-			Timeout       Duration `yaml:"timeout"`
-		} `yaml:"awssm"`
-		Vault struct {
-			Address    string   `yaml:"address"`
-			Mount      string   `yaml:"mount"`
-			Prefix     string   `yaml:"prefix"`
-			CACert     string   `yaml:"ca_cert"`
-			ClientCert string   `yaml:"client_cert"`
-			ClientKey  string   `yaml:"client_key"`
-			Timeout    Duration `yaml:"timeout"`
-			PKIMounts  []string `yaml:"pki_mounts"`
-			// ReadOnly: records are provisioned by other tooling; start-up
-			// checks only the capabilities reads need (no registration).
-			ReadOnly bool `yaml:"read_only"`
-			Auth     struct {
-				Method       string `yaml:"method"`
-				TokenFile    string `yaml:"token_file"`
-				RoleID       string `yaml:"role_id"`
-				SecretIDFile string `yaml:"secret_id_file"`
-				Mount        string `yaml:"mount"`
-				CertRole     string `yaml:"cert_role"`
-			} `yaml:"auth"`
-		} `yaml:"vault"`
-	} `yaml:"backend"`
+	// Backend is backend.type and one section per registered backend kind.
+	Backend Backend `yaml:"backend"`
 	Signing struct {
 		Type    string `yaml:"type"`
 		Transit struct {
@@ -222,6 +188,10 @@ func collectFields(v reflect.Value, prefix string, out map[string]reflect.Value)
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
 		key := prefix + strings.ToUpper(name)
+		if b, ok := v.Field(i).Addr().Interface().(*Backend); ok {
+			b.envFields(key+"_", name, out, nil)
+			continue
+		}
 		if f := v.Field(i); f.Kind() == reflect.Struct {
 			collectFields(f, key+"_", out)
 		} else {
@@ -232,12 +202,12 @@ func collectFields(v reflect.Value, prefix string, out map[string]reflect.Value)
 
 func setField(f reflect.Value, s string) error {
 	switch f.Interface().(type) {
-	case Duration:
+	case Duration, time.Duration:
 		d, err := time.ParseDuration(s)
 		if err != nil {
 			return fmt.Errorf("%q is not a duration like 30s or 5m", s)
 		}
-		f.Set(reflect.ValueOf(Duration(d)))
+		f.SetInt(int64(d))
 	case string:
 		f.SetString(s)
 	case float64:
@@ -246,12 +216,12 @@ func setField(f reflect.Value, s string) error {
 			return fmt.Errorf("%q is not a number", s)
 		}
 		f.SetFloat(n)
-	case int:
-		n, err := strconv.Atoi(s)
+	case int, int64:
+		n, err := strconv.ParseInt(s, 10, f.Type().Bits())
 		if err != nil {
 			return fmt.Errorf("%q is not a number", s)
 		}
-		f.SetInt(int64(n))
+		f.SetInt(n)
 	case bool:
 		b, err := strconv.ParseBool(s)
 		if err != nil {

@@ -33,7 +33,6 @@ func TestKeyOf(t *testing.T) {
 func TestValidateFillsDefaultsWithoutSideEffects(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "absent")
 	c := &config.Config{Issuer: "https://a.example"}
-	c.Backend.File.Dir = filepath.Join(dir, "data")
 	c.TLS.CertFile, c.TLS.KeyFile = filepath.Join(dir, "s.pem"), filepath.Join(dir, "k.pem")
 	c.Audit.File = filepath.Join(dir, "audit.log")
 	if err := c.Validate(); err != nil {

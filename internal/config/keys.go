@@ -120,7 +120,7 @@ func yamlTypeName(goType string) string {
 		return "a string"
 	case "[]string":
 		return "a list of strings"
-	case "config.Duration":
+	case "config.Duration", "time.Duration":
 		return "a duration like 30s or 5m"
 	}
 	if strings.HasPrefix(goType, "config.") || strings.HasPrefix(goType, "struct") {
@@ -140,7 +140,9 @@ func EnvKeys() map[string]string {
 			if path != "" {
 				p = path + "." + name
 			}
-			if f := t.Field(i).Type; f.Kind() == reflect.Struct {
+			if f := t.Field(i).Type; f == reflect.TypeFor[Backend]() {
+				new(Backend).envFields(e+"_", p, nil, out)
+			} else if f.Kind() == reflect.Struct {
 				walk(f, e+"_", p)
 			} else {
 				out[e] = p

@@ -30,6 +30,9 @@ func (c *Config) SetDefaults() {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
+	if c.Backend.Type == "" {
+		c.Backend.Type = DefaultBackend
+	}
 	if c.TLS.ReloadInterval == 0 {
 		c.TLS.ReloadInterval = Duration(DefaultReloadInterval)
 	}
@@ -56,8 +59,9 @@ func (c *Config) SetDefaults() {
 // Validate fills the defaults and checks every key that can be checked
 // without opening, reading or creating anything; each error names its key.
 // The checks that need a library (issuer, token lifetimes, the signing
-// algorithm, proxy formats) are made by the runtime's dry run, which maps
-// the library's field errors to keys with KeyOf.
+// algorithm, proxy formats, the backend's section) are made by the
+// runtime's dry run, which maps the library's field errors to keys with
+// KeyOf and BackendKey.
 func (c *Config) Validate() error {
 	c.SetDefaults()
 	var errs []error
@@ -68,7 +72,6 @@ func (c *Config) Validate() error {
 	if f := c.Log.Format; f != "" && f != "json" && f != "text" {
 		bad("log.format", "%q is not json or text", f)
 	}
-	errs = append(errs, c.validateBackend()...)
 	if c.TLS.CertFile == "" || c.TLS.KeyFile == "" {
 		bad("tls.cert_file, tls.key_file", "required")
 	}
@@ -113,55 +116,7 @@ func (c *Config) Validate() error {
 	if c.Assertions.MaxSize < 0 || c.Assertions.MaxSize > 64<<10 {
 		bad("assertions.max_size", "must be between 0 and 65536")
 	}
-	if len(c.Backend.Vault.PKIMounts) > 0 && c.Backend.Type != "vault" {
-		bad("backend.vault.pki_mounts", "needs backend.type vault")
-	}
-	if len(c.TLS.ClientCAFiles) == 0 && len(c.Backend.Vault.PKIMounts) == 0 && len(c.TLS.CRLFiles)+len(c.TLS.CRLURLs) > 0 {
-		bad("tls.crl_files, tls.crl_urls", "need tls.client_ca_files or backend.vault.pki_mounts")
-	}
 	return errors.Join(errs...)
-}
-
-func (c *Config) validateBackend() []error {
-	var errs []error
-	bad := func(key, format string, a ...any) { errs = append(errs, Errorf(key, format, a...)) }
-	switch c.Backend.Type {
-	case "", "file":
-		if c.Backend.File.Dir == "" {
-			bad("backend.file.dir", "required for the file backend")
-		}
-	case "vault":
-		v := c.Backend.Vault
-		if v.Address == "" {
-			bad("backend.vault.address", "required for the vault backend")
-		}
-		switch v.Auth.Method {
-		case "token":
-			if v.Auth.TokenFile == "" {
-				bad("backend.vault.auth.token_file", "required for token auth")
-			}
-		case "approle":
-			if v.Auth.RoleID == "" || v.Auth.SecretIDFile == "" {
-				bad("backend.vault.auth.role_id, secret_id_file", "required for approle auth")
-			}
-		case "cert":
-			if v.ClientCert == "" || v.ClientKey == "" {
-				bad("backend.vault.client_cert, client_key", "required for cert auth")
-			}
-		default:
-			bad("backend.vault.auth.method", "%q is not token, approle or cert", v.Auth.Method)
-		}
-		if v.ReadOnly && c.Registration.InitialAccessTokenFile != "" {
-			bad("backend.vault.read_only", "registration (registration.initial_access_token_file) writes client records")
-		}
-	case "awssm":
-		if d := c.Backend.AWSSM.RecoveryDays; d != 0 && (d < 7 || d > 30) {
-			bad("backend.awssm.recovery_days", "0 (delete at once) or 7 to 30")
-		}
-	default:
-		bad("backend.type", "%q is not supported (want file, vault or awssm)", c.Backend.Type)
-	}
-	return errs
 }
 
 // LogLevel is log.level as a slog level (info when unset).

@@ -93,6 +93,19 @@ func fail(w http.ResponseWriter, typ, msg string) {
 	json.NewEncoder(w).Encode(apiError{typ, msg})
 }
 
+// operations are the Secrets Manager actions the server models, by the
+// X-Amz-Target action name.
+var operations = map[string]func(s *Server, body []byte) (out any, errType, errMsg string){
+	"CreateSecret":             (*Server).createSecret,
+	"PutSecretValue":           (*Server).putSecretValue,
+	"GetSecretValue":           (*Server).getSecretValue,
+	"BatchGetSecretValue":      (*Server).batchGet,
+	"ListSecrets":              (*Server).listSecrets,
+	"DescribeSecret":           (*Server).describe,
+	"UpdateSecretVersionStage": (*Server).updateStage,
+	"DeleteSecret":             (*Server).deleteSecret,
+}
+
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	down := s.down
@@ -133,24 +146,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	var out any
 	var typ, msg string
-	switch op {
-	case "CreateSecret":
-		out, typ, msg = s.createSecret(body)
-	case "PutSecretValue":
-		out, typ, msg = s.putSecretValue(body)
-	case "GetSecretValue":
-		out, typ, msg = s.getSecretValue(body)
-	case "BatchGetSecretValue":
-		out, typ, msg = s.batchGet(body)
-	case "ListSecrets":
-		out, typ, msg = s.listSecrets(body)
-	case "DescribeSecret":
-		out, typ, msg = s.describe(body)
-	case "UpdateSecretVersionStage":
-		out, typ, msg = s.updateStage(body)
-	case "DeleteSecret":
-		out, typ, msg = s.deleteSecret(body)
-	default:
+	if handle, ok := operations[op]; ok {
+		out, typ, msg = handle(s, body)
+	} else {
 		typ, msg = "UnknownOperationException", "operation "+op+" is not modelled by awssmtest"
 	}
 	if typ != "" {

@@ -1,8 +1,9 @@
-package cache_test
+package integration_test
 
 import (
 	"context"
 	"encoding/base64"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -28,7 +29,7 @@ func TestReview2OversizeFileRecordIsAnOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.write(t, "big", `{"client_id":"big","token_endpoint_auth_method":"client_secret_basic","client_name":"`+strings.Repeat("x", 1<<20)+`"}`, "big-client-secret-value")
-	srv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: quiet()}, b.store)
+	srv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: slog.New(slog.DiscardHandler)}, b.store)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package broker_test
+package integration_test
 
 import (
 	"net/http"

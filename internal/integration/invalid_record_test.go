@@ -1,10 +1,11 @@
-package cache_test
+package integration_test
 
 import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -54,7 +55,7 @@ func awssmBackend(t *testing.T) rawBackend {
 	srv := awssmtest.New(ak, sk, region)
 	t.Cleanup(srv.Close)
 	cfg := &aws.Config{Region: region, Credentials: credentials.NewStaticCredentialsProvider(ak, sk, "")}
-	store, err := awssm.New(context.Background(), awssm.Config{Endpoint: srv.URL, AWS: cfg, Logger: quiet(), Timeout: time.Second})
+	store, err := awssm.New(context.Background(), awssm.Config{Endpoint: srv.URL, AWS: cfg, Logger: slog.New(slog.DiscardHandler), Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestInvalidRecordRefusesOnlyThatClient(t *testing.T) {
 			}
 			// Written before start: Secrets Manager's warm start sees it too.
 			b.write(t, "bad", `{"client_id":"bad","token_endpoint_auth_method":"client_secret_basic","scope":"read","grant_types":["client_credentials","password"],"access_token_lifetime":86400}`, "bad-client-secret-value")
-			srv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: quiet()}, b.store)
+			srv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: slog.New(slog.DiscardHandler)}, b.store)
 			if err != nil {
 				t.Fatal(err)
 			}
