@@ -19,6 +19,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/tokenbroker/tokenbroker/backends/vault"
 	brokerruntime "github.com/tokenbroker/tokenbroker/broker/runtime"
 	"github.com/tokenbroker/tokenbroker/deploy/image"
 	"github.com/tokenbroker/tokenbroker/internal/config"
@@ -225,9 +226,13 @@ func checkConfig(t *testing.T, name string, s types.ServiceConfig, backend strin
 	}
 	// Every file the configuration names is mounted; /pki is pki.sh's output.
 	check := *fc
+	vs := &vault.Settings{}
+	if s, ok := check.Backend.Section(vault.Name).(*vault.Settings); ok && check.Backend.Type == vault.Name {
+		vs = s
+	}
 	files := map[string]*string{
 		"tls.cert_file": &check.TLS.CertFile, "tls.key_file": &check.TLS.KeyFile,
-		"backend.vault.auth.secret_id_file": &check.Backend.Vault.Auth.SecretIDFile,
+		"backend.vault.auth.secret_id_file": &vs.Auth.SecretIDFile,
 		"shared_state.redis.password_file":  &check.SharedState.Redis.PasswordFile,
 	}
 	check.TLS.ClientCAFiles = slices.Clone(fc.TLS.ClientCAFiles)

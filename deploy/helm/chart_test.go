@@ -26,6 +26,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	clientscheme "k8s.io/client-go/kubernetes/scheme"
 
+	"github.com/tokenbroker/tokenbroker/backends/file"
+	"github.com/tokenbroker/tokenbroker/backends/vault"
 	brokerruntime "github.com/tokenbroker/tokenbroker/broker/runtime"
 	"github.com/tokenbroker/tokenbroker/deploy/image"
 	"github.com/tokenbroker/tokenbroker/internal/config"
@@ -156,6 +158,22 @@ func decodeAll(t *testing.T, manifest string) *rendered {
 	}
 	r.config = fc
 	return r
+}
+
+// vaultSettings is backend.vault (zero when the section is absent).
+func vaultSettings(fc *config.Config) *vault.Settings {
+	if s, ok := fc.Backend.Section(vault.Name).(*vault.Settings); ok {
+		return s
+	}
+	return &vault.Settings{}
+}
+
+// fileSettings is backend.file.
+func fileSettings(fc *config.Config) *file.Settings {
+	if s, ok := fc.Backend.Section(file.Name).(*file.Settings); ok {
+		return s
+	}
+	return &file.Settings{}
 }
 
 // examples are the values files a user starts from.
@@ -358,12 +376,13 @@ func checkMountedFiles(t *testing.T, r *rendered) {
 	pod := r.deploy.Spec.Template.Spec
 	ct := container(t, r)
 	fc := r.config
+	vs, fs := vaultSettings(fc), fileSettings(fc)
 	files := map[string]string{
 		"tls.cert_file": fc.TLS.CertFile, "tls.key_file": fc.TLS.KeyFile,
-		"backend.vault.auth.secret_id_file": fc.Backend.Vault.Auth.SecretIDFile, "backend.vault.auth.token_file": fc.Backend.Vault.Auth.TokenFile,
-		"backend.vault.ca_cert": fc.Backend.Vault.CACert, "shared_state.redis.password_file": fc.SharedState.Redis.PasswordFile,
+		"backend.vault.auth.secret_id_file": vs.Auth.SecretIDFile, "backend.vault.auth.token_file": vs.Auth.TokenFile,
+		"backend.vault.ca_cert": vs.CACert, "shared_state.redis.password_file": fc.SharedState.Redis.PasswordFile,
 		"audit.chain_key_file": fc.Audit.ChainKeyFile, "registration.initial_access_token_file": fc.Registration.InitialAccessTokenFile,
-		"audit.file": fc.Audit.File, "backend.file.dir": fc.Backend.File.Dir + "/x",
+		"audit.file": fc.Audit.File, "backend.file.dir": fs.Dir + "/x",
 	}
 	for i, f := range fc.TLS.ClientCAFiles {
 		files[fmt.Sprintf("tls.client_ca_files[%d]", i)] = f
@@ -492,8 +511,8 @@ func checkExample(t *testing.T, name string, r *rendered) {
 		}
 	case "vault":
 		a := r.deploy.Spec.Template.Annotations
-		if fc.Backend.Type != "vault" || a["vault.hashicorp.com/agent-inject"] != "true" || fc.Backend.Vault.Auth.SecretIDFile != "/vault/secrets/vault-secret-id" {
-			t.Errorf("vault: %s %v %q", fc.Backend.Type, a, fc.Backend.Vault.Auth.SecretIDFile)
+		if fc.Backend.Type != "vault" || a["vault.hashicorp.com/agent-inject"] != "true" || vaultSettings(fc).Auth.SecretIDFile != "/vault/secrets/vault-secret-id" {
+			t.Errorf("vault: %s %v %q", fc.Backend.Type, a, vaultSettings(fc).Auth.SecretIDFile)
 		}
 		if r.deploy.Spec.Template.Spec.AutomountServiceAccountToken == nil || !*r.deploy.Spec.Template.Spec.AutomountServiceAccountToken {
 			t.Error("vault: the injector's Kubernetes auth needs the service account token")

@@ -387,13 +387,16 @@ func runImage(t *testing.T, c *v1.ConfigFile, fsys map[string]entry) {
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- serve.Wait() }()
+	// exited is closed when serve has exited, with its error in exitErr:
+	// every reader sees it (a channel send would be taken once).
+	exited := make(chan struct{})
+	var exitErr error
+	go func() { exitErr = serve.Wait(); close(exited) }()
 	t.Cleanup(func() { serve.Process.Kill(); <-exited })
 	testkit.WaitFor(t, "serve --dev from the image's binary", func() bool {
 		select {
-		case err := <-exited:
-			t.Fatalf("serve exited: %v\n%s", err, stderr)
+		case <-exited:
+			t.Fatalf("serve exited: %v\n%s", exitErr, stderr)
 		default:
 		}
 		return strings.Contains(stderr.String(), "admin listening")
@@ -442,7 +445,6 @@ func runImage(t *testing.T, c *v1.ConfigFile, fsys map[string]entry) {
 	}
 	serve.Process.Signal(syscall.SIGTERM)
 	<-exited
-	exited <- nil // for the cleanup
 	if code, out := check(); code != 1 {
 		t.Errorf("HEALTHCHECK after stop: exit %d %q, want 1 (unhealthy; Docker reserves 2)", code, out)
 	}
