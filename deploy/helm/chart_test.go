@@ -514,6 +514,13 @@ func checkExample(t *testing.T, name string, r *rendered) {
 		if fc.Backend.Type != "vault" || a["vault.hashicorp.com/agent-inject"] != "true" || vaultSettings(fc).Auth.SecretIDFile != "/vault/secrets/vault-secret-id" {
 			t.Errorf("vault: %s %v %q", fc.Backend.Type, a, vaultSettings(fc).Auth.SecretIDFile)
 		}
+		// The injector renders the file from the KV secret's value field.
+		if got, want := a["vault.hashicorp.com/agent-inject-template-vault-secret-id"], `{{- with secret "secret/data/tokenbroker-deploy/approle-secret-id" -}}{{ .Data.data.value }}{{- end -}}`; got != want {
+			t.Errorf("vault: template %q, want %q", got, want)
+		}
+		if a["vault.hashicorp.com/agent-run-as-same-user"] != "true" || a["vault.hashicorp.com/agent-inject-perms-tls.key"] != "0400" {
+			t.Errorf("vault: injected files not the broker's alone: %v", a)
+		}
 		if r.deploy.Spec.Template.Spec.AutomountServiceAccountToken == nil || !*r.deploy.Spec.Template.Spec.AutomountServiceAccountToken {
 			t.Error("vault: the injector's Kubernetes auth needs the service account token")
 		}
