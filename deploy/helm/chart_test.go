@@ -593,13 +593,21 @@ func TestChartRefuses(t *testing.T) {
 			v["secrets"].(map[string]any)["source"] = "vault-agent"
 			v["secrets"].(map[string]any)["vaultAgent"] = map[string]any{"role": "r", "paths": map[string]any{"tls.crt": "a", "tls.key": "b"}}
 		}, "secrets.vaultAgent.paths.audit-chain-key"},
-		{"unknown secrets source", func(v map[string]any) { v["secrets"].(map[string]any)["source"] = "values" }, "secrets.source"},
+		{"unknown secrets source", func(v map[string]any) { v["secrets"].(map[string]any)["source"] = "values" }, "/secrets/source"},
 		{"ingress without trusted proxies", func(v map[string]any) {
 			v["ingress"] = map[string]any{"enabled": true, "host": "h", "tlsSecret": "s"}
 		}, "trusted_proxies"},
 		{"admin port open to all", func(v map[string]any) {
 			v["networkPolicy"] = map[string]any{"enabled": true, "adminFrom": []any{}}
 		}, "networkPolicy.adminFrom"},
+		// values.schema.json: a secret cannot ride in as a value.
+		{"a secret as a top-level value", func(v map[string]any) { v["redisPassword"] = "hunter2" }, "additional properties 'redisPassword' not allowed"},
+		{"a secret as a file name", func(v map[string]any) {
+			v["secrets"].(map[string]any)["files"].(map[string]any)["redisPassword"] = "correct horse battery staple"
+		}, "/secrets/files/redisPassword"},
+		{"a secret beside the files", func(v map[string]any) {
+			v["secrets"].(map[string]any)["redisPasswordValue"] = "hunter2"
+		}, "additional properties 'redisPasswordValue' not allowed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := base(t)
