@@ -51,6 +51,9 @@ type Request struct {
 
 	// ident is the identification step's result, worked out once (identify).
 	ident *identification
+	// issuers are the Authenticator's IssuerMethods while it identifies r:
+	// private_key_jwt steps aside for an assertion one of them verifies.
+	issuers []IssuerMethod
 
 	// The Basic header, parsed once (Basic).
 	basicDone            bool
@@ -126,6 +129,10 @@ func (r *Request) Claimed() (clientID, method string) {
 // and a client_id alone may authenticate (RFC 8705 §2).
 func identify(r *Request, by *Authenticator, methods []Method, certOnly bool) *identification {
 	out := &identification{by: by}
+	r.issuers = nil
+	if by != nil {
+		r.issuers = by.issuers
+	}
 	for _, m := range methods {
 		id, present, err := m.Detect(r)
 		if !present && err == nil {
@@ -171,6 +178,9 @@ func identify(r *Request, by *Authenticator, methods []Method, certOnly bool) *i
 type Result struct {
 	Client *backends.Client
 	Method string
+	// Template names the client template the client was synthesized from
+	// (backends.ClientEntry.Template); "" for a registered client.
+	Template string
 	// Certificate is the presented chain, if any: tokens are bound to its
 	// leaf (RFC 8705 §3) for mTLS methods and for clients that registered
 	// tls_client_certificate_bound_access_tokens.
@@ -194,6 +204,46 @@ type ClientSource interface {
 	Get(ctx context.Context, id string) (*backends.ClientEntry, error)
 }
 
+// WorkloadSource is a ClientSource that also answers for identities no
+// backend can hold as a client_id (backends.ValidClientID false: a SPIFFE ID,
+// a federated iss#sub): a client template's synthesized client. Without it
+// such an id is unknown without asking, so no backend ever sees one.
+type WorkloadSource interface {
+	ClientSource
+	Workload(ctx context.Context, id string) (*backends.ClientEntry, error)
+}
+
+// IssuerMethod is a method whose credential is an RFC 7523 §2.2 jwt-bearer
+// client assertion issued by a party other than the client (a federated
+// issuer). The assertion type is private_key_jwt's too, so the method is
+// picked by the assertion's iss: when VerifiesIssuer(iss), private_key_jwt
+// reports no credential and this method does — exactly one ever applies
+// (RFC 6749 §2.3).
+type IssuerMethod interface {
+	Method
+	VerifiesIssuer(iss string) bool
+}
+
+// Resolver is a method that can authenticate a client no registry holds:
+// when the claimed id is unknown, Resolve verifies the credentials in full
+// and returns the client they resolve to (a client template's, matched on
+// the verified claims), or an error.
+type Resolver interface {
+	Method
+	Resolve(ctx context.Context, r *Request) (*backends.ClientEntry, error)
+}
+
+// federatedIssuer reports whether one of the identifying Authenticator's
+// IssuerMethods verifies assertions from iss.
+func (r *Request) federatedIssuer(iss string) bool {
+	for _, m := range r.issuers {
+		if m.VerifiesIssuer(iss) {
+			return true
+		}
+	}
+	return false
+}
+
 // Authenticator applies the cross-method rules.
 type Authenticator struct {
 	clients ClientSource
@@ -205,6 +255,7 @@ type Authenticator struct {
 	certOnly map[string]Method
 	names    []string
 	dummy    *backends.ClientEntry
+	issuers  []IssuerMethod
 }
 
 // CertificateMethod marks methods whose credential is the TLS client certificate itself.
@@ -226,6 +277,9 @@ func New(clients ClientSource, methods []Method) (*Authenticator, error) {
 		}
 		seen[m.Name()] = true
 		a.names = append(a.names, m.Name())
+		if im, ok := m.(IssuerMethod); ok {
+			a.issuers = append(a.issuers, im)
+		}
 		if _, ok := m.(CertificateMethod); ok {
 			a.certOnly[m.Name()] = m
 		} else {
@@ -279,6 +333,18 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *Request) (*Result, 
 	clientID, method := id.ClientID, r.ident.method
 
 	e, err := a.lookup(ctx, clientID)
+	if rm, ok := method.(Resolver); ok && errors.Is(err, backends.ErrNotFound) {
+		// No registered client by that id: the method's own credentials may
+		// resolve to a client template's (verified in full by Resolve).
+		e, err := rm.Resolve(ctx, r)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %q: %w", ErrInvalidClient, clientID, err)
+		}
+		if e.Client.TokenEndpointAuthMethod != method.Name() || e.Client.Disabled {
+			return nil, fmt.Errorf("%w: %q resolved to a client of another method", ErrInvalidClient, clientID)
+		}
+		return &Result{Client: e.Client, Method: method.Name(), Certificate: r.Certificates, Template: e.Template}, nil
+	}
 	if errors.Is(err, backends.ErrNotFound) || errors.Is(err, backends.ErrInvalidRecord) {
 		// Spend the same work as a real check so an unknown client and a
 		// wrong credential cannot be told apart by timing.
@@ -289,6 +355,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *Request) (*Result, 
 			// A record that fails validation refuses its client, like an
 			// unknown one from outside; the cause goes to the log.
 			return nil, fmt.Errorf("%w: client %q: %w", ErrInvalidClient, clientID, err)
+		}
+		if !backends.ValidClientID(clientID) {
+			// A workload identity (WorkloadSource): why it resolved to no
+			// client — no template, or an ambiguous one — is for the log.
+			return nil, fmt.Errorf("%w: unknown client %q: %w", ErrInvalidClient, clientID, err)
 		}
 		return nil, fmt.Errorf("%w: unknown client %q", ErrInvalidClient, clientID)
 	}
@@ -314,7 +385,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *Request) (*Result, 
 	if c.Disabled {
 		return nil, fmt.Errorf("%w: client %q is disabled", ErrInvalidClient, clientID)
 	}
-	return &Result{Client: c, Method: method.Name(), Certificate: r.Certificates}, nil
+	return &Result{Client: c, Method: method.Name(), Certificate: r.Certificates, Template: e.Template}, nil
 }
 
 // lookup asks the client source for id. An id no backend can hold
@@ -324,6 +395,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *Request) (*Result, 
 // during an outage.
 func (a *Authenticator) lookup(ctx context.Context, id string) (*backends.ClientEntry, error) {
 	if !backends.ValidClientID(id) {
+		if ws, ok := a.clients.(WorkloadSource); ok && id != "" {
+			return ws.Workload(ctx, id)
+		}
 		return nil, fmt.Errorf("invalid client id: %w", backends.ErrNotFound)
 	}
 	return a.clients.Get(ctx, id)

@@ -261,38 +261,56 @@ func evictOldest[V any](m map[string]V, at func(V) time.Time) {
 }
 
 func (f *JWKSFetcher) get(ctx context.Context, uri string) (*jwksEntry, error) {
-	u, err := url.Parse(uri)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, errors.New("jwks_uri: must be an https URL")
-	}
-	ctx, cancel := context.WithTimeout(ctx, f.opt.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
+	b, hdr, err := f.download(ctx, uri, "application/jwk-set+json, application/json")
 	if err != nil {
 		return nil, err
-	}
-	req.Header.Set("Accept", "application/jwk-set+json, application/json")
-	resp, err := f.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("jwks_uri: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("jwks_uri: status %d", resp.StatusCode)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, f.opt.MaxBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("jwks_uri: %w", err)
-	}
-	if int64(len(b)) > f.opt.MaxBytes {
-		return nil, fmt.Errorf("jwks_uri: response larger than %d bytes", f.opt.MaxBytes)
 	}
 	keys, err := ParsePublicJWKS(b)
 	if err != nil {
 		return nil, err
 	}
 	now := f.now()
-	return &jwksEntry{keys: keys, fetched: now, expires: now.Add(cacheTTL(resp.Header.Get("Cache-Control")))}, nil
+	return &jwksEntry{keys: keys, fetched: now, expires: now.Add(cacheTTL(hdr.Get("Cache-Control")))}, nil
+}
+
+// GetDocument fetches a small JSON document other than a JWK Set (an OIDC
+// discovery document, OIDC Discovery §4) under the same rules as a jwks_uri:
+// HTTPS, the timeout, the size limit, no redirects, the address guard. It
+// is not cached: the caller keeps what it needs.
+func (f *JWKSFetcher) GetDocument(ctx context.Context, uri string) ([]byte, error) {
+	b, _, err := f.download(ctx, uri, "application/json")
+	return b, err
+}
+
+// download GETs uri with the fetcher's limits.
+func (f *JWKSFetcher) download(ctx context.Context, uri, accept string) ([]byte, http.Header, error) {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, nil, errors.New("jwks_uri: must be an https URL")
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.opt.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Accept", accept)
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("jwks_uri: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil, fmt.Errorf("jwks_uri: status %d", resp.StatusCode)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, f.opt.MaxBytes+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("jwks_uri: %w", err)
+	}
+	if int64(len(b)) > f.opt.MaxBytes {
+		return nil, nil, fmt.Errorf("jwks_uri: response larger than %d bytes", f.opt.MaxBytes)
+	}
+	return b, resp.Header, nil
 }
 
 // cacheTTL reads max-age from Cache-Control, clamped to [1 min, 24 h].

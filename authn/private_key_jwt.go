@@ -111,6 +111,11 @@ func (m *privateKeyJWT) Detect(r *Request) (string, bool, error) {
 	var parseErr error
 	if hasA {
 		tok, claims, err := m.parse(a[0])
+		if err == nil && r.federatedIssuer(claims.Issuer) {
+			// A federated issuer's assertion: its method's credential, not
+			// ours (IssuerMethod), so exactly one method applies.
+			return "", false, nil
+		}
 		if err == nil {
 			r.assertion, r.assertionClaims, r.assertionRaw = tok, claims, a[0]
 			claimed = cmp.Or(claims.Subject, claims.Issuer)

@@ -16,8 +16,8 @@ import (
 // (member "operator_ceiling"). A client's RFC 7592 update may narrow its
 // metadata within the ceiling but never widen it: the authentication method,
 // the certificate match and CA pin are fixed (for self_signed_tls_client_auth
-// the match is the registered jwks / jwks_uri, pinned here); the bound-token requirement
-// cannot be dropped; scope, allowed resources, default audience and token
+// the match is the registered jwks / jwks_uri, pinned here); the bound-token requirements
+// (certificate, DPoP) cannot be dropped; scope, allowed resources, default audience and token
 // lifetime stay within what is granted here. Only the operator (CLI, direct
 // backend writes) sets it; a registration request cannot name it.
 type Ceiling struct {
@@ -38,6 +38,8 @@ type Ceiling struct {
 	JWKSURI    string `json:"jwks_uri,omitempty"`
 	// RFC 8705 §3.4: when true, the client cannot drop the requirement.
 	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	// RFC 9449 §5.2: when true, the client cannot drop the DPoP requirement.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 	// Scope is the widest scope the client may register (RFC 6749 §3.3 list).
 	Scope string `json:"scope,omitempty"`
 	// AllowedResources and DefaultAudience bound the client's audiences.
@@ -59,6 +61,7 @@ func CeilingOf(c *Client) *Ceiling {
 		TLSClientAuthSANEmail:                 c.TLSClientAuthSANEmail,
 		TLSClientAuthCASHA256:                 c.TLSClientAuthCASHA256,
 		TLSClientCertificateBoundAccessTokens: c.TLSClientCertificateBoundAccessTokens,
+		DPoPBoundAccessTokens:                 c.DPoPBoundAccessTokens,
 		Scope:                                 strings.Join(c.Scopes(), " "),
 		AllowedResources:                      slices.Clone(c.AllowedResources),
 		DefaultAudience:                       c.DefaultAudience,

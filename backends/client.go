@@ -43,6 +43,8 @@ type Client struct {
 	TLSClientAuthSANEmail  string `json:"tls_client_auth_san_email,omitempty"`
 	// RFC 8705 §3.4.
 	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	// RFC 9449 §5.2: every token request of this client must carry a DPoP proof.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 
 	// tokenbroker fields.
 
@@ -56,6 +58,9 @@ type Client struct {
 	AccessTokenLifetime int64 `json:"access_token_lifetime,omitempty"`
 	// Disabled clients authenticate to nothing.
 	Disabled bool `json:"disabled,omitempty"`
+	// FederatedSubject is the external identity a federated_jwt client
+	// accepts (federated.go); operator-set only.
+	FederatedSubject *FederatedSubject `json:"federated_subject,omitempty"`
 	// Ceiling is what the operator granted: RFC 7592 self-management narrows
 	// the record within it and never widens it. Nil on a record written before
 	// ceilings existed: the record as it stands is then the ceiling.
@@ -137,6 +142,10 @@ func (c *Client) Clone() *Client {
 	n.JWKS = append(json.RawMessage(nil), c.JWKS...)
 	if c.Ceiling != nil {
 		n.Ceiling = c.Ceiling.Clone()
+	}
+	if c.FederatedSubject != nil {
+		fs := *c.FederatedSubject
+		n.FederatedSubject = &fs
 	}
 	if c.Extra != nil {
 		n.Extra = make(map[string]json.RawMessage, len(c.Extra))

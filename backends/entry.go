@@ -8,6 +8,10 @@ import "context"
 type ClientEntry struct {
 	Client  *Client
 	Secrets *SecretSet // empty, never nil, for clients without secrets
+	// Template names the operator's client template this entry was
+	// synthesized from (a workload identity matched a pattern); "" for a
+	// registered client. Audit events carry it.
+	Template string
 }
 
 // Warmer is implemented by backends that can load every client in a few

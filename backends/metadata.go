@@ -279,6 +279,11 @@ func (c *Client) Check() error {
 			return err
 		}
 	}
+	if c.FederatedSubject != nil {
+		if err := c.FederatedSubject.Check(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -96,7 +96,8 @@ func TestMarshalRefusesWhatDecodeRefuses(t *testing.T) {
 
 func FuzzDecodeClient(f *testing.F) {
 	for _, s := range []string{`{}`, `{"client_id":"a","scope":"read","x":{"y":[1,"<&>"]}}`, `{"Scope":"x"}`, `{"scope":"a","scope":"b"}`,
-		`{"operator_ceiling":{"scope":"read"},"disabled":true}`, `{"jwks":{"keys":[{"kty":"EC"}]}}`, `{"access_token_lifetime":1e2}`, `{"x":"\u2028"}`} {
+		`{"operator_ceiling":{"scope":"read"},"disabled":true}`, `{"jwks":{"keys":[{"kty":"EC"}]}}`, `{"access_token_lifetime":1e2}`, `{"x":"\u2028"}`,
+		`{"federated_subject":{"iss":"https://k.example","sub":"system:serviceaccount:a:b"}}`, `{"federated_subject":{"iss":"https://k.example","sub":"a","SUB":"b"}}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, doc string) {

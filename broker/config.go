@@ -53,6 +53,10 @@ type Config struct {
 	SecretRotationGrace time.Duration
 	// Methods are the client authentication methods offered (default: all this build supports).
 	Methods []authn.Method
+	// WrapClients, when set, wraps the client cache into the client source the
+	// methods' identities are looked up in (a SPIFFE ID's registered client:
+	// authn/spiffe.Clients).
+	WrapClients func(authn.ClientSource) authn.ClientSource
 	// Logger receives structured logs; never a secret or a token (default slog.Default()).
 	Logger *slog.Logger
 	// MTLSBaseURL, when set, is the base URL of a listener that requires a
@@ -88,6 +92,8 @@ type Config struct {
 	// hold in State until they expire (default 10,000): a client that fills
 	// its share gets 503 for its next revocation; other clients are unaffected.
 	MaxRevocationsPerClient int
+	// DPoP tunes DPoP proofs at the token endpoint (RFC 9449).
+	DPoP DPoPConfig
 }
 
 func (c *Config) fill() {
@@ -121,6 +127,7 @@ func (c *Config) fill() {
 	if c.RateLimits.Limiter == nil {
 		c.RateLimits.Limiter = state.NewMemoryLimiter(100_000)
 	}
+	c.DPoP.fill()
 	if len(c.Methods) == 0 {
 		c.Methods = []authn.Method{authn.ClientSecretBasic(), authn.ClientSecretPost()}
 	}
@@ -165,6 +172,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.RateLimits.validate()...)
+	errs = append(errs, c.DPoP.validate()...)
 	if c.MaxRevocationsPerClient < 0 {
 		errs = append(errs, fieldf("MaxRevocationsPerClient", "%d is negative", c.MaxRevocationsPerClient))
 	}

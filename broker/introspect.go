@@ -57,7 +57,7 @@ func (s *Server) introspect(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, introspection{
 		Active: true, Scope: claims.Scope, ClientID: claims.ClientID, Subject: claims.Subject, Audience: claims.Audience,
 		Issuer: claims.Issuer, Expiry: claims.Expiry, IssuedAt: claims.IssuedAt, NotBefore: claims.NotBefore, ID: claims.ID,
-		TokenType: "Bearer", Cnf: claims.Cnf,
+		TokenType: introspectedType(claims.Claims), Cnf: claims.Cnf,
 	})
 }
 
@@ -152,4 +152,14 @@ func (s *Server) refuse(c echo.Context, err error, event string) error {
 // own share.
 func (s *Server) revokedShare(clientID string) state.Share {
 	return state.Share{Owner: "revoked:" + clientID, Max: s.cfg.MaxRevocationsPerClient}
+}
+
+// introspectedType is the token_type of an introspection response: "DPoP"
+// for a DPoP-bound token, whose cnf.jkt the response carries too (RFC 9449
+// §6.2), else "Bearer".
+func introspectedType(c *accesstoken.Claims) string {
+	if c.DPoPBound() {
+		return "DPoP"
+	}
+	return "Bearer"
 }

@@ -29,6 +29,7 @@ type metadata struct {
 	ServiceDocumentation                  string            `json:"service_documentation,omitempty"`
 	TLSClientCertificateBoundAccessTokens bool              `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 	MTLSEndpointAliases                   map[string]string `json:"mtls_endpoint_aliases,omitempty"`
+	DPoPSigningAlgValuesSupported         []string          `json:"dpop_signing_alg_values_supported"`
 }
 
 func (s *Server) buildMetadata() ([]byte, error) {
@@ -47,6 +48,8 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		RevocationEndpoint:                s.base + PathRevoke,
 		RevocationAuthMethods:             s.auth.Methods(),
 	}
+	// RFC 9449 §5.1: the proof algorithms this server accepts.
+	md.DPoPSigningAlgValuesSupported = s.dpop.Algorithms()
 	if len(s.cfg.InitialAccessTokenHashes) > 0 {
 		md.RegistrationEndpoint = s.base + PathRegister
 	}

@@ -24,6 +24,10 @@ type Metrics struct {
 	latency       *prometheus.HistogramVec
 	limited       *prometheus.CounterVec
 	auditFailures prometheus.Counter
+	signCalls     *prometheus.HistogramVec
+	signThrottled *prometheus.CounterVec
+	signRefused   *prometheus.CounterVec
+	signQueue     *prometheus.GaugeVec
 
 	mu       sync.Mutex
 	servers  []*Server   // attached, newest last
@@ -40,6 +44,7 @@ func NewMetrics() *Metrics {
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}}, []string{"outcome"})
 	m.limited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tokenbroker_rate_limited_total", Help: "Requests refused by a rate limit."}, []string{"limit"})
 	m.auditFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "tokenbroker_audit_write_failures_total", Help: "Audit events that could not be written."})
+	m.registerSigning()
 	m.reg.MustRegister(m.issued, m.failures, m.latency, m.limited, m.auditFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	stat := func(name, help string, f func(cache.Stats) float64) {

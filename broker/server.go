@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/authn/dpop"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/state"
@@ -50,6 +51,8 @@ type Server struct {
 	admin    http.Handler
 	ready    stateProbe
 	limits   *limiter
+	dpop     *dpop.Verifier // RFC 9449 proofs at the token endpoint
+	htus     []string       // the token endpoint's URIs (dpopHTUs)
 }
 
 // Option configures optional parts of a Server.
@@ -86,7 +89,11 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 	}
 	// Every record loaded is re-validated: a bad one refuses its client only.
 	s.clients = cache.NewClients(store, op.cacheOpt, cache.WithValidator(func(c *backends.Client) error { return s.registry.Validate(c) }))
-	if s.auth, err = authn.New(s.clients, cfg.Methods); err != nil {
+	var src authn.ClientSource = s.clients
+	if cfg.WrapClients != nil {
+		src = cfg.WrapClients(src)
+	}
+	if s.auth, err = authn.New(src, cfg.Methods); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -101,6 +108,11 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 		SelfServiceResources: cfg.RegistrationResources,
 	})
 	s.warm(ctx, store) // after the registry: the warm start validates too
+	if s.dpop, err = s.newDPoP(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.htus = s.dpopHTUs()
 	if s.metadata, err = s.buildMetadata(); err != nil {
 		s.Close()
 		return nil, err
@@ -221,6 +233,9 @@ func writeError(c echo.Context, oe *Error) {
 	}
 	if oe.retryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(oe.retryAfter))
+	}
+	if oe.dpopNonce != "" {
+		h.Set("DPoP-Nonce", oe.dpopNonce)
 	}
 	if oe.Status == http.StatusMethodNotAllowed {
 		h.Set("Allow", allowFor(c.Request().URL.Path))

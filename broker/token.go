@@ -47,15 +47,28 @@ func (s *Server) token(c echo.Context) error {
 	case gt != backends.GrantClientCredentials:
 		return s.authnError(c, ar, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported", nil), &ev, now)
 	}
+	// RFC 9449 §5: a DPoP proof is checked before the client authenticates,
+	// so that no credential is spent on a request a bad proof refuses; its
+	// jti is recorded only after (spendProof).
+	proof, err := s.checkProof(req)
+	if err != nil {
+		return s.proofError(c, ar, err, &ev, now)
+	}
 	res, err := s.authenticate(c, ar)
 	if err != nil {
 		return s.authnError(c, ar, err, &ev, now)
 	}
-	ev.ClientID, ev.Method = res.Client.ClientID, res.Method
+	ev.ClientID, ev.Method, ev.Template = res.Client.ClientID, res.Method, res.Template
 	if res.Certificate != nil {
 		ev.CertSubject, ev.CertThumbprint = res.Certificate.Subject(), res.Certificate.Thumbprint
 	}
 	g, err := s.policy.Decide(res, form.Get("scope"), form["resource"])
+	if err == nil {
+		err = bindProof(res, g, proof)
+	}
+	if err == nil && proof != nil {
+		err = s.spendProof(req.Context(), res.Client.ClientID, proof)
+	}
 	if err != nil {
 		return s.tokenError(c, err, &ev, now)
 	}
@@ -72,17 +85,25 @@ func (s *Server) token(c echo.Context) error {
 		ev.Event, ev.JTI = audit.EventTokenRefused, ""
 		return s.tokenError(c, oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the request could not be recorded; retry later", err), &ev, now)
 	}
-	s.metrics.issued.WithLabelValues(g.ClientID, res.Method).Inc()
+	label := g.ClientID
+	if res.Template != "" {
+		// One series per template, not per workload: identities are many.
+		label = "template:" + res.Template
+	}
+	s.metrics.issued.WithLabelValues(label, res.Method).Inc()
 	s.metrics.latency.WithLabelValues("issued").Observe(time.Since(now).Seconds())
 	if s.log.Enabled(req.Context(), slog.LevelInfo) { // skip building the attributes when they would be dropped
 		s.log.Info("token issued", "request_id", ev.RequestID, "client_id", g.ClientID, "method", res.Method, "jti", claims.ID,
-			"scope", claims.Scope, "aud", []string(claims.Audience), "exp", claims.Expiry, "bound", g.X5tS256 != "", "remote", ev.Source, "peer", ev.Peer)
+			"scope", claims.Scope, "aud", []string(claims.Audience), "exp", claims.Expiry, "bound", g.X5tS256 != "", "dpop_jkt", g.JKT, "remote", ev.Source, "peer", ev.Peer)
+	}
+	if proof != nil {
+		s.nonceHeader(c)
 	}
 	// RFC 6749 §5.1: Cache-Control: no-store and Pragma: no-cache.
 	h := c.Response().Header()
 	h["Cache-Control"], h["Pragma"], h["Content-Type"] = hdrNoStore, hdrNoCache, hdrJSON
 	c.Response().WriteHeader(http.StatusOK)
-	_, err = c.Response().Write(appendTokenResponse(make([]byte, 0, len(tok)+128), tok, int64(g.Lifetime/time.Second), claims.Scope))
+	_, err = c.Response().Write(appendTokenResponse(make([]byte, 0, len(tok)+128), tok, tokenType(g), int64(g.Lifetime/time.Second), claims.Scope))
 	return err
 }
 
@@ -126,6 +147,24 @@ func (s *Server) authnError(c echo.Context, ar *authn.Request, err error, ev *au
 	id, _ := s.auth.Identify(ar)
 	ev.ClientID, ev.Method = id.ClientID, id.Method
 	if errors.Is(err, authn.ErrInvalidClient) {
+		if e := s.limits.authFailed(c.Request().Context(), ev.ClientID, ev.Source, err); e != nil {
+			err = e
+		}
+	}
+	return s.tokenError(c, err, ev, start)
+}
+
+// proofError refuses a request whose DPoP proof failed before client
+// authentication: audited under the claimed client, and an invalid proof is
+// charged to the failure buckets like a failed authentication (answered 429
+// once they are empty) — it is a failed request from that address, and
+// charging it never refuses a request whose credentials and proof verify.
+// use_dpop_nonce is the protocol's normal first step and is not charged.
+func (s *Server) proofError(c echo.Context, ar *authn.Request, err error, ev *audit.Event, start time.Time) error {
+	id, _ := s.auth.Identify(ar)
+	ev.ClientID, ev.Method = id.ClientID, id.Method
+	var oe *Error
+	if errors.As(err, &oe) && oe.Code == "invalid_dpop_proof" {
 		if e := s.limits.authFailed(c.Request().Context(), ev.ClientID, ev.Source, err); e != nil {
 			err = e
 		}

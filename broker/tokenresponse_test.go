@@ -13,11 +13,15 @@ func FuzzTokenResponse(f *testing.F) {
 	f.Add("i\"s\\s<>&", "\x00\u2028", int64(-1))
 	f.Add("é", "\xff", int64(0))
 	f.Fuzz(func(t *testing.T, token, scope string, expiresIn int64) {
-		want, err := json.Marshal(tokenResponse{AccessToken: token, TokenType: "Bearer", ExpiresIn: expiresIn, Scope: scope})
+		typ := "Bearer"
+		if expiresIn%2 == 0 {
+			typ = "DPoP" // RFC 9449 §5
+		}
+		want, err := json.Marshal(tokenResponse{AccessToken: token, TokenType: typ, ExpiresIn: expiresIn, Scope: scope})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := appendTokenResponse(nil, token, expiresIn, scope); string(got) != string(want) {
+		if got := appendTokenResponse(nil, token, typ, expiresIn, scope); string(got) != string(want) {
 			t.Fatalf("response\n got %s\nwant %s", got, want)
 		}
 	})

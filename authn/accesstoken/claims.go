@@ -37,9 +37,21 @@ func (c *Claims) CertThumbprint() string {
 	return c.Cnf.X5tS256
 }
 
-// Confirmation binds a token to a certificate (RFC 8705 §3.1).
+// DPoPThumbprint is cnf.jkt when the token is DPoP-bound (RFC 9449 §6.1),
+// else "".
+func (c *Claims) DPoPThumbprint() string {
+	if c.Cnf == nil {
+		return ""
+	}
+	return c.Cnf.JKT
+}
+
+// Confirmation binds a token to a certificate (RFC 8705 §3.1) or to a DPoP
+// key (RFC 9449 §6.1). The broker sets exactly one of them.
 type Confirmation struct {
-	X5tS256 string `json:"x5t#S256"`
+	X5tS256 string `json:"x5t#S256,omitempty"`
+	// JKT is the RFC 7638 SHA-256 thumbprint of the DPoP proof key, base64url.
+	JKT string `json:"jkt,omitempty"`
 }
 
 // Audience is "aud": a single string when there is one value, else an array (RFC 7519 §4.1.3).

@@ -44,8 +44,18 @@ func appendClaims(b []byte, c *Claims) []byte {
 		b = jsonappend.String(b, c.Scope)
 	}
 	if c.Cnf != nil {
-		b = append(b, `,"cnf":{"x5t#S256":`...)
-		b = jsonappend.String(b, c.Cnf.X5tS256)
+		b = append(b, `,"cnf":{`...)
+		if c.Cnf.X5tS256 != "" {
+			b = append(b, `"x5t#S256":`...)
+			b = jsonappend.String(b, c.Cnf.X5tS256)
+		}
+		if c.Cnf.JKT != "" {
+			if c.Cnf.X5tS256 != "" {
+				b = append(b, ',')
+			}
+			b = append(b, `"jkt":`...)
+			b = jsonappend.String(b, c.Cnf.JKT)
+		}
 		b = append(b, '}')
 	}
 	return append(b, '}')

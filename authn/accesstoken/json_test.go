@@ -16,6 +16,8 @@ func FuzzJSONAppenders(f *testing.F) {
 	f.Add("https://as.example", "svc", "api", "", "read write", "x5t", int64(1700000000), uint8(1))
 	f.Add("i\"s\\s<>&", "\x00\u2028", "a", "b", "", "", int64(-1), uint8(2))
 	f.Add("é", "\xff", "", "", "s", "", int64(0), uint8(0))
+	f.Add("https://as.example", "svc", "api", "", "read", "", int64(1700000000), uint8(5))
+	f.Add("https://as.example", "svc", "api", "", "read", "x5t", int64(1700000000), uint8(6))
 	f.Fuzz(func(t *testing.T, iss, sub, aud1, aud2, scope, x5t string, now int64, naud uint8) {
 		c := &accesstoken.Claims{Issuer: iss, Subject: sub, Expiry: now + 300, IssuedAt: now, NotBefore: now, ID: sub + "j", ClientID: sub, Scope: scope}
 		switch naud % 3 {
@@ -24,8 +26,11 @@ func FuzzJSONAppenders(f *testing.F) {
 		case 2:
 			c.Audience = accesstoken.Audience{aud1, aud2}
 		}
-		if x5t != "" {
+		if x5t != "" || naud&4 != 0 {
 			c.Cnf = &accesstoken.Confirmation{X5tS256: x5t}
+			if naud&4 != 0 {
+				c.Cnf.JKT = scope + "jkt" // with and without x5t#S256
+			}
 		}
 		want, err := json.Marshal(c)
 		if err != nil {

@@ -26,6 +26,9 @@ type Grant struct {
 	Lifetime time.Duration
 	// X5tS256 binds the token to a certificate when set (RFC 8705 §3.1).
 	X5tS256 string
+	// JKT binds the token to a DPoP key when set (RFC 9449 §6.1); policy
+	// sets at most one of X5tS256 and JKT.
+	JKT string
 }
 
 // NewClaims are the claims of a token for g issued by issuer at now, with a
@@ -46,8 +49,8 @@ func NewClaims(issuer string, g *Grant, now time.Time) (*Claims, error) {
 		ClientID:  g.ClientID,
 		Scope:     strings.Join(g.Scopes, " "),
 	}
-	if g.X5tS256 != "" {
-		c.Cnf = &Confirmation{X5tS256: g.X5tS256}
+	if g.X5tS256 != "" || g.JKT != "" {
+		c.Cnf = &Confirmation{X5tS256: g.X5tS256, JKT: g.JKT}
 	}
 	return c, nil
 }

@@ -258,6 +258,30 @@ func TestCheckBinding(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
+	// RFC 9449 §6.1, §7.1: a DPoP-bound token only with a proof by its key,
+	// never as a bearer or certificate-only token.
+	dpopBound := &accesstoken.Claims{Cnf: &accesstoken.Confirmation{JKT: "jkt-mine"}}
+	for _, tc := range []struct {
+		name string
+		p    *certs.Presented
+		jkt  string
+		want error
+	}{
+		{"its key", nil, "jkt-mine", nil},
+		{"its key, and a certificate", mine, "jkt-mine", nil},
+		{"another key", nil, "jkt-theirs", accesstoken.ErrProofKeyMismatch},
+		{"no proof", mine, "", accesstoken.ErrProofRequired},
+	} {
+		if err := dpopBound.CheckBindings(tc.p, tc.jkt); !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {
+			t.Errorf("DPoP-bound, %s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if err := dpopBound.CheckBinding(mine); !errors.Is(err, accesstoken.ErrProofRequired) {
+		t.Errorf("DPoP-bound token through CheckBinding: %v", err)
+	}
+	if err := bound.CheckBindings(mine, "jkt-any"); err != nil {
+		t.Errorf("certificate-bound token with a proof: %v", err)
+	}
 }
 
 // FuzzVerify: no string but the one the issuer signed verifies, Verify

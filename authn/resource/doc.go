@@ -14,6 +14,13 @@
 //	// in the handler:
 //	claims, _ := resource.FromContext(r.Context())
 //
-// Errors follow RFC 6750 §3: 401 with WWW-Authenticate: Bearer error="invalid_token",
+// DPoP-bound tokens (RFC 9449 §7) are accepted with "Authorization: DPoP" and
+// a proof of the token's key for this request (authn/dpop), never as bearer
+// tokens (§7.2); Config.DPoP tunes the proofs' URL behind a proxy, the
+// replay store shared by replicas and server nonces (§9).
+//
+// Errors follow RFC 6750 §3 and RFC 9449 §7.1: 401 with WWW-Authenticate
+// naming both schemes — error="invalid_token", "invalid_dpop_proof" or
+// "use_dpop_nonce" in the challenge of the scheme the request used — and
 // 403 with error="insufficient_scope".
 package resource

@@ -3,11 +3,11 @@ package resource
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
-	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
+	"github.com/tokenbroker/tokenbroker/authn/dpop"
 )
 
 // Option configures one protected route.
@@ -55,21 +55,27 @@ func (v *Verifier) Guard(opts ...Option) *Guard {
 	return g
 }
 
-// Check runs everything the route requires on r — the bearer token
-// (RFC 6750 §2.1), Verify, the scopes, introspection when asked for — and
-// returns the claims. Its errors are for Refuse.
+// Check runs everything the route requires on r — the token in the
+// Authorization header (Bearer, RFC 6750 §2.1, or DPoP, RFC 9449 §7.1),
+// Verify, the scheme fitting the token's binding (RFC 9449 §7.2), the
+// scopes, introspection when asked for — and returns the claims. Its errors
+// are for Refuse.
 func (g *Guard) Check(r *http.Request) (*Claims, error) {
-	tok, err := bearerToken(r)
+	scheme, tok, err := credentials(r)
 	if err != nil {
 		return nil, err
 	}
-	claims, err := g.v.Verify(r.Context(), r, tok)
+	claims, err := g.v.verify(r.Context(), r, tok, true, scheme)
 	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && scheme == schemeDPoP {
+			e.dpop = true // the mechanism the request used carries the error (RFC 9449 §7.2)
+		}
 		return nil, err
 	}
 	for _, s := range g.rt.scopes {
 		if !claims.HasScope(s) {
-			return nil, &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "the token lacks a required scope", Scope: strings.Join(g.rt.scopes, " ")}
+			return nil, &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "the token lacks a required scope", Scope: strings.Join(g.rt.scopes, " "), dpop: scheme == schemeDPoP}
 		}
 	}
 	if g.rt.introspect {
@@ -83,44 +89,30 @@ func (g *Guard) Check(r *http.Request) (*Claims, error) {
 	return claims, nil
 }
 
+// Accepted adds to the response of a request Check accepted what it
+// carries: with DPoP nonces on, a fresh DPoP-Nonce for a DPoP-bound token,
+// so the client's next proof has one without a use_dpop_nonce round trip
+// (RFC 9449 §9, as §8.2 for the token endpoint).
+func (g *Guard) Accepted(w http.ResponseWriter, claims *Claims) {
+	if n := g.v.cfg.DPoP.Nonces; n != nil && claims.DPoPBound() {
+		w.Header().Set(dpop.NonceHeader, n.Nonce(time.Now()))
+	}
+}
+
 // Refuse answers a request Check refused, per RFC 6750 §3, and logs why.
 func (g *Guard) Refuse(w http.ResponseWriter, r *http.Request, err error) { g.v.writeError(w, r, err) }
 
-// bearerToken reads RFC 6750 §2.1 "Authorization: Bearer <token>"; tokens in
-// the query string or the body are not accepted.
-func bearerToken(r *http.Request) (string, error) {
-	hs := r.Header.Values("Authorization")
-	if len(hs) == 0 {
-		return "", &Error{Status: http.StatusUnauthorized, Description: "bearer token required"}
-	}
-	if len(hs) > 1 {
-		return "", &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one Authorization header"}
-	}
-	scheme, tok, ok := accesstoken.ParseAuthorization(hs[0])
-	if !strings.EqualFold(scheme, "Bearer") {
-		return "", &Error{Status: http.StatusUnauthorized, Description: "bearer token required"}
-	}
-	if !ok {
-		return "", &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed Authorization header"}
-	}
-	return tok, nil
-}
-
-// writeError answers per RFC 6750 §3.
+// writeError answers per RFC 6750 §3 and RFC 9449 §7.1, §9.
 func (v *Verifier) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "internal error", cause: err}
 	}
 	v.log.Info("request refused", "path", r.URL.Path, "error", e.Code, "reason", e.Error(), "remote", r.RemoteAddr)
-	chal := `Bearer realm="` + v.cfg.Issuer + `"`
-	if e.Code != "" && e.Code != "server_error" && e.Code != "temporarily_unavailable" {
-		chal += fmt.Sprintf(`, error=%q, error_description=%q`, e.Code, e.Description)
+	w.Header().Set("WWW-Authenticate", v.challenges(e))
+	if e.nonce && v.cfg.DPoP.Nonces != nil {
+		w.Header().Set(dpop.NonceHeader, v.cfg.DPoP.Nonces.Nonce(time.Now()))
 	}
-	if e.Scope != "" {
-		chal += fmt.Sprintf(`, scope=%q`, e.Scope)
-	}
-	w.Header().Set("WWW-Authenticate", chal)
 	w.Header().Set("Cache-Control", "no-store")
 	http.Error(w, e.Description, e.Status)
 }
@@ -135,6 +127,7 @@ func (v *Verifier) Middleware(opts ...Option) func(http.Handler) http.Handler {
 				g.Refuse(w, r, err)
 				return
 			}
+			g.Accepted(w, claims)
 			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), claims)))
 		})
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
+	"github.com/tokenbroker/tokenbroker/authn/dpop"
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
@@ -44,6 +45,9 @@ type Config struct {
 	MinRefetch time.Duration
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
+	// DPoP configures DPoP-bound tokens (RFC 9449 §7; dpop.go). They are
+	// always accepted with a valid proof; the zero value is the defaults.
+	DPoP DPoPConfig
 }
 
 // Introspection authenticates the resource server at the introspection endpoint.
@@ -55,8 +59,9 @@ type Introspection struct {
 }
 
 // Claims are a verified access token's claims, handed to the handler: the
-// RFC 9068 profile's own type (Scopes, HasScope, CertThumbprint; Expiry and
-// IssuedAt are NumericDates), the one the broker mints.
+// RFC 9068 profile's own type (Scopes, HasScope, CertThumbprint,
+// DPoPThumbprint; Expiry and IssuedAt are NumericDates), the one the broker
+// mints.
 type Claims = accesstoken.Claims
 
 // Error is an RFC 6750 §3 error.
@@ -66,6 +71,8 @@ type Error struct {
 	Description string
 	Scope       string
 	cause       error
+	dpop        bool // the DPoP challenge carries the error (RFC 9449 §7.1, §7.2)
+	nonce       bool // answer with a fresh DPoP-Nonce (RFC 9449 §9)
 }
 
 func (e *Error) Error() string {
@@ -93,6 +100,9 @@ type Verifier struct {
 	expires  time.Time
 	fetching chan struct{}
 	tokens   *accesstoken.Verifier
+	proofs   *dpop.Verifier // RFC 9449 proofs (dpop.go)
+	dpopBase string         // DPoPConfig.BaseURL, trimmed
+	algs     string         // proof algorithms, for WWW-Authenticate
 }
 
 // Limits on what the verifier reads.
@@ -120,6 +130,9 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		cfg.MinRefetch = minRefetchEvery
 	}
 	v := &Verifier{cfg: cfg, log: cfg.Logger, keys: map[string]jose.JSONWebKey{}}
+	if err := v.initDPoP(); err != nil {
+		return nil, err
+	}
 	var err error
 	if v.tokens, err = accesstoken.NewVerifier(issuerKeys{v}, accesstoken.Expected{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, AnyAudience: cfg.AnyAudience, Leeway: cfg.Skew}); err != nil {
@@ -257,29 +270,39 @@ func (k issuerKeys) PublicKey(ctx context.Context, kid string) (crypto.PublicKey
 	return jwk.Key, ok
 }
 
-// Verify checks a bearer token presented on r: RFC 9068 typ, signature,
-// issuer, audience, times (accesstoken.Verifier's rule), and the certificate
-// binding (RFC 8705 §3).
+// Verify checks a token presented on r: RFC 9068 typ, signature, issuer,
+// audience, times (accesstoken.Verifier's rule), and its binding — the
+// certificate (RFC 8705 §3) or r's DPoP proof (RFC 9449 §7.1, which spends
+// the proof's jti). Which Authorization scheme carried the token is the
+// caller's to check (Guard.Check does).
 func (v *Verifier) Verify(ctx context.Context, r *http.Request, token string) (*Claims, error) {
-	return v.verify(ctx, r, token, true)
+	return v.verify(ctx, r, token, true, "")
 }
 
 // VerifyUnbound checks everything Verify does except the certificate
 // binding. It is for tooling that displays a token ("tokenbroker inspect");
 // an API must use Verify.
 func (v *Verifier) VerifyUnbound(ctx context.Context, token string) (*Claims, error) {
-	return v.verify(ctx, nil, token, false)
+	return v.verify(ctx, nil, token, false, "")
 }
 
-func (v *Verifier) verify(ctx context.Context, r *http.Request, token string, binding bool) (*Claims, error) {
+// verify checks token; with binding, its binding on r, and when scheme is
+// not "" that the token may be presented with it (checkScheme).
+func (v *Verifier) verify(ctx context.Context, r *http.Request, token string, binding bool, scheme string) (*Claims, error) {
 	c, err := v.tokens.Verify(ctx, token, time.Now())
 	if err != nil {
 		return nil, invalidToken(description(err), err)
 	}
-	if binding && c.Bound() {
-		if err := v.checkBinding(r, c); err != nil {
+	if !binding {
+		return c, nil
+	}
+	if scheme != "" {
+		if err := checkScheme(scheme, c); err != nil {
 			return nil, err
 		}
+	}
+	if err := v.checkBindings(ctx, r, token, c); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -293,18 +316,6 @@ func description(err error) string {
 		}
 	}
 	return "invalid token"
-}
-
-// checkBinding: RFC 8705 §3 — the certificate on this request (certs.FromRequest) must be the one the token is bound to.
-func (v *Verifier) checkBinding(r *http.Request, c *accesstoken.Claims) error {
-	p, err := certs.FromRequest(r, v.cfg.Proxy)
-	if err != nil {
-		return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed or untrusted client certificate header", cause: err}
-	}
-	if err := c.CheckBinding(p); err != nil {
-		return invalidToken(err.Error(), err)
-	}
-	return nil
 }
 
 // introspect asks the issuer whether the token is still active (RFC 7662).

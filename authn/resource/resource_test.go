@@ -49,10 +49,12 @@ type world struct {
 	store    *file.Store
 	srv      *broker.Server
 	rsSecret string
-	restart  func()
+	// dpopSecret authenticates client "d" (client_secret_basic), which must use DPoP (RFC 9449 §5.2).
+	dpopSecret string
+	restart    func()
 }
 
-func newWorld(t testing.TB) *world {
+func newWorld(t testing.TB, opts ...func(*broker.Config)) *world {
 	t.Helper()
 	ctx := context.Background()
 	w := &world{t: t}
@@ -76,8 +78,12 @@ func newWorld(t testing.TB) *world {
 	var cancel context.CancelFunc
 	var done chan struct{}
 	start := func(ln net.Listener) {
-		srv, err := broker.New(ctx, broker.Config{Issuer: w.issuer, DefaultAudience: apiAudience, KeyRefresh: 20 * time.Millisecond, Logger: quiet,
-			Methods: []authn.Method{authn.ClientSecretBasic(), authn.TLSClientAuth(func() *x509.CertPool { return roots }, nil)}}, w.store)
+		cfg := broker.Config{Issuer: w.issuer, DefaultAudience: apiAudience, KeyRefresh: 20 * time.Millisecond, Logger: quiet,
+			Methods: []authn.Method{authn.ClientSecretBasic(), authn.TLSClientAuth(func() *x509.CertPool { return roots }, nil)}}
+		for _, o := range opts {
+			o(&cfg)
+		}
+		srv, err := broker.New(ctx, cfg, w.store)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,6 +123,7 @@ func newWorld(t testing.TB) *world {
 	}
 	mk(&backends.Client{ClientID: "m", TokenEndpointAuthMethod: backends.AuthTLSClient, TLSClientAuthSANURI: spiffeID, Scope: "read write", AllowedResources: []string{apiAudience, "https://other.example.test"}})
 	w.rsSecret = mk(&backends.Client{ClientID: "rs", Scope: "read"})
+	w.dpopSecret = mk(&backends.Client{ClientID: "d", Scope: "read", AllowedResources: []string{apiAudience}, DPoPBoundAccessTokens: true})
 	return w
 }
 
@@ -141,7 +148,7 @@ func (w *world) startAPI(v *resource.Verifier) {
 			http.Error(rw, "no claims", 500)
 			return
 		}
-		json.NewEncoder(rw).Encode(map[string]any{"client_id": c.ClientID, "scopes": c.Scopes(), "bound": c.CertThumbprint() != ""})
+		json.NewEncoder(rw).Encode(map[string]any{"client_id": c.ClientID, "scopes": c.Scopes(), "bound": c.CertThumbprint() != "", "jkt": c.DPoPThumbprint()})
 	})
 	mux.Handle("/read", v.Middleware(resource.Scopes("read"))(hello))
 	mux.Handle("/admin", v.Middleware(resource.Scopes("admin"))(hello))

@@ -56,6 +56,8 @@ type Config struct {
 	// Now is the clock a cached token's age and expiry are read against
 	// (tests; default time.Now). Assertions are always dated by time.Now.
 	Now func() time.Time
+	// DPoP, when set, asks for DPoP-bound tokens and sends proofs (RFC 9449; dpop.go).
+	DPoP *DPoP
 }
 
 // Source is an oauth2.TokenSource and a factory for API clients.
@@ -67,6 +69,8 @@ type Source struct {
 	mu     sync.Mutex
 	tok    *oauth2.Token
 	flight singleflight.Group // one token request at a time
+
+	dpop *dpopState // nil without Config.DPoP
 }
 
 var _ oauth2.TokenSource = (*Source)(nil)
@@ -105,7 +109,14 @@ func New(cfg Config) (*Source, error) {
 		tlsCfg.Certificates = []tls.Certificate{*cfg.Certificate}
 	}
 	tr := &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: cfg.Timeout}
-	return &Source{cfg: cfg, transport: tr, http: &http.Client{Transport: tr, Timeout: cfg.Timeout, CheckRedirect: refuseRedirect}}, nil
+	s := &Source{cfg: cfg, transport: tr, http: &http.Client{Transport: tr, Timeout: cfg.Timeout, CheckRedirect: refuseRedirect}}
+	if cfg.DPoP != nil {
+		var err error
+		if s.dpop, err = newDPoPState(cfg.DPoP); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // ErrRedirect is returned when the token endpoint answers with a redirect.
@@ -215,7 +226,7 @@ func (s *Source) fetchWithRetry(ctx context.Context) (*oauth2.Token, error) {
 	var err error
 	for attempt := 0; ; attempt++ {
 		var tok *oauth2.Token
-		tok, err = s.fetch(ctx)
+		tok, err = s.fetchToken(ctx)
 		if err == nil {
 			return tok, nil
 		}
@@ -269,12 +280,16 @@ func (s *Source) fetch(ctx context.Context) (*oauth2.Token, error) {
 		// RFC 6749 §2.3.1: form-encode each part before Basic encoding.
 		req.SetBasicAuth(url.QueryEscape(s.cfg.ClientID), url.QueryEscape(s.cfg.Secret))
 	}
+	if err := s.signTokenRequest(req); err != nil {
+		return nil, err
+	}
 	issued := s.cfg.Now()
 	resp, err := s.http.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	s.noteNonce(req.URL, resp)
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
 		return nil, err
@@ -354,7 +369,7 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := rt.base.RoundTrip(withToken(req, tok))
+	resp, err := rt.send(req, tok)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "invalid_token") {
 		return resp, err
 	}
@@ -374,14 +389,7 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
-	return rt.base.RoundTrip(withToken(retry, fresh))
-}
-
-// withToken returns a shallow clone of req (sharing its body) with the token set.
-func withToken(req *http.Request, tok *oauth2.Token) *http.Request {
-	r := req.Clone(req.Context())
-	r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	return r
+	return rt.send(retry, fresh)
 }
 
 // firstRequest returns the request the caller made, walking back the

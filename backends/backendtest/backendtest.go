@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) backends.Store, opts ...Optio
 		{"KeySetCheckAndSet", keySetCAS},
 		{"StoreRefusesHostileMembers", hostileMembers},
 		{"DeepButBoundedMembersRoundTrip", boundedRoundTrip},
+		{"FederatedSubjectRoundTrip", federatedSubject},
 	}
 	if o.raw != nil {
 		tests = append(tests, struct {

@@ -67,6 +67,7 @@ func boundedRoundTrip(t *testing.T, s backends.Store) {
 	c := sample("bounded")
 	c.Extra["x_deep"] = json.RawMessage(strings.Repeat("[", backends.MaxDepth-1) + strings.Repeat("]", backends.MaxDepth-1))
 	c.Extra["x_html"] = json.RawMessage(`"` + strings.Repeat("<&>", 20<<10) + `"`)
+	c.DPoPBoundAccessTokens = true // RFC 9449 §5.2, in the record and the ceiling
 	c.Ceiling = backends.CeilingOf(c)
 	RoundTrip(t, s, c)
 }
@@ -152,9 +153,12 @@ func invalidRecords(t *testing.T, s backends.Store, raw Raw) {
 		// Size is a problem of the record, not of the backend (review 2 item 5).
 		{"larger than MaxRecordBytes", base("v11", `,"client_name":"`+strings.Repeat("x", backends.MaxRecordBytes)+`"`), false},
 		{"larger than 1 MiB", base("v12", `,"client_name":"`+strings.Repeat("x", 1<<20)+`"`), false},
+		// RFC 9449 §5.2: a DPoP requirement that a case variant or a string could hide.
+		{"dpop_bound_access_tokens variant", base("v13", `,"dpop_bound_access_tokens":true,"DPoP_bound_access_tokens":false`), false},
+		{"dpop_bound_access_tokens a string", base("v14", `,"dpop_bound_access_tokens":"false"`), false},
 	}
 	for i, tc := range tests {
-		id := []string{"v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12"}[i]
+		id := []string{"v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14"}[i]
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.dup && raw.CollapsesDuplicates {
 				t.Skip("the backend collapses duplicate members when it parses a write")

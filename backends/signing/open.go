@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +29,13 @@ type Options struct {
 	// Mount and Key place the keys inside a source that needs it (Vault
 	// Transit: the engine's mount and the key's name); empty for its defaults.
 	Mount, Key string
+	// Settings are what a source needs beyond these, typed by the source
+	// that reads them (awskms.Settings); nil for its defaults.
+	Settings any
+	// Observer receives a remote signer's measurements (nil: none).
+	Observer Observer
+	// Logger is where a source logs (nil: nowhere).
+	Logger *slog.Logger
 }
 
 // ErrUnknownSource: Open was asked for a source no package registered.

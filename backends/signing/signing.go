@@ -72,3 +72,11 @@ type KeyInfo struct {
 // have fetched yet, or drop a key whose tokens are still valid. Rotate
 // with force to do it anyway.
 var ErrTooSoon = errors.New("too soon to rotate")
+
+// TargetRotator is a Manager that can also rotate to a key the operator
+// made elsewhere (AWS KMS: a key created with the organisation's own
+// tooling) instead of creating one; "tokenbroker keys rotate --to KEY".
+type TargetRotator interface {
+	// RotateTo is Rotate with key as the next key.
+	RotateTo(ctx context.Context, key string, force bool) error
+}

@@ -27,13 +27,16 @@ type Event struct {
 	Method         string    `json:"auth_method,omitempty"`
 	CertSubject    string    `json:"cert_subject,omitempty"`
 	CertThumbprint string    `json:"cert_thumbprint,omitempty"`
-	Scope          string    `json:"scope,omitempty"`
-	Audience       []string  `json:"aud,omitempty"`
-	JTI            string    `json:"jti,omitempty"`
-	Outcome        string    `json:"outcome"` // success or the OAuth error code
-	Reason         string    `json:"reason,omitempty"`
-	Source         string    `json:"source"`         // the client's address (forwarded by a trusted proxy, else the TCP peer)
-	Peer           string    `json:"peer,omitempty"` // the TCP peer, when a trusted proxy forwarded another address
+	// Template names the client template a workload identity (ClientID)
+	// was granted through; empty for registered clients.
+	Template string   `json:"template,omitempty"`
+	Scope    string   `json:"scope,omitempty"`
+	Audience []string `json:"aud,omitempty"`
+	JTI      string   `json:"jti,omitempty"`
+	Outcome  string   `json:"outcome"` // success or the OAuth error code
+	Reason   string   `json:"reason,omitempty"`
+	Source   string   `json:"source"`         // the client's address (forwarded by a trusted proxy, else the TCP peer)
+	Peer     string   `json:"peer,omitempty"` // the TCP peer, when a trusted proxy forwarded another address
 	// Truncated is set when a field was cut to keep the line bounded.
 	Truncated bool `json:"truncated,omitempty"`
 	// Offset is, on a trail_opened line, the size in bytes of the file the
@@ -168,7 +171,7 @@ func (a *Trail) line(ev Event) ([]byte, error) {
 
 // clip cuts every attacker-influenced field to n bytes and the audience list to naud.
 func (e *Event) clip(n, naud int) {
-	for _, f := range []*string{&e.RequestID, &e.ClientID, &e.Method, &e.CertSubject, &e.CertThumbprint, &e.Scope, &e.JTI, &e.Outcome, &e.Reason, &e.Source, &e.Peer} {
+	for _, f := range []*string{&e.RequestID, &e.ClientID, &e.Method, &e.CertSubject, &e.CertThumbprint, &e.Template, &e.Scope, &e.JTI, &e.Outcome, &e.Reason, &e.Source, &e.Peer} {
 		c := Clip(*f, n)
 		if len(c) < len(*f) && strings.HasSuffix(c, "…") {
 			e.Truncated = true
@@ -263,6 +266,7 @@ func appendEvent(b []byte, e *Event) ([]byte, error) {
 	b = str(b, "auth_method", e.Method, true)
 	b = str(b, "cert_subject", e.CertSubject, true)
 	b = str(b, "cert_thumbprint", e.CertThumbprint, true)
+	b = str(b, "template", e.Template, true)
 	b = str(b, "scope", e.Scope, true)
 	if len(e.Audience) > 0 {
 		b = append(b, `,"aud":[`...)

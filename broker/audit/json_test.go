@@ -17,7 +17,7 @@ func FuzzEventJSON(f *testing.F) {
 	f.Add(int64(-62135596800_000_000_0), "", "", "", "", "", "", "", "", "", "", "", "", "", false, int64(-1), "")
 	f.Fuzz(func(t *testing.T, ns int64, ev, rid, cid, method, subj, thumb, scope, aud, jti, outcome, reason, source, peer string, truncated bool, offset int64, prev string) {
 		e := audit.Event{Time: time.Unix(0, ns).UTC(), Event: ev, RequestID: rid, ClientID: cid, Method: method, CertSubject: subj,
-			CertThumbprint: thumb, Scope: scope, JTI: jti, Outcome: outcome, Reason: reason, Source: source, Peer: peer,
+			CertThumbprint: thumb, Template: method + subj, Scope: scope, JTI: jti, Outcome: outcome, Reason: reason, Source: source, Peer: peer,
 			Truncated: truncated, Offset: offset, Prev: prev}
 		if aud != "" {
 			e.Audience = []string{aud, aud + "2"}

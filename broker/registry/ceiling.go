@@ -19,7 +19,8 @@ import (
 //     value is refused (a client cannot switch how it authenticates);
 //   - fixed for self_signed_tls_client_auth: jwks / jwks_uri, its certificate
 //     (keepCertificate); a private_key_jwt client may rotate its keys;
-//   - tls_client_certificate_bound_access_tokens stays true once granted so;
+//   - tls_client_certificate_bound_access_tokens and dpop_bound_access_tokens
+//     stay true once granted so;
 //   - scope, allowed_resources, default_audience, access_token_lifetime:
 //     omitted means the granted value; a subset narrows; anything beyond the
 //     grant is refused, and the grant stays, so a narrowed client can widen
@@ -32,6 +33,8 @@ func narrow(c, held *backends.Client, g *backends.Ceiling, def time.Duration) er
 	}
 	// RFC 8705 §3.4: a bound-token requirement the operator set stays.
 	c.TLSClientCertificateBoundAccessTokens = c.TLSClientCertificateBoundAccessTokens || g.TLSClientCertificateBoundAccessTokens
+	// RFC 9449 §5.2: so does a DPoP requirement.
+	c.DPoPBoundAccessTokens = c.DPoPBoundAccessTokens || g.DPoPBoundAccessTokens
 	return withinGrant(c, g, def)
 }
 

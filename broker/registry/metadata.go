@@ -19,7 +19,7 @@ func (e *MetadataError) Error() string { return e.Field + ": " + e.Reason }
 // operatorMembers are record members a client never sets: the server assigns
 // client_id_issued_at (RFC 7591 §3.2.1, RFC 7592 §2.2), and disabled and the
 // ceiling are the operator's.
-var operatorMembers = []string{"client_id_issued_at", "disabled", "operator_ceiling"}
+var operatorMembers = []string{"client_id_issued_at", "disabled", "operator_ceiling", "federated_subject"}
 
 // DecodeMetadata decodes RFC 7591 client metadata from untrusted JSON,
 // strictly (backends.DecodeClient: exact member names, no duplicates or case

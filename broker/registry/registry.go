@@ -263,6 +263,9 @@ func (r *Registry) SelfUpdate(ctx context.Context, id string, md *backends.Clien
 		return nil, &MetadataError{"client_id", "does not match the client being updated"}
 	}
 	c.ClientID, c.ClientIDIssuedAt, c.Disabled, c.Ceiling, c.Revision = id, cur.ClientIDIssuedAt, cur.Disabled, ceil, cur.Revision
+	// The federated subject is the operator's, like the ceiling: never set,
+	// changed or dropped by the client itself.
+	c.FederatedSubject = cur.FederatedSubject
 	if len(c.GrantTypes) == 0 {
 		c.GrantTypes = []string{backends.GrantClientCredentials}
 	}

@@ -68,6 +68,14 @@ func (r *Registry) Validate(c *backends.Client) error {
 	if err := validateKeys(c); err != nil {
 		return err
 	}
+	if err := validateFederated(c); err != nil {
+		return err
+	}
+	// A token carries one binding (docs/dpop.md, "Which binding"): a client
+	// cannot require both (RFC 8705 §3.4, RFC 9449 §5.2).
+	if c.DPoPBoundAccessTokens && c.TLSClientCertificateBoundAccessTokens {
+		return bad("dpop_bound_access_tokens", "cannot be true together with tls_client_certificate_bound_access_tokens: a token has one binding")
+	}
 	return validateTLSFields(c)
 }
 
@@ -140,3 +148,19 @@ func validateTLSFields(c *backends.Client) error {
 
 // bad is the MetadataError for field f.
 func bad(f, why string) error { return &MetadataError{f, why} }
+
+// validateFederated: a federated_jwt client names exactly the one external
+// identity it accepts; no other method carries one.
+func validateFederated(c *backends.Client) error {
+	switch {
+	case c.TokenEndpointAuthMethod == backends.AuthFederatedJWT && c.FederatedSubject == nil:
+		return bad("federated_subject", "federated_jwt needs federated_subject {iss, sub}")
+	case c.TokenEndpointAuthMethod != backends.AuthFederatedJWT && c.FederatedSubject != nil:
+		return bad("federated_subject", "applies only to federated_jwt")
+	case c.FederatedSubject != nil:
+		if err := c.FederatedSubject.Check(); err != nil {
+			return metadataErr(err)
+		}
+	}
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/backends/awskms"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/vault"
 	"github.com/tokenbroker/tokenbroker/broker"
@@ -16,7 +17,7 @@ import (
 
 // SupportedMethods are the client authentication methods this build can
 // register; the CLI and the registry validate against them.
-var SupportedMethods = []string{backends.AuthClientSecretBasic, backends.AuthClientSecretPost, backends.AuthPrivateKeyJWT, backends.AuthTLSClient, backends.AuthSelfSignedTLSClient}
+var SupportedMethods = []string{backends.AuthClientSecretBasic, backends.AuthClientSecretPost, backends.AuthPrivateKeyJWT, backends.AuthTLSClient, backends.AuthSelfSignedTLSClient, backends.AuthFederatedJWT}
 
 // OpenStore opens the configured backend (any kind a backend package
 // registered with backends.Register): the one way to open one, for the
@@ -97,7 +98,12 @@ func vaultPKIMounts(fc *config.Config) []string {
 // OpenSigning opens the configured signing source over store (any source a
 // backend package registered with the signing package). The caller closes it.
 func OpenSigning(ctx context.Context, store backends.KeyStore, fc *config.Config) (signing.Manager, error) {
-	m, err := signing.Open(ctx, store, SigningOptions(fc))
+	return openSigning(ctx, store, SigningOptions(fc))
+}
+
+// openSigning opens the signing source of o.
+func openSigning(ctx context.Context, store backends.KeyStore, o signing.Options) (signing.Manager, error) {
+	m, err := signing.Open(ctx, store, o)
 	if err != nil {
 		return nil, signingError(err)
 	}
@@ -109,8 +115,14 @@ func OpenSigning(ctx context.Context, store backends.KeyStore, fc *config.Config
 func SigningOptions(fc *config.Config) signing.Options {
 	cfg := broker.Config{SigningAlg: fc.Tokens.SigningAlg, JWKSMaxAge: time.Duration(fc.Keys.JWKSMaxAge), MaxTokenLifetime: time.Duration(fc.Tokens.MaxLifetime)}
 	cfg.Validate() // fills the defaults; settings reported any error
-	return signing.Options{Source: fc.Signing.Type, Alg: cfg.SigningAlg, PublishDelay: cfg.JWKSMaxAge,
+	o := signing.Options{Source: fc.Signing.Type, Alg: cfg.SigningAlg, PublishDelay: cfg.JWKSMaxAge,
 		MaxLifetime: cfg.MaxTokenLifetime, Mount: fc.Signing.Transit.Mount, Key: fc.Signing.Transit.Key}
+	if fc.Signing.Type == awskms.SigningSource {
+		k := fc.Signing.AWSKMS
+		o.Settings = awskms.Settings{Key: k.Key, Keys: k.Keys, Region: k.Region, Endpoint: k.Endpoint, Concurrency: k.Concurrency,
+			MaxQueue: k.MaxQueue, QueueWait: time.Duration(k.QueueWait), Timeout: time.Duration(k.Timeout)}
+	}
+	return o
 }
 
 // signingError names the key of a signing error.

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
+	"github.com/tokenbroker/tokenbroker/authn/dpop"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
@@ -93,6 +95,7 @@ func settings(fc *config.Config, logOut io.Writer) (*wiring, error) {
 		AuditFailClosed:         fc.Audit.FailClosed,
 		MTLSBaseURL:             fc.MTLS.BaseURL,
 		MaxRevocationsPerClient: fc.SharedState.MaxRevocationsPerClient,
+		DPoP:                    broker.DPoPConfig{MaxAge: time.Duration(fc.DPoP.ProofMaxAge), MaxJTIsPerClient: fc.SharedState.MaxJTIsPerClient},
 		RateLimits: broker.RateLimits{
 			FailedPerClient:   rate(fc.RateLimits.FailedPerClient),
 			FailedPerAddress:  rate(fc.RateLimits.FailedPerAddress),
@@ -130,6 +133,9 @@ func settings(fc *config.Config, logOut io.Writer) (*wiring, error) {
 		if err = keyed(err); keyOfErr(err) == "" || !seen[keyOfErr(err)] {
 			bad(err)
 		}
+	}
+	if _, err := federationTemplates(fc); err != nil {
+		bad(err)
 	}
 	w.cacheOpt = cache.Options{TTL: time.Duration(fc.Cache.TTL), StaleWindow: time.Duration(fc.Cache.StaleWindow), MaxEntries: fc.Cache.MaxEntries, Logger: log}
 	return w, errors.Join(errs...)
@@ -178,6 +184,9 @@ func Check(fc *config.Config) error {
 		if _, err := config.ReadLimited(p, 4096); err != nil {
 			more = append(more, config.Errorf("shared_state.redis.password_file", "%w", err))
 		}
+	}
+	if _, err := dpopNonces(fc); err != nil {
+		more = append(more, err)
 	}
 	if err := checkBackend(fc); err != nil {
 		more = append(more, err)
@@ -288,16 +297,46 @@ func (w *wiring) load(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	w.cfg.Methods = []authn.Method{authn.ClientSecretBasic(), authn.ClientSecretPost(), pkjwt, authn.SelfSignedTLSClientAuth(keys)}
+	if w.cfg.DPoP.Nonces, err = dpopNonces(fc); err != nil {
+		errs = append(errs, err)
+	}
 	if err := w.loadClientCAs(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if m, err := OpenSigning(ctx, w.store, fc); err != nil {
+	// A remote signer reports to the process's metrics (they outlive a reload).
+	so := SigningOptions(fc)
+	so.Observer, so.Logger = w.proc.metrics, w.log
+	w.proc.shareKMSLimiter(&so, w.log)
+	if m, err := openSigning(ctx, w.store, so); err != nil {
 		errs = append(errs, err)
 	} else {
 		w.closers = append(w.closers, m)
 		w.signing, w.cfg.Signing = m, m
 	}
+	if err := w.loadFederation(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// dpopNonces is the DPoP nonce source of dpop.nonces (nil when off): stateless
+// nonces under dpop.nonce_key_file, so that every replica reading the same
+// key accepts the nonces any of them issued (RFC 9449 §8). A reload re-reads
+// the key: after a rotation, clients holding an old nonce get use_dpop_nonce
+// once and retry with a new one.
+func dpopNonces(fc *config.Config) (dpop.NonceSource, error) {
+	if !fc.DPoP.Nonces || fc.DPoP.NonceKeyFile == "" {
+		return nil, nil
+	}
+	b, err := config.ReadLimited(fc.DPoP.NonceKeyFile, 4096)
+	if err != nil {
+		return nil, config.Errorf("dpop.nonce_key_file", "%w", err)
+	}
+	n, err := dpop.NewNonces(bytes.TrimSpace(b), time.Duration(fc.DPoP.NonceLifetime))
+	if err != nil {
+		return nil, config.Errorf("dpop.nonce_key_file", "%w (e.g. openssl rand -hex 32 > FILE)", err)
+	}
+	return n, nil
 }
 
 // compatAudiences are every endpoint a client authenticates at, on both

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokenbroker/tokenbroker/backends/awskms"
 	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/broker/audit"
@@ -46,6 +47,8 @@ type process struct {
 	// from the same backend configuration.
 	mu      sync.Mutex
 	backend *sharedStore
+	// kms is the bound toward AWS KMS (signing.type aws-kms), kept across reloads (kms.go).
+	kms *awskms.Limiter
 }
 
 // openProcess builds the process-lived parts from fc: a Redis client

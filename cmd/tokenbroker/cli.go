@@ -54,6 +54,8 @@ func init() {
 		{name: "keys rotate", summary: "publish a new signing key, then sign with it", flags: keysCommand(true)},
 		{name: "certs client", summary: "issue a client certificate from the dev client CA (or --ca)", flags: certsClientCommand},
 		{name: "assertion", summary: "mint an RFC 7523 client assertion (private_key_jwt)", flags: assertionCommand},
+		{name: "federated-token", summary: "mint a demo Kubernetes service-account token from the dev federated issuer (federated_jwt)", flags: federatedTokenCommand},
+		{name: dpopProofCmd, summary: "print a DPoP proof (RFC 9449) for one request, for curl -H \"DPoP: …\"", flags: dpopProofCommand},
 		{name: "token", summary: "get a token as any client: secret, private key or certificate", flags: tokenCommand},
 		{name: "inspect", args: "[TOKEN]", nargs: -1, summary: "verify a token against the issuer's JWKS and show its claims (stdin without TOKEN)", flags: inspectCommand},
 		{name: "demo api", summary: "serve a tiny API protected by the resource middleware", flags: demoCommand("api")},

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/backends"
@@ -18,10 +19,11 @@ import (
 // clientFlags are the metadata flags of clients create/update.
 type clientFlags struct {
 	id, name, method, scope, defaultAud, metadata, jwks string
+	federated                                           string
 	match                                               [len(matchFlags)]string
 	resources                                           clientcli.ListFlag
 	lifetime                                            time.Duration
-	bound, disabled, selfManage                         bool
+	bound, dpop, disabled, selfManage                   bool
 }
 
 // matchFlags are the RFC 8705 §2.1.2 certificate match and our CA pin:
@@ -51,6 +53,8 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 		fs.StringVar(&f.match[i], m.name, "", m.usage)
 	}
 	fs.BoolVar(&f.bound, "bound-tokens", false, "tls_client_certificate_bound_access_tokens")
+	fs.StringVar(&f.federated, "federated-subject", "", "federated_jwt: the accepted external identity, `ISSUER#SUB` (e.g. https://kube.example#system:serviceaccount:ns:sa)")
+	fs.BoolVar(&f.dpop, "dpop", false, "dpop_bound_access_tokens: every token request needs a DPoP proof (RFC 9449 §5.2)")
 	fs.BoolVar(&f.disabled, "disabled", false, "disable the client")
 	fs.StringVar(&f.metadata, "metadata", "", "RFC 7591 metadata JSON `FILE` (- for stdin); flags override its members")
 }
@@ -64,6 +68,7 @@ var ceilingMembers = map[string]string{
 	"tls-san-uri": "tls_client_auth_san_uri", "tls-san-ip": "tls_client_auth_san_ip",
 	"tls-san-email": "tls_client_auth_san_email", "tls-ca-sha256": "tls_client_auth_ca_sha256",
 	"bound-tokens": "tls_client_certificate_bound_access_tokens",
+	"dpop":         "dpop_bound_access_tokens",
 }
 
 // applyCeiling grants what the given flags set: an operator's flag sets the
@@ -137,6 +142,14 @@ func (f *clientFlags) apply(fs *flag.FlagSet, c *backends.Client) error {
 			}
 		case "bound-tokens":
 			c.TLSClientCertificateBoundAccessTokens = f.bound
+		case "federated-subject":
+			iss, sub, ok := strings.Cut(f.federated, "#")
+			if !ok {
+				err = fmt.Errorf("--federated-subject %q: want ISSUER#SUB", f.federated)
+			}
+			c.FederatedSubject = &backends.FederatedSubject{Issuer: iss, Subject: sub}
+		case "dpop":
+			c.DPoPBoundAccessTokens = f.dpop
 		case "disabled":
 			c.Disabled = f.disabled
 		default:

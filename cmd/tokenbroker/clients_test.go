@@ -90,6 +90,18 @@ func TestClientsSelfManageAndCeiling(t *testing.T) {
 			t.Fatalf("after %s: ceiling %v", tc.flag, g)
 		}
 	}
+	// --dpop (RFC 9449 §5.2) sets the record and the ceiling alike.
+	for _, tc := range []struct {
+		flag string
+		want any
+	}{{"--dpop", true}, {"--dpop=false", nil}} {
+		if out, err = cli("clients", "update", "team", tc.flag); err != nil {
+			t.Fatal(err, out)
+		}
+		if g := ceiling(); g["dpop_bound_access_tokens"] != tc.want || g["scope"] != "read" {
+			t.Fatalf("after %s: ceiling %v", tc.flag, g)
+		}
+	}
 	// The certificate-match flags set the record and the ceiling alike.
 	out, err = cli("clients", "create", "--id", "mtls", "--method", "tls_client_auth", "--tls-san-dns", "svc.example.test", "--tls-ca-sha256", strings.Repeat("ab", 32), "--self-manage")
 	if err != nil {

@@ -63,6 +63,8 @@ var demoClients = []demoClient{
 	{"demo-mtls-spiffe", backends.AuthTLSClient, "read", "tls_client_auth, matched by SPIFFE URI SAN " + demoSPIFFE},
 	{"demo-selfsigned", backends.AuthSelfSignedTLSClient, "read", "self_signed_tls_client_auth"},
 	{"demo-jwt", backends.AuthPrivateKeyJWT, "read write", "private_key_jwt (ES256 key in key.pem)"},
+	{devFedClient, backends.AuthFederatedJWT, "read", "federated_jwt: the demo Kubernetes issuer's token for system:serviceaccount:demo:api"},
+	{demoDPoP, backends.AuthClientSecretBasic, "read", "client_secret_basic, DPoP required (RFC 9449; proof key in " + demoDPoPKey + ")"},
 }
 
 // demoRecord builds a demo client's record and credential files.
@@ -84,12 +86,23 @@ func demoRecord(d demoClient, clientCA *certs.CA) (*backends.Client, map[string]
 		if err == nil {
 			c.JWKS, err = jwksOf(certPEM, true)
 		}
+	case demoDPoP:
+		c.DPoPBoundAccessTokens = true
+		var key *ecdsa.PrivateKey
+		if key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err == nil {
+			var pemKey []byte
+			if pemKey, err = certs.MarshalPrivateKeyPEM(key); err == nil {
+				files[demoDPoPKey] = pemKey
+			}
+		}
 	case "demo-jwt":
 		var key *ecdsa.PrivateKey
 		if key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err == nil {
 			keyPEM, err = certs.MarshalPrivateKeyPEM(key)
 			c.JWKS, _ = json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "demo-jwt-1", Algorithm: "ES256", Use: "sig"}}})
 		}
+	case devFedClient:
+		err = demoFederated(c, files)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -132,6 +145,7 @@ func devConfig(stateDir, listen, issuer string) *config.Config {
 	// dev: the load tool drives one client flat out (~10,000 assertions/s,
 	// each jti kept 90 s); the store's own bound still holds.
 	fc.SharedState.MaxJTIsPerClient = 1_000_000
+	addDevFederation(fc, stateDir)
 	return fc
 }
 
@@ -261,6 +275,11 @@ func printDevBanner(w io.Writer, stateDir, issuer string) {
 		fmt.Fprintf(w, "  # %s — %s\n", d.id, d.note)
 		switch d.method {
 		case backends.AuthClientSecretBasic:
+			if d.id == demoDPoP {
+				fmt.Fprintf(w, "  curl --cacert %s -u \"%s:$(cat %s)\" -d grant_type=client_credentials \\\n    -H \"DPoP: $(%s %s --key %s --htu %s)\" %s\n\n",
+					ca, d.id, secret, selfCommand(), dpopProofCmd, filepath.Join(demo, demoDPoPKey), token, token)
+				continue
+			}
 			fmt.Fprintf(w, "  curl --cacert %s -u \"%s:$(cat %s)\" -d grant_type=client_credentials %s\n\n", ca, d.id, secret, token)
 		case backends.AuthClientSecretPost:
 			fmt.Fprintf(w, "  curl --cacert %s -d grant_type=client_credentials -d client_id=%s --data-urlencode client_secret@%s %s\n\n", ca, d.id, secret, token)
@@ -270,8 +289,14 @@ func printDevBanner(w io.Writer, stateDir, issuer string) {
 		case backends.AuthPrivateKeyJWT:
 			fmt.Fprintf(w, "  curl --cacert %s -d grant_type=client_credentials -d client_assertion_type=%s \\\n    -d client_assertion=$(%s assertion --client-id %s --key %s --aud %s) %s\n\n",
 				ca, authn.AssertionType, selfCommand(), d.id, filepath.Join(demo, "key.pem"), issuer, token)
+		case backends.AuthFederatedJWT:
+			fmt.Fprintf(w, "  curl --cacert %s -d grant_type=client_credentials -d client_id=%s -d client_assertion_type=%s \\\n    -d client_assertion=$(%s federated-token --state-dir %s --namespace demo --service-account api --aud %s) %s\n\n",
+				ca, d.id, authn.AssertionType, selfCommand(), stateDir, issuer, token)
 		}
 	}
+	fmt.Fprintf(w, "  # template %s — any service account of namespace demo-jobs, no client registered (sub: %s#system:serviceaccount:demo-jobs:…)\n", devFedTemplate, devFedIssuer)
+	fmt.Fprintf(w, "  curl --cacert %s -d grant_type=client_credentials -d client_assertion_type=%s \\\n    -d client_assertion=$(%s federated-token --state-dir %s --namespace demo-jobs --service-account nightly --aud %s) %s\n\n",
+		ca, authn.AssertionType, selfCommand(), stateDir, issuer, token)
 	fmt.Fprintf(w, "Register a client (RFC 7591):\n\n  curl --cacert %s -H \"Authorization: Bearer $(cat %s)\" -H 'Content-Type: application/json' \\\n    -d '{\"client_name\":\"my-service\",\"scope\":\"read\"}' %s%s\n\n",
 		ca, filepath.Join(stateDir, devRegToken), base, broker.PathRegister)
 }

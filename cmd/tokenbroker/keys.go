@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker/runtime"
 )
 
@@ -16,16 +17,18 @@ func keysCommand(rotate bool) func(fs *flag.FlagSet) runFunc {
 		var bf backendFlags
 		bf.register(fs)
 		var force *bool
+		to := new(string)
 		if rotate {
 			force = fs.Bool("force", false, "rotate even if the next key was published less than keys.jwks_max_age ago")
+			to = fs.String("to", "", "rotate to this existing key instead of creating one (sources that hold keys elsewhere, e.g. an AWS KMS key id or ARN)")
 		}
 		return func(ctx context.Context, e env, _ []string) error {
-			return keys(ctx, e, &bf, rotate, force != nil && *force)
+			return keys(ctx, e, &bf, rotate, force != nil && *force, *to)
 		}
 	}
 }
 
-func keys(ctx context.Context, e env, bf *backendFlags, rotate, force bool) error {
+func keys(ctx context.Context, e env, bf *backendFlags, rotate, force bool, to string) error {
 	stdout, stderr := e.stdout, e.stderr
 	fc, err := bf.load()
 	if err != nil {
@@ -48,7 +51,15 @@ func keys(ctx context.Context, e env, bf *backendFlags, rotate, force bool) erro
 		if _, err := keys.Ensure(ctx); err != nil {
 			return err
 		}
-		if err := keys.Rotate(ctx, force); err != nil {
+		rotate := keys.Rotate
+		if to != "" {
+			tr, ok := keys.(signing.TargetRotator)
+			if !ok {
+				return fmt.Errorf("rotate --to: signing.type %q creates its own keys", fc.Signing.Type)
+			}
+			rotate = func(ctx context.Context, force bool) error { return tr.RotateTo(ctx, to, force) }
+		}
+		if err := rotate(ctx, force); err != nil {
 			return fmt.Errorf("rotate: %w", err)
 		}
 		fmt.Fprintf(stdout, "rotated; a new key signs once published for keys.jwks_max_age (%s), and running brokers pick it up within keys.refresh\n", runtime.SigningOptions(fc).PublishDelay)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -65,7 +66,8 @@ func TestDevModeCurlLines(t *testing.T) {
 	addr := freeAddr(t)
 	stdout, stderr, stop := startDev(t, addr)
 	for _, f := range []string{"ca.pem", "client-ca.pem", "client-ca-key.pem", "registration-token", "data/signing-keys.json", "demo/demo-basic/secret", "demo/demo-post/secret",
-		"demo/demo-mtls-dn/cert.pem", "demo/demo-mtls-dn/key.pem", "demo/demo-mtls-spiffe/cert.pem", "demo/demo-selfsigned/cert.pem", "demo/demo-jwt/key.pem"} {
+		"demo/demo-mtls-dn/cert.pem", "demo/demo-mtls-dn/key.pem", "demo/demo-mtls-spiffe/cert.pem", "demo/demo-selfsigned/cert.pem", "demo/demo-jwt/key.pem", "demo/demo-k8s/issuer-key.pem", "demo/demo-k8s/issuer-jwks.json",
+		"demo/demo-dpop/dpop-key.pem", "demo/demo-dpop/secret"} {
 		if _, err := os.Stat(filepath.Join(defaultDevState, f)); err != nil {
 			t.Errorf("state file %s: %v", f, err)
 		}
@@ -75,8 +77,8 @@ func TestDevModeCurlLines(t *testing.T) {
 		t.Fatalf("banner lacks the metadata URL:\n%s", banner)
 	}
 	lines := curlLines(banner)
-	if len(lines) != len(demoClients)+1 {
-		t.Fatalf("want a curl line per demo client and one for registration:\n%s", banner)
+	if len(lines) != len(demoClients)+2 {
+		t.Fatalf("want a curl line per demo client, one for the demo federated template and one for registration:\n%s", banner)
 	}
 	for _, l := range lines {
 		out, err := exec.Command("sh", "-c", l+" -sS").CombinedOutput()
@@ -86,6 +88,16 @@ func TestDevModeCurlLines(t *testing.T) {
 		var m map[string]any
 		if err := json.Unmarshal(out, &m); err != nil || (m["access_token"] == nil && m["client_id"] == nil) {
 			t.Fatalf("%s:\n%s\n%s", l, out, stderr)
+		}
+		if strings.Contains(l, "DPoP: ") { // demo-dpop: RFC 9449 — a DPoP-bound token, and none without the proof
+			if m["token_type"] != "DPoP" {
+				t.Fatalf("%s: token_type %v", l, m["token_type"])
+			}
+			bare := regexp.MustCompile(`-H "DPoP: \$\([^)]*\)" `).ReplaceAllString(l, "")
+			out, _ := exec.Command("sh", "-c", bare+" -sS").CombinedOutput()
+			if bare == l || !strings.Contains(string(out), "invalid_dpop_proof") {
+				t.Fatalf("%s without its proof: %s", bare, out)
+			}
 		}
 	}
 	stop()

@@ -32,6 +32,8 @@ func tokenCommand(fs *flag.FlagSet) runFunc {
 	var resources clientcli.ListFlag
 	fs.Var(&resources, "resource", "resource `URI` (repeat)")
 	decode := fs.Bool("decode", false, "print the decoded header and claims instead of the token")
+	var df dpopFlags
+	df.register(fs)
 	return func(ctx context.Context, e env, _ []string) error {
 		c, err := cf.Load()
 		if err != nil {
@@ -46,6 +48,9 @@ func tokenCommand(fs *flag.FlagSet) runFunc {
 		if c.Key != nil {
 			cfg.PrivateKey, cfg.KeyID = c.Key, c.KID
 		}
+		if cfg.DPoP, err = df.config(); err != nil {
+			return err
+		}
 		src, err := tokensource.New(cfg)
 		if err != nil {
 			return err
@@ -53,6 +58,9 @@ func tokenCommand(fs *flag.FlagSet) runFunc {
 		tok, err := src.TokenContext(ctx)
 		if err != nil {
 			return err
+		}
+		if cfg.DPoP != nil {
+			return df.print(e.stdout, src, tok, &isf, *decode)
 		}
 		if !*decode {
 			fmt.Fprintln(e.stdout, tok.AccessToken)
@@ -140,6 +148,9 @@ func inspect(ctx context.Context, stdout io.Writer, isf *clientcli.IssuerFlags, 
 	iat, exp := time.Unix(claims.IssuedAt, 0).UTC(), time.Unix(claims.Expiry, 0).UTC()
 	fmt.Fprintf(stdout, "  issued:    %s\n  expires:   %s (%s left)\n", iat.Format(time.RFC3339), exp.Format(time.RFC3339), time.Until(exp).Round(time.Second))
 	switch {
+	case claims.DPoPThumbprint() != "":
+		// RFC 9449 §6.1: checking it needs a proof of the request, not a file.
+		fmt.Fprintf(stdout, "  binding:   cnf.jkt %s (DPoP: present it as \"Authorization: DPoP\" with a proof by that key)\n", claims.DPoPThumbprint())
 	case claims.CertThumbprint() == "":
 		fmt.Fprintln(stdout, "  binding:   none (bearer token)")
 	case certFile != "":

@@ -58,6 +58,7 @@ type Config struct {
 			Mount string `yaml:"mount"`
 			Key   string `yaml:"key"`
 		} `yaml:"transit"`
+		AWSKMS AWSKMS `yaml:"aws_kms"`
 	} `yaml:"signing"`
 	Tokens struct {
 		Lifetime        Duration `yaml:"lifetime"`
@@ -107,12 +108,38 @@ type Config struct {
 			Prefix       string   `yaml:"prefix"`
 		} `yaml:"redis"`
 	} `yaml:"shared_state"`
+	// Federation: federated issuers and client templates (federation.go).
+	Federation Federation `yaml:"federation"`
+	// DPoP tunes RFC 9449 proofs at the token endpoint (always offered).
+	DPoP struct {
+		ProofMaxAge   Duration `yaml:"proof_max_age"`
+		Nonces        bool     `yaml:"nonces"`
+		NonceKeyFile  string   `yaml:"nonce_key_file"`
+		NonceLifetime Duration `yaml:"nonce_lifetime"`
+	} `yaml:"dpop"`
 	RateLimits struct {
 		FailedPerClient   Rate `yaml:"failed_per_client"`
 		FailedPerAddress  Rate `yaml:"failed_per_address"`
 		IssuancePerClient Rate `yaml:"issuance_per_client"`
 		Registrations     Rate `yaml:"registrations"`
 	} `yaml:"rate_limits"`
+}
+
+// AWSKMS is signing.aws_kms: the keys of signing.type aws-kms.
+type AWSKMS struct {
+	// Key: an alias (alias/tokenbroker; rotation needs one), key id or key ARN.
+	Key string `yaml:"key"`
+	// Keys: more key ids or ARNs to publish in the JWKS.
+	Keys     []string `yaml:"keys"`
+	Region   string   `yaml:"region"`
+	Endpoint string   `yaml:"endpoint"`
+	// Concurrency: Sign calls in flight (default 8); MaxQueue: signatures
+	// waiting (default 1024); QueueWait: the longest wait for a slot or a
+	// throttling backoff (default 1s); Timeout: each KMS call (default 2s).
+	Concurrency int      `yaml:"concurrency"`
+	MaxQueue    int      `yaml:"max_queue"`
+	QueueWait   Duration `yaml:"queue_wait"`
+	Timeout     Duration `yaml:"timeout"`
 }
 
 // Rate is a token bucket in the configuration.

@@ -37,6 +37,8 @@ var fieldKeys = map[string]string{
 	"broker.Config.JWKSMaxAge":                   "keys.jwks_max_age",
 	"broker.Config.KeyRefresh":                   "keys.refresh",
 	"broker.Config.SecretRotationGrace":          "secrets.rotation_grace",
+	"broker.Config.DPoP.MaxAge":                  "dpop.proof_max_age",
+	"broker.Config.DPoP.MaxJTIsPerClient":        "shared_state.max_jtis_per_client",
 	"broker.Config.RateLimits.FailedPerClient":   "rate_limits.failed_per_client",
 	"broker.Config.RateLimits.FailedPerAddress":  "rate_limits.failed_per_address",
 	"broker.Config.RateLimits.IssuancePerClient": "rate_limits.issuance_per_client",

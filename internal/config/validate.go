@@ -15,6 +15,8 @@ const (
 	DefaultListen         = "127.0.0.1:8443"
 	DefaultReloadInterval = 10 * time.Second
 	DefaultRedisPrefix    = "tokenbroker:"
+	// DefaultDPoPNonceLifetime is dpop.nonce_lifetime's default.
+	DefaultDPoPNonceLifetime = 5 * time.Minute
 )
 
 // Default token buckets of rate_limits (issuance_per_client: off).
@@ -38,6 +40,10 @@ func (c *Config) SetDefaults() {
 	}
 	if c.MTLS.Listen != "" && c.MTLS.BaseURL == "" {
 		c.MTLS.BaseURL = "https://" + c.MTLS.Listen
+	}
+	c.Federation.setDefaults()
+	if c.DPoP.Nonces && c.DPoP.NonceLifetime == 0 {
+		c.DPoP.NonceLifetime = Duration(DefaultDPoPNonceLifetime)
 	}
 	if c.SharedState.Redis.Prefix == "" {
 		c.SharedState.Redis.Prefix = DefaultRedisPrefix
@@ -110,12 +116,15 @@ func (c *Config) Validate() error {
 		bad("shared_state.max_revocations_per_client", "must not be negative")
 	}
 	errs = append(errs, c.validateRates()...)
+	errs = append(errs, c.validateFederation()...)
+	errs = append(errs, c.validateAWSKMS()...)
 	if c.Assertions.MaxLifetime < 0 || time.Duration(c.Assertions.MaxLifetime) > time.Hour {
 		bad("assertions.max_lifetime", "must be between 0 and 1h")
 	}
 	if c.Assertions.MaxSize < 0 || c.Assertions.MaxSize > 64<<10 {
 		bad("assertions.max_size", "must be between 0 and 65536")
 	}
+	errs = append(errs, c.validateDPoP()...)
 	return errors.Join(errs...)
 }
 
@@ -183,6 +192,58 @@ func (c *Config) validateRates() []error {
 		case r.Burst > 0 && r.PerSecond == 0:
 			errs = append(errs, Errorf(b.key+".per_second", "required when burst is set"))
 		}
+	}
+	return errs
+}
+
+// validateAWSKMS checks signing.aws_kms (only for signing.type aws-kms).
+func (c *Config) validateAWSKMS() []error {
+	k := c.Signing.AWSKMS
+	if c.Signing.Type != "aws-kms" {
+		return nil
+	}
+	var errs []error
+	bad := func(key, format string, a ...any) { errs = append(errs, Errorf(key, format, a...)) }
+	if k.Key == "" {
+		bad("signing.aws_kms.key", "required for signing.type aws-kms (an alias such as alias/tokenbroker, a key id or a key ARN)")
+	}
+	if c.Tokens.SigningAlg == "EdDSA" {
+		bad("tokens.signing_alg", "AWS KMS signs ES256, RS256 or PS256, not EdDSA")
+	}
+	if strings.HasPrefix(k.Key, "alias/aws/") {
+		bad("signing.aws_kms.key", "%q is an AWS managed alias, which cannot name an asymmetric signing key", k.Key)
+	}
+	if k.Concurrency < 0 || k.Concurrency > 1024 {
+		bad("signing.aws_kms.concurrency", "must be between 0 (default 8) and 1024")
+	}
+	if k.MaxQueue < 0 || k.MaxQueue > 1<<20 {
+		bad("signing.aws_kms.max_queue", "must be between 0 (default 1024) and 1048576")
+	}
+	if k.QueueWait < 0 || time.Duration(k.QueueWait) > time.Minute {
+		bad("signing.aws_kms.queue_wait", "must be between 0 (default 1s) and 1m")
+	}
+	if k.Timeout < 0 || time.Duration(k.Timeout) > time.Minute {
+		bad("signing.aws_kms.timeout", "must be between 0 (default 2s) and 1m")
+	}
+	if e := k.Endpoint; e != "" && !strings.HasPrefix(e, "https://") && !strings.HasPrefix(e, "http://") {
+		bad("signing.aws_kms.endpoint", "%q is not an http(s) URL", e)
+	}
+	return errs
+}
+
+// validateDPoP checks dpop.*: server nonces (RFC 9449 §8) need the key every
+// replica shares; proof_max_age is checked by the broker.
+func (c *Config) validateDPoP() []error {
+	var errs []error
+	d := c.DPoP
+	switch {
+	case d.Nonces && d.NonceKeyFile == "":
+		errs = append(errs, Errorf("dpop.nonce_key_file", "required when dpop.nonces is true (a key of at least 32 bytes every replica shares)"))
+	case !d.Nonces && d.NonceKeyFile != "":
+		errs = append(errs, Errorf("dpop.nonce_key_file", "needs dpop.nonces: true"))
+	}
+	if l := time.Duration(d.NonceLifetime); l != 0 && (l < 10*time.Second || l > time.Hour) {
+		errs = append(errs, Errorf("dpop.nonce_lifetime", "%s is outside [10s, 1h]", l))
 	}
 	return errs
 }

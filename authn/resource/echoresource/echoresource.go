@@ -22,6 +22,7 @@ func Middleware(v *resource.Verifier, opts ...resource.Option) echo.MiddlewareFu
 				g.Refuse(c.Response(), r, err)
 				return nil
 			}
+			g.Accepted(c.Response(), claims)
 			c.Set(ContextKey, claims)
 			c.SetRequest(r.WithContext(resource.NewContext(r.Context(), claims)))
 			return next(c)

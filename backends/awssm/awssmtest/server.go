@@ -1,9 +1,7 @@
 package awssmtest
 
 import (
-	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -16,8 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/tokenbroker/tokenbroker/internal/sigv4check"
 )
 
 // Server is the local Secrets Manager endpoint.
@@ -159,63 +156,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(out)
 }
 
-// verifySigV4 recomputes the request's Signature Version 4 with the known
-// secret key and compares, as AWS does. It returns the AWS error type and message.
+// verifySigV4 checks the request's Signature Version 4 as AWS does
+// (internal/sigv4check). It returns the AWS error type and message.
 func (s *Server) verifySigV4(r *http.Request, body []byte) (string, string) {
-	auth := r.Header.Get("Authorization")
-	const alg = "AWS4-HMAC-SHA256 "
-	if !strings.HasPrefix(auth, alg) {
-		return "MissingAuthenticationTokenException", "Missing Authentication Token"
-	}
-	fields := map[string]string{}
-	for _, p := range strings.Split(strings.TrimPrefix(auth, alg), ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
-		fields[k] = v
-	}
-	cred := strings.Split(fields["Credential"], "/")
-	if len(cred) != 5 || cred[3] != "secretsmanager" || cred[4] != "aws4_request" {
-		return "IncompleteSignatureException", "Credential should be scoped correctly."
-	}
-	if cred[0] != s.accessKey {
-		return "UnrecognizedClientException", "The security token included in the request is invalid."
-	}
-	if cred[2] != s.region {
-		return "InvalidSignatureException", "Credential should be scoped to a valid region."
-	}
-	when, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
-	if err != nil {
-		return "IncompleteSignatureException", "X-Amz-Date is missing or malformed"
-	}
-	if d := s.now().Sub(when); d > 5*time.Minute || d < -5*time.Minute {
-		return "InvalidSignatureException", "Signature expired: " + when.Format("20060102T150405Z") + " is now earlier than the allowed time."
-	}
-	// Rebuild the request with exactly the signed headers and sign it again.
-	re, _ := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body))
-	re.Host = r.Host
-	for _, h := range strings.Split(fields["SignedHeaders"], ";") {
-		if h == "host" {
-			continue
-		}
-		for _, v := range r.Header.Values(h) {
-			re.Header.Add(h, v)
-		}
-	}
-	sum := sha256.Sum256(body)
-	payload := hex.EncodeToString(sum[:])
-	signer := v4.NewSigner()
-	if err := signer.SignHTTP(r.Context(), aws.Credentials{AccessKeyID: s.accessKey, SecretAccessKey: s.secretKey}, re, payload, "secretsmanager", s.region, when); err != nil {
-		return "InvalidSignatureException", err.Error()
-	}
-	want := ""
-	for _, p := range strings.Split(strings.TrimPrefix(re.Header.Get("Authorization"), alg), ",") {
-		if k, v, _ := strings.Cut(strings.TrimSpace(p), "="); k == "Signature" {
-			want = v
-		}
-	}
-	if want == "" || want != fields["Signature"] {
-		return "InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
-	}
-	return "", ""
+	return sigv4check.Verifier{AccessKey: s.accessKey, SecretKey: s.secretKey, Region: s.region, Service: "secretsmanager", Now: s.now}.Verify(r, body)
 }
 
 func newVersionID() string {

@@ -3,6 +3,9 @@ package bench
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -24,6 +27,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/authn/dpop"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
 )
@@ -39,6 +43,7 @@ type benchFlags struct {
 	h2         bool
 	admin      string
 	cpuProfile string
+	dpop       bool
 }
 
 func (f *benchFlags) register(fs *flag.FlagSet) {
@@ -51,6 +56,7 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.h2, "http2", false, "HTTP/2 (requests multiplexed on --concurrency connections) instead of HTTP/1.1")
 	fs.StringVar(&f.admin, "admin", "", "the broker's admin `URL` (e.g. http://127.0.0.1:9090), to report server CPU per token")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write the load tool's own CPU profile to `FILE`")
+	fs.BoolVar(&f.dpop, "dpop", false, "DPoP mode: a fresh RFC 9449 proof (ephemeral P-256 key) with every request, for DPoP-bound tokens")
 }
 
 // Run is the load tool: it parses args (its flags), drives a broker's token
@@ -63,7 +69,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tokenbroker-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tokenbroker-bench --client-id ID (--secret-file F | --key F | --cert F --cert-key F) [--duration D] [--concurrency N] [--rate R] [--new-conn] [--http2] [--admin URL]")
+		fmt.Fprintln(stderr, "usage: tokenbroker-bench --client-id ID (--secret-file F | --key F | --cert F --cert-key F) [--dpop] [--duration D] [--concurrency N] [--rate R] [--new-conn] [--http2] [--admin URL]")
 		fs.PrintDefaults()
 	}
 	var f benchFlags
@@ -110,6 +116,11 @@ func (f *benchFlags) run(ctx context.Context, stdout io.Writer) error {
 	mk, err := f.requests(cr, target, tlsCfg)
 	if err != nil {
 		return err
+	}
+	if f.dpop {
+		if mk, err = withDPoP(mk, tokenURL); err != nil {
+			return err
+		}
 	}
 	send, closeSend := f.sender(ctx, tokenURL, tlsCfg)
 	defer closeSend()
@@ -164,6 +175,32 @@ func (f *benchFlags) requests(cr *clientcli.Creds, target *url.URL, tlsCfg *tls.
 		return func() (*http.Request, error) { return post(body) }, nil
 	}
 	return nil, errors.New("give --secret-file, --key or --cert/--cert-key")
+}
+
+// withDPoP adds a fresh DPoP proof (RFC 9449 §4.2) to every request mk
+// builds, signed by one ephemeral P-256 key: each proof costs the tool one
+// ES256 signature, and the broker one more verification per token.
+func withDPoP(mk func() (*http.Request, error), tokenURL string) (func() (*http.Request, error), error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	p, err := dpop.NewProver(k)
+	if err != nil {
+		return nil, err
+	}
+	return func() (*http.Request, error) {
+		r, err := mk()
+		if err != nil {
+			return nil, err
+		}
+		proof, err := p.Proof(http.MethodPost, tokenURL, "", "")
+		if err != nil {
+			return nil, err
+		}
+		r.Header.Set(dpop.HeaderName, proof)
+		return r, nil
+	}, nil
 }
 
 // sender returns how requests are sent, and how to release its connections.

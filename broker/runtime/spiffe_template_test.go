@@ -1,0 +1,87 @@
+//go:build spiffe_merged
+
+// Enabled once h-spiffe (authn/spiffe, federation.spiffe) is merged: drop the
+// build tag. Checked against a trial merge of h-spiffe 9f9f090 into h-fed:
+// go test -race -run TestSPIFFETemplateFromConfig ./broker/runtime passed.
+
+package runtime
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/tokenbroker/tokenbroker/authn/spiffe"
+	"github.com/tokenbroker/tokenbroker/authn/spiffe/spiffetest"
+	"github.com/tokenbroker/tokenbroker/backends"
+	"github.com/tokenbroker/tokenbroker/broker"
+	"github.com/tokenbroker/tokenbroker/internal/config"
+)
+
+// TestSPIFFETemplateFromConfig: a JWT-SVID whose SPIFFE ID matches a
+// template gets the template's grant with the SPIFFE ID as sub/client_id;
+// a registered SPIFFE client keeps its own record; a template matching a
+// registered client's SPIFFE ID refuses the start.
+func TestSPIFFETemplateFromConfig(t *testing.T) {
+	h := newHarness(t)
+	ca, err := spiffetest.NewCA("a.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bj, _ := ca.BundleJSON()
+	bundle := h.write("a.json", bj)
+	tmpl := "  templates:\n    - name: payments\n      spiffe_id: spiffe://a.test/ns/payments/sa/*\n      token_endpoint_auth_method: spiffe_jwt\n      scope: payments:read\n      audiences: [https://payments.example]\n"
+	cfg := h.write("c.yaml", []byte(h.head()+"audit:\n  file: "+h.dir+"/audit.log\nfederation:\n  spiffe:\n    trust_domains:\n      a.test:\n        bundle_file: "+bundle+"\n"+tmpl))
+	reg := spiffeid.RequireFromString("spiffe://a.test/w")
+	key, _ := spiffe.ClientKey(reg)
+	h.register(cfg, &backends.Client{ClientID: key, TokenEndpointAuthMethod: backends.AuthSPIFFEJWT, Scope: "read", AllowedResources: []string{"https://api.example"}, DefaultAudience: "https://api.example"})
+	h.serve(cfg)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(h.ca.CertPEM())
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	issuer := "https://" + h.addr
+	post := func(tok string) (int, map[string]any) {
+		resp, err := hc.PostForm(issuer+broker.PathToken, url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {spiffe.AssertionType}, "client_assertion": {tok}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	wl := spiffeid.RequireFromString("spiffe://a.test/ns/payments/sa/api")
+	tok, _ := ca.JWTSVID(wl, []string{issuer}, 5*time.Minute)
+	code, m := post(tok)
+	at, _ := m["access_token"].(string)
+	if code != 200 || at == "" {
+		t.Fatalf("template workload: %d %v", code, m)
+	}
+	if c := claimsOf(t, at); c["sub"] != wl.String() || c["scope"] != "payments:read" {
+		t.Fatalf("template token: %v", c)
+	}
+	regTok, _ := ca.JWTSVID(reg, []string{issuer}, 5*time.Minute)
+	if code, m := post(regTok); code != 200 || claimsOf(t, m["access_token"].(string))["scope"] != "read" {
+		t.Fatalf("registered SPIFFE client: %d %v", code, m)
+	}
+	other, _ := ca.JWTSVID(spiffeid.RequireFromString("spiffe://a.test/ns/billing/sa/api"), []string{issuer}, 5*time.Minute)
+	if code, _ := post(other); code != 401 {
+		t.Fatalf("no template, no client: %d", code)
+	}
+	// A registered client holding a SPIFFE ID the template matches: no start.
+	held, _ := spiffe.ClientKey(spiffeid.RequireFromString("spiffe://a.test/ns/payments/sa/held"))
+	h.register(cfg, &backends.Client{ClientID: held, TokenEndpointAuthMethod: backends.AuthSPIFFEJWT, Scope: "read"})
+	bad := h.write("bad.yaml", []byte(strings.Replace(h.head(), "listen: "+h.addr, "listen: "+freeAddr(t), 1)+"federation:\n  spiffe:\n    trust_domains:\n      a.test:\n        bundle_file: "+bundle+"\n"+tmpl))
+	_, err = New(context.Background(), func() (*config.Config, error) { return config.Load(bad, nil) }, &syncBuffer{})
+	if err == nil || !strings.Contains(err.Error(), "could match") {
+		t.Fatalf("ambiguous SPIFFE template: %v", err)
+	}
+}
