@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/certs"
@@ -264,6 +266,13 @@ type CertificateMethod interface {
 	certificateOnly()
 }
 
+// CertificateOnly, embedded in a Method of another package, makes it a
+// CertificateMethod: its credential is the TLS client certificate, and the
+// Authenticator picks it by the client's registration (RFC 8705 §2).
+type CertificateOnly struct{}
+
+func (CertificateOnly) certificateOnly() {}
+
 // New returns an Authenticator over clients with the given methods.
 func New(clients ClientSource, methods []Method) (*Authenticator, error) {
 	if clients == nil || len(methods) == 0 {
@@ -395,12 +404,29 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *Request) (*Result, 
 // during an outage.
 func (a *Authenticator) lookup(ctx context.Context, id string) (*backends.ClientEntry, error) {
 	if !backends.ValidClientID(id) {
+		// A SPIFFE ID is the identity a SPIFFE method looks up
+		// (draft-ietf-oauth-spiffe-client-auth-02 §3.1, §3.2): the client
+		// source maps it to a registered client (authn/spiffe.Clients) and,
+		// failing that, to a client template's (authn/template.Source.Get);
+		// registered clients answer first.
+		if isSPIFFEID(id) {
+			return a.clients.Get(ctx, id)
+		}
 		if ws, ok := a.clients.(WorkloadSource); ok && id != "" {
 			return ws.Workload(ctx, id)
 		}
 		return nil, fmt.Errorf("invalid client id: %w", backends.ErrNotFound)
 	}
 	return a.clients.Get(ctx, id)
+}
+
+// isSPIFFEID reports whether id is a well-formed SPIFFE ID (go-spiffe's parser).
+func isSPIFFEID(id string) bool {
+	if !strings.HasPrefix(id, "spiffe://") {
+		return false
+	}
+	_, err := spiffeid.FromString(id)
+	return err == nil
 }
 
 // single returns the one value of a form parameter ("" when absent).

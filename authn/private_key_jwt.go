@@ -29,6 +29,11 @@ import (
 // AssertionType is the RFC 7523 §2.2 client_assertion_type.
 const AssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
+// SPIFFEAssertionType is the client_assertion_type of a JWT-SVID
+// (draft-ietf-oauth-spiffe-client-auth-02 §3.1): the spiffe_jwt method's
+// credential, never private_key_jwt's.
+const SPIFFEAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-spiffe"
+
 // AssertionAlgs is the allow-list of assertion signature algorithms. HMAC
 // and "none" are absent, so neither can ever verify.
 var AssertionAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.EdDSA, jose.PS256, jose.RS256}
@@ -104,7 +109,7 @@ func (*privateKeyJWT) Name() string { return backends.AuthPrivateKeyJWT }
 func (m *privateKeyJWT) Detect(r *Request) (string, bool, error) {
 	typ, hasType := r.Form["client_assertion_type"]
 	a, hasA := r.Form["client_assertion"]
-	if !hasType && !hasA {
+	if !hasType && !hasA || hasType && typ[0] == SPIFFEAssertionType {
 		return "", false, nil
 	}
 	var claimed string

@@ -16,7 +16,12 @@ const (
 	AuthPrivateKeyJWT       = "private_key_jwt"
 	AuthTLSClient           = "tls_client_auth"
 	AuthSelfSignedTLSClient = "self_signed_tls_client_auth"
-	GrantClientCredentials  = "client_credentials"
+	// draft-ietf-oauth-spiffe-client-auth-02 §4: the token_endpoint_auth_method
+	// names of SPIFFE client authentication (X.509-SVID over mutual TLS, and a
+	// JWT-SVID as a jwt-spiffe client assertion).
+	AuthSPIFFEX509         = "spiffe_x509"
+	AuthSPIFFEJWT          = "spiffe_jwt"
+	GrantClientCredentials = "client_credentials"
 )
 
 // Client is one client record: RFC 7591 client metadata plus tokenbroker's own
@@ -159,9 +164,14 @@ func (c *Client) Clone() *Client {
 // Scopes returns the registered scope as a list (RFC 6749 §3.3: space-delimited).
 func (c *Client) Scopes() []string { return strings.Fields(c.Scope) }
 
-// UsesMTLS reports whether the client authenticates with its certificate (RFC 8705 §2).
+// UsesMTLS reports whether the client authenticates with its certificate
+// (RFC 8705 §2; an X.509-SVID, draft-ietf-oauth-spiffe-client-auth-02 §3.2).
 func (c *Client) UsesMTLS() bool {
-	return c.TokenEndpointAuthMethod == AuthTLSClient || c.TokenEndpointAuthMethod == AuthSelfSignedTLSClient
+	switch c.TokenEndpointAuthMethod {
+	case AuthTLSClient, AuthSelfSignedTLSClient, AuthSPIFFEX509:
+		return true
+	}
+	return false
 }
 
 // ValidClientID reports whether id is usable as a client identifier and as a

@@ -50,8 +50,9 @@ type OpenOptions struct {
 	Logger *slog.Logger // never nil
 }
 
-// FieldError is a settings field that does not validate. Field is its Go
-// path ("Auth.TokenFile"); the configuration maps it to the key.
+// FieldError is a settings or options field that does not validate. Field
+// is its Go path ("Auth.TokenFile"); the configuration maps it to the key.
+// The broker's Config reports its fields with it too (broker.FieldError).
 type FieldError struct {
 	Field string
 	Err   error

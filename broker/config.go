@@ -2,13 +2,14 @@ package broker
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/url"
 	"slices"
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/authn/spiffe"
+	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/broker/audit"
@@ -57,6 +58,13 @@ type Config struct {
 	// methods' identities are looked up in (a SPIFFE ID's registered client:
 	// authn/spiffe.Clients).
 	WrapClients func(authn.ClientSource) authn.ClientSource
+	// ReservedSANURI, when set, reports a tls_client_auth_san_uri only the
+	// operator may register (a workload identity a client template covers):
+	// registry.Config.ReservedSANURI.
+	ReservedSANURI func(uri string) bool
+	// SPIFFEBundles, when set, are the SPIFFE trust domains whose bundle age
+	// the metrics report (tokenbroker_spiffe_bundle_age_seconds).
+	SPIFFEBundles interface{ Status() []spiffe.Status }
 	// Logger receives structured logs; never a secret or a token (default slog.Default()).
 	Logger *slog.Logger
 	// MTLSBaseURL, when set, is the base URL of a listener that requires a
@@ -140,11 +148,11 @@ func (c *Config) Validate() error {
 	c.fill()
 	var errs []error
 	if err := ValidateIssuer(c.Issuer); err != nil {
-		errs = append(errs, &FieldError{"Issuer", err})
+		errs = append(errs, &FieldError{Field: "Issuer", Err: err})
 	}
 	if c.DefaultAudience != "" {
 		if err := policy.ValidateResource(c.DefaultAudience); err != nil {
-			errs = append(errs, &FieldError{"DefaultAudience", err})
+			errs = append(errs, &FieldError{Field: "DefaultAudience", Err: err})
 		}
 	}
 	if c.TokenLifetime < 10*time.Second || c.TokenLifetime > c.MaxTokenLifetime {
@@ -168,7 +176,7 @@ func (c *Config) Validate() error {
 	}
 	if c.MTLSBaseURL != "" {
 		if err := ValidateIssuer(c.MTLSBaseURL); err != nil {
-			errs = append(errs, &FieldError{"MTLSBaseURL", err})
+			errs = append(errs, &FieldError{Field: "MTLSBaseURL", Err: err})
 		}
 	}
 	errs = append(errs, c.RateLimits.validate()...)
@@ -184,17 +192,11 @@ func (c *Config) Validate() error {
 
 // FieldError is a Config field that does not validate. Field is the Go
 // name of the field, dotted below the top (RateLimits.FailedPerClient.Burst).
-type FieldError struct {
-	Field string
-	Err   error
-}
+// It is the one field-error type of the libraries above certs (a backend's
+// settings report theirs with it too).
+type FieldError = backends.FieldError
 
-func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
-func (e *FieldError) Unwrap() error { return e.Err }
-
-func fieldf(field, format string, a ...any) error {
-	return &FieldError{Field: field, Err: fmt.Errorf(format, a...)}
-}
+var fieldf = backends.FieldErrorf
 
 // fieldErr places err (a *FieldError of a nested value, or any error)
 // under field.

@@ -32,6 +32,12 @@ type DPoPConfig struct {
 	MaxJTIsPerClient int
 }
 
+// maxProofAge is the largest MaxAge. Every proof jti is remembered for it,
+// whatever MaxAge this server runs with: a replica (or this one after a
+// reload) with a longer MaxAge must still refuse a proof spent here (RFC 9449
+// §11.1).
+const maxProofAge = 5 * time.Minute
+
 func (d *DPoPConfig) fill() {
 	if d.MaxAge == 0 {
 		d.MaxAge = dpop.DefaultWindow
@@ -43,7 +49,7 @@ func (d *DPoPConfig) fill() {
 
 func (d *DPoPConfig) validate() []error {
 	var errs []error
-	if d.MaxAge < time.Second || d.MaxAge > 5*time.Minute {
+	if d.MaxAge < time.Second || d.MaxAge > maxProofAge {
 		errs = append(errs, fieldf("DPoP.MaxAge", "%s is outside [1s, 5m]", d.MaxAge))
 	}
 	if d.MaxJTIsPerClient < 0 {
@@ -59,6 +65,7 @@ func (s *Server) newDPoP() (*dpop.Verifier, error) {
 	opts := []dpop.VerifierOption{
 		dpop.WithAlgorithms(authn.AssertionAlgs...),
 		dpop.WithWindow(s.cfg.DPoP.MaxAge, dpop.DefaultLeeway),
+		dpop.WithRetention(maxProofAge),
 		dpop.WithReplay(dpop.ReplayFunc(func(ctx context.Context, owner, key string, exp time.Time) (bool, error) {
 			return s.state.Once(ctx, state.Share{Owner: owner, Max: s.cfg.DPoP.MaxJTIsPerClient}, key, exp)
 		})),

@@ -66,7 +66,29 @@ func NewMetrics() *Metrics {
 		}
 		return 0
 	}))
+	m.reg.MustRegister(spiffeCollector{m})
 	return m
+}
+
+// spiffeBundleAge is the age of each SPIFFE trust domain's bundle: a bundle
+// that stops refreshing keeps serving (last good), so its age is what an
+// alert watches.
+var spiffeBundleAge = prometheus.NewDesc("tokenbroker_spiffe_bundle_age_seconds",
+	"Seconds since the SPIFFE trust domain's bundle was last loaded (refreshes keep the last good bundle on failure).", []string{"trust_domain"}, nil)
+
+// spiffeCollector reports the current server's SPIFFE bundles.
+type spiffeCollector struct{ m *Metrics }
+
+func (spiffeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- spiffeBundleAge }
+
+func (c spiffeCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.m.current()
+	if s == nil || s.cfg.SPIFFEBundles == nil {
+		return
+	}
+	for _, st := range s.cfg.SPIFFEBundles.Status() {
+		ch <- prometheus.MustNewConstMetric(spiffeBundleAge, prometheus.GaugeValue, st.Age.Seconds(), st.TrustDomain)
+	}
 }
 
 // attach makes s the server whose cache and shared state the gauges show.

@@ -106,6 +106,7 @@ func New(ctx context.Context, cfg Config, store backends.Store, opts ...Option) 
 		OnChange:             s.clients.Invalidate,
 		Audit:                func(ev audit.Event) { _ = s.audit(ev) }, // failures are logged and counted by s.audit
 		SelfServiceResources: cfg.RegistrationResources,
+		ReservedSANURI:       cfg.ReservedSANURI,
 	})
 	s.warm(ctx, store) // after the registry: the warm start validates too
 	if s.dpop, err = s.newDPoP(); err != nil {

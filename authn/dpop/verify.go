@@ -39,9 +39,11 @@ func (f ReplayFunc) Once(ctx context.Context, owner, key string, exp time.Time) 
 // Verifier checks DPoP proofs exactly as RFC 9449 §4.3 says. It is safe for
 // concurrent use.
 type Verifier struct {
-	algs    []jose.SignatureAlgorithm
-	window  time.Duration
-	leeway  time.Duration
+	algs   []jose.SignatureAlgorithm
+	window time.Duration
+	leeway time.Duration
+	// retain is how long after its iat a jti is remembered (≥ window).
+	retain  time.Duration
 	maxSize int
 	replay  ReplayCache
 	nonces  NonceSource
@@ -112,6 +114,16 @@ func WithWindow(past, future time.Duration) VerifierOption {
 	return func(v *Verifier) { v.window, v.leeway = past, future }
 }
 
+// WithRetention keeps every jti recorded until its proof's iat + retain (+
+// the future leeway), when retain exceeds the window: set it to the largest
+// window any replica sharing the replay cache may run with, so that a proof
+// spent where the window is short is still refused where it is long — by a
+// replica on another configuration, or by this one after a reload (RFC 9449
+// §11.1: a jti is single use as long as any of them accepts the proof).
+func WithRetention(retain time.Duration) VerifierOption {
+	return func(v *Verifier) { v.retain = retain }
+}
+
 // WithReplay sets the replay cache Verify and Spend record jtis in.
 func WithReplay(c ReplayCache) VerifierOption { return func(v *Verifier) { v.replay = c } }
 
@@ -148,12 +160,15 @@ func NewVerifier(opts ...VerifierOption) (*Verifier, error) {
 	switch {
 	case v.window <= 0 || v.window > 10*time.Minute || v.leeway < 0 || v.leeway > 5*time.Minute:
 		return nil, errors.New("dpop: iat window out of range (0 < past ≤ 10m, 0 ≤ future ≤ 5m)")
+	case v.retain < 0 || v.retain > 10*time.Minute:
+		return nil, errors.New("dpop: retention out of range (≤ 10m)")
 	case v.maxSize <= 0 || v.maxSize > 64<<10:
 		return nil, errors.New("dpop: max size out of range")
 	case v.now == nil:
 		return nil, errors.New("dpop: no clock")
 	}
 	v.algs = slices.Clone(v.algs)
+	v.retain = max(v.retain, v.window)
 	return v, nil
 }
 
@@ -310,7 +325,8 @@ func (v *Verifier) check(values []string, htm string, htus []string, accessToken
 	p := &Proof{
 		JKT: jkt, JTI: *c.JTI, IssuedAt: iat, HTM: *c.HTM, HTU: got, Algorithm: h.Algorithm, Key: jwk,
 		// remembered while any replica could still accept it by its iat
-		exp: iat.Add(v.window + v.leeway + time.Second),
+		// (WithRetention: also one with a longer window)
+		exp: iat.Add(v.retain + v.leeway + time.Second),
 	}
 	if c.Nonce != nil {
 		p.Nonce = *c.Nonce

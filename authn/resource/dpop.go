@@ -17,16 +17,19 @@ import (
 	"github.com/tokenbroker/tokenbroker/certs"
 )
 
-// DPoPConfig configures the DPoP side of the middleware (RFC 9449 §7). The
-// zero value accepts DPoP-bound tokens with every default: proofs from the
-// request's own URL, an in-memory replay cache, no nonces.
+// DPoPConfig configures the DPoP side of the middleware (RFC 9449 §7). With
+// BaseURL set it accepts DPoP-bound tokens, the rest defaulting to an
+// in-memory replay cache and no nonces; the zero value refuses them.
 type DPoPConfig struct {
 	// BaseURL is the scheme and authority clients address this API by
 	// ("https://api.example.com", optionally with a path prefix the proxy
 	// strips), against which a proof's htu is compared (RFC 9449 §4.3 item
-	// 9). Set it behind a TLS-terminating proxy, and wherever the Host header
-	// could name another server: empty, the URL is rebuilt from the request
-	// (TLS or not, and its Host).
+	// 9). DPoP-bound tokens are accepted only when it is set: the request
+	// itself cannot say which server it was meant for (the Host header and
+	// an absolute-form request line are the caller's), so with the URL
+	// rebuilt from them, a proof and token made for another API that
+	// accepts the same audience would replay here. Unset, a DPoP-bound token
+	// is refused (401 invalid_token) and the cause logged.
 	BaseURL string
 	// Algorithms narrows the proof algorithms (default dpop.Algorithms);
 	// advertised in WWW-Authenticate algs (§7.1).
@@ -36,24 +39,32 @@ type DPoPConfig struct {
 	Window, Leeway time.Duration
 	// Replay records each proof's jti once (RFC 9449 §11.1). Nil: an
 	// in-memory store for this process (1,000,000 proofs, a floor of 1,000
-	// per key). Several replicas of an API share one — state.NewRedis — so a
+	// per client). Several replicas of an API share one — state.NewRedis — so a
 	// proof spent on one is refused by the others.
 	Replay state.Store
-	// MaxProofsPerKey bounds the live jtis one DPoP key may hold in Replay
-	// (default 100,000: over 1,500 requests a second with the default
-	// window). Its holder's next proof is refused past it; nobody else's.
-	MaxProofsPerKey int
+	// MaxProofsPerClient bounds the live jtis the proofs of one client's
+	// tokens (their client_id, whatever keys they are bound to) may hold in
+	// Replay (default 100,000: over 1,500 requests a second with the default
+	// window). That client's next proof is refused past it; nobody else's.
+	// The share is the client's, not the key's: a client can have tokens
+	// bound to as many keys as it likes, so per-key shares would let one
+	// client fill the store and have everyone else refused.
+	MaxProofsPerClient int
 	// Nonces, when set, requires a server nonce in every proof (RFC 9449 §9):
 	// a proof without a valid one is answered 401 use_dpop_nonce with a fresh
 	// DPoP-Nonce header. dpop.NewNonces with a key shared by every replica.
 	Nonces dpop.NonceSource
 }
 
+// errDPoPNoBaseURL is why a DPoP-bound token is refused by a middleware
+// that does not know its own URL (DPoPConfig.BaseURL).
+var errDPoPNoBaseURL = errors.New("DPoP-bound token refused: DPoPConfig.BaseURL is not set, so the URL a proof must name is unknown")
+
 // Defaults of the replay store the middleware makes for itself.
 const (
-	defaultMaxProofs       = 1_000_000
-	defaultProofFloor      = 1_000
-	defaultMaxProofsPerKey = 100_000
+	defaultMaxProofs          = 1_000_000
+	defaultProofFloor         = 1_000
+	defaultMaxProofsPerClient = 100_000
 )
 
 // initDPoP builds the proof verifier from cfg.DPoP.
@@ -67,17 +78,17 @@ func (v *Verifier) initDPoP() error {
 		}
 		v.dpopBase = b
 	}
-	if c.MaxProofsPerKey < 0 {
-		return errors.New("resource: DPoP MaxProofsPerKey is negative")
+	if c.MaxProofsPerClient < 0 {
+		return errors.New("resource: DPoP MaxProofsPerClient is negative")
 	}
-	if c.MaxProofsPerKey == 0 {
-		c.MaxProofsPerKey = defaultMaxProofsPerKey
+	if c.MaxProofsPerClient == 0 {
+		c.MaxProofsPerClient = defaultMaxProofsPerClient
 	}
 	store := c.Replay
 	if store == nil {
 		store = state.NewMemory(defaultMaxProofs, state.WithFloor(defaultProofFloor))
 	}
-	share := c.MaxProofsPerKey
+	share := c.MaxProofsPerClient
 	opts := []dpop.VerifierOption{dpop.WithReplay(dpop.ReplayFunc(func(ctx context.Context, owner, key string, exp time.Time) (bool, error) {
 		return store.Once(ctx, state.Share{Owner: owner, Max: share}, key, exp)
 	}))}
@@ -115,7 +126,7 @@ const (
 // accesstoken.ParseAuthorization: the scheme (Bearer or DPoP,
 // case-insensitive per RFC 9110 §11.1) and the token, a b64token (RFC 6750
 // §2.1; token68, RFC 9449 §7.1). Tokens in the query or the body are not
-// accepted. Another scheme is no credentials at all (RFC 6750 §3.1: a bare
+// accepted, and one in the query beside the header is refused. Another scheme is no credentials at all (RFC 6750 §3.1: a bare
 // challenge).
 func credentials(r *http.Request) (scheme, token string, err error) {
 	hs := r.Header.Values("Authorization")
@@ -138,7 +149,33 @@ func credentials(r *http.Request) (scheme, token string, err error) {
 	if !ok {
 		return "", "", &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed Authorization header", dpop: scheme == schemeDPoP}
 	}
+	if queryHasToken(r.URL.RawQuery) {
+		// RFC 6750 §2: one method per request; §3.1: more than one is
+		// invalid_request. Ignoring the query's token would hand the
+		// handler a token nobody verified.
+		return "", "", &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "access token in more than one place", dpop: scheme == schemeDPoP}
+	}
 	return scheme, tok, nil
+}
+
+// queryHasToken reports whether a raw query names the RFC 6750 §2.3
+// access_token parameter, percent-encoded or not, with any value (empty,
+// or one that does not decode).
+func queryHasToken(raw string) bool {
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		k, _, _ := strings.Cut(part, "=")
+		if k == "access_token" {
+			return true
+		}
+		if strings.Contains(k, "%") || strings.Contains(k, "+") {
+			if u, err := url.QueryUnescape(k); err == nil && u == "access_token" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkScheme applies RFC 9449 §7 to a verified token presented with
@@ -163,10 +200,14 @@ func checkScheme(scheme string, c *Claims) error {
 // for this method and URL with the token's hash, by the key the token is
 // bound to (cnf.jkt, §6.1), whose jti was never used before. The key is
 // compared before the jti is recorded, so that only the key's holder can
-// spend entries of its share of the replay store.
+// spend entries of the replay store, and only of its client's share
+// (replayOwner).
 func (v *Verifier) checkBindings(ctx context.Context, r *http.Request, token string, c *accesstoken.Claims) error {
 	var proof *dpop.Proof
 	if c.DPoPBound() {
+		if v.dpopBase == "" {
+			return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "DPoP-bound tokens are not accepted here", dpop: true, cause: errDPoPNoBaseURL}
+		}
 		var err error
 		proof, err = v.proofs.Check(r.Header.Values(dpop.HeaderName), r.Method, []string{dpop.HTU(r, v.dpopBase)}, token)
 		switch {
@@ -197,14 +238,14 @@ func (v *Verifier) checkBindings(ctx context.Context, r *http.Request, token str
 	if proof == nil {
 		return nil
 	}
-	if err := v.proofs.Spend(ctx, "dpop:"+proof.JKT, proof); err != nil {
+	if err := v.proofs.Spend(ctx, replayOwner(c), proof); err != nil {
 		switch {
 		case errors.Is(err, dpop.ErrInvalidProof): // a replay (RFC 9449 §11.1)
 			return &Error{Status: http.StatusUnauthorized, Code: "invalid_dpop_proof", Description: "invalid DPoP proof", dpop: true, cause: err}
 		case errors.Is(err, state.ErrShareFull):
-			// This key's own traffic filled its share: its proofs wait for
-			// entries to expire; nobody else's are refused.
-			return &Error{Status: http.StatusUnauthorized, Code: "invalid_dpop_proof", Description: "too many DPoP proofs for this key; retry later", dpop: true, cause: err}
+			// This client's own traffic filled its share: its proofs wait
+			// for entries to expire; nobody else's are refused.
+			return &Error{Status: http.StatusUnauthorized, Code: "invalid_dpop_proof", Description: "too many DPoP proofs for this client; retry later", dpop: true, cause: err}
 		}
 		// The store cannot tell (Redis down, or full): fail closed, and say
 		// it is the server's trouble, not the request's.
@@ -214,6 +255,20 @@ func (v *Verifier) checkBindings(ctx context.Context, r *http.Request, token str
 	// next proofs may verify with a precomputed table (dpop.Verifier.Admit).
 	v.proofs.Admit(proof)
 	return nil
+}
+
+// replayOwner is whose share of the replay store a proof presented with c
+// spends: the token's client (RFC 9068 §2.2 client_id), which the issuer
+// vouches for. Not the proof's key: keys are free to make — each one costs
+// a client only a token request — so a share per key would let one client
+// hold unboundedly many shares (past the in-memory store's floors for
+// everyone else, and without bound on Redis). A token without client_id
+// (never one of ours) falls back to its key.
+func replayOwner(c *accesstoken.Claims) string {
+	if c.ClientID != "" {
+		return "dpop:client:" + c.ClientID
+	}
+	return "dpop:jkt:" + c.DPoPThumbprint()
 }
 
 // challenges is the WWW-Authenticate value for e (RFC 6750 §3, RFC 9449

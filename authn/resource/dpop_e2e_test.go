@@ -68,7 +68,7 @@ func getJSON(t *testing.T, c *http.Client, url string) map[string]any {
 func TestDPoPEndToEnd(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, func(c *broker.Config) { c.DPoP.Nonces = newNonces(t) })
-	v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, DPoP: resource.DPoPConfig{Nonces: newNonces(t)},
+	v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, DPoP: resource.DPoPConfig{BaseURL: w.api, Nonces: newNonces(t)},
 		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: w.pool}}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -195,7 +195,8 @@ func TestDPoPBaseURL(t *testing.T) {
 		{public, "", public + "/read", true},
 		{public, "", "https://127.0.0.1/read", false},
 		{public, "other.example.test", "https://other.example.test/read", false},
-		{"", "other.example.test", "https://other.example.test/read", true}, // no base: the request's own Host is the URL
+		{"", "other.example.test", "https://other.example.test/read", false}, // no base: DPoP refused, never the Host the caller chose
+		{"", "", "https://127.0.0.1/read", false},
 	} {
 		v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, DPoP: resource.DPoPConfig{BaseURL: tc.base},
 			HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: w.pool}}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -233,7 +234,7 @@ func TestDPoPNonceAtTheAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, DPoP: resource.DPoPConfig{Nonces: nonces},
+	v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, DPoP: resource.DPoPConfig{BaseURL: w.api, Nonces: nonces},
 		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: w.pool}}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -261,14 +262,14 @@ func TestDPoPNonceAtTheAPI(t *testing.T) {
 	}
 }
 
-// Each DPoP key has its own share of the replay store: a key that spends
-// its share is refused, another key is not — and a proof from a key the
+// Each client has its own share of the replay store: a client that spends
+// its share is refused, another client is not — and a proof from a key the
 // token is not bound to spends nothing.
 func TestDPoPReplayShares(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	store := state.NewMemory(1000)
-	v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, DPoP: resource.DPoPConfig{Replay: store, MaxProofsPerKey: 3},
+	v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, DPoP: resource.DPoPConfig{BaseURL: w.api, Replay: store, MaxProofsPerClient: 3},
 		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: w.pool}}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +277,7 @@ func TestDPoPReplayShares(t *testing.T) {
 	w.startAPI(v)
 	read := w.api + "/read"
 	greedy, modest := newProver(t), newProver(t)
-	gt, mt := w.mint(greedy.JKT(), ""), w.mint(modest.JKT(), "")
+	gt, mt := w.mintFor("greedy", greedy.JKT()), w.mintFor("modest", modest.JKT())
 	// A stolen token with the thief's proofs: refused, and not one entry of the owner's share spent.
 	for range 5 {
 		challenge(t, "thief", w.send("GET", read, "DPoP "+mt, proof(t, greedy, "GET", read, mt, "")), 401, "DPoP", "invalid_token")
@@ -289,7 +290,7 @@ func TestDPoPReplayShares(t *testing.T) {
 	challenge(t, "share spent", w.send("GET", read, "DPoP "+gt, proof(t, greedy, "GET", read, gt, "")), 401, "DPoP", "invalid_dpop_proof")
 	for i := range 3 {
 		if resp := w.send("GET", read, "DPoP "+mt, proof(t, modest, "GET", read, mt, "")); resp.StatusCode != 200 {
-			t.Fatalf("another key's proof %d after the greedy one filled its share: %d", i, resp.StatusCode)
+			t.Fatalf("another client's proof %d after the greedy one filled its share: %d", i, resp.StatusCode)
 		}
 	}
 }

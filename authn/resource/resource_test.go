@@ -42,8 +42,9 @@ const (
 type world struct {
 	t        testing.TB
 	issuer   string
-	api      string
-	ca       *certs.CA // server certificates
+	api      string       // the protected API's URL, known before it starts (DPoPConfig.BaseURL)
+	apiLn    net.Listener // where startAPI serves it
+	ca       *certs.CA    // server certificates
 	clientCA *certs.CA
 	pool     *x509.CertPool
 	store    *file.Store
@@ -71,6 +72,10 @@ func newWorld(t testing.TB, opts ...func(*broker.Config)) *world {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	w.issuer = "https://" + addr
+	if w.apiLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	w.api = "https://" + w.apiLn.Addr().String()
 	roots := x509.NewCertPool()
 	roots.AddCert(w.clientCA.Cert)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -160,15 +165,16 @@ func (w *world) startAPI(v *resource.Verifier) {
 	}, echoresource.Middleware(v, resource.Scopes("read")))
 	mux.Handle("/echo", e)
 	api := httptest.NewUnstartedServer(mux)
+	api.Listener.Close()
+	api.Listener = w.apiLn
 	api.TLS = &tls.Config{Certificates: []tls.Certificate{w.serverCert()}, ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12}
 	api.StartTLS()
 	w.t.Cleanup(api.Close)
-	w.api = api.URL
 }
 
 func (w *world) verifier() *resource.Verifier {
 	v, err := resource.New(context.Background(), resource.Config{
-		Issuer: w.issuer, Audience: apiAudience, MinRefetch: time.Millisecond,
+		Issuer: w.issuer, Audience: apiAudience, MinRefetch: time.Millisecond, DPoP: resource.DPoPConfig{BaseURL: w.api},
 		HTTPClient:    &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: w.pool}}},
 		Introspection: &resource.Introspection{ClientID: "rs", ClientSecret: w.rsSecret},
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),

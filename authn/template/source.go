@@ -46,9 +46,14 @@ type Index struct {
 // DefaultIndexRefresh is how often an Index re-reads the registry.
 const DefaultIndexRefresh = time.Minute
 
-// NewIndex loads the registered identities and refuses a start where a
-// template could match one of them (the error names both). interval ≤ 0:
-// DefaultIndexRefresh.
+// NewIndex loads the registered identities (an error only when the
+// registry cannot be read: no index, no templates). A template that could
+// match one of them is logged at error level, naming both, and requests for
+// that identity are refused (ErrAmbiguous) — the same answer as for a client
+// registered after start. It is not a start error: a registration is not
+// the operator's configuration (RFC 7591 lets an initial access token's
+// holder name a tls_client_auth_san_uri), and one must never stop a reload
+// or another replica's start. interval ≤ 0: DefaultIndexRefresh.
 func NewIndex(ctx context.Context, set *Set, store Lister, log *slog.Logger, interval time.Duration) (*Index, error) {
 	if interval <= 0 {
 		interval = DefaultIndexRefresh
@@ -61,8 +66,8 @@ func NewIndex(ctx context.Context, set *Set, store Lister, log *slog.Logger, int
 	if err != nil {
 		return nil, fmt.Errorf("client templates: reading the registered clients: %w", err)
 	}
-	if len(conflicts) > 0 {
-		return nil, fmt.Errorf("client templates: %s", strings.Join(conflicts, "; "))
+	for _, c := range conflicts {
+		log.Error("client templates: ambiguous identity; requests for it are refused", "conflict", c)
 	}
 	x.ids = ids
 	go x.loop()

@@ -81,9 +81,15 @@ func TestSourceResolvesSPIFFEIDs(t *testing.T) {
 	if _, err := auth("spiffe://td/ns/payments/sa/api"); !errors.Is(err, authn.ErrInvalidClient) || !errors.Is(err, template.ErrAmbiguous) {
 		t.Fatalf("ambiguous identity: %v", err)
 	}
-	// And a fresh start with that client registered is refused.
-	if _, err := template.NewIndex(ctx, set, store, nil, 0); err == nil {
-		t.Fatal("NewIndex accepted a template matching a registered client's SPIFFE ID")
+	// A fresh start with that client registered starts (a registration must
+	// never stop a reload or a replica) and refuses the identity the same way.
+	fresh, err := template.NewIndex(ctx, set, store, nil, 0)
+	if err != nil {
+		t.Fatalf("NewIndex with a registered identity a template matches: %v", err)
+	}
+	defer fresh.Close()
+	if c, held := fresh.Registered("spiffe://td/ns/payments/sa/api"); !held || c != "payments-api" {
+		t.Fatalf("fresh index: %q %v", c, held)
 	}
 }
 

@@ -171,6 +171,24 @@ func (s *Source) fetchToken(ctx context.Context) (*oauth2.Token, error) {
 	return tok, err
 }
 
+// ErrNotDPoP is returned when a Source configured for DPoP is answered
+// with a token of another type.
+var ErrNotDPoP = errors.New("tokensource: DPoP was configured but the token endpoint issued a token of another type; not used")
+
+// checkTokenType refuses, for a Source with DPoP, a token the server typed
+// other than DPoP (compared case-insensitively, RFC 6749 §7.1). RFC 9449 §5
+// lets an authorization server that does not support DPoP ignore the proof
+// and answer Bearer, and lets the client expecting a DPoP-bound token
+// discard that answer: this kit does, because an unbound bearer token is
+// exactly what the caller configured DPoP to avoid — it would be sent to
+// every API, replayable by whoever sees it. The token is not cached.
+func (s *Source) checkTokenType(tok *oauth2.Token) error {
+	if s.dpop == nil || strings.EqualFold(tok.TokenType, dpop.TokenType) {
+		return nil
+	}
+	return fmt.Errorf("%w (token_type %.20q)", ErrNotDPoP, tok.TokenType)
+}
+
 // isDPoP reports whether tok is to be sent with the DPoP scheme: the
 // token endpoint said so (token_type, RFC 9449 §5) and this Source holds
 // the key. Any other token is sent as the server typed it — Bearer.

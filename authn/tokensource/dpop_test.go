@@ -211,23 +211,6 @@ func TestDPoPNonceRetriedOnce(t *testing.T) {
 	}
 }
 
-// A token the server typed Bearer is sent as a bearer token, without a
-// proof (RFC 9449 §5: the client uses the token_type it got).
-func TestDPoPTokenTypeBearerSentAsBearer(t *testing.T) {
-	t.Parallel()
-	s := newDPoPServer(t, false)
-	s.tokenType = "Bearer"
-	src := s.source(t, &tokensource.DPoP{})
-	resp, err := src.Client().Get(s.URL + "/orders")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("bearer-typed token: %d", resp.StatusCode)
-	}
-}
-
 // The kit takes the caller's key, RSA included (PS256 or RS256), and its
 // proofs verify; DPoPProof makes one for a request the caller builds.
 func TestDPoPCallerKey(t *testing.T) {

@@ -19,6 +19,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/spiffe/go-spiffe/v2/svid/jwtsvid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
 )
@@ -40,6 +42,13 @@ type Config struct {
 	Audience string
 	// Certificate is the TLS client certificate (tls_client_auth, self_signed_tls_client_auth, or binding).
 	Certificate *tls.Certificate
+	// X509SVIDs: spiffe_x509 — the workload's rotating X.509-SVID (e.g. a
+	// workloadapi.X509Source), presented to the broker and to the API; with
+	// a JWT-SVID or alone. ClientID defaults to its SPIFFE ID. See svid.go.
+	X509SVIDs x509svid.Source
+	// JWTSVIDs: spiffe_jwt — a JWT-SVID for Audience (e.g. from a
+	// workloadapi.JWTSource) is the client assertion.
+	JWTSVIDs jwtsvid.Source
 	// RootCAs verifies the broker and the API (default: system roots).
 	RootCAs *x509.CertPool
 	// Scopes and Resources (RFC 8707) to request.
@@ -69,6 +78,11 @@ type Source struct {
 	mu     sync.Mutex
 	tok    *oauth2.Token
 	flight singleflight.Group // one token request at a time
+	// lastForced is when an API's invalid_token last dropped the token
+	// (invalidateForced).
+	lastForced time.Time
+	// svids are the transports of X.509-SVIDs, one per SVID (svid.go).
+	svids *svidTransports
 
 	dpop *dpopState // nil without Config.DPoP
 }
@@ -77,20 +91,23 @@ var _ oauth2.TokenSource = (*Source)(nil)
 
 // New validates cfg.
 func New(cfg Config) (*Source, error) {
+	if err := cfg.svidDefaults(); err != nil {
+		return nil, err
+	}
 	if cfg.TokenURL == "" || cfg.ClientID == "" {
 		return nil, errors.New("tokensource: TokenURL and ClientID are required")
 	}
 	n := 0
-	for _, set := range []bool{cfg.Secret != "", cfg.PrivateKey != nil} {
+	for _, set := range []bool{cfg.Secret != "", cfg.PrivateKey != nil, cfg.JWTSVIDs != nil} {
 		if set {
 			n++
 		}
 	}
-	if n > 1 || (n == 0 && cfg.Certificate == nil) {
-		return nil, errors.New("tokensource: give exactly one of Secret, PrivateKey, or a Certificate alone")
+	if n > 1 || (n == 0 && cfg.Certificate == nil && cfg.X509SVIDs == nil) || (cfg.Certificate != nil && cfg.X509SVIDs != nil) {
+		return nil, errors.New("tokensource: give exactly one of Secret, PrivateKey, JWTSVIDs, or a Certificate (or X509SVIDs) alone")
 	}
-	if cfg.PrivateKey != nil && cfg.Audience == "" {
-		return nil, errors.New("tokensource: Audience (the broker's issuer) is required with PrivateKey")
+	if (cfg.PrivateKey != nil || cfg.JWTSVIDs != nil) && cfg.Audience == "" {
+		return nil, errors.New("tokensource: Audience (the broker's issuer) is required with PrivateKey or JWTSVIDs")
 	}
 	if cfg.Alg == "" {
 		cfg.Alg = jose.ES256
@@ -110,6 +127,9 @@ func New(cfg Config) (*Source, error) {
 	}
 	tr := &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: cfg.Timeout}
 	s := &Source{cfg: cfg, transport: tr, http: &http.Client{Transport: tr, Timeout: cfg.Timeout, CheckRedirect: refuseRedirect}}
+	if cfg.X509SVIDs != nil {
+		s.svids = newSVIDTransports(tr)
+	}
 	if cfg.DPoP != nil {
 		var err error
 		if s.dpop, err = newDPoPState(cfg.DPoP); err != nil {
@@ -178,7 +198,7 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 func (s *Source) current() *oauth2.Token {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.tok != nil && !s.due(s.tok) {
+	if s.tok != nil && !s.due(s.tok) && !s.svidRotated(s.tok) {
 		return s.tok
 	}
 	return nil
@@ -210,6 +230,30 @@ func (s *Source) Invalidate(bad *oauth2.Token) {
 	s.mu.Unlock()
 }
 
+// forcedRefreshEvery is how often an API's 401 invalid_token may make the
+// client fetch a token before the cached one is due. An API — or whoever
+// answers for it — saying invalid_token to every call would otherwise turn
+// each call into a token request, spending the client's share of the
+// broker's assertion and proof replay caches and its failure budget, and
+// with them its tokens for every other API.
+const forcedRefreshEvery = 30 * time.Second
+
+// invalidateForced drops bad after an API refused it, at most once per
+// forcedRefreshEvery; it reports whether it did (the caller then retries).
+func (s *Source) invalidateForced(bad *oauth2.Token) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now()
+	if !s.lastForced.IsZero() && now.Sub(s.lastForced) < forcedRefreshEvery {
+		return false
+	}
+	s.lastForced = now
+	if s.tok == bad {
+		s.tok = nil
+	}
+	return true
+}
+
 // ServerError is a token endpoint error response.
 type ServerError struct {
 	Status      int
@@ -231,7 +275,7 @@ func (s *Source) fetchWithRetry(ctx context.Context) (*oauth2.Token, error) {
 			return tok, nil
 		}
 		var se *ServerError
-		retriable := (!errors.As(err, &se) || se.Status >= 500) && !errors.Is(err, ErrRedirect)
+		retriable := (!errors.As(err, &se) || se.Status >= 500) && !errors.Is(err, ErrRedirect) && !errors.Is(err, ErrNotDPoP)
 		if !retriable || attempt >= s.cfg.Retries {
 			return nil, err
 		}
@@ -266,6 +310,10 @@ func (s *Source) fetch(ctx context.Context) (*oauth2.Token, error) {
 		}
 		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
 		form.Set("client_assertion", a)
+	case s.cfg.JWTSVIDs != nil:
+		if err := s.jwtSVIDForm(ctx, form); err != nil {
+			return nil, err
+		}
 	default:
 		form.Set("client_id", s.cfg.ClientID)
 	}
@@ -284,7 +332,11 @@ func (s *Source) fetch(ctx context.Context) (*oauth2.Token, error) {
 		return nil, err
 	}
 	issued := s.cfg.Now()
-	resp, err := s.http.Do(req)
+	client, svid, err := s.tokenClient()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +364,10 @@ func (s *Source) fetch(ctx context.Context) (*oauth2.Token, error) {
 		return nil, errors.New("token endpoint: malformed response")
 	}
 	tok := &oauth2.Token{AccessToken: tr.AccessToken, TokenType: tr.TokenType, Expiry: issued.Add(time.Duration(tr.ExpiresIn) * time.Second)}
-	return tok.WithExtra(map[string]any{"scope": tr.Scope, "tokensource_issued_at": issued}), nil
+	if err := s.checkTokenType(tok); err != nil {
+		return nil, err
+	}
+	return tok.WithExtra(map[string]any{"scope": tr.Scope, "tokensource_issued_at": issued, svidExtra: svid}), nil
 }
 
 func (s *Source) assertion() (string, error) {
@@ -345,8 +400,12 @@ func (s *Source) Client() *http.Client {
 // request the caller made and to redirects within that request's origin,
 // never to a redirect to another origin. On a 401 whose
 // WWW-Authenticate says invalid_token it gets a new token and retries once,
-// when the request body can be replayed.
+// when the request body can be replayed — at most once every 30 s
+// (forcedRefreshEvery), whatever APIs answer.
 func (s *Source) RoundTripper(base http.RoundTripper) http.RoundTripper {
+	if base == nil && s.svids != nil {
+		base = &svidRoundTripper{src: s} // each token over its own SVID's connections
+	}
 	if base == nil {
 		base = s.transport.Clone()
 	}
@@ -376,7 +435,9 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil && req.GetBody == nil {
 		return resp, nil // cannot replay the body
 	}
-	rt.src.Invalidate(tok)
+	if !rt.src.invalidateForced(tok) {
+		return resp, nil // refreshed moments ago: the API's answer stands
+	}
 	fresh, err := rt.src.TokenContext(req.Context())
 	if err != nil {
 		return resp, nil

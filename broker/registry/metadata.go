@@ -72,9 +72,10 @@ func metadataErr(err error) error {
 	return &MetadataError{Field: "(body)", Reason: "malformed JSON or wrong type"}
 }
 
-// CheckSelfService keeps self-registration from granting itself audiences:
+// CheckSelfService keeps self-registration from granting itself audiences —
 // allowed_resources and default_audience must come from the operator's
-// SelfServiceResources.
+// SelfServiceResources — and from holding a workload identity a client
+// template covers (ReservedSANURI).
 func (r *Registry) CheckSelfService(md *backends.Client) error {
 	for _, res := range md.AllowedResources {
 		if !slices.Contains(r.cfg.SelfServiceResources, res) {
@@ -83,6 +84,13 @@ func (r *Registry) CheckSelfService(md *backends.Client) error {
 	}
 	if a := md.DefaultAudience; a != "" && !slices.Contains(r.cfg.SelfServiceResources, a) {
 		return &MetadataError{"default_audience", fmt.Sprintf("%q is not one the operator allows clients to register", a)}
+	}
+	// A registrant never holds a workload identity a template covers: the
+	// registration alone (no SVID needed) would cut that workload off its
+	// template's grant. RFC 7592 self-management cannot change the match
+	// later (keepFixed).
+	if u := md.TLSClientAuthSANURI; u != "" && r.cfg.ReservedSANURI != nil && r.cfg.ReservedSANURI(u) {
+		return &MetadataError{"tls_client_auth_san_uri", "a workload identity a client template covers; only the operator registers it"}
 	}
 	return nil
 }

@@ -40,6 +40,12 @@ type Config struct {
 	// a client may give itself through RFC 7591 registration
 	// (CheckSelfService): audiences are the operator's to grant.
 	SelfServiceResources []string
+	// ReservedSANURI, when set, reports a tls_client_auth_san_uri that is a
+	// workload identity a client template covers: a registered client
+	// naming it would take the identity from the template (authn/template's
+	// Index refuses it), so only the operator may register it — RFC 7591
+	// registration refuses it (CheckSelfService).
+	ReservedSANURI func(uri string) bool
 }
 
 // Registry creates, reads, updates and deletes clients in a backend. The HTTP

@@ -12,6 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/authn/spiffe"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/broker/policy"
 )
@@ -67,6 +68,13 @@ func (r *Registry) Validate(c *backends.Client) error {
 	}
 	if err := validateKeys(c); err != nil {
 		return err
+	}
+	if m := c.TokenEndpointAuthMethod; m == backends.AuthSPIFFEX509 || m == backends.AuthSPIFFEJWT {
+		// The workload is found by its SPIFFE ID: a SPIFFE client is stored
+		// under that ID's key (docs/federation.md), never a generated client_id.
+		if _, err := spiffe.IDFromClientKey(c.ClientID); err != nil {
+			return bad("client_id", m+" clients are registered under their SPIFFE ID's key, spiffe~TRUST_DOMAIN~PATH")
+		}
 	}
 	if err := validateFederated(c); err != nil {
 		return err

@@ -17,7 +17,8 @@ import (
 
 // SupportedMethods are the client authentication methods this build can
 // register; the CLI and the registry validate against them.
-var SupportedMethods = []string{backends.AuthClientSecretBasic, backends.AuthClientSecretPost, backends.AuthPrivateKeyJWT, backends.AuthTLSClient, backends.AuthSelfSignedTLSClient, backends.AuthFederatedJWT}
+var SupportedMethods = []string{backends.AuthClientSecretBasic, backends.AuthClientSecretPost, backends.AuthPrivateKeyJWT, backends.AuthTLSClient, backends.AuthSelfSignedTLSClient, backends.AuthFederatedJWT,
+	backends.AuthSPIFFEX509, backends.AuthSPIFFEJWT}
 
 // OpenStore opens the configured backend (any kind a backend package
 // registered with backends.Register): the one way to open one, for the
@@ -47,7 +48,11 @@ func backendOf(fc *config.Config) (backends.Kind, any, error) {
 	if err != nil {
 		return backends.Kind{}, nil, config.Errorf("backend.type", "%w", err)
 	}
-	return kind, fc.Backend.Section(name), nil
+	settings := fc.Backend.Settings(name)
+	if settings == nil {
+		settings = kind.NewSettings() // a Config built in code that left the section unset
+	}
+	return kind, settings, nil
 }
 
 // validateBackend checks the selected backend's section without I/O; each
@@ -89,7 +94,7 @@ func backendError(kind string, err error) error {
 // vaultPKIMounts is backend.vault.pki_mounts: Vault PKI issuers trusted for
 // tls_client_auth (a feature of the Vault backend, not a way to open one).
 func vaultPKIMounts(fc *config.Config) []string {
-	if v, ok := fc.Backend.Section(vault.Name).(*vault.Settings); ok {
+	if v, ok := fc.Backend.Settings(vault.Name).(*vault.Settings); ok {
 		return v.PKIMounts
 	}
 	return nil

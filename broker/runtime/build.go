@@ -16,6 +16,7 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/authn/dpop"
+	"github.com/tokenbroker/tokenbroker/authn/spiffe"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/cache"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
@@ -41,6 +42,8 @@ type wiring struct {
 	signing signing.Manager
 	anchors *trustAnchors
 	crls    *certs.CRLSet
+	// spiffe holds the SPIFFE trust domains' bundles (nil: none configured).
+	spiffe *spiffe.TrustDomains
 	// proc holds what outlives a reload (shared state, limiter, audit, metrics).
 	proc    *process
 	closers []io.Closer
@@ -191,6 +194,7 @@ func Check(fc *config.Config) error {
 	if err := checkBackend(fc); err != nil {
 		more = append(more, err)
 	}
+	more = append(more, checkSPIFFE(fc)...)
 	// The algorithm is tokens.signing_alg's, which settings checked.
 	if err := signing.Check(signing.Options{Source: fc.Signing.Type}); err != nil {
 		more = append(more, signingError(err))
@@ -301,6 +305,9 @@ func (w *wiring) load(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if err := w.loadClientCAs(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := w.loadSPIFFE(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	// A remote signer reports to the process's metrics (they outlive a reload).

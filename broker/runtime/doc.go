@@ -8,6 +8,12 @@
 // parts, swaps it in for new requests and closes the old one after a grace
 // period; a configuration that fails keeps the running one.
 //
+// The backend is whichever kind backend.type names among those a package
+// registered (backends.Register; the blank imports in backends.go): the
+// runtime opens it, validates and checks its settings, and keys a reload's
+// reuse of the open backend on its settings and the content of the files
+// it names (Driver.Files).
+//
 // Check is the dry run behind "tokenbroker config check": every key
 // validated, the files the configuration names read, nothing opened or
 // created.

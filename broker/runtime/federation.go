@@ -101,6 +101,14 @@ func (w *wiring) loadFederation(ctx context.Context) error {
 			return config.Errorf("federation.templates", "%w", err)
 		}
 		w.closers = append(w.closers, index)
+		// A SPIFFE ID a template matches is the operator's to register: a
+		// self-registered client naming it as its tls_client_auth_san_uri
+		// would hold it (template.Identities) and cut the workload off its
+		// template (review revfed).
+		w.cfg.ReservedSANURI = func(uri string) bool {
+			_, ok := set.MatchSPIFFE(uri)
+			return strings.HasPrefix(uri, "spiffe://") && ok
+		}
 		// Around whatever already wraps the cache (a SPIFFE ID → registered
 		// client mapping answers first: registered clients win).
 		prev := w.cfg.WrapClients

@@ -351,7 +351,7 @@ func TestTemplateAmbiguity(t *testing.T) {
 	t.Parallel()
 	e := &fedEnv{harness: newHarness(t)}
 	e.issuer = "https://" + e.addr
-	e.kube, e.gh, e.private = newOIDC(t, oidctest.WithAlg(jose.ES256)), newOIDC(t, oidctest.WithAlg(jose.ES256)), newOIDC(t, oidctest.WithAlg(jose.ES256))
+	e.kube, e.gh, e.private = newOIDC(t), newOIDC(t, oidctest.WithAlg(jose.ES256)), newOIDC(t, oidctest.WithAlg(jose.ES256))
 	e.auditPath = filepath.Join(e.dir, "audit.log")
 	// Overlapping templates: a configuration error naming the key.
 	overlap := fmt.Sprintf(fedTemplates, e.kube.URL, e.gh.URL) + fmt.Sprintf(`    - name: all-workers
@@ -383,16 +383,26 @@ func TestTemplateAmbiguity(t *testing.T) {
 			t.Errorf("config check does not name %s: %v", k, err)
 		}
 	}
-	// A registered client holding an identity a template matches: no start.
+	// A registered client holding an identity a template matches: the start
+	// names both in the log (a registration never stops a start, a reload or
+	// a replica — TestRegistrantCannotStopTheBroker), and that identity's
+	// template requests are refused while the registered client answers.
 	e.cfgPath = e.write("broker.yaml", []byte(e.head()+e.fedConfig(fmt.Sprintf(fedTemplates, e.kube.URL, e.gh.URL))))
 	e.register(e.cfgPath, &backends.Client{ClientID: "payments-api", Scope: "read", TokenEndpointAuthMethod: backends.AuthFederatedJWT,
 		FederatedSubject: &backends.FederatedSubject{Issuer: e.kube.URL, Subject: "system:serviceaccount:payments:api"}})
-	rt, err := New(t.Context(), func() (*config.Config, error) { return config.Load(e.cfgPath, nil) }, &syncBuffer{})
-	if err == nil {
-		rt.Close()
+	_, e.log = e.serve(e.cfgPath)
+	if s := e.log.String(); !strings.Contains(s, `could match`) || !strings.Contains(s, "payments-api") || !strings.Contains(s, `"level":"ERROR"`) {
+		t.Fatalf("start with an ambiguous template logged:\n%s", s)
 	}
-	if err == nil || !strings.Contains(err.Error(), `could match`) || !strings.Contains(err.Error(), "payments-api") {
-		t.Fatalf("start with an ambiguous template = %v", err)
+	tok := ok(t)(e.kube.Kubernetes("payments", "api", "p", oidctest.Token{Audience: []string{e.issuer}}))
+	if code, m := e.post(tok, "", nil); code != http.StatusUnauthorized || m["access_token"] != nil {
+		t.Fatalf("template request for a registered identity: %d %v", code, m)
+	}
+	if !strings.Contains(e.log.String(), "identity held by a registered client") {
+		t.Fatalf("cause not logged:\n%s", e.log)
+	}
+	if code, m := e.post(tok, "payments-api", nil); code != http.StatusOK {
+		t.Fatalf("the registered client: %d %v", code, m)
 	}
 }
 

@@ -1,9 +1,3 @@
-//go:build spiffe_merged
-
-// Enabled once h-spiffe (authn/spiffe, federation.spiffe) is merged: drop the
-// build tag. Checked against a trial merge of h-spiffe 9f9f090 into h-fed:
-// go test -race -run TestSPIFFETemplateFromConfig ./broker/runtime passed.
-
 package runtime
 
 import (
@@ -76,12 +70,15 @@ func TestSPIFFETemplateFromConfig(t *testing.T) {
 	if code, _ := post(other); code != 401 {
 		t.Fatalf("no template, no client: %d", code)
 	}
-	// A registered client holding a SPIFFE ID the template matches: no start.
+	// A registered client holding a SPIFFE ID the template matches: the start
+	// logs both (a registration never stops a start: TestRegistrantCannotStopTheBroker).
 	held, _ := spiffe.ClientKey(spiffeid.RequireFromString("spiffe://a.test/ns/payments/sa/held"))
 	h.register(cfg, &backends.Client{ClientID: held, TokenEndpointAuthMethod: backends.AuthSPIFFEJWT, Scope: "read"})
 	bad := h.write("bad.yaml", []byte(strings.Replace(h.head(), "listen: "+h.addr, "listen: "+freeAddr(t), 1)+"federation:\n  spiffe:\n    trust_domains:\n      a.test:\n        bundle_file: "+bundle+"\n"+tmpl))
-	_, err = New(context.Background(), func() (*config.Config, error) { return config.Load(bad, nil) }, &syncBuffer{})
-	if err == nil || !strings.Contains(err.Error(), "could match") {
-		t.Fatalf("ambiguous SPIFFE template: %v", err)
+	blog := &syncBuffer{}
+	rt2, err := New(context.Background(), func() (*config.Config, error) { return config.Load(bad, nil) }, blog)
+	if err != nil || !strings.Contains(blog.String(), "could match") {
+		t.Fatalf("ambiguous SPIFFE template: %v\n%s", err, blog)
 	}
+	rt2.Close()
 }

@@ -36,7 +36,16 @@ func assertionCommand(fs *flag.FlagSet) runFunc {
 	kid := fs.String("kid", "", "key id header (default: CLIENT_ID-1, as dev mode registers it)")
 	alg := fs.String("alg", "ES256", "signature algorithm: ES256, ES384, EdDSA, PS256, RS256")
 	life := fs.Duration("lifetime", time.Minute, "assertion lifetime (the broker caps it at 5m)")
+	jwtSVID := fs.String("jwt-svid", "", "mint a JWT-SVID for this `SPIFFE_ID` of the dev trust domain instead (spiffe_jwt)")
 	return func(_ context.Context, e env, _ []string) error {
+		if *jwtSVID != "" {
+			tok, err := mintJWTSVID(*stateDir, *jwtSVID, *aud, *life)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, tok)
+			return nil
+		}
 		if *clientID == "" {
 			return errors.New("--client-id is required")
 		}

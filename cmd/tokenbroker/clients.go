@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/tokenbroker/tokenbroker/authn/spiffe"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/broker/registry"
 	"github.com/tokenbroker/tokenbroker/broker/runtime"
@@ -19,6 +23,7 @@ import (
 // clientFlags are the metadata flags of clients create/update.
 type clientFlags struct {
 	id, name, method, scope, defaultAud, metadata, jwks string
+	spiffeID                                            string
 	federated                                           string
 	match                                               [len(matchFlags)]string
 	resources                                           clientcli.ListFlag
@@ -42,6 +47,7 @@ var matchFlags = [...]struct {
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.id, "id", "", "client_id (default: generated)")
+	fs.StringVar(&f.spiffeID, "spiffe-id", "", "the workload's `SPIFFE_ID`: the client_id becomes its key spiffe~TRUST_DOMAIN~PATH (with --method spiffe_x509 or spiffe_jwt; docs/federation.md)")
 	fs.StringVar(&f.name, "name", "", "client_name")
 	fs.StringVar(&f.method, "method", "", "token_endpoint_auth_method (default client_secret_basic)")
 	fs.StringVar(&f.scope, "scope", "", "space-separated scopes the client may request")
@@ -123,6 +129,18 @@ func (f *clientFlags) apply(fs *flag.FlagSet, c *backends.Client) error {
 		switch fl.Name {
 		case "id":
 			c.ClientID = f.id
+		case "spiffe-id":
+			id, perr := spiffeid.FromString(f.spiffeID)
+			if perr != nil {
+				err = fmt.Errorf("--spiffe-id: %w", perr)
+				return
+			}
+			key, ok := spiffe.ClientKey(id)
+			if !ok {
+				err = errors.New("--spiffe-id: the SPIFFE ID is too long for a client_id (128 characters as spiffe~TRUST_DOMAIN~PATH)")
+				return
+			}
+			c.ClientID = key
 		case "name":
 			c.ClientName = f.name
 		case "method":

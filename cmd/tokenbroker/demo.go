@@ -50,7 +50,17 @@ func demoCommand(mode string) func(fs *flag.FlagSet) runFunc {
 
 func runDemoAPI(ctx context.Context, isf *clientcli.IssuerFlags, pool *x509.CertPool, listen string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	v, err := resource.New(ctx, resource.Config{Issuer: isf.Issuer, Audience: devAudience, Logger: log,
+	// DPoP proofs must name the URL clients call (RFC 9449 §4.3 item 9); the
+	// middleware accepts DPoP-bound tokens only when it is told that URL.
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	base := "https://" + listen
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		base = "https://" + net.JoinHostPort("127.0.0.1", port)
+	}
+	v, err := resource.New(ctx, resource.Config{Issuer: isf.Issuer, Audience: devAudience, Logger: log, DPoP: resource.DPoPConfig{BaseURL: base},
 		HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}})
 	if err != nil {
 		return err
@@ -60,7 +70,6 @@ func runDemoAPI(ctx context.Context, isf *clientcli.IssuerFlags, pool *x509.Cert
 	if err != nil {
 		return err
 	}
-	host, _, _ := net.SplitHostPort(listen)
 	leaf := certs.Leaf{CommonName: "tokenbroker demo api", Server: true, DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}
 	if ip := net.ParseIP(host); ip != nil {
 		leaf.IPs = append(leaf.IPs, ip)

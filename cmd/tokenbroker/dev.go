@@ -18,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenbroker/tokenbroker/authn"
+	"github.com/tokenbroker/tokenbroker/authn/spiffe"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/backends/file"
 	"github.com/tokenbroker/tokenbroker/backends/signing"
@@ -65,10 +66,12 @@ var demoClients = []demoClient{
 	{"demo-jwt", backends.AuthPrivateKeyJWT, "read write", "private_key_jwt (ES256 key in key.pem)"},
 	{devFedClient, backends.AuthFederatedJWT, "read", "federated_jwt: the demo Kubernetes issuer's token for system:serviceaccount:demo:api"},
 	{demoDPoP, backends.AuthClientSecretBasic, "read", "client_secret_basic, DPoP required (RFC 9449; proof key in " + demoDPoPKey + ")"},
+	{demoSPIFFEKey(demoX509SVIDID), backends.AuthSPIFFEX509, "read", "spiffe_x509: X.509-SVID " + demoX509SVIDID + " of the demo trust domain " + devTrustDomain},
+	{demoSPIFFEKey(demoJWTSVIDID), backends.AuthSPIFFEJWT, "read", "spiffe_jwt: JWT-SVID of " + demoJWTSVIDID},
 }
 
 // demoRecord builds a demo client's record and credential files.
-func demoRecord(d demoClient, clientCA *certs.CA) (*backends.Client, map[string][]byte, error) {
+func demoRecord(d demoClient, clientCA, spiffeCA *certs.CA) (*backends.Client, map[string][]byte, error) {
 	c := &backends.Client{ClientID: d.id, ClientName: "dev demo (" + d.note + ")", TokenEndpointAuthMethod: d.method, Scope: d.scope,
 		AllowedResources: []string{devAudience, "https://billing.tokenbroker.test"}}
 	files := map[string][]byte{"client_id": []byte(d.id)}
@@ -95,6 +98,10 @@ func demoRecord(d demoClient, clientCA *certs.CA) (*backends.Client, map[string]
 				files[demoDPoPKey] = pemKey
 			}
 		}
+	case demoSPIFFEKey(demoX509SVIDID):
+		certPEM, keyPEM, err = demoX509SVID(spiffeCA)
+	case demoSPIFFEKey(demoJWTSVIDID):
+		files["spiffe_id"] = []byte(demoJWTSVIDID)
 	case "demo-jwt":
 		var key *ecdsa.PrivateKey
 		if key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err == nil {
@@ -145,6 +152,7 @@ func devConfig(stateDir, listen, issuer string) *config.Config {
 	// dev: the load tool drives one client flat out (~10,000 assertions/s,
 	// each jti kept 90 s); the store's own bound still holds.
 	fc.SharedState.MaxJTIsPerClient = 1_000_000
+	fc.Federation.SPIFFE.TrustDomains = map[string]config.SPIFFETrustDomain{devTrustDomain: {BundleFile: filepath.Join(stateDir, devSPIFFEBundle)}}
 	addDevFederation(fc, stateDir)
 	return fc
 }
@@ -190,6 +198,10 @@ func ensureDevState(ctx context.Context, dir, issuerHost string) (created bool, 
 	if err != nil {
 		return false, err
 	}
+	spiffeCA, err := ensureDevSPIFFE(dir)
+	if err != nil {
+		return false, err
+	}
 	regPath := filepath.Join(dir, devRegToken)
 	if !fileExists(regPath) {
 		if err := os.WriteFile(regPath, []byte(registry.NewSecret()+"\n"), 0o600); err != nil {
@@ -209,7 +221,7 @@ func ensureDevState(ctx context.Context, dir, issuerHost string) (created bool, 
 		if _, err := store.GetClient(ctx, d.id); err == nil {
 			continue
 		}
-		c, files, err := demoRecord(d, clientCA)
+		c, files, err := demoRecord(d, clientCA, spiffeCA)
 		if err != nil {
 			return false, fmt.Errorf("demo client %s: %w", d.id, err)
 		}
@@ -286,6 +298,12 @@ func printDevBanner(w io.Writer, stateDir, issuer string) {
 		case backends.AuthTLSClient, backends.AuthSelfSignedTLSClient:
 			fmt.Fprintf(w, "  curl --cacert %s --cert %s --key %s -d grant_type=client_credentials -d client_id=%s %s\n\n",
 				ca, filepath.Join(demo, "cert.pem"), filepath.Join(demo, "key.pem"), d.id, token)
+		case backends.AuthSPIFFEX509:
+			fmt.Fprintf(w, "  curl --cacert %s --cert %s --key %s -d grant_type=client_credentials -d client_id=%s %s\n\n",
+				ca, filepath.Join(demo, "cert.pem"), filepath.Join(demo, "key.pem"), demoX509SVIDID, token)
+		case backends.AuthSPIFFEJWT:
+			fmt.Fprintf(w, "  curl --cacert %s -d grant_type=client_credentials -d client_assertion_type=%s \\\n    -d client_assertion=$(%s assertion --state-dir %s --jwt-svid %s --aud %s) %s\n\n",
+				ca, spiffe.AssertionType, selfCommand(), stateDir, demoJWTSVIDID, issuer, token)
 		case backends.AuthPrivateKeyJWT:
 			fmt.Fprintf(w, "  curl --cacert %s -d grant_type=client_credentials -d client_assertion_type=%s \\\n    -d client_assertion=$(%s assertion --client-id %s --key %s --aud %s) %s\n\n",
 				ca, authn.AssertionType, selfCommand(), d.id, filepath.Join(demo, "key.pem"), issuer, token)

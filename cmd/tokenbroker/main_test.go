@@ -67,7 +67,8 @@ func TestDevModeCurlLines(t *testing.T) {
 	stdout, stderr, stop := startDev(t, addr)
 	for _, f := range []string{"ca.pem", "client-ca.pem", "client-ca-key.pem", "registration-token", "data/signing-keys.json", "demo/demo-basic/secret", "demo/demo-post/secret",
 		"demo/demo-mtls-dn/cert.pem", "demo/demo-mtls-dn/key.pem", "demo/demo-mtls-spiffe/cert.pem", "demo/demo-selfsigned/cert.pem", "demo/demo-jwt/key.pem", "demo/demo-k8s/issuer-key.pem", "demo/demo-k8s/issuer-jwks.json",
-		"demo/demo-dpop/dpop-key.pem", "demo/demo-dpop/secret"} {
+		"demo/demo-dpop/dpop-key.pem", "demo/demo-dpop/secret",
+		"spiffe-bundle.json", "spiffe-jwt-key.pem", "demo/spiffe~tokenbroker.test~ns~demo~sa~x509-svid/cert.pem"} {
 		if _, err := os.Stat(filepath.Join(defaultDevState, f)); err != nil {
 			t.Errorf("state file %s: %v", f, err)
 		}

@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/tokenbroker/tokenbroker/authn/dpop"
 	"github.com/tokenbroker/tokenbroker/authn/tokensource"
 	"github.com/tokenbroker/tokenbroker/certs"
 	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
@@ -74,11 +73,6 @@ func (f *dpopFlags) print(w io.Writer, src *tokensource.Source, tok *oauth2.Toke
 		fmt.Fprintf(w, "access_token: %s\n", tok.AccessToken)
 	}
 	fmt.Fprintf(w, "token_type:   %s\njkt:          %s\n", tok.TokenType, src.JKT())
-	if !strings.EqualFold(tok.TokenType, dpop.TokenType) {
-		// RFC 9449 §5: the server chose another binding (or none); the token is used as it says.
-		fmt.Fprintln(w, "# the broker did not bind this token to the DPoP key: send it as a bearer token")
-		return nil
-	}
 	if f.target == "" {
 		fmt.Fprintln(w, "# give --url (and --method) for a proof and a curl line")
 		return nil

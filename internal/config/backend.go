@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 
 	"go.yaml.in/yaml/v3"
@@ -75,8 +76,10 @@ func (b *Backend) Section(name string) any {
 	return s
 }
 
-// Selected returns the settings of the backend Type names (nil if none registered it).
-func (b *Backend) Selected() any { return b.Section(b.Type) }
+// Settings returns the settings of backend.NAME as loaded, or nil when
+// neither the file, the environment nor a Section call set any. Unlike
+// Section it never writes to b, so readers may share a Config.
+func (b *Backend) Settings(name string) any { return b.sections[name] }
 
 // BackendKey is the configuration key of field (a Go path, "Auth.TokenFile")
 // of backend kind's settings: backend.vault.auth.token_file.
@@ -148,11 +151,17 @@ func decodeStruct(n *yaml.Node, v reflect.Value, errs *[]string) {
 			*errs = append(*errs, fmt.Sprintf("line %d: field %s not found in type %s", k.Line, k.Value, v.Type()))
 			continue
 		}
-		if f.Kind() == reflect.Struct {
+		switch {
+		case f.Kind() == reflect.Struct:
 			decodeStruct(val, f, errs)
-			continue
+		case f.Type() == reflect.TypeFor[time.Duration]():
+			// As Duration: a unit is required ("30" is not 30ns).
+			var d Duration
+			collect(errs, val.Decode(&d))
+			f.SetInt(int64(d))
+		default:
+			collect(errs, val.Decode(f.Addr().Interface()))
 		}
-		collect(errs, val.Decode(f.Addr().Interface()))
 	}
 }
 

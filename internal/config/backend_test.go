@@ -44,9 +44,12 @@ func TestBackendSection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, ok := fc.Backend.Selected().(*testSettings)
+	got, ok := fc.Backend.Settings("testkv").(*testSettings)
 	if !ok || fc.Backend.Type != "testkv" {
-		t.Fatalf("selected %T %q", fc.Backend.Selected(), fc.Backend.Type)
+		t.Fatalf("settings %T %q", fc.Backend.Settings("testkv"), fc.Backend.Type)
+	}
+	if (&config.Backend{}).Settings("testkv") != nil {
+		t.Fatal("Settings made a section")
 	}
 	want := testSettings{Address: "https://v", CACert: "/ca.pem", KMSKeyID: "k", Timeout: 3 * time.Second, Days: 7, PKIMounts: []string{"pki", "pki2"}, ReadOnly: true}
 	want.Auth.Method, want.Auth.SecretIDFile = "approle", "/s"
@@ -78,6 +81,7 @@ func TestBackendSection(t *testing.T) {
 		{"unexported field", "backend:\n  testkv:\n    unexported: x\n", nil, []string{"backend.testkv.unexported: unknown key"}},
 		{"nested unknown", "backend:\n  testkv:\n    auth:\n      methd: token\n", nil, []string{"backend.testkv.auth.methd: unknown key (line 4)"}},
 		{"bad duration", "backend:\n  testkv:\n    timeout: soon\n", nil, []string{`backend.testkv.timeout: "soon" is not a duration like 30s or 5m`}},
+		{"duration without a unit", "backend:\n  testkv:\n    timeout: 30\n", nil, []string{`backend.testkv.timeout: "30" is not a duration like 30s or 5m (line 3)`}},
 		{"several", "backend:\n  testkv:\n    days: many\n    read_only: maybe\n", nil, []string{`backend.testkv.days: "many" is not a whole number`, "backend.testkv.read_only:"}},
 		{"section a scalar", "backend:\n  testkv: yes\n", nil, []string{"backend.testkv: \"yes\" is not a mapping"}},
 		{"backend a list", "backend: [a]\n", nil, []string{"backend: a list is not a mapping"}},

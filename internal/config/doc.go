@@ -4,6 +4,12 @@
 // package that names configuration keys: libraries take typed options and
 // return typed errors, which KeyOf maps back to the key an operator sets.
 //
+// The one exception is the backend section: each backend kind the binary
+// holds registers its settings struct (RegisterBackend, done by the process
+// runtime for every backends.Register), and the keys of backend.NAME are
+// its field names in snake case (CACert → ca_cert; BackendKey), from the
+// file and the environment alike, decoded as strictly as the rest.
+//
 //	c, err := config.Load("broker.yaml", os.Environ())
 //	if err != nil {
 //		return err // every error names its key: "tokens.lifetime: …"

@@ -16,6 +16,8 @@ type Federation struct {
 	// TemplateRefresh is how often the registered identities a template
 	// must never match are re-read from the backend (default 1m).
 	TemplateRefresh Duration `yaml:"template_refresh"`
+	// SPIFFE: the SPIFFE trust domains (spiffe.go).
+	SPIFFE SPIFFE `yaml:"spiffe"`
 }
 
 // FederatedIssuer is one entry of federation.issuers.

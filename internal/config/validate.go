@@ -48,6 +48,7 @@ func (c *Config) SetDefaults() {
 	if c.SharedState.Redis.Prefix == "" {
 		c.SharedState.Redis.Prefix = DefaultRedisPrefix
 	}
+	c.setSPIFFEDefaults()
 	for _, r := range []struct {
 		v   *Rate
 		def Rate
@@ -116,6 +117,7 @@ func (c *Config) Validate() error {
 		bad("shared_state.max_revocations_per_client", "must not be negative")
 	}
 	errs = append(errs, c.validateRates()...)
+	errs = append(errs, c.validateSPIFFE()...)
 	errs = append(errs, c.validateFederation()...)
 	errs = append(errs, c.validateAWSKMS()...)
 	if c.Assertions.MaxLifetime < 0 || time.Duration(c.Assertions.MaxLifetime) > time.Hour {

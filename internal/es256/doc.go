@@ -1,6 +1,8 @@
 // Package es256 signs and verifies ES256 (ECDSA P-256 with SHA-256, RFC 7518
 // §3.4) about twice as fast as crypto/ecdsa, for the token endpoint's hot
-// paths: signing every access token, verifying private_key_jwt assertions.
+// paths: signing every access token, verifying private_key_jwt assertions
+// and the DPoP proofs (RFC 9449) of keys admitted after their client
+// authenticated (authn/dpop).
 // It is internal: the one fenced exception to "crypto comes from the
 // standard library", nobody's API.
 //

@@ -9,7 +9,8 @@ import (
 )
 
 // Tables keeps PublicKey tables (~50 KB each) for the P-256 keys in use —
-// the keys clients sign assertions with, an issuer's token-signing keys — so
+// the keys clients sign assertions and DPoP proofs with, an issuer's
+// token-signing keys — so
 // verifying with a hot key costs ~40 µs instead of crypto/ecdsa's ~70 µs.
 //
 // A key gets a table only through Admit, which callers invoke after a

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -33,7 +34,12 @@ func (e *env) dpopAPI(nonces dpop.NonceSource) string {
 	e.t.Helper()
 	pool := x509.NewCertPool()
 	pool.AddCert(e.ca.Cert)
-	v, err := resource.New(context.Background(), resource.Config{Issuer: e.issuer, Audience: audience, DPoP: resource.DPoPConfig{Nonces: nonces},
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	// DPoP needs the URL clients call (RFC 9449 §4.3 item 9).
+	v, err := resource.New(context.Background(), resource.Config{Issuer: e.issuer, Audience: audience, DPoP: resource.DPoPConfig{BaseURL: "https://" + ln.Addr().String(), Nonces: nonces},
 		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		e.t.Fatal(err)
@@ -42,6 +48,8 @@ func (e *env) dpopAPI(nonces dpop.NonceSource) string {
 		c, _ := resource.FromContext(r.Context())
 		json.NewEncoder(w).Encode(map[string]string{"client_id": c.ClientID, "jkt": c.DPoPThumbprint(), "x5t": c.CertThumbprint()})
 	})))
+	api.Listener.Close()
+	api.Listener = ln
 	api.TLS = &tls.Config{Certificates: []tls.Certificate{e.serverCert}, ClientAuth: tls.RequestClientCert}
 	api.StartTLS()
 	e.t.Cleanup(api.Close)

@@ -145,6 +145,13 @@ func (w *world) writeServerFiles() (certFile, keyFile string) {
 
 // startAPI serves our resource middleware over TLS; it answers the claims.
 func (w *world) startAPI(cfg resource.DPoPConfig) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = "https://" + ln.Addr().String() // DPoP needs the URL clients call (RFC 9449 §4.3 item 9)
+	}
 	v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: audience, DPoP: cfg,
 		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: w.pool}}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -154,6 +161,8 @@ func (w *world) startAPI(cfg resource.DPoPConfig) string {
 		c, _ := resource.FromContext(r.Context())
 		json.NewEncoder(rw).Encode(map[string]string{"client_id": c.ClientID, "jkt": c.DPoPThumbprint()})
 	})))
+	api.Listener.Close()
+	api.Listener = ln
 	api.TLS = &tls.Config{Certificates: []tls.Certificate{w.tlsCert}}
 	api.StartTLS()
 	w.t.Cleanup(api.Close)

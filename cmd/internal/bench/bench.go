@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/authn/dpop"
@@ -44,6 +46,7 @@ type benchFlags struct {
 	admin      string
 	cpuProfile string
 	dpop       bool
+	jwtSVID    bool
 }
 
 func (f *benchFlags) register(fs *flag.FlagSet) {
@@ -57,6 +60,7 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.admin, "admin", "", "the broker's admin `URL` (e.g. http://127.0.0.1:9090), to report server CPU per token")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write the load tool's own CPU profile to `FILE`")
 	fs.BoolVar(&f.dpop, "dpop", false, "DPoP mode: a fresh RFC 9449 proof (ephemeral P-256 key) with every request, for DPoP-bound tokens")
+	fs.BoolVar(&f.jwtSVID, "jwt-svid", false, "with --key: a fresh JWT-SVID per request (spiffe_jwt; --client-id is its SPIFFE ID, --kid the trust domain's key id)")
 }
 
 // Run is the load tool: it parses args (its flags), drives a broker's token
@@ -159,6 +163,15 @@ func (f *benchFlags) requests(cr *clientcli.Creds, target *url.URL, tlsCfg *tls.
 				r.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(secret))
 			}
 			return r, err
+		}, nil
+	case cr.Key != nil && f.jwtSVID:
+		return func() (*http.Request, error) {
+			a, err := signJWTSVID(cr.Key, cr.KID, clientID, f.isf.Issuer)
+			if err != nil {
+				return nil, err
+			}
+			form := url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {authn.SPIFFEAssertionType}, "client_assertion": {a}}
+			return post(form.Encode())
 		}, nil
 	case cr.Key != nil:
 		return func() (*http.Request, error) {
@@ -463,4 +476,14 @@ func (p *connPool) close() {
 			pc.c.Close()
 		}
 	}
+}
+
+// signJWTSVID signs a JWT-SVID for sub with audience aud (JWT-SVID §3; draft-ietf-oauth-spiffe-client-auth-02 §3.1).
+func signJWTSVID(key crypto.Signer, kid, sub, aud string) (string, error) {
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid))
+	if err != nil {
+		return "", err
+	}
+	now := time.Now()
+	return jwt.Signed(sig).Claims(jwt.Claims{Subject: sub, Audience: jwt.Audience{aud}, IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(5 * time.Minute))}).Serialize()
 }
