@@ -18,5 +18,8 @@ type ClientEntry struct {
 // bulk calls (AWS BatchGetSecretValue); the client cache is primed with them
 // at start so steady-state token issuance makes no backend calls.
 type Warmer interface {
+	// WarmClients returns every client it could read. When some could not
+	// be read (other than records that fail validation, refused one by one
+	// on use) it returns those it read and an error wrapping ErrIncomplete.
 	WarmClients(ctx context.Context) ([]*ClientEntry, error)
 }

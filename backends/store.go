@@ -19,6 +19,10 @@ var (
 	// refuses that one client (401 invalid_client, cause logged); it is not an
 	// outage, so caches remember it like ErrNotFound and stay ready.
 	ErrInvalidRecord = errors.New("backends: invalid record")
+	// ErrIncomplete: a bulk read (Warmer) could not read some records; what
+	// it returns is usable but not the whole registry, so a caller that
+	// decides on absence (no client holds this identity) must not trust it.
+	ErrIncomplete = errors.New("backends: bulk read incomplete")
 )
 
 // ClientStore holds client records.

@@ -136,7 +136,9 @@ func (s *Server) warm(ctx context.Context, store backends.Store) {
 	if !ok {
 		return
 	}
-	if n, err := s.clients.Warm(ctx, w); err != nil {
+	if n, err := s.clients.Warm(ctx, w); errors.Is(err, backends.ErrIncomplete) {
+		s.log.Warn("warm start incomplete; the rest load on first use", "clients", n, "err", err)
+	} else if err != nil {
 		s.log.Warn("warm start failed; clients will load on first use", "err", err)
 	} else {
 		s.log.Info("warm start", "clients", n)

@@ -2,6 +2,8 @@ package awssm
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -23,6 +25,7 @@ func (s *Store) WarmClients(ctx context.Context) ([]*backends.ClientEntry, error
 	}
 	prefix := s.cfg.Prefix + "/clients/"
 	var out []*backends.ClientEntry
+	var missed []string // listed, but neither read nor refused as invalid
 	for chunk := range slices.Chunk(names, 20) {
 		cctx, cancel := s.ctx(ctx)
 		res, err := s.c.BatchGetSecretValue(cctx, &sm.BatchGetSecretValueInput{SecretIdList: chunk})
@@ -30,16 +33,34 @@ func (s *Store) WarmClients(ctx context.Context) ([]*backends.ClientEntry, error
 		if err != nil {
 			return nil, classify(err, "BatchGetSecretValue")
 		}
+		got := make(map[string]bool, len(res.SecretValues))
+		for _, v := range res.SecretValues {
+			got[aws.ToString(v.Name)] = true
+			got[aws.ToString(v.ARN)] = true
+		}
+		for _, name := range chunk {
+			// Per-item failures (BatchGetSecretValue's Errors) and names the
+			// answer left out: the read is not the whole registry.
+			if !got[name] {
+				missed = append(missed, strings.TrimPrefix(name, prefix))
+			}
+		}
 		for _, v := range res.SecretValues {
 			name := aws.ToString(v.Name)
 			id := strings.TrimPrefix(name, prefix)
 			if multiStage(stages[name]) {
 				c, err := s.GetClient(ctx, id)
 				if err != nil {
+					if !errors.Is(err, backends.ErrNotFound) && !errors.Is(err, backends.ErrInvalidRecord) {
+						missed = append(missed, id)
+					}
 					continue
 				}
 				set, err := s.GetSecrets(ctx, id)
 				if err != nil {
+					if !errors.Is(err, backends.ErrNotFound) && !errors.Is(err, backends.ErrInvalidRecord) {
+						missed = append(missed, id)
+					}
 					continue
 				}
 				out = append(out, &backends.ClientEntry{Client: c, Secrets: set})
@@ -62,6 +83,9 @@ func (s *Store) WarmClients(ctx context.Context) ([]*backends.ClientEntry, error
 			set.Revision = d.client.Revision
 			out = append(out, &backends.ClientEntry{Client: d.client, Secrets: &set})
 		}
+	}
+	if len(missed) > 0 {
+		return out, fmt.Errorf("%w: %d of %d clients not read (first: %q)", backends.ErrIncomplete, len(missed), len(names), missed[0])
 	}
 	return out, nil
 }

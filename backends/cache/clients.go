@@ -83,9 +83,10 @@ func (c *Clients) check(rec *backends.Client) error {
 // are refused, one by one on first use.
 func (c *Clients) Warm(ctx context.Context, w backends.Warmer) (int, error) {
 	entries, err := w.WarmClients(ctx)
-	if err != nil {
+	if err != nil && !errors.Is(err, backends.ErrIncomplete) {
 		return 0, err
 	}
+	// Incomplete: prime what was read; the rest load one by one on first use.
 	n := 0
 	for _, e := range entries {
 		if err := c.check(e.Client); err != nil {
@@ -95,5 +96,5 @@ func (c *Clients) Warm(ctx context.Context, w backends.Warmer) (int, error) {
 		c.Prime(e.Client.ClientID, e)
 		n++
 	}
-	return n, nil
+	return n, err
 }

@@ -28,7 +28,8 @@ type Server struct {
 	secrets  map[string]*secret // by name
 	calls    map[string]int
 	down     bool
-	throttle int // the next n requests get ThrottlingException
+	throttle int             // the next n requests get ThrottlingException
+	denied   map[string]bool // secrets whose reads answer AccessDeniedException
 	now      func() time.Time
 }
 
@@ -74,6 +75,18 @@ func (s *Server) Calls(op string) int {
 
 // SetDown makes every request fail at the connection (an outage) or not.
 func (s *Server) SetDown(down bool) { s.mu.Lock(); s.down = down; s.mu.Unlock() }
+
+// DenyRead makes every read of the secret named name (GetSecretValue, and
+// its item in BatchGetSecretValue) answer AccessDeniedException, as a
+// resource policy or a KMS key the caller may not use does — or stops it.
+func (s *Server) DenyRead(name string, deny bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.denied == nil {
+		s.denied = map[string]bool{}
+	}
+	s.denied[name] = deny
+}
 
 // Throttle makes the next n requests fail with ThrottlingException.
 func (s *Server) Throttle(n int) { s.mu.Lock(); s.throttle = n; s.mu.Unlock() }
@@ -187,6 +200,9 @@ func (s *Server) live(id string) (*secret, string, string) {
 	sec, typ, msg := s.find(id)
 	if typ != "" {
 		return nil, typ, msg
+	}
+	if s.denied[sec.name] {
+		return nil, "AccessDeniedException", "User is not authorized to perform: secretsmanager:GetSecretValue on this resource."
 	}
 	if sec.deleted != nil {
 		return nil, "InvalidRequestException", "You can't perform this operation on the secret because it was marked for deletion."
