@@ -47,6 +47,11 @@ type Settings struct {
 	QueueWait time.Duration
 	// Timeout bounds each KMS call (default 2s).
 	Timeout time.Duration
+	// RefreshLag is how late a replica may see an alias move: the broker's
+	// keys.refresh (default 30s). A new key signs only after the move +
+	// PublishDelay + RefreshLag, so that a JWKS fetched from a replica
+	// that had not re-read yet is stale before the new key signs.
+	RefreshLag time.Duration
 	// Limiter, when set, is the bound to use instead of one made from
 	// Concurrency and MaxQueue: the process's, shared across reloads.
 	Limiter *Limiter
@@ -139,6 +144,9 @@ func New(ctx context.Context, set Settings, o signing.Options) (*Source, error) 
 	}
 	if set.Now == nil {
 		set.Now = time.Now
+	}
+	if set.RefreshLag <= 0 {
+		set.RefreshLag = 30 * time.Second
 	}
 	var ac aws.Config
 	if set.AWS != nil {

@@ -223,7 +223,7 @@ func TestRotationPublishesBeforeUse(t *testing.T) {
 	if err := m.Rotate(ctx, false); !errors.Is(err, signing.ErrTooSoon) {
 		t.Fatalf("second rotation at once: %v, want ErrTooSoon", err)
 	}
-	clk.Advance(5 * time.Minute)
+	clk.Advance(5*time.Minute + 30*time.Second) // jwks_max_age + the default RefreshLag
 	set, _ = m.SigningSet(ctx)
 	if set.Active.KeyID() == first.Active.KeyID() || len(set.Published) != 2 {
 		t.Fatalf("after jwks_max_age: active %s, %d published", set.Active.KeyID(), len(set.Published))
@@ -428,7 +428,7 @@ func TestReplicasAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	same("after the alias moved")
-	clk.Advance(5 * time.Minute)
+	clk.Advance(5*time.Minute + 30*time.Second)
 	same("after jwks_max_age")
 	clk.Advance(16 * time.Minute)
 	same("after the previous key's tokens expired")

@@ -72,7 +72,7 @@ func (s *Source) aliasUpdated(ctx context.Context, alias, keyID string) (time.Ti
 //
 //   - the first key behind the alias signs at once;
 //   - after the alias moved at U, the key it left (<alias>-previous) keeps
-//     signing until U + PublishDelay while the new target is published
+//     signing until U + PublishDelay + RefreshLag while the new target is published
 //     ("next"); then the target signs and the previous key stays published
 //     until the tokens it signed have expired (+ MaxLifetime + a minute);
 //   - Settings.Keys are published as they are.
@@ -106,7 +106,10 @@ func (s *Source) current(ctx context.Context) (*view, error) {
 		primary.state, primary.activated = backends.KeyActive, &primary.created
 		v.active, v.keys = primary.arn, []keyState{primary}
 	} else {
-		switchAt := moved.Add(s.o.PublishDelay)
+		// Publish before use (RFC 7517 §5 consumers cache the JWKS for
+		// jwks_max_age): a replica may serve the old JWKS up to RefreshLag
+		// after the move, and that copy stays fresh jwks_max_age longer.
+		switchAt := moved.Add(s.o.PublishDelay + s.set.RefreshLag)
 		old := keyState{arn: aws.ToString(prev.Arn), created: aws.ToTime(prev.CreationDate), gone: &switchAt}
 		primary.activated = &switchAt
 		if now.Before(switchAt) {
@@ -153,11 +156,16 @@ func (s *Source) public(ctx context.Context, arn string) (keyPub, error) {
 	if err != nil {
 		return keyPub{}, fmt.Errorf("awskms: key %s: public key: %w", arn, err)
 	}
+	// The key must be what its KeySpec says (RFC 7518 §6.1: kty with alg):
+	// an RSA key under ECC_NIST_P256, or an EC key under RSA_2048, would be
+	// published as a JWK no relying party can use for this alg.
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
-		ok = k.Curve == elliptic.P256()
+		ok = spec == "ECC_NIST_P256" && k.Curve == elliptic.P256()
 	case *rsa.PublicKey:
-		ok = k.N.BitLen() >= 2048
+		var bits int
+		_, err := fmt.Sscanf(spec, "RSA_%d", &bits)
+		ok = err == nil && k.N.BitLen() == bits
 	}
 	if !ok {
 		return keyPub{}, fmt.Errorf("awskms: key %s: public key %T does not match %s", arn, pub, spec)
@@ -185,7 +193,7 @@ func (s *Source) SigningSet(ctx context.Context) (*signing.Set, error) {
 			return nil, err
 		}
 		if k.arn == v.active {
-			set.Active = &signer{s: s, arn: k.arn, kid: p.kid}
+			set.Active = &signer{s: s, arn: k.arn, kid: p.kid, pub: p.key}
 			if rk, ok := p.key.(*rsa.PublicKey); ok {
 				set.Active.(*signer).size = rk.Size()
 			}

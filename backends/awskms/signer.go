@@ -24,6 +24,7 @@ type signer struct {
 	s        *Source
 	arn, kid string
 	size     int // an RSA signature's length (the modulus'), 0 for ECDSA
+	pub      crypto.PublicKey
 }
 
 var _ signing.Signer = (*signer)(nil)
@@ -63,15 +64,21 @@ func (g *signer) signDigest(ctx context.Context, digest []byte) ([]byte, error) 
 		case err == nil:
 			s.obs.SignCall(SigningSource, elapsed, "ok")
 			s.gate.g.succeeded()
+			sig := out.Signature
 			if !s.alg.ecdsaDER {
-				if len(out.Signature) != g.size { // RFC 8017 §8.1.1, §8.2.1: exactly k octets
-					return nil, &signing.UnavailableError{RetryAfter: time.Second, Err: fmt.Errorf("awskms: key %s: %d-byte RSA signature from KMS, want %d", g.arn, len(out.Signature), g.size)}
+				if len(sig) != g.size { // RFC 8017 §8.1.1, §8.2.1: exactly k octets
+					return nil, &signing.UnavailableError{RetryAfter: time.Second, Err: fmt.Errorf("awskms: key %s: %d-byte RSA signature from KMS, want %d", g.arn, len(sig), g.size)}
 				}
-				return out.Signature, nil
-			}
-			sig, err := joseES256(out.Signature)
-			if err != nil {
+			} else if sig, err = joseES256(sig); err != nil {
 				return nil, &signing.UnavailableError{RetryAfter: time.Second, Err: fmt.Errorf("key %s: %w", g.arn, err)}
+			}
+			// KMS (or whatever answers in its name) may return a well-formed
+			// signature over another digest or by another key: verify it as
+			// relying parties will (RFC 7515 §5.2) against the public key
+			// the JWKS publishes, so that a token nobody can verify is never
+			// issued.
+			if err := verify(s.o.Alg, g.pub, digest, sig); err != nil {
+				return nil, &signing.UnavailableError{RetryAfter: time.Second, Err: fmt.Errorf("awskms: key %s: the signature from KMS does not verify: %w", g.arn, err)}
 			}
 			return sig, nil
 		case c == "ThrottlingException":

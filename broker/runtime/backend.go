@@ -118,14 +118,16 @@ func openSigning(ctx context.Context, store backends.KeyStore, o signing.Options
 // SigningOptions are the signing package's options for fc (with its defaults
 // as broker.Config fills them).
 func SigningOptions(fc *config.Config) signing.Options {
-	cfg := broker.Config{SigningAlg: fc.Tokens.SigningAlg, JWKSMaxAge: time.Duration(fc.Keys.JWKSMaxAge), MaxTokenLifetime: time.Duration(fc.Tokens.MaxLifetime)}
+	cfg := broker.Config{SigningAlg: fc.Tokens.SigningAlg, JWKSMaxAge: time.Duration(fc.Keys.JWKSMaxAge), MaxTokenLifetime: time.Duration(fc.Tokens.MaxLifetime),
+		KeyRefresh: time.Duration(fc.Keys.Refresh)}
 	cfg.Validate() // fills the defaults; settings reported any error
 	o := signing.Options{Source: fc.Signing.Type, Alg: cfg.SigningAlg, PublishDelay: cfg.JWKSMaxAge,
 		MaxLifetime: cfg.MaxTokenLifetime, Mount: fc.Signing.Transit.Mount, Key: fc.Signing.Transit.Key}
 	if fc.Signing.Type == awskms.SigningSource {
 		k := fc.Signing.AWSKMS
 		o.Settings = awskms.Settings{Key: k.Key, Keys: k.Keys, Region: k.Region, Endpoint: k.Endpoint, Concurrency: k.Concurrency,
-			MaxQueue: k.MaxQueue, QueueWait: time.Duration(k.QueueWait), Timeout: time.Duration(k.Timeout)}
+			MaxQueue: k.MaxQueue, QueueWait: time.Duration(k.QueueWait), Timeout: time.Duration(k.Timeout),
+			RefreshLag: cfg.KeyRefresh}
 	}
 	return o
 }

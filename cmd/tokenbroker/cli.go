@@ -61,6 +61,7 @@ func init() {
 		{name: "demo api", summary: "serve a tiny API protected by the resource middleware", flags: demoCommand("api")},
 		{name: "demo client", summary: "call the demo API with the client kit over mTLS, then replay the token", flags: demoCommand("client")},
 		{name: "audit verify", args: "FILE", nargs: 1, summary: "check a hash-chained audit trail and name the first broken line", flags: auditVerifyCommand},
+		{name: "healthcheck", summary: "probe the admin listener's /readyz: exit 0 ready, 1 not (container HEALTHCHECK)", flags: healthcheckCommand},
 		{name: "help", args: "[COMMAND]", nargs: -3, summary: "show this help, or a command's flags", flags: helpCommand},
 	}
 }

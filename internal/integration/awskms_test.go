@@ -325,8 +325,8 @@ func TestKMSRotationUnderLoad(t *testing.T) {
 	if kid := kidOf(t, e, "kms-load", secret); kid != firstKid {
 		t.Fatalf("the new key signs before keys.jwks_max_age: %s", kid)
 	}
-	rs.Store(newRS()) // relying parties refresh within their max-age
-	clk.Advance(5 * time.Minute)
+	rs.Store(newRS())                           // relying parties refresh within their max-age
+	clk.Advance(5*time.Minute + 30*time.Second) // jwks_max_age + RefreshLag (keys.refresh, default 30 s)
 	testkit.WaitFor(t, "the new key active", func() bool { return kidOf(t, e, "kms-load", secret) != firstKid })
 	atLeast(40)
 	close(stop)

@@ -40,7 +40,9 @@ type Server struct {
 	throttle    int             // the next n Sign calls get ThrottlingException
 	throttleTil time.Time       // every call until then gets ThrottlingException
 	signDelay   time.Duration
-	corrupt     int // the next n Sign answers carry a truncated signature
+	corrupt     int                         // the next n Sign answers carry a truncated signature
+	misSign     int                         // the next n Sign answers sign another digest
+	fakePub     map[string]crypto.PublicKey // key id → what GetPublicKey answers instead
 	inFlight    int
 	maxInFlight int
 	now         func() time.Time
@@ -113,6 +115,27 @@ func (s *Server) Deny(op string) { s.mu.Lock(); s.denied[op] = true; s.mu.Unlock
 // CorruptSignatures makes the next n Sign calls answer a signature cut
 // short by one byte — a failing or impostor endpoint.
 func (s *Server) CorruptSignatures(n int) { s.mu.Lock(); s.corrupt = n; s.mu.Unlock() }
+
+// SignOtherDigest makes the next n Sign calls answer a well-formed
+// signature by the right key over another digest — a lying endpoint, or a
+// network in between replaying an earlier answer.
+func (s *Server) SignOtherDigest(n int) { s.mu.Lock(); s.misSign = n; s.mu.Unlock() }
+
+// SetPublicKey makes GetPublicKey answer pub for the key id (anything KMS
+// accepts as a KeyId) under its unchanged KeySpec — a lying endpoint. It
+// panics on an unknown key.
+func (s *Server) SetPublicKey(id string, pub crypto.PublicKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, typ, _ := s.resolve(id)
+	if typ != "" {
+		panic("kmstest: unknown key " + id)
+	}
+	if s.fakePub == nil {
+		s.fakePub = map[string]crypto.PublicKey{}
+	}
+	s.fakePub[k.id] = pub
+}
 
 // SetSignDelay makes each Sign call take d before it answers.
 func (s *Server) SetSignDelay(d time.Duration) { s.mu.Lock(); s.signDelay = d; s.mu.Unlock() }
@@ -356,7 +379,11 @@ func (s *Server) getPublicKey(b []byte) (any, string, string) {
 	if typ, msg := usable(k); typ != "" {
 		return nil, typ, msg
 	}
-	der, err := x509.MarshalPKIXPublicKey(k.priv.Public())
+	pub := k.priv.Public()
+	if p, ok := s.fakePub[k.id]; ok {
+		pub = p
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		return nil, "KMSInternalException", err.Error()
 	}

@@ -41,6 +41,15 @@ func (s *Server) sign(w http.ResponseWriter, b []byte) {
 	if delay > 0 {
 		time.Sleep(delay) // the modelled HSM round trip
 	}
+	s.mu.Lock()
+	lie := s.misSign > 0
+	if lie {
+		s.misSign--
+	}
+	s.mu.Unlock()
+	if lie {
+		in.MessageType, in.Message = "RAW", append([]byte("not the digest asked for: "), in.Message...)
+	}
 	sig, typ, msg := signWith(k, in.SigningAlgorithm, in.MessageType, in.Message)
 	if typ != "" {
 		fail(w, typ, msg)
