@@ -24,25 +24,27 @@ func TestGet(t *testing.T) {
 	}))
 	defer srv.Close()
 	for _, tc := range []struct {
-		path string
-		max  int64
-		want string // the body, or a part of the error
+		name, path string
+		max        int64
+		want       string // the body, or a part of the error
 	}{
-		{"/ok", 8, "12345678"},
-		{"/ok", 7, "larger than 7 bytes"},
-		{"/big", 16, "larger than 16 bytes"},
-		{"/none", 8, "answered 404 Not Found"},
+		{"a body of max bytes", "/ok", 8, "12345678"},
+		{"one byte over", "/ok", 7, "larger than 7 bytes"},
+		{"a huge body", "/big", 16, "larger than 16 bytes"},
+		{"not 200", "/none", 8, "answered 404 Not Found"},
 	} {
-		b, err := httpget.Get(context.Background(), srv.Client(), srv.URL+tc.path, tc.max)
-		if err != nil {
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("%s max %d: %v, want %q", tc.path, tc.max, err, tc.want)
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := httpget.Get(context.Background(), srv.Client(), srv.URL+tc.path, tc.max)
+			if err != nil {
+				if !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("%v, want %q", err, tc.want)
+				}
+				return
 			}
-			continue
-		}
-		if string(b) != tc.want {
-			t.Errorf("%s max %d: %q, want %q", tc.path, tc.max, b, tc.want)
-		}
+			if string(b) != tc.want {
+				t.Errorf("%q, want %q", b, tc.want)
+			}
+		})
 	}
 	if _, err := httpget.Get(context.Background(), http.DefaultClient, srv.URL+"/ok", 8); err == nil {
 		t.Error("a client that does not trust the server's certificate got the body")
