@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/certs"
+	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
 	"github.com/tokenbroker/tokenbroker/internal/config"
 )
 
@@ -78,13 +79,9 @@ func federatedTokenCommand(fs *flag.FlagSet) runFunc {
 		if *ns == "" || *sa == "" {
 			return errors.New("--namespace and --service-account are required")
 		}
-		b, err := config.ReadLimited(filepath.Join(*stateDir, devDemo, devFedClient, devFedKey), 64<<10)
+		key, err := clientcli.ReadKey(filepath.Join(*stateDir, devDemo, devFedClient, devFedKey))
 		if err != nil {
 			return fmt.Errorf("the demo issuer's key (run serve --dev once): %w", err)
-		}
-		key, err := certs.ParsePrivateKeyPEM(b)
-		if err != nil {
-			return err
 		}
 		tok, err := mintServiceAccountToken(key, *ns, *sa, *aud, *life)
 		if err != nil {

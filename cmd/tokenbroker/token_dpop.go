@@ -12,9 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenbroker/tokenbroker/authn/tokensource"
-	"github.com/tokenbroker/tokenbroker/certs"
 	"github.com/tokenbroker/tokenbroker/cmd/internal/clientcli"
-	"github.com/tokenbroker/tokenbroker/internal/config"
 )
 
 // dpopFlags are "tokenbroker token --dpop": a DPoP-bound token (RFC 9449)
@@ -51,11 +49,8 @@ func (f *dpopFlags) config() (*tokensource.DPoP, error) {
 	}
 	d := &tokensource.DPoP{}
 	if f.keyFile != "" {
-		b, err := config.ReadLimited(f.keyFile, 64<<10)
-		if err != nil {
-			return nil, err
-		}
-		if d.Key, err = certs.ParsePrivateKeyPEM(b); err != nil {
+		var err error
+		if d.Key, err = clientcli.ReadKey(f.keyFile); err != nil {
 			return nil, fmt.Errorf("--dpop-key: %w", err)
 		}
 	}
