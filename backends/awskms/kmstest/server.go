@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tokenbroker/tokenbroker/internal/awsfake"
 	"github.com/tokenbroker/tokenbroker/internal/sigv4check"
 )
 
@@ -35,7 +36,7 @@ type Server struct {
 	mu          sync.Mutex
 	keys        map[string]*key // by key id
 	aliases     map[string]*alias
-	calls       map[string]int
+	calls       awsfake.Calls
 	denied      map[string]bool // operation → AccessDeniedException
 	throttle    int             // the next n Sign calls get ThrottlingException
 	throttleTil time.Time       // every call until then gets ThrottlingException
@@ -68,7 +69,7 @@ func New(accessKey, secretKey, region string) *Server {
 
 // NewOn is New on ln (nil: a free loopback port).
 func NewOn(ln net.Listener, accessKey, secretKey, region string) *Server {
-	s := &Server{region: region, keys: map[string]*key{}, aliases: map[string]*alias{}, calls: map[string]int{}, denied: map[string]bool{}, now: time.Now}
+	s := &Server{region: region, keys: map[string]*key{}, aliases: map[string]*alias{}, denied: map[string]bool{}, now: time.Now}
 	s.verifier = sigv4check.Verifier{AccessKey: accessKey, SecretKey: secretKey, Region: region, Service: "kms"}
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	if ln != nil {
@@ -86,16 +87,7 @@ func (s *Server) Close() { s.srv.Close() }
 // Calls returns how many requests for op ("Sign") arrived, throttled and
 // refused ones included; "" counts all.
 func (s *Server) Calls(op string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if op == "" {
-		n := 0
-		for _, c := range s.calls {
-			n += c
-		}
-		return n
-	}
-	return s.calls[op]
+	return s.calls.Get(op)
 }
 
 // Throttle makes the next n Sign calls fail with ThrottlingException.
@@ -192,7 +184,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	s.calls[op]++
+	s.calls.Add(op)
 	if s.now().Before(s.throttleTil) || (op == "Sign" && s.throttle > 0) {
 		if op == "Sign" && s.throttle > 0 {
 			s.throttle--

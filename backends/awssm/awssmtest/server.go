@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tokenbroker/tokenbroker/internal/awsfake"
 	"github.com/tokenbroker/tokenbroker/internal/sigv4check"
 )
 
@@ -26,7 +27,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	secrets  map[string]*secret // by name
-	calls    map[string]int
+	calls    awsfake.Calls
 	down     bool
 	throttle int             // the next n requests get ThrottlingException
 	denied   map[string]bool // secrets whose reads answer AccessDeniedException
@@ -50,7 +51,7 @@ type version struct {
 
 // New starts the endpoint on loopback.
 func New(accessKey, secretKey, region string) *Server {
-	s := &Server{accessKey: accessKey, secretKey: secretKey, region: region, secrets: map[string]*secret{}, calls: map[string]int{}, now: time.Now}
+	s := &Server{accessKey: accessKey, secretKey: secretKey, region: region, secrets: map[string]*secret{}, now: time.Now}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
 	return s
@@ -61,16 +62,7 @@ func (s *Server) Close() { s.srv.Close() }
 
 // Calls returns how many requests for op arrived ("" counts all).
 func (s *Server) Calls(op string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if op == "" {
-		n := 0
-		for _, c := range s.calls {
-			n += c
-		}
-		return n
-	}
-	return s.calls[op]
+	return s.calls.Get(op)
 }
 
 // SetDown makes every request fail at the connection (an outage) or not.
@@ -148,7 +140,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.calls[op]++
+	s.calls.Add(op)
 	if s.throttle > 0 {
 		s.throttle--
 		fail(w, "ThrottlingException", "Rate exceeded")
