@@ -54,6 +54,22 @@ type clock struct{ off atomic.Int64 }
 func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
 func (c *clock) Advance(d time.Duration) { c.off.Add(int64(d)) }
 
+// newClockedServer is a KMS fake whose clock (key and alias dates) is clk,
+// which the test moves.
+func newClockedServer(t *testing.T) (*kmstest.Server, *clock) {
+	t.Helper()
+	srv := newServer(t)
+	clk := &clock{}
+	srv.SetClock(clk.Now)
+	return srv, clk
+}
+
+// openAt opens an ES256 source on alias/tb of srv that reads the time from clk.
+func openAt(t *testing.T, srv *kmstest.Server, clk *clock) *awskms.Source {
+	t.Helper()
+	return open(t, srv, "ES256", "alias/tb", func(s *awskms.Settings) { s.Now = clk.Now })
+}
+
 func open(t *testing.T, srv *kmstest.Server, alg, key string, set ...func(*awskms.Settings)) *awskms.Source {
 	t.Helper()
 	s := awskms.Settings{Key: key, Endpoint: srv.URL, AWS: srv.AWSConfig()}
@@ -185,10 +201,8 @@ func TestStartupCheckNamesKeyAndPermission(t *testing.T) {
 func TestRotationPublishesBeforeUse(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv := newServer(t)
-	var clk clock
-	srv.SetClock(clk.Now)
-	m := open(t, srv, "ES256", "alias/tb", func(s *awskms.Settings) { s.Now = clk.Now })
+	srv, clk := newClockedServer(t)
+	m := openAt(t, srv, clk)
 	if created, err := m.Ensure(ctx); err != nil || !created { // the first key, and the alias
 		t.Fatalf("Ensure = %v, %v", created, err)
 	}
@@ -395,11 +409,8 @@ func TestRotateToGivenKey(t *testing.T) {
 func TestReplicasAgree(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv := newServer(t)
-	var clk clock
-	srv.SetClock(clk.Now)
-	a := open(t, srv, "ES256", "alias/tb", func(s *awskms.Settings) { s.Now = clk.Now })
-	b := open(t, srv, "ES256", "alias/tb", func(s *awskms.Settings) { s.Now = clk.Now })
+	srv, clk := newClockedServer(t)
+	a, b := openAt(t, srv, clk), openAt(t, srv, clk)
 	if _, err := a.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
