@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenbroker/tokenbroker/authn/spiffe"
+	"github.com/tokenbroker/tokenbroker/authn/spiffe/spiffetest"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/broker/audit"
@@ -111,13 +113,48 @@ func (h *harness) register(cfgPath string, c *backends.Client) string {
 	return r.Secret
 }
 
+// httpClient is an HTTPS client that trusts the harness's server CA.
+func (h *harness) httpClient() *http.Client {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(h.ca.CertPEM())
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+// spiffeCA is a test SPIFFE CA for trust domain td whose bundle the
+// harness wrote to the file bundleName; it returns the CA and the file's path.
+func (h *harness) spiffeCA(td, bundleName string) (*spiffetest.CA, string) {
+	h.t.Helper()
+	ca, err := spiffetest.NewCA(td)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	bj, err := ca.BundleJSON()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return ca, h.write(bundleName, bj)
+}
+
+// postSVID posts a client_credentials request authenticated by the JWT-SVID
+// tok as client_assertion (RFC 7521 §4.2, spiffe_jwt) with hc and returns
+// the status and the decoded response.
+func (h *harness) postSVID(hc *http.Client, tok string) (int, map[string]any) {
+	h.t.Helper()
+	resp, err := hc.PostForm("https://"+h.addr+broker.PathToken, url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {spiffe.AssertionType}, "client_assertion": {tok}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
 // request asks the running broker for a token as id and returns the
 // status and the decoded response.
 func (h *harness) request(id, secret string) (int, map[string]any) {
 	h.t.Helper()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(h.ca.CertPEM())
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	hc := h.httpClient()
 	req, _ := http.NewRequest(http.MethodPost, "https://"+h.addr+broker.PathToken, strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(id, secret)

@@ -2,11 +2,6 @@ package runtime
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
-	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -14,9 +9,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/tokenbroker/tokenbroker/authn/spiffe"
-	"github.com/tokenbroker/tokenbroker/authn/spiffe/spiffetest"
 	"github.com/tokenbroker/tokenbroker/backends"
-	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/internal/config"
 )
 
@@ -26,32 +19,16 @@ import (
 // registered client's SPIFFE ID refuses the start.
 func TestSPIFFETemplateFromConfig(t *testing.T) {
 	h := newHarness(t)
-	ca, err := spiffetest.NewCA("a.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bj, _ := ca.BundleJSON()
-	bundle := h.write("a.json", bj)
+	ca, bundle := h.spiffeCA("a.test", "a.json")
 	tmpl := "  templates:\n    - name: payments\n      spiffe_id: spiffe://a.test/ns/payments/sa/*\n      token_endpoint_auth_method: spiffe_jwt\n      scope: payments:read\n      audiences: [https://payments.example]\n"
 	cfg := h.write("c.yaml", []byte(h.head()+"audit:\n  file: "+h.dir+"/audit.log\nfederation:\n  spiffe:\n    trust_domains:\n      a.test:\n        bundle_file: "+bundle+"\n"+tmpl))
 	reg := spiffeid.RequireFromString("spiffe://a.test/w")
 	key, _ := spiffe.ClientKey(reg)
 	h.register(cfg, &backends.Client{ClientID: key, TokenEndpointAuthMethod: backends.AuthSPIFFEJWT, Scope: "read", AllowedResources: []string{"https://api.example"}, DefaultAudience: "https://api.example"})
 	h.serve(cfg)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(h.ca.CertPEM())
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	hc := h.httpClient()
 	issuer := "https://" + h.addr
-	post := func(tok string) (int, map[string]any) {
-		resp, err := hc.PostForm(issuer+broker.PathToken, url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {spiffe.AssertionType}, "client_assertion": {tok}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		json.NewDecoder(resp.Body).Decode(&m)
-		return resp.StatusCode, m
-	}
+	post := func(tok string) (int, map[string]any) { return h.postSVID(hc, tok) }
 	wl := spiffeid.RequireFromString("spiffe://a.test/ns/payments/sa/api")
 	tok, _ := ca.JWTSVID(wl, []string{issuer}, 5*time.Minute)
 	code, m := post(tok)

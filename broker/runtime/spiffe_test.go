@@ -2,12 +2,9 @@ package runtime
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +14,6 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn/spiffe"
 	"github.com/tokenbroker/tokenbroker/authn/spiffe/spiffetest"
 	"github.com/tokenbroker/tokenbroker/backends"
-	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/internal/config"
 	"github.com/tokenbroker/tokenbroker/internal/testkit"
 )
@@ -29,35 +25,24 @@ import (
 // start, naming its key.
 func TestSPIFFEFromConfig(t *testing.T) {
 	h := newHarness(t)
-	ca, err := spiffetest.NewCA("a.test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, bundle := h.spiffeCA("a.test", "a.json")
 	ca.SetRefreshHint(time.Second)
 	bj, _ := ca.BundleJSON()
-	bundle := h.write("a.json", bj)
+	h.write("a.json", bj)
 	admin := freeAddr(t)
 	cfg := h.write("c.yaml", []byte(h.head()+"admin:\n  listen: "+admin+"\nfederation:\n  spiffe:\n    refresh_min: 1s\n    trust_domains:\n      a.test:\n        bundle_file: "+bundle+"\n"))
 	id := spiffeid.RequireFromString("spiffe://a.test/w")
 	key, _ := spiffe.ClientKey(id)
 	h.register(cfg, &backends.Client{ClientID: key, TokenEndpointAuthMethod: backends.AuthSPIFFEJWT, Scope: "read", AllowedResources: []string{"https://api.example"}, DefaultAudience: "https://api.example"})
 	h.serve(cfg)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(h.ca.CertPEM())
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	hc := h.httpClient()
 	issuer := "https://" + h.addr
 	post := func(tok string) int {
-		resp, err := hc.PostForm(issuer+broker.PathToken, url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {spiffe.AssertionType}, "client_assertion": {tok}})
-		if err != nil {
-			t.Fatal(err)
+		code, m := h.postSVID(hc, tok)
+		if code != 200 {
+			t.Logf("%d %v", code, m)
 		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 {
-			var m map[string]any
-			json.NewDecoder(resp.Body).Decode(&m)
-			t.Logf("%d %v", resp.StatusCode, m)
-		}
-		return resp.StatusCode
+		return code
 	}
 	old, _ := ca.JWTSVID(id, []string{issuer}, 5*time.Minute)
 	if code := post(old); code != 200 {

@@ -3,11 +3,8 @@ package runtime
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,8 +12,6 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"github.com/tokenbroker/tokenbroker/authn/spiffe"
-	"github.com/tokenbroker/tokenbroker/authn/spiffe/spiffetest"
 	"github.com/tokenbroker/tokenbroker/backends"
 	"github.com/tokenbroker/tokenbroker/broker"
 	"github.com/tokenbroker/tokenbroker/internal/config"
@@ -92,12 +87,7 @@ func TestRegistrantCannotStopTheBroker(t *testing.T) {
 func TestRegistrantCannotSquatATemplateIdentity(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	ca, err := spiffetest.NewCA("a.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bj, _ := ca.BundleJSON()
-	bundle := h.write("a.json", bj)
+	ca, bundle := h.spiffeCA("a.test", "a.json")
 	iat := strings.Repeat("s", 43)
 	iatPath := h.write("iat", []byte(iat+"\n"))
 	cfg := h.write("c.yaml", []byte(strings.Replace(h.head(), "\nbackend:", "\n  client_ca_files: ["+h.cacert+"]\nbackend:", 1)+
@@ -105,21 +95,12 @@ func TestRegistrantCannotSquatATemplateIdentity(t *testing.T) {
 		"federation:\n  template_refresh: 50ms\n  spiffe:\n    trust_domains:\n      a.test:\n        bundle_file: "+bundle+"\n"+
 		"  templates:\n    - name: payments\n      spiffe_id: spiffe://a.test/ns/payments/sa/*\n      token_endpoint_auth_method: spiffe_jwt\n      scope: payments:read\n      audiences: [https://payments.example]\n"))
 	_, log := h.serve(cfg)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(h.ca.CertPEM())
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	hc := h.httpClient()
 	issuer := "https://" + h.addr
 	wl := spiffeid.RequireFromString("spiffe://a.test/ns/payments/sa/api")
 	post := func() (int, map[string]any) {
 		tok, _ := ca.JWTSVID(wl, []string{issuer}, 5*time.Minute)
-		resp, err := hc.PostForm(issuer+broker.PathToken, url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {spiffe.AssertionType}, "client_assertion": {tok}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		json.NewDecoder(resp.Body).Decode(&m)
-		return resp.StatusCode, m
+		return h.postSVID(hc, tok)
 	}
 	if code, m := post(); code != http.StatusOK {
 		t.Fatalf("template workload: %d %v", code, m)
