@@ -151,6 +151,28 @@ func (e *fedEnv) post(assertion, clientID string, extra url.Values) (int, map[st
 	return resp.StatusCode, m
 }
 
+// registerWorkload registers clientID as a federated_jwt client holding the
+// Kubernetes service account sa ("namespace:name") of e.kube — an identity
+// fedTemplates' payments template also matches.
+func (e *fedEnv) registerWorkload(clientID, sa string) {
+	e.t.Helper()
+	e.register(e.cfgPath, &backends.Client{ClientID: clientID, Scope: "read", TokenEndpointAuthMethod: backends.AuthFederatedJWT,
+		FederatedSubject: &backends.FederatedSubject{Issuer: e.kube.URL, Subject: "system:serviceaccount:" + sa}})
+}
+
+// requireHeldIdentity checks the aftermath of a template request with tok
+// refused because clientID holds its identity: the cause is in the log,
+// and named by its client_id the registered client authenticates.
+func (e *fedEnv) requireHeldIdentity(t *testing.T, tok, clientID string) {
+	t.Helper()
+	if !strings.Contains(e.log.String(), "identity held by a registered client") {
+		t.Fatalf("cause not logged:\n%s", e.log)
+	}
+	if code, m := e.post(tok, clientID, nil); code != http.StatusOK {
+		t.Fatalf("the registered client: %d %v", code, m)
+	}
+}
+
 // postWithCert is post over a TLS connection presenting cert.
 func (e *fedEnv) postWithCert(cert *tls.Certificate, assertion string) (int, map[string]any) {
 	e.t.Helper()
@@ -388,8 +410,7 @@ func TestTemplateAmbiguity(t *testing.T) {
 	// a replica — TestRegistrantCannotStopTheBroker), and that identity's
 	// template requests are refused while the registered client answers.
 	e.cfgPath = e.write("broker.yaml", []byte(e.head()+e.fedConfig(fmt.Sprintf(fedTemplates, e.kube.URL, e.gh.URL))))
-	e.register(e.cfgPath, &backends.Client{ClientID: "payments-api", Scope: "read", TokenEndpointAuthMethod: backends.AuthFederatedJWT,
-		FederatedSubject: &backends.FederatedSubject{Issuer: e.kube.URL, Subject: "system:serviceaccount:payments:api"}})
+	e.registerWorkload("payments-api", "payments:api")
 	_, e.log = e.serve(e.cfgPath)
 	if s := e.log.String(); !strings.Contains(s, `could match`) || !strings.Contains(s, "payments-api") || !strings.Contains(s, `"level":"ERROR"`) {
 		t.Fatalf("start with an ambiguous template logged:\n%s", s)
@@ -398,12 +419,7 @@ func TestTemplateAmbiguity(t *testing.T) {
 	if code, m := e.post(tok, "", nil); code != http.StatusUnauthorized || m["access_token"] != nil {
 		t.Fatalf("template request for a registered identity: %d %v", code, m)
 	}
-	if !strings.Contains(e.log.String(), "identity held by a registered client") {
-		t.Fatalf("cause not logged:\n%s", e.log)
-	}
-	if code, m := e.post(tok, "payments-api", nil); code != http.StatusOK {
-		t.Fatalf("the registered client: %d %v", code, m)
-	}
+	e.requireHeldIdentity(t, tok, "payments-api")
 }
 
 // TestTemplateAmbiguityAtRequestTime: registered after start (another
@@ -417,19 +433,12 @@ func TestTemplateAmbiguityAtRequestTime(t *testing.T) {
 	if code, m := e.post(tok, "", nil); code != http.StatusOK {
 		t.Fatalf("before: %d %v", code, m)
 	}
-	e.register(e.cfgPath, &backends.Client{ClientID: "late", Scope: "read", TokenEndpointAuthMethod: backends.AuthFederatedJWT,
-		FederatedSubject: &backends.FederatedSubject{Issuer: e.kube.URL, Subject: "system:serviceaccount:payments:late"}})
+	e.registerWorkload("late", "payments:late")
 	testkit.WaitFor(t, "the template refused for a registered identity", func() bool {
 		code, _ := e.post(tok, "", nil)
 		return code == http.StatusUnauthorized
 	})
-	if !strings.Contains(e.log.String(), "identity held by a registered client") {
-		t.Fatalf("cause not logged:\n%s", e.log)
-	}
-	// Named by its client_id, the registered client authenticates.
-	if code, m := e.post(tok, "late", nil); code != http.StatusOK {
-		t.Fatalf("the registered client: %d %v", code, m)
-	}
+	e.requireHeldIdentity(t, tok, "late")
 }
 
 // TestFederatedDiscoveryRules: a discovery document that names another
