@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"strings"
 	"testing"
 )
@@ -10,15 +8,7 @@ import (
 // clients create --spiffe-id registers a workload under its SPIFFE ID's
 // key; a malformed or missing-method SPIFFE client is refused.
 func TestClientsCreateSPIFFE(t *testing.T) {
-	t.Chdir(t.TempDir())
-	_, _, stop := startDev(t, freeAddr(t))
-	stop()
-	ctx := context.Background()
-	cli := func(args ...string) (string, error) {
-		var out, errb bytes.Buffer
-		err := run(ctx, args, &out, &errb)
-		return out.String() + errb.String(), err
-	}
+	cli := devCLI(t)
 	out, err := cli("clients", "create", "--spiffe-id", "spiffe://prod.example/ns/pay/sa/api", "--method", "spiffe_x509", "--scope", "read")
 	if err != nil || !strings.Contains(out, `"client_id": "spiffe~prod.example~ns~pay~sa~api"`) {
 		t.Fatalf("%v %s", err, out)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -20,15 +18,7 @@ import (
 // with --self-manage; the operator's flags set the ceiling with the record;
 // a --metadata file is decoded strictly.
 func TestClientsSelfManageAndCeiling(t *testing.T) {
-	t.Chdir(t.TempDir())
-	_, _, stop := startDev(t, freeAddr(t))
-	stop()
-	ctx := context.Background()
-	cli := func(args ...string) (string, error) {
-		var out, errb bytes.Buffer
-		err := run(ctx, args, &out, &errb)
-		return out.String() + errb.String(), err
-	}
+	cli := devCLI(t)
 	type created struct {
 		Client map[string]any `json:"client"`
 		RAT    string         `json:"registration_access_token"`
@@ -132,15 +122,7 @@ func TestClientsSelfManageAndCeiling(t *testing.T) {
 // §2.2) is pinned in its ceiling, so its own RFC 7592 update cannot rebind
 // it; the operator's clients update --jwks can, and re-pins it.
 func TestClientsUpdateRebindsSelfSignedCertificate(t *testing.T) {
-	t.Chdir(t.TempDir())
-	_, _, stop := startDev(t, freeAddr(t))
-	stop()
-	ctx := context.Background()
-	cli := func(args ...string) (string, error) {
-		var out, errb bytes.Buffer
-		err := run(ctx, args, &out, &errb)
-		return out.String() + errb.String(), err
-	}
+	cli := devCLI(t)
 	writeJWKS := func(file, cn string) json.RawMessage {
 		t.Helper()
 		certPEM, _, err := certs.SelfSigned(certs.Leaf{CommonName: cn, Client: true})

@@ -26,6 +26,24 @@ type syncBuffer = testkit.Buffer
 // freeAddr is a loopback address nobody listens on.
 func freeAddr(t *testing.T) string { return testkit.FreeAddr(t) }
 
+// devCLI runs the dev broker once in a fresh working directory, so that its
+// state (keys, file backend) exists there, and returns runCLI.
+func devCLI(t *testing.T) func(args ...string) (string, error) {
+	t.Helper()
+	t.Chdir(t.TempDir())
+	_, _, stop := startDev(t, freeAddr(t))
+	stop()
+	return runCLI
+}
+
+// runCLI runs the command line args in the current directory and returns
+// its stdout and stderr together.
+func runCLI(args ...string) (string, error) {
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, &out, &errb)
+	return out.String() + errb.String(), err
+}
+
 // startDev runs "serve --dev" in the current directory and waits for the banner.
 func startDev(t *testing.T, addr string) (stdout, stderr *syncBuffer, stop func()) {
 	t.Helper()
@@ -145,15 +163,7 @@ func curlLines(banner string) []string {
 }
 
 func TestClientsAndKeysCLI(t *testing.T) {
-	t.Chdir(t.TempDir())
-	_, _, stop := startDev(t, freeAddr(t))
-	stop()
-	ctx := context.Background()
-	cli := func(args ...string) (string, error) {
-		var out, errb bytes.Buffer
-		err := run(ctx, args, &out, &errb)
-		return out.String() + errb.String(), err
-	}
+	cli := devCLI(t)
 	out, err := cli("clients", "create", "--id", "billing", "--scope", "read", "--resource", "https://api.example.test", "--lifetime", "2m")
 	if err != nil {
 		t.Fatalf("create: %v %s", err, out)
@@ -269,11 +279,7 @@ func TestTokenInspectAndDemo(t *testing.T) {
 	defer stop()
 	iss := "https://" + addr
 	ctx := context.Background()
-	cli := func(args ...string) (string, error) {
-		var out, errb bytes.Buffer
-		err := run(ctx, args, &out, &errb)
-		return out.String() + errb.String(), err
-	}
+	cli := runCLI
 	demo := filepath.Join(defaultDevState, "demo")
 	for name, args := range map[string][]string{
 		"secret":      {"--client-id", "demo-basic", "--secret-file", filepath.Join(demo, "demo-basic", "secret")},
