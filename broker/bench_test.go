@@ -16,27 +16,48 @@ import (
 	"github.com/tokenbroker/tokenbroker/broker"
 )
 
+// newTestBroker is an in-process broker (no TLS) over a file backend in a
+// temporary directory with a local cfg.SigningAlg key (ES256 when empty),
+// its log discarded, c registered; it returns the server, closed when tb
+// ends, and c's secret.
+func newTestBroker(tb testing.TB, cfg broker.Config, c *backends.Client) (*broker.Server, string) {
+	tb.Helper()
+	ctx := context.Background()
+	store, err := file.New(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	alg := cfg.SigningAlg
+	if alg == "" {
+		alg = "ES256"
+	}
+	if _, err := signing.NewLocal(store, signing.Options{Alg: alg}).Ensure(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	srv, err := broker.New(ctx, cfg, store)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { srv.Close() })
+	r, err := srv.Registry().Create(ctx, c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return srv, r.Secret
+}
+
 // BenchmarkTokenEndpoint measures one client_secret_basic token request
 // through the whole handler (parse, authenticate from cache, policy, mint,
 // respond) for each signing algorithm, without TLS.
 func BenchmarkTokenEndpoint(b *testing.B) {
 	for _, alg := range []string{"ES256", "EdDSA", "RS256", "PS256"} {
 		b.Run(alg, func(b *testing.B) {
-			ctx := context.Background()
-			store, _ := file.New(b.TempDir())
-			if _, err := signing.NewLocal(store, signing.Options{Alg: alg}).Ensure(ctx); err != nil {
-				b.Fatal(err)
-			}
-			srv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", SigningAlg: alg, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, store)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer srv.Close()
-			r, err := srv.Registry().Create(ctx, &backends.Client{ClientID: "bench", Scope: "read write"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("bench:"+r.Secret))
+			srv, secret := newTestBroker(b, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", SigningAlg: alg},
+				&backends.Client{ClientID: "bench", Scope: "read write"})
+			auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("bench:"+secret))
 			h := srv.Handler()
 			b.ReportAllocs()
 			for b.Loop() {

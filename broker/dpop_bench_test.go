@@ -1,13 +1,10 @@
 package broker_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,8 +12,6 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn/dpop"
 	"github.com/tokenbroker/tokenbroker/backends"
-	"github.com/tokenbroker/tokenbroker/backends/file"
-	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
 )
 
@@ -31,22 +26,9 @@ func BenchmarkTokenEndpointDPoP(b *testing.B) {
 			name = "dpop"
 		}
 		b.Run(name, func(b *testing.B) {
-			ctx := context.Background()
-			store, _ := file.New(b.TempDir())
-			if _, err := signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx); err != nil {
-				b.Fatal(err)
-			}
 			const iss = "https://broker.example.test"
-			srv, err := broker.New(ctx, broker.Config{Issuer: iss, DefaultAudience: "https://api.example.test", Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, store)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer srv.Close()
-			r, err := srv.Registry().Create(ctx, &backends.Client{ClientID: "bench", Scope: "read write"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("bench:"+r.Secret))
+			srv, secret := newTestBroker(b, broker.Config{Issuer: iss, DefaultAudience: "https://api.example.test"}, &backends.Client{ClientID: "bench", Scope: "read write"})
+			auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("bench:"+secret))
 			proofs := make([]string, b.N)
 			if withProof {
 				k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -1,13 +1,10 @@
 package broker_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,8 +14,6 @@ import (
 	"github.com/tokenbroker/tokenbroker/authn/dpop"
 	"github.com/tokenbroker/tokenbroker/authn/dpop/dpoptest"
 	"github.com/tokenbroker/tokenbroker/backends"
-	"github.com/tokenbroker/tokenbroker/backends/file"
-	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
 )
 
@@ -27,24 +22,9 @@ import (
 // was sent, either a refusal or a DPoP-bound token — never a bearer token
 // that silently ignored the header.
 func FuzzTokenEndpointDPoP(f *testing.F) {
-	ctx := context.Background()
-	store, err := file.New(f.TempDir())
-	if err != nil {
-		f.Fatal(err)
-	}
-	if _, err := signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx); err != nil {
-		f.Fatal(err)
-	}
 	const iss = "https://broker.example.test"
-	srv, err := broker.New(ctx, broker.Config{Issuer: iss, DefaultAudience: "https://api.example.test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, store)
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer srv.Close()
-	r, err := srv.Registry().Create(ctx, &backends.Client{ClientID: "c", Scope: "read", AllowedResources: []string{"https://api.example.test"}})
-	if err != nil {
-		f.Fatal(err)
-	}
+	srv, secret := newTestBroker(f, broker.Config{Issuer: iss, DefaultAudience: "https://api.example.test"},
+		&backends.Client{ClientID: "c", Scope: "read", AllowedResources: []string{"https://api.example.test"}})
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	p, _ := dpop.NewProver(k)
 	good, _ := p.Proof("POST", iss+"/token", "", "")
@@ -57,7 +37,7 @@ func FuzzTokenEndpointDPoP(f *testing.F) {
 	f.Fuzz(func(t *testing.T, v1, v2 string) {
 		req := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader("grant_type=client_credentials"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth("c", r.Secret)
+		req.SetBasicAuth("c", secret)
 		for _, v := range []string{v1, v2} {
 			if v != "" {
 				req.Header.Add("DPoP", v)

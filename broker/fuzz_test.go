@@ -1,10 +1,7 @@
 package broker_test
 
 import (
-	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,8 +9,6 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn"
 	"github.com/tokenbroker/tokenbroker/backends"
-	"github.com/tokenbroker/tokenbroker/backends/file"
-	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/broker"
 )
 
@@ -48,23 +43,8 @@ func FuzzParseForm(f *testing.F) {
 // FuzzTokenEndpoint drives the whole token endpoint with arbitrary bodies and
 // Authorization headers: never a 5xx, never a token without the real secret.
 func FuzzTokenEndpoint(f *testing.F) {
-	ctx := context.Background()
-	store, err := file.New(f.TempDir())
-	if err != nil {
-		f.Fatal(err)
-	}
-	if _, err := signing.NewLocal(store, signing.Options{Alg: "ES256"}).Ensure(ctx); err != nil {
-		f.Fatal(err)
-	}
-	srv, err := broker.New(ctx, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, store)
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer srv.Close()
-	r, err := srv.Registry().Create(ctx, &backends.Client{ClientID: "c", Scope: "read", AllowedResources: []string{"https://api.example.test"}})
-	if err != nil {
-		f.Fatal(err)
-	}
+	srv, secret := newTestBroker(f, broker.Config{Issuer: "https://broker.example.test", DefaultAudience: "https://api.example.test"},
+		&backends.Client{ClientID: "c", Scope: "read", AllowedResources: []string{"https://api.example.test"}})
 	h := srv.Handler()
 	f.Add("grant_type=client_credentials", "Basic Yzp4")
 	f.Add("grant_type=client_credentials&client_id=c&client_secret=x", "")
@@ -82,7 +62,7 @@ func FuzzTokenEndpoint(f *testing.F) {
 			t.Fatalf("status %d for %q / %q: %s", rec.Code, body, auth, rec.Body)
 		}
 		_, basicSecret, _, _ := authn.ParseBasic(auth)
-		if rec.Code == 200 && !strings.Contains(body, r.Secret) && basicSecret != r.Secret {
+		if rec.Code == 200 && !strings.Contains(body, secret) && basicSecret != secret {
 			t.Fatalf("token issued without the secret: %q / %q", body, auth)
 		}
 	})
