@@ -28,21 +28,41 @@ import (
 // to the DPoP key jkt and/or the certificate thumbprint x5t.
 func (w *world) mint(jkt, x5t string, scopes ...string) string {
 	w.t.Helper()
+	if len(scopes) == 0 {
+		scopes = []string{"read"}
+	}
+	return w.mintGrant(&accesstoken.Grant{ClientID: "m", Scopes: scopes,
+		Audience: []string{apiAudience}, Lifetime: 5 * time.Minute, JKT: jkt, X5tS256: x5t})
+}
+
+// mintGrant signs g as an RFC 9068 access token (typ at+jwt) now, with the
+// broker's own active key in w's store.
+func (w *world) mintGrant(g *accesstoken.Grant) string {
+	w.t.Helper()
 	ctx := context.Background()
 	ring, err := signing.NewKeyring(ctx, signing.NewLocal(w.store, signing.Options{Alg: "ES256"}), signing.WithType("at+jwt"))
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	defer ring.Close()
-	if len(scopes) == 0 {
-		scopes = []string{"read"}
-	}
-	tok, _, err := accesstoken.Mint(ctx, ringSigner{ring}, w.issuer, &accesstoken.Grant{ClientID: "m", Scopes: scopes,
-		Audience: []string{apiAudience}, Lifetime: 5 * time.Minute, JKT: jkt, X5tS256: x5t}, time.Now())
+	tok, _, err := accesstoken.Mint(ctx, ringSigner{ring}, w.issuer, g, time.Now())
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	return tok
+}
+
+// startDPoPAPI starts an API whose verifier (no introspection) checks DPoP
+// proofs with d, and returns its URL.
+func (w *world) startDPoPAPI(d resource.DPoPConfig) string {
+	w.t.Helper()
+	v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, DPoP: d,
+		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: w.pool}}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.startAPI(v)
+	return w.api
 }
 
 type ringSigner struct{ ring *signing.Keyring }
@@ -269,12 +289,7 @@ func TestDPoPReplayShares(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	store := state.NewMemory(1000)
-	v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, DPoP: resource.DPoPConfig{BaseURL: w.api, Replay: store, MaxProofsPerClient: 3},
-		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: w.pool}}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.startAPI(v)
+	w.startDPoPAPI(resource.DPoPConfig{BaseURL: w.api, Replay: store, MaxProofsPerClient: 3})
 	read := w.api + "/read"
 	greedy, modest := newProver(t), newProver(t)
 	gt, mt := w.mintFor("greedy", greedy.JKT()), w.mintFor("modest", modest.JKT())
@@ -305,14 +320,7 @@ func TestDPoPReplayAcrossReplicasOnRedis(t *testing.T) {
 	w := newWorld(t)
 	var apis []string
 	for range 2 {
-		v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience,
-			DPoP:       resource.DPoPConfig{BaseURL: "https://api.example.test", Replay: state.NewRedis(c, "rs:")},
-			HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: w.pool}}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.startAPI(v)
-		apis = append(apis, w.api)
+		apis = append(apis, w.startDPoPAPI(resource.DPoPConfig{BaseURL: "https://api.example.test", Replay: state.NewRedis(c, "rs:")}))
 	}
 	p := newProver(t)
 	tok := w.mint(p.JKT(), "")

@@ -1,11 +1,6 @@
 package resource_test
 
 import (
-	"context"
-	"crypto/tls"
-	"io"
-	"log/slog"
-	"net/http"
 	"testing"
 	"time"
 
@@ -13,7 +8,6 @@ import (
 
 	"github.com/tokenbroker/tokenbroker/authn/accesstoken"
 	"github.com/tokenbroker/tokenbroker/authn/resource"
-	"github.com/tokenbroker/tokenbroker/backends/signing"
 	"github.com/tokenbroker/tokenbroker/backends/state"
 	"github.com/tokenbroker/tokenbroker/backends/state/statetest"
 )
@@ -22,18 +16,8 @@ import (
 // client, bound to jkt.
 func (w *world) mintFor(client, jkt string) string {
 	w.t.Helper()
-	ctx := context.Background()
-	ring, err := signing.NewKeyring(ctx, signing.NewLocal(w.store, signing.Options{Alg: "ES256"}), signing.WithType("at+jwt"))
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer ring.Close()
-	tok, _, err := accesstoken.Mint(ctx, ringSigner{ring}, w.issuer, &accesstoken.Grant{ClientID: client, Scopes: []string{"read"},
-		Audience: []string{apiAudience}, Lifetime: 5 * time.Minute, JKT: jkt}, time.Now())
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return tok
+	return w.mintGrant(&accesstoken.Grant{ClientID: client, Scopes: []string{"read"},
+		Audience: []string{apiAudience}, Lifetime: 5 * time.Minute, JKT: jkt})
 }
 
 // A DPoP key costs a client nothing — one token request each, and the
@@ -48,12 +32,7 @@ func TestRevrsReplayShareIsPerClient(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	store := state.NewMemory(40, state.WithFloor(2)) // the defaults' proportions, scaled down
-	v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience, DPoP: resource.DPoPConfig{BaseURL: w.api, Replay: store, MaxProofsPerClient: 4},
-		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: w.pool}}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.startAPI(v)
+	w.startDPoPAPI(resource.DPoPConfig{BaseURL: w.api, Replay: store, MaxProofsPerClient: 4})
 	read := w.api + "/read"
 	// The greedy client: ten keys, each with a token bound to it, each
 	// spending its share.
@@ -91,14 +70,7 @@ func TestRevrsReplayShareIsPerClientOnRedis(t *testing.T) {
 	const base = "https://api.example.test"
 	var apis []string
 	for range 2 {
-		v, err := resource.New(context.Background(), resource.Config{Issuer: w.issuer, Audience: apiAudience,
-			DPoP:       resource.DPoPConfig{BaseURL: base, Replay: state.NewRedis(c, "rs:"), MaxProofsPerClient: 4},
-			HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: w.pool}}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.startAPI(v)
-		apis = append(apis, w.api)
+		apis = append(apis, w.startDPoPAPI(resource.DPoPConfig{BaseURL: base, Replay: state.NewRedis(c, "rs:"), MaxProofsPerClient: 4}))
 	}
 	accepted := 0
 	for i := range 6 {
