@@ -21,6 +21,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenbroker/tokenbroker/authn/dpop"
+	"github.com/tokenbroker/tokenbroker/authn/dpop/dpoptest"
 )
 
 const endpoint = "https://auth.example.com/token"
@@ -67,47 +68,16 @@ func craft(t testing.TB, key crypto.Signer, alg jose.SignatureAlgorithm, hdr map
 		}
 	}
 	hb, _ := json.Marshal(h)
-	var pb []byte
-	switch p := payload.(type) {
-	case []byte:
-		pb = p
-	default:
-		pb, _ = json.Marshal(p)
-	}
-	in := b64(hb) + "." + b64(pb)
-	var sig []byte
-	switch k := key.(type) {
-	case *ecdsa.PrivateKey:
-		d := sha256.Sum256([]byte(in))
-		r, s, err := ecdsa.Sign(rand.Reader, k, d[:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		sig = make([]byte, 64)
-		r.FillBytes(sig[:32])
-		s.FillBytes(sig[32:])
-	case nil:
-	}
-	return in + "." + b64(sig)
+	// Only an ECDSA key signs (ES256 over SHA-256); any other leaves the
+	// signature empty.
+	ek, _ := key.(*ecdsa.PrivateKey)
+	return dpoptest.ForgeRaw(t, ek, hb, payload)
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 func goodClaims(now time.Time) map[string]any {
 	return map[string]any{"jti": "j-" + now.String(), "htm": "POST", "htu": endpoint, "iat": now.Unix()}
-}
-
-func with(m map[string]any, k string, v any) map[string]any {
-	out := map[string]any{}
-	for a, b := range m {
-		out[a] = b
-	}
-	if v == nil {
-		delete(out, k)
-	} else {
-		out[k] = v
-	}
-	return out
 }
 
 // TestProverVerifier: proofs from every supported key verify, carry the
@@ -187,7 +157,7 @@ func TestRefusals(t *testing.T) {
 	}()
 	cases := map[string][]string{
 		"no header":          nil,
-		"two headers":        {craft(t, k, jose.ES256, nil, good), craft(t, k, jose.ES256, nil, with(good, "jti", "2"))},
+		"two headers":        {craft(t, k, jose.ES256, nil, good), craft(t, k, jose.ES256, nil, dpoptest.With(good, "jti", "2"))},
 		"empty":              {""},
 		"not a JWS":          {"abc"},
 		"oversized":          {strings.Repeat("a", dpop.DefaultMaxSize+1)},
@@ -201,21 +171,21 @@ func TestRefusals(t *testing.T) {
 		"no jwk":             {craft(t, k, jose.ES256, map[string]any{"jwk": nil}, good)},
 		"signature by other": {swapped},
 		"crit":               {craft(t, k, jose.ES256, map[string]any{"crit": []string{"x"}, "x": 1}, good)},
-		"wrong htm":          {craft(t, k, jose.ES256, nil, with(good, "htm", "GET"))},
-		"htm lower case":     {craft(t, k, jose.ES256, nil, with(good, "htm", "post"))},
-		"wrong htu host":     {craft(t, k, jose.ES256, nil, with(good, "htu", "https://evil.example.com/token"))},
-		"wrong htu path":     {craft(t, k, jose.ES256, nil, with(good, "htu", "https://auth.example.com/token/x"))},
-		"htu http":           {craft(t, k, jose.ES256, nil, with(good, "htu", "http://auth.example.com/token"))},
-		"htu dot segment":    {craft(t, k, jose.ES256, nil, with(good, "htu", "https://auth.example.com/x/../token"))},
-		"htu userinfo":       {craft(t, k, jose.ES256, nil, with(good, "htu", "https://u@auth.example.com/token"))},
-		"no htu":             {craft(t, k, jose.ES256, nil, with(good, "htu", nil))},
-		"no jti":             {craft(t, k, jose.ES256, nil, with(good, "jti", nil))},
-		"long jti":           {craft(t, k, jose.ES256, nil, with(good, "jti", strings.Repeat("j", 257)))},
-		"jti number":         {craft(t, k, jose.ES256, nil, with(good, "jti", 5))},
-		"no iat":             {craft(t, k, jose.ES256, nil, with(good, "iat", nil))},
-		"iat string":         {craft(t, k, jose.ES256, nil, with(good, "iat", "1800000000"))},
-		"stale iat":          {craft(t, k, jose.ES256, nil, with(good, "iat", now.Add(-61*time.Second).Unix()))},
-		"future iat":         {craft(t, k, jose.ES256, nil, with(good, "iat", now.Add(6*time.Second).Unix()))},
+		"wrong htm":          {craft(t, k, jose.ES256, nil, dpoptest.With(good, "htm", "GET"))},
+		"htm lower case":     {craft(t, k, jose.ES256, nil, dpoptest.With(good, "htm", "post"))},
+		"wrong htu host":     {craft(t, k, jose.ES256, nil, dpoptest.With(good, "htu", "https://evil.example.com/token"))},
+		"wrong htu path":     {craft(t, k, jose.ES256, nil, dpoptest.With(good, "htu", "https://auth.example.com/token/x"))},
+		"htu http":           {craft(t, k, jose.ES256, nil, dpoptest.With(good, "htu", "http://auth.example.com/token"))},
+		"htu dot segment":    {craft(t, k, jose.ES256, nil, dpoptest.With(good, "htu", "https://auth.example.com/x/../token"))},
+		"htu userinfo":       {craft(t, k, jose.ES256, nil, dpoptest.With(good, "htu", "https://u@auth.example.com/token"))},
+		"no htu":             {craft(t, k, jose.ES256, nil, dpoptest.With(good, "htu", nil))},
+		"no jti":             {craft(t, k, jose.ES256, nil, dpoptest.With(good, "jti", nil))},
+		"long jti":           {craft(t, k, jose.ES256, nil, dpoptest.With(good, "jti", strings.Repeat("j", 257)))},
+		"jti number":         {craft(t, k, jose.ES256, nil, dpoptest.With(good, "jti", 5))},
+		"no iat":             {craft(t, k, jose.ES256, nil, dpoptest.With(good, "iat", nil))},
+		"iat string":         {craft(t, k, jose.ES256, nil, dpoptest.With(good, "iat", "1800000000"))},
+		"stale iat":          {craft(t, k, jose.ES256, nil, dpoptest.With(good, "iat", now.Add(-61*time.Second).Unix()))},
+		"future iat":         {craft(t, k, jose.ES256, nil, dpoptest.With(good, "iat", now.Add(6*time.Second).Unix()))},
 		"duplicate htm":      {craft(t, k, jose.ES256, nil, []byte(`{"jti":"a","htm":"GET","htm":"POST","htu":"`+endpoint+`","iat":1800000000}`))},
 		"case-variant htm":   {craft(t, k, jose.ES256, nil, []byte(`{"jti":"a","HTM":"GET","htm":"POST","htu":"`+endpoint+`","iat":1800000000}`))},
 		"deep nesting":       {craft(t, k, jose.ES256, nil, []byte(`{"jti":"a","htm":"POST","htu":"`+endpoint+`","iat":1800000000,"x":`+strings.Repeat("[", 20)+strings.Repeat("]", 20)+`}`))},
@@ -241,18 +211,18 @@ func TestRefusals(t *testing.T) {
 		})
 	}
 	// The good proof itself passes (so the cases above fail for their one reason).
-	if _, err := v.Verify(context.Background(), []string{craft(t, k, jose.ES256, nil, with(good, "jti", "good"))}, "POST", endpoint, ""); err != nil {
+	if _, err := v.Verify(context.Background(), []string{craft(t, k, jose.ES256, nil, dpoptest.With(good, "jti", "good"))}, "POST", endpoint, ""); err != nil {
 		t.Fatal(err)
 	}
 	// ath: required and exact when a token is presented.
 	tok := "some.access.token"
-	if _, err := v.Verify(context.Background(), []string{craft(t, k, jose.ES256, nil, with(good, "jti", "ath1"))}, "POST", endpoint, tok); !errors.Is(err, dpop.ErrInvalidProof) {
+	if _, err := v.Verify(context.Background(), []string{craft(t, k, jose.ES256, nil, dpoptest.With(good, "jti", "ath1"))}, "POST", endpoint, tok); !errors.Is(err, dpop.ErrInvalidProof) {
 		t.Fatalf("no ath: %v", err)
 	}
-	if _, err := v.Verify(context.Background(), []string{craft(t, k, jose.ES256, nil, with(with(good, "jti", "ath2"), "ath", dpop.ATH("other")))}, "POST", endpoint, tok); !errors.Is(err, dpop.ErrInvalidProof) {
+	if _, err := v.Verify(context.Background(), []string{craft(t, k, jose.ES256, nil, dpoptest.With(dpoptest.With(good, "jti", "ath2"), "ath", dpop.ATH("other")))}, "POST", endpoint, tok); !errors.Is(err, dpop.ErrInvalidProof) {
 		t.Fatalf("wrong ath: %v", err)
 	}
-	if _, err := v.Verify(context.Background(), []string{craft(t, k, jose.ES256, nil, with(with(good, "jti", "ath3"), "ath", dpop.ATH(tok)))}, "POST", endpoint, tok); err != nil {
+	if _, err := v.Verify(context.Background(), []string{craft(t, k, jose.ES256, nil, dpoptest.With(dpoptest.With(good, "jti", "ath3"), "ath", dpop.ATH(tok)))}, "POST", endpoint, tok); err != nil {
 		t.Fatalf("right ath: %v", err)
 	}
 }
@@ -287,13 +257,13 @@ func TestHTUMatching(t *testing.T) {
 		"https://auth.example.com:443/token",
 		"https://auth.example.com/%74oken",
 	} {
-		c := with(with(goodClaims(now), "htu", htu), "jti", string(rune('a'+i)))
+		c := dpoptest.With(dpoptest.With(goodClaims(now), "htu", htu), "jti", string(rune('a'+i)))
 		if _, err := v.Verify(context.Background(), []string{craft(t, k, jose.ES256, nil, c)}, "POST", endpoint, ""); err != nil {
 			t.Errorf("htu %q: %v", htu, err)
 		}
 	}
 	// Check takes several URIs: the token endpoint and its mTLS alias.
-	c := with(goodClaims(now), "htu", "https://mtls.example.com:8443/token")
+	c := dpoptest.With(goodClaims(now), "htu", "https://mtls.example.com:8443/token")
 	if _, err := v.Check([]string{craft(t, k, jose.ES256, nil, c)}, "POST", []string{endpoint, "https://mtls.example.com:8443/token"}, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -327,18 +297,18 @@ func TestNonces(t *testing.T) {
 		"future":  n1.Nonce(now.Add(time.Minute)),
 		"garbage": "not-a-nonce",
 	} {
-		c := with(with(goodClaims(now), "nonce", nonce), "jti", name)
+		c := dpoptest.With(dpoptest.With(goodClaims(now), "nonce", nonce), "jti", name)
 		if _, err := v.Verify(context.Background(), []string{craft(t, k, jose.ES256, nil, c)}, "POST", endpoint, ""); !errors.Is(err, dpop.ErrUseNonce) || errors.Is(err, dpop.ErrInvalidProof) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	c := with(goodClaims(now), "nonce", n1.Nonce(now.Add(-30*time.Second)))
+	c := dpoptest.With(goodClaims(now), "nonce", n1.Nonce(now.Add(-30*time.Second)))
 	p, err := v.Verify(context.Background(), []string{craft(t, k, jose.ES256, nil, c)}, "POST", endpoint, "")
 	if err != nil || p.Nonce == "" {
 		t.Fatalf("nonce from another replica: %v", err)
 	}
 	// A proof that is invalid for another reason says so, not use_dpop_nonce.
-	c = with(goodClaims(now), "htm", "GET")
+	c = dpoptest.With(goodClaims(now), "htm", "GET")
 	if _, err := v.Verify(context.Background(), []string{craft(t, k, jose.ES256, nil, c)}, "POST", endpoint, ""); !errors.Is(err, dpop.ErrInvalidProof) {
 		t.Fatal(err)
 	}
@@ -387,21 +357,21 @@ func TestAdmitTables(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	k, other := ecKey(t), ecKey(t)
 	v, _ := dpop.NewVerifier(dpop.WithReplay(memReplay()), dpop.WithClock(func() time.Time { return now }))
-	first := craft(t, k, jose.ES256, nil, with(goodClaims(now), "jti", "t0"))
+	first := craft(t, k, jose.ES256, nil, dpoptest.With(goodClaims(now), "jti", "t0"))
 	p, err := v.Verify(context.Background(), []string{first}, "POST", endpoint, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	v.Admit(p)
 	for i := range 3 {
-		c := with(goodClaims(now), "jti", "t"+string(rune('1'+i)))
+		c := dpoptest.With(goodClaims(now), "jti", "t"+string(rune('1'+i)))
 		if _, err := v.Verify(context.Background(), []string{craft(t, k, jose.ES256, nil, c)}, "POST", endpoint, ""); err != nil {
 			t.Fatalf("admitted key: %v", err)
 		}
 	}
-	forged := craft(t, k, jose.ES256, nil, with(goodClaims(now), "jti", "f1"))
-	otherSig := craft(t, other, jose.ES256, map[string]any{"jwk": json.RawMessage(mustJSON(jose.JSONWebKey{Key: k.Public()}))}, with(goodClaims(now), "jti", "f2"))
-	parts, fparts := strings.Split(forged, "."), strings.Split(craft(t, k, jose.ES256, nil, with(goodClaims(now), "htm", "GET")), ".")
+	forged := craft(t, k, jose.ES256, nil, dpoptest.With(goodClaims(now), "jti", "f1"))
+	otherSig := craft(t, other, jose.ES256, map[string]any{"jwk": json.RawMessage(mustJSON(jose.JSONWebKey{Key: k.Public()}))}, dpoptest.With(goodClaims(now), "jti", "f2"))
+	parts, fparts := strings.Split(forged, "."), strings.Split(craft(t, k, jose.ES256, nil, dpoptest.With(goodClaims(now), "htm", "GET")), ".")
 	tampered := parts[0] + "." + fparts[1] + "." + parts[2]
 	for name, s := range map[string]string{"signed by another key": otherSig, "tampered payload": tampered, "replay": first} {
 		if _, err := v.Verify(context.Background(), []string{s}, "POST", endpoint, ""); !errors.Is(err, dpop.ErrInvalidProof) {
