@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -89,21 +88,7 @@ func TestBackendSection(t *testing.T) {
 		{"env duration", "", []string{"TOKENBROKER_BACKEND_TESTKV_TIMEOUT=soon"}, []string{"TOKENBROKER_BACKEND_TESTKV_TIMEOUT (backend.testkv.timeout)", `"soon"`}},
 		{"env unknown", "", []string{"TOKENBROKER_BACKEND_ETCD_ADDRESS=x"}, []string{"TOKENBROKER_BACKEND_ETCD_ADDRESS is not a configuration key"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
-			if err := os.WriteFile(p, []byte(tc.yaml), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			_, err := config.Load(p, tc.env)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not contain %q:\n%v", w, err)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { requireLoadError(t, dir, tc.name, tc.yaml, tc.env, tc.want) })
 	}
 }
 

@@ -4,11 +4,32 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokenbroker/tokenbroker/internal/config"
 )
+
+// requireLoadError loads yaml, written to a file named after name in dir,
+// with the environment env, and requires an error that contains every
+// string in want.
+func requireLoadError(t *testing.T, dir, name, yaml string, env, want []string) {
+	t.Helper()
+	p := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".yaml")
+	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := config.Load(p, env)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not contain %q:\n%v", w, err)
+		}
+	}
+}
 
 // A library names the field of its options; KeyOf names the key that sets it,
 // nested fields included.

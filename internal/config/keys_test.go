@@ -1,12 +1,7 @@
 package config_test
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
-
-	"github.com/tokenbroker/tokenbroker/internal/config"
 )
 
 // Every configuration error names its key — decode errors included, which
@@ -34,20 +29,6 @@ func TestConfigErrorsNameTheirKey(t *testing.T) {
 		{"env int", "", []string{"TOKENBROKER_CACHE_MAX_ENTRIES=lots"}, []string{"TOKENBROKER_CACHE_MAX_ENTRIES (cache.max_entries)"}},
 		{"env bool", "", []string{"TOKENBROKER_JWKS_URI_ALLOW_PRIVATE=maybe"}, []string{"TOKENBROKER_JWKS_URI_ALLOW_PRIVATE (jwks_uri.allow_private)"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
-			if err := os.WriteFile(p, []byte(tc.yaml), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			_, err := config.Load(p, tc.env)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not contain %q:\n%v", w, err)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { requireLoadError(t, dir, tc.name, tc.yaml, tc.env, tc.want) })
 	}
 }
