@@ -138,17 +138,7 @@ func (e *fedEnv) post(assertion, clientID string, extra url.Values) (int, map[st
 	for k, v := range extra {
 		form[k] = v
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(e.ca.CertPEM())
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	resp, err := hc.PostForm(e.issuer+broker.PathToken, form)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&m)
-	return resp.StatusCode, m
+	return e.postForm(e.httpClient(), e.issuer+broker.PathToken, form)
 }
 
 // registerWorkload registers clientID as a federated_jwt client holding the
@@ -177,17 +167,9 @@ func (e *fedEnv) requireHeldIdentity(t *testing.T, tok, clientID string) {
 func (e *fedEnv) postWithCert(cert *tls.Certificate, assertion string) (int, map[string]any) {
 	e.t.Helper()
 	form := url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {authn.AssertionType}, "client_assertion": {assertion}}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(e.ca.CertPEM())
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{*cert}}}}
-	resp, err := hc.PostForm(e.issuer+broker.PathToken, form)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&m)
-	return resp.StatusCode, m
+	hc := e.httpClient()
+	hc.Transport.(*http.Transport).TLSClientConfig.Certificates = []tls.Certificate{*cert}
+	return e.postForm(hc, e.issuer+broker.PathToken, form)
 }
 
 func claimsOf(t *testing.T, tok string) map[string]any {

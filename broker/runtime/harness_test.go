@@ -140,13 +140,20 @@ func (h *harness) spiffeCA(td, bundleName string) (*spiffetest.CA, string) {
 // the status and the decoded response.
 func (h *harness) postSVID(hc *http.Client, tok string) (int, map[string]any) {
 	h.t.Helper()
-	resp, err := hc.PostForm("https://"+h.addr+broker.PathToken, url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {spiffe.AssertionType}, "client_assertion": {tok}})
+	return h.postForm(hc, "https://"+h.addr+broker.PathToken, url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {spiffe.AssertionType}, "client_assertion": {tok}})
+}
+
+// postForm posts form to u with hc and returns the status and the decoded
+// response.
+func (h *harness) postForm(hc *http.Client, u string, form url.Values) (int, map[string]any) {
+	h.t.Helper()
+	resp, err := hc.PostForm(u, form)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var m map[string]any
-	json.NewDecoder(resp.Body).Decode(&m)
+	_ = json.NewDecoder(resp.Body).Decode(&m)
 	return resp.StatusCode, m
 }
 
