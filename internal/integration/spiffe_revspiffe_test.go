@@ -37,7 +37,7 @@ func TestSPIFFEKeyOfOtherMethod(t *testing.T) {
 
 	before := len(se.logs.String())
 	resp, b := se.postVia(se.withCert(&static), se.issuer, x509Form(id.String()), nil)
-	se.refused(t, resp, b, before, "not a SPIFFE method")
+	se.refused(t, resp, b, before, "client_ids are reserved for spiffe_x509 and spiffe_jwt")
 
 	// The same record under a secret: client_id=spiffe://… with a secret.
 	sid := spiffeid.RequireFromString("spiffe://a.test/ns/pay/sa/secret")
@@ -53,7 +53,7 @@ func TestSPIFFEKeyOfOtherMethod(t *testing.T) {
 	se.handedOut = append(se.handedOut, secret)
 	before = len(se.logs.String())
 	resp, b = se.post(url.Values{"grant_type": {"client_credentials"}, "client_id": {sid.String()}, "client_secret": {secret}}, nil)
-	se.refused(t, resp, b, before, "not a SPIFFE method")
+	se.refused(t, resp, b, before, "client_ids are reserved for spiffe_x509 and spiffe_jwt")
 }
 
 // TestSPIFFEKeyRegistration (review revspiffe): the registry refuses a
