@@ -64,7 +64,25 @@ func (c clients) Get(ctx context.Context, id string) (*backends.ClientEntry, err
 	if !ok {
 		return nil, fmt.Errorf("SPIFFE ID too long for a registered client: %w", backends.ErrNotFound)
 	}
-	return c.inner.Get(ctx, key)
+	e, err := c.inner.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	// Only a SPIFFE method answers for a SPIFFE ID: a record under its key
+	// with tls_client_auth (the static client CA) or a secret would let
+	// those credentials authenticate as the workload, around the trust
+	// domain's bundle (draft-ietf-oauth-spiffe-client-auth-02 §6.2.3;
+	// review revspiffe). The record is refused, not skipped for a template.
+	if m := e.Client.TokenEndpointAuthMethod; !IsMethod(m) {
+		return nil, fmt.Errorf("client %q under SPIFFE ID %s registered %s, not a SPIFFE method: %w", key, sid, m, backends.ErrInvalidRecord)
+	}
+	return e, nil
+}
+
+// IsMethod reports whether m is a SPIFFE client authentication method: the
+// only methods a client under a SPIFFE ID's key (ClientKey) may register.
+func IsMethod(m string) bool {
+	return m == backends.AuthSPIFFEX509 || m == backends.AuthSPIFFEJWT
 }
 
 // registeredAs reports whether the client record with client_id clientID is

@@ -76,6 +76,12 @@ func (r *Registry) Validate(c *backends.Client) error {
 			return bad("client_id", m+" clients are registered under their SPIFFE ID's key, spiffe~TRUST_DOMAIN~PATH")
 		}
 	}
+	if m := c.TokenEndpointAuthMethod; !spiffe.IsMethod(m) && strings.HasPrefix(c.ClientID, "spiffe~") {
+		// The key space is the SPIFFE methods' alone: a SPIFFE ID finds the
+		// record under its key (spiffe.Clients), so a static-CA certificate
+		// or a secret there would authenticate as the workload (review revspiffe).
+		return bad("client_id", "spiffe~ client_ids are reserved for spiffe_x509 and spiffe_jwt clients")
+	}
 	if err := validateFederated(c); err != nil {
 		return err
 	}
