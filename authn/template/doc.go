@@ -20,7 +20,7 @@
 //
 //	set, err := template.New([]template.Template{{
 //		Name: "payments", SPIFFEID: "spiffe://prod.example/ns/payments/sa/*",
-//		Method: "spiffe_x509_svid", Scope: []string{"payments:read"},
+//		Method: "spiffe_x509", Scope: []string{"payments:read"},
 //		Audiences: []string{"https://payments.example"},
 //	}})
 //	index, err := template.NewIndex(ctx, set, store, log, 0)

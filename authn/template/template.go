@@ -112,8 +112,12 @@ func New(ts []Template) (*Set, error) {
 				bad("spiffe_id", "%w", err)
 			}
 			t.spiffe = p
-			if t.Method == "" || t.Method == backends.AuthFederatedJWT {
-				bad("token_endpoint_auth_method", "a SPIFFE template names its workloads' SPIFFE authentication method")
+			// Only a SPIFFE method authenticates a workload by its SPIFFE ID;
+			// any other would fail closed on every request (no certificate
+			// attributes, secret or key in a template), so it is a
+			// configuration error, not a template that never works.
+			if t.Method != backends.AuthSPIFFEX509 && t.Method != backends.AuthSPIFFEJWT {
+				bad("token_endpoint_auth_method", "a SPIFFE template's workloads use %s or %s", backends.AuthSPIFFEX509, backends.AuthSPIFFEJWT)
 			}
 		case t.Issuer == "":
 			bad("issuer", "required (or spiffe_id)")

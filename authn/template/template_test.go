@@ -92,7 +92,7 @@ func TestSetOverlapsAndConflicts(t *testing.T) {
 	}
 	spiffe := func(name, pat string) template.Template {
 		tp := base(name)
-		tp.SPIFFEID, tp.Method = pat, "spiffe_x509_svid"
+		tp.SPIFFEID, tp.Method = pat, "spiffe_x509"
 		return tp
 	}
 	fed := func(name, iss string, c map[string]string) template.Template {
@@ -111,7 +111,12 @@ func TestSetOverlapsAndConflicts(t *testing.T) {
 		"bad claim path":        {fed("a", k8s, map[string]string{"a..b": "x"})},
 		"partial wildcard":      {fed("a", k8s, map[string]string{"sub": "system:serviceaccount:pay*:api"})},
 		"spiffe without method": {func() template.Template { x := spiffe("a", "spiffe://td/x"); x.Method = ""; return x }()},
-		"no scope":              {func() template.Template { x := spiffe("a", "spiffe://td/x"); x.Scope = nil; return x }()},
+		"spiffe, not a SPIFFE method": {func() template.Template {
+			x := spiffe("a", "spiffe://td/x")
+			x.Method = "tls_client_auth"
+			return x
+		}()},
+		"no scope": {func() template.Template { x := spiffe("a", "spiffe://td/x"); x.Scope = nil; return x }()},
 		"federated wrong method": {func() template.Template {
 			x := fed("a", k8s, map[string]string{"sub": "x"})
 			x.Method = "private_key_jwt"
@@ -161,7 +166,7 @@ func TestSetOverlapsAndConflicts(t *testing.T) {
 		}
 	}
 	e := set.Templates()[0].Entry("spiffe://td/ns/payments/sa/api")
-	if e.Template != "payments" || e.Client.ClientID != "spiffe://td/ns/payments/sa/api" || e.Client.DefaultAudience != "https://api.example" || e.Client.TokenEndpointAuthMethod != "spiffe_x509_svid" {
+	if e.Template != "payments" || e.Client.ClientID != "spiffe://td/ns/payments/sa/api" || e.Client.DefaultAudience != "https://api.example" || e.Client.TokenEndpointAuthMethod != "spiffe_x509" {
 		t.Fatalf("Entry = %+v", e.Client)
 	}
 	if got := template.Identities(&backends.Client{TLSClientAuthSANURI: "spiffe://td/x", FederatedSubject: &backends.FederatedSubject{Issuer: k8s, Subject: "s"}}); len(got) != 2 {

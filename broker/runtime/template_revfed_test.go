@@ -34,16 +34,21 @@ func TestRegistrantCannotStopTheBroker(t *testing.T) {
 	h := newHarness(t)
 	iat := strings.Repeat("r", 43)
 	iatPath := h.write("iat", []byte(iat+"\n"))
+	_, bundle := h.spiffeCA("prod.example", "prod-bundle.json")
 	conf := func(addr, scope string) string {
 		return "issuer: https://" + addr + "\nlisten: " + addr + "\ntls:\n  cert_file: " + filepath.Join(h.dir, "server.pem") +
 			"\n  key_file: " + filepath.Join(h.dir, "server-key.pem") + "\n  client_ca_files: [" + h.cacert + "]\nbackend:\n  file:\n    dir: " + filepath.Join(h.dir, "data") + "\n" +
 			"registration:\n  initial_access_token_file: " + iatPath + "\n" +
 			`federation:
+  spiffe:
+    trust_domains:
+      prod.example:
+        bundle_file: ` + bundle + `
   template_refresh: 50ms
   templates:
     - name: payments-spiffe
       spiffe_id: spiffe://prod.example/ns/payments/sa/*
-      token_endpoint_auth_method: tls_client_auth
+      token_endpoint_auth_method: spiffe_x509
       scope: ` + scope + `
       audiences: [https://payments.example.test]
 `
