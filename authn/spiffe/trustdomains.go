@@ -34,6 +34,8 @@ const (
 	DefaultRefresh       = 5 * time.Minute // a bundle without spiffe_refresh_hint
 	DefaultTimeout       = 10 * time.Second
 	DefaultMaxBundleSize = 1 << 20
+	// DefaultMaxStale is how long a last good bundle outlives its failing source.
+	DefaultMaxStale = 24 * time.Hour
 )
 
 // Domain is one trust domain the operator trusts, with exactly one bundle source.
@@ -70,6 +72,8 @@ type options struct {
 	minRefresh, maxRefresh time.Duration
 	timeout                time.Duration
 	maxSize                int64
+	maxStale               time.Duration
+	now                    func() time.Time
 	log                    *slog.Logger
 }
 
@@ -84,6 +88,16 @@ func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout =
 
 // WithMaxBundleSize bounds a fetched or read bundle (default DefaultMaxBundleSize).
 func WithMaxBundleSize(n int64) Option { return func(o *options) { o.maxSize = n } }
+
+// WithMaxStale bounds how long a trust domain's last good bundle is used
+// while its source keeps failing (default DefaultMaxStale): past it, Bundle
+// refuses the domain, so authorities dropped upstream — a compromised CA
+// removed from the bundle the broker can no longer fetch — do not stay
+// trusted forever. Fail closed, as a stale CRL does (tls.crl_fail_closed).
+func WithMaxStale(d time.Duration) Option { return func(o *options) { o.maxStale = d } }
+
+// withClock sets the clock the bundle age is read against (tests).
+func withClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // WithLogger logs refresh failures and bundle changes.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
@@ -133,7 +147,7 @@ type source interface {
 // New loads every domain's first bundle (failing if any cannot be loaded
 // before ctx ends) and starts refreshing them in the background until Close.
 func New(ctx context.Context, domains []Domain, opts ...Option) (*TrustDomains, error) {
-	o := options{minRefresh: DefaultMinRefresh, maxRefresh: DefaultMaxRefresh, timeout: DefaultTimeout, maxSize: DefaultMaxBundleSize, log: slog.New(slog.DiscardHandler)}
+	o := options{minRefresh: DefaultMinRefresh, maxRefresh: DefaultMaxRefresh, timeout: DefaultTimeout, maxSize: DefaultMaxBundleSize, maxStale: DefaultMaxStale, now: time.Now, log: slog.New(slog.DiscardHandler)}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -215,7 +229,7 @@ func (t *TrustDomains) loadOnce(ctx context.Context, dom *domain) error {
 		t.opts.log.Info("SPIFFE bundle changed", "trust_domain", dom.td.String(),
 			"x509_authorities", len(b.X509Authorities()), "jwt_authorities", len(b.JWTAuthorities()))
 	}
-	dom.cur.Store(&loaded{bundle: b, at: time.Now()})
+	dom.cur.Store(&loaded{bundle: b, at: t.opts.now()})
 	return nil
 }
 
@@ -260,7 +274,7 @@ func (t *TrustDomains) loop(dom *domain) {
 		err := t.loadOnce(t.ctx, dom)
 		if err != nil {
 			t.opts.log.Warn("SPIFFE bundle refresh failed; keeping the last good bundle",
-				"trust_domain", dom.td.String(), "age", time.Since(dom.cur.Load().at).Round(time.Second).String(), "err", err)
+				"trust_domain", dom.td.String(), "age", t.opts.now().Sub(dom.cur.Load().at).Round(time.Second).String(), "err", err)
 			wait = t.opts.minRefresh
 		} else {
 			wait = t.next(dom.cur.Load().bundle)
@@ -307,6 +321,10 @@ func (t *TrustDomains) Bundle(td spiffeid.TrustDomain) (*spiffebundle.Bundle, er
 	if dom == nil {
 		return nil, fmt.Errorf("trust domain %s is not configured", td)
 	}
+	cur := dom.cur.Load()
+	if age := t.opts.now().Sub(cur.at); age > t.opts.maxStale {
+		return nil, fmt.Errorf("trust domain %s: the last good bundle is %s old, past max_stale %s (its source keeps failing)", td, age.Round(time.Second), t.opts.maxStale)
+	}
 	if c, ok := dom.source.(interface {
 		current() (*spiffebundle.Bundle, bool)
 	}); ok {
@@ -315,7 +333,7 @@ func (t *TrustDomains) Bundle(td spiffeid.TrustDomain) (*spiffebundle.Bundle, er
 			return b, nil
 		}
 	}
-	return dom.cur.Load().bundle, nil
+	return cur.bundle, nil
 }
 
 // GetX509BundleForTrustDomain implements x509bundle.Source.
@@ -349,8 +367,11 @@ func (t *TrustDomains) Status() []Status {
 	out := make([]Status, 0, len(t.order))
 	for _, td := range t.order {
 		c := t.domains[td].cur.Load()
-		b, _ := t.Bundle(td)
-		out = append(out, Status{TrustDomain: td.String(), Age: time.Since(c.at), X509Authorities: len(b.X509Authorities()), JWTAuthorities: len(b.JWTAuthorities())})
+		b, err := t.Bundle(td)
+		if err != nil { // stale: report the last good bundle and its age
+			b = c.bundle
+		}
+		out = append(out, Status{TrustDomain: td.String(), Age: t.opts.now().Sub(c.at), X509Authorities: len(b.X509Authorities()), JWTAuthorities: len(b.JWTAuthorities())})
 	}
 	return out
 }

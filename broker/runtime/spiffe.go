@@ -28,7 +28,7 @@ func (w *wiring) loadSPIFFE(ctx context.Context) error {
 		return err
 	}
 	tds, err := spiffe.New(ctx, domains, spiffe.WithLogger(w.log), spiffe.WithTimeout(time.Duration(s.Timeout)),
-		spiffe.WithRefresh(time.Duration(s.RefreshMin), time.Duration(s.RefreshMax)))
+		spiffe.WithRefresh(time.Duration(s.RefreshMin), time.Duration(s.RefreshMax)), spiffe.WithMaxStale(time.Duration(s.MaxStale)))
 	if err != nil {
 		return config.Errorf("federation.spiffe.trust_domains", "%w", err)
 	}

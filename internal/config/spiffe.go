@@ -23,6 +23,10 @@ type SPIFFE struct {
 	Timeout Duration `yaml:"timeout"`
 	// JWTSVIDMaxLifetime caps a JWT-SVID's exp - iat: its replay window.
 	JWTSVIDMaxLifetime Duration `yaml:"jwt_svid_max_lifetime"`
+	// MaxStale is how long a trust domain's last good bundle is trusted
+	// while its source keeps failing; past it, the domain's workloads are
+	// refused (authorities dropped upstream must not stay trusted forever).
+	MaxStale Duration `yaml:"max_stale"`
 }
 
 // SPIFFETrustDomain is one trust domain's bundle source: a bundle endpoint,
@@ -48,6 +52,7 @@ const (
 	DefaultSPIFFERefreshMax      = time.Hour
 	DefaultSPIFFETimeout         = 10 * time.Second
 	DefaultJWTSVIDMaxLifetime    = time.Hour
+	DefaultSPIFFEMaxStale        = 24 * time.Hour
 	DefaultBundleEndpointProfile = "https_web"
 )
 
@@ -68,6 +73,9 @@ func (c *Config) setSPIFFEDefaults() {
 	}
 	if s.JWTSVIDMaxLifetime == 0 {
 		s.JWTSVIDMaxLifetime = Duration(DefaultJWTSVIDMaxLifetime)
+	}
+	if s.MaxStale == 0 {
+		s.MaxStale = Duration(DefaultSPIFFEMaxStale)
 	}
 	for name, td := range s.TrustDomains {
 		if td.BundleEndpointURL != "" && td.BundleEndpointProfile == "" {
@@ -94,6 +102,9 @@ func (c *Config) validateSPIFFE() []error {
 	}
 	if s.JWTSVIDMaxLifetime <= 0 || time.Duration(s.JWTSVIDMaxLifetime) > 24*time.Hour {
 		bad(base+"jwt_svid_max_lifetime", "must be between 0 and 24h")
+	}
+	if s.MaxStale < s.RefreshMax || time.Duration(s.MaxStale) > 30*24*time.Hour {
+		bad(base+"max_stale", "must be between refresh_max and 720h")
 	}
 	names := make([]string, 0, len(s.TrustDomains))
 	for n := range s.TrustDomains {

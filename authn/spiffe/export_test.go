@@ -1,0 +1,4 @@
+package spiffe
+
+// WithClock is withClock, for tests of the bundle's age.
+var WithClock = withClock
