@@ -159,6 +159,15 @@ func (f *JWKSFetcher) Get(ctx context.Context, clientID, uri, kid string) ([]jos
 		return nil, bad.err
 	}
 	ch := f.group.DoChan(uri, func() (any, error) {
+		// A flight that finished between this caller's cache read and
+		// DoChan has already stored a newer document: use it rather than
+		// fetch the same URI twice.
+		f.mu.Lock()
+		c := f.cache[uri]
+		f.mu.Unlock()
+		if c != nil && c != e && f.now().Before(c.expires) {
+			return c, nil
+		}
 		// Detached from the first caller's cancellation, bounded by its own timeout.
 		return f.fetch(context.WithoutCancel(ctx), clientID, uri)
 	})
